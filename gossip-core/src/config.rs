@@ -1,0 +1,247 @@
+//! Tuning knobs, with presets sized to the cluster, and their validation.
+
+use crate::error::ConfigError;
+use crate::identity::MAX_ID_LEN;
+use crate::wire::{Limits, MAX_CLUSTER_LEN};
+use bytes::Bytes;
+use core::time::Duration;
+
+/// Every tunable of a [`Node`](crate::Node). Start from a preset ([`Config::lan`],
+/// [`Config::wan`], [`Config::local`]) and change fields; [`Node::new`](crate::Node::new)
+/// validates the result.
+///
+/// The LAN preset takes HashiCorp memberlist's LAN values as its starting point, so that
+/// detection times and bandwidth can be compared with it like for like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Cluster name, at most 64 bytes, sent in every packet header. Packets from another
+    /// cluster are dropped, so two clusters sharing a network never merge.
+    pub cluster_name: Bytes,
+    /// Largest datagram this node builds, in bytes (header and all). 1400 stays under a
+    /// 1500-byte Ethernet MTU with room for IP/UDP headers and tunnels.
+    pub mtu: usize,
+    /// Time between two probes of this node, before Lifeguard's local-health stretch.
+    /// Each live member is probed once per round of the shuffled member list.
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking `indirect_checks` members to probe
+    /// the target for us. Must not exceed `probe_interval`.
+    pub probe_timeout: Duration,
+    /// How many members relay a probe (ping-req) when the direct ping goes unanswered.
+    /// More helpers mean fewer false suspicions caused by one lossy link.
+    pub indirect_checks: usize,
+    /// Time between two gossip rounds, each sending pending news to `gossip_nodes` members.
+    pub gossip_interval: Duration,
+    /// Members that receive each gossip round.
+    pub gossip_nodes: usize,
+    /// For how long after a member is declared Down it still receives gossip, so that a
+    /// wrongly declared member hears of it and refutes.
+    pub gossip_to_the_dead: Duration,
+    /// Each piece of news is sent about `retransmit_mult * ceil(log10(n + 1))` times, where
+    /// `n` is the number of live members: enough for it to reach everyone with high
+    /// probability, no more.
+    pub retransmit_mult: u32,
+    /// Minimum suspicion timeout is `suspicion_mult * max(1, log10(n)) * probe_interval`:
+    /// long enough for the suspect to hear of the suspicion and refute it.
+    pub suspicion_mult: u32,
+    /// Lifeguard: a suspicion without confirmations lasts up to this multiple of the
+    /// minimum, shrinking towards the minimum as independent members confirm it.
+    pub suspicion_max_timeout_mult: u32,
+    /// Lifeguard local health: stretch this node's probe interval and timeout while it
+    /// sees signs that it is itself slow (missed nacks, refutations, failed probes).
+    pub local_health: bool,
+    /// Lifeguard local health: the largest stretch factor (score + 1).
+    pub local_health_max: u32,
+    /// Lifeguard dynamic suspicion: start suspicions long and shorten them with each
+    /// independent confirmation. Off: every suspicion lasts the minimum timeout.
+    pub dynamic_suspicion: bool,
+    /// Lifeguard buddy system: a ping to a suspect carries the suspicion, so the suspect
+    /// learns it at once and can refute.
+    pub buddy_system: bool,
+    /// Period of a full membership exchange with one random member over a reliable stream
+    /// (anti-entropy for anything gossip missed). Stretched for large clusters like
+    /// memberlist does. `Duration::ZERO` disables it.
+    pub push_pull_interval: Duration,
+    /// While this node knows no member yet, it retries its join seeds this often.
+    pub join_retry_interval: Duration,
+    /// Down and Left members are kept as tombstones this long, then forgotten. Long enough
+    /// that stale news about them has died out; a forgotten member can rejoin freely.
+    pub reclaim_after: Duration,
+    /// Longest node id accepted, bytes (at most 255).
+    pub max_id_len: usize,
+    /// Longest metadata accepted, bytes (at most 65535).
+    pub max_meta_len: usize,
+    /// Most messages accepted in one received packet.
+    pub max_messages_per_packet: usize,
+    /// Most members accepted in one push-pull; also the most members this node tracks.
+    pub max_members: usize,
+    /// Largest stream frame accepted, bytes (a full push-pull of `max_members`).
+    pub max_stream_frame: usize,
+    /// Most pieces of news queued for dissemination; beyond it the most-sent are dropped
+    /// (and counted), so a flood of updates cannot grow memory without bound.
+    pub max_gossip_queue: usize,
+    /// Most ping-reqs this node relays at once for other members.
+    pub max_relays: usize,
+}
+
+impl Config {
+    /// A LAN cluster of about `cluster_size` members: memberlist's `DefaultLANConfig`
+    /// timings (probe 1 s, timeout 500 ms, 3 indirect probes, gossip to 3 every 200 ms,
+    /// suspicion ×4, retransmit ×4, push-pull every 30 s), with bounds sized to the cluster.
+    pub fn lan(cluster_size: usize) -> Self {
+        let max_members = cluster_size.saturating_mul(4).max(1024);
+        Config {
+            cluster_name: Bytes::new(),
+            mtu: 1400,
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            indirect_checks: 3,
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead: Duration::from_secs(30),
+            retransmit_mult: 4,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            local_health: true,
+            local_health_max: 8,
+            dynamic_suspicion: true,
+            buddy_system: true,
+            push_pull_interval: Duration::from_secs(30),
+            join_retry_interval: Duration::from_secs(1),
+            reclaim_after: Duration::from_secs(60),
+            max_id_len: 128,
+            max_meta_len: 512,
+            max_messages_per_packet: 255,
+            max_members,
+            max_stream_frame: max_members.saturating_mul(1024).max(1 << 20),
+            max_gossip_queue: max_members.saturating_mul(2),
+            max_relays: 1024,
+        }
+    }
+
+    /// A WAN cluster of about `cluster_size` members: memberlist's `DefaultWANConfig`
+    /// timings (probe 5 s, timeout 3 s, gossip to 4 every 500 ms, suspicion ×6, push-pull
+    /// every 60 s), for links with high and variable latency.
+    pub fn wan(cluster_size: usize) -> Self {
+        Config {
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            gossip_interval: Duration::from_millis(500),
+            gossip_nodes: 4,
+            gossip_to_the_dead: Duration::from_secs(60),
+            suspicion_mult: 6,
+            push_pull_interval: Duration::from_secs(60),
+            join_retry_interval: Duration::from_secs(5),
+            reclaim_after: Duration::from_secs(180),
+            ..Config::lan(cluster_size)
+        }
+    }
+
+    /// Members on one host or a fast local network: memberlist's `DefaultLocalConfig`
+    /// (probe timeout 200 ms, gossip every 100 ms, suspicion ×3, push-pull every 15 s).
+    pub fn local(cluster_size: usize) -> Self {
+        Config {
+            probe_timeout: Duration::from_millis(200),
+            gossip_interval: Duration::from_millis(100),
+            gossip_to_the_dead: Duration::from_secs(15),
+            suspicion_mult: 3,
+            push_pull_interval: Duration::from_secs(15),
+            reclaim_after: Duration::from_secs(30),
+            ..Config::lan(cluster_size)
+        }
+    }
+
+    /// Turns every Lifeguard extension on or off at once (local health, dynamic suspicion,
+    /// buddy system), to compare with plain SWIM.
+    pub fn set_lifeguard(&mut self, on: bool) {
+        self.local_health = on;
+        self.dynamic_suspicion = on;
+        self.buddy_system = on;
+    }
+
+    /// The decoder bounds these settings imply.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_id_len: self.max_id_len,
+            max_meta_len: self.max_meta_len,
+            max_messages: self.max_messages_per_packet,
+            max_push_pull_members: self.max_members,
+        }
+    }
+
+    /// The largest single gossip message these settings allow (an Alive with the longest
+    /// id, an IPv6 address and the longest metadata), in bytes.
+    pub(crate) fn max_message_len(&self) -> usize {
+        1 + 4 + 1 + self.max_id_len + 19 + 2 + self.max_meta_len
+    }
+
+    /// The largest packet header these settings produce, in bytes.
+    pub(crate) fn max_header_len(&self) -> usize {
+        3 + self.cluster_name.len() + 1 + self.max_id_len
+    }
+
+    /// Checks that the settings are coherent; [`Node::new`](crate::Node::new) calls it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, reason: &'static str| Err(ConfigError::Invalid { field, reason });
+        if self.cluster_name.len() > MAX_CLUSTER_LEN {
+            return invalid("cluster_name", "longer than 64 bytes");
+        }
+        if self.max_id_len == 0 || self.max_id_len > MAX_ID_LEN {
+            return invalid("max_id_len", "must be 1..=255");
+        }
+        if self.max_meta_len > usize::from(u16::MAX) {
+            return invalid("max_meta_len", "must be at most 65535");
+        }
+        // An empty packet must hold a header, a ping, a buddy suspicion and the largest
+        // Alive, so that every message fits some packet and nothing is ever sent oversize.
+        let ping_and_buddy = 6 + self.max_id_len + 6 + 2 * self.max_id_len;
+        if self.mtu < self.max_header_len() + ping_and_buddy + self.max_message_len() || self.mtu > 65_507 {
+            return invalid("mtu", "too small for the id and metadata limits (or above 65507)");
+        }
+        if self.probe_interval.is_zero() || self.gossip_interval.is_zero() {
+            return invalid("probe_interval", "probe and gossip intervals must be non-zero");
+        }
+        if self.probe_timeout.is_zero() || self.probe_timeout > self.probe_interval {
+            return invalid("probe_timeout", "must be non-zero and at most probe_interval");
+        }
+        if self.indirect_checks > 16 || self.gossip_nodes == 0 || self.gossip_nodes > 64 {
+            return invalid("indirect_checks", "indirect_checks at most 16, gossip_nodes 1..=64");
+        }
+        if self.retransmit_mult == 0 || self.suspicion_mult == 0 || self.suspicion_max_timeout_mult == 0 {
+            return invalid("retransmit_mult", "multipliers must be at least 1");
+        }
+        if self.local_health_max == 0 || self.local_health_max > 64 {
+            return invalid("local_health_max", "must be 1..=64");
+        }
+        if self.max_messages_per_packet == 0 || self.max_members == 0 || self.max_gossip_queue == 0 {
+            return invalid("max_members", "limits must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    /// [`Config::lan`] for a cluster of up to a few hundred members.
+    fn default() -> Self {
+        Config::lan(256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_bad_values_are_named() {
+        for n in [1, 100, 10_000] {
+            Config::lan(n).validate().unwrap();
+            Config::wan(n).validate().unwrap();
+            Config::local(n).validate().unwrap();
+        }
+        let mut c = Config::lan(10);
+        c.probe_timeout = Duration::from_secs(2);
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "probe_timeout", .. })));
+        let mut c = Config::lan(10);
+        c.mtu = 600;
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "mtu", .. })));
+    }
+}

@@ -1,0 +1,295 @@
+//! The member table: a slab of members with a by-id index, and the precedence rules that
+//! decide whether a piece of news about a member supersedes what is known.
+
+use crate::identity::{MemberInfo, MemberState, NodeId};
+use crate::time::Time;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use smallvec::SmallVec;
+use std::collections::BTreeMap;
+
+/// Everything this node knows about one other member.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub(crate) id: NodeId,
+    pub(crate) addr: SocketAddr,
+    pub(crate) incarnation: u32,
+    pub(crate) state: MemberState,
+    pub(crate) meta: Bytes,
+    /// When the state last changed here.
+    pub(crate) since: Time,
+    /// Lifeguard bookkeeping while Suspect.
+    pub(crate) suspicion: Option<Suspicion>,
+}
+
+impl Member {
+    /// The member's id.
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+    /// Where it is reached.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Its incarnation as last heard.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+    /// Its liveness as seen here.
+    pub fn state(&self) -> MemberState {
+        self.state
+    }
+    /// Its metadata.
+    pub fn meta(&self) -> &Bytes {
+        &self.meta
+    }
+    /// When its state last changed, on this node's clock.
+    pub fn state_since(&self) -> Time {
+        self.since
+    }
+    /// An owned snapshot.
+    pub fn info(&self) -> MemberInfo {
+        MemberInfo {
+            id: self.id.clone(),
+            addr: self.addr,
+            incarnation: self.incarnation,
+            state: self.state,
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+/// An ongoing suspicion (Lifeguard): when it started, how many independent confirmations
+/// would shrink it to the minimum, and who has confirmed so far (the first is its origin).
+#[derive(Clone, Debug)]
+pub(crate) struct Suspicion {
+    pub(crate) start: Time,
+    pub(crate) expected: u32,
+    pub(crate) confirmers: SmallVec<[NodeId; 4]>,
+    /// Whether the last-chance ping was sent (see `Node::suspicion_expired`).
+    pub(crate) last_chance_sent: bool,
+}
+
+impl Suspicion {
+    /// Independent confirmations beyond the originating suspicion.
+    pub(crate) fn confirmations(&self) -> u32 {
+        (self.confirmers.len() as u32).saturating_sub(1)
+    }
+
+    /// Records `from` as a confirmer; `false` if it already was or enough have confirmed.
+    pub(crate) fn confirm(&mut self, from: &[u8]) -> bool {
+        if self.confirmations() >= self.expected || self.confirmers.iter().any(|c| c.as_bytes() == from) {
+            return false;
+        }
+        self.confirmers.push(NodeId::copy_from_slice(from));
+        true
+    }
+}
+
+/// A stable handle to a member slot; stale once the member is reclaimed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct MemberRef {
+    idx: u32,
+    generation: u32,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// Bumped when the slot is reused, so old [`MemberRef`]s go stale.
+    generation: u32,
+    /// Bumped on every state change, so old timers go stale.
+    epoch: u32,
+    member: Option<Member>,
+}
+
+/// The table of every member except this node.
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    index: BTreeMap<NodeId, MemberRef>,
+    live: usize,
+}
+
+impl Members {
+    /// Members tracked, tombstones included.
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Members Alive or Suspect.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn find(&self, id: &[u8]) -> Option<MemberRef> {
+        self.index.get(id).copied()
+    }
+
+    fn slot(&self, r: MemberRef) -> Option<&Slot> {
+        self.slots.get(r.idx as usize).filter(|s| s.generation == r.generation && s.member.is_some())
+    }
+
+    pub(crate) fn get(&self, r: MemberRef) -> Option<&Member> {
+        self.slot(r).and_then(|s| s.member.as_ref())
+    }
+
+    pub(crate) fn by_id(&self, id: &[u8]) -> Option<&Member> {
+        self.find(id).and_then(|r| self.get(r))
+    }
+
+    /// The member's current timer epoch (see [`Members::update`]).
+    pub(crate) fn epoch(&self, r: MemberRef) -> Option<u32> {
+        self.slot(r).map(|s| s.epoch)
+    }
+
+    /// Adds a member not yet known; the caller checked with [`Members::find`].
+    pub(crate) fn insert(&mut self, member: Member) -> MemberRef {
+        if member.state.is_live() {
+            self.live += 1;
+        }
+        let id = member.id.clone();
+        let r = match self.free.pop() {
+            Some(idx) => {
+                let slot = &mut self.slots[idx as usize];
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.epoch = slot.epoch.wrapping_add(1);
+                slot.member = Some(member);
+                MemberRef { idx, generation: slot.generation }
+            }
+            None => {
+                let idx = self.slots.len() as u32;
+                self.slots.push(Slot { generation: 0, epoch: 0, member: Some(member) });
+                MemberRef { idx, generation: 0 }
+            }
+        };
+        self.index.insert(id, r);
+        r
+    }
+
+    /// Changes a member through `f`, keeping the live count right, and bumps its epoch so
+    /// that timers scheduled for its previous state go stale. Returns the new epoch.
+    pub(crate) fn update(&mut self, r: MemberRef, f: impl FnOnce(&mut Member)) -> Option<u32> {
+        let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
+        let member = slot.member.as_mut()?;
+        let was_live = member.state.is_live();
+        f(member);
+        match (was_live, member.state.is_live()) {
+            (true, false) => self.live -= 1,
+            (false, true) => self.live += 1,
+            _ => {}
+        }
+        slot.epoch = slot.epoch.wrapping_add(1);
+        Some(slot.epoch)
+    }
+
+    /// Forgets a member (tombstone reclaim).
+    pub(crate) fn remove(&mut self, r: MemberRef) -> Option<Member> {
+        let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
+        let member = slot.member.take()?;
+        if member.state.is_live() {
+            self.live -= 1;
+        }
+        self.index.remove(&member.id);
+        self.free.push(r.idx);
+        Some(member)
+    }
+
+    /// A uniformly random occupied slot, by rejection over the slab; `None` after a few
+    /// misses (an almost empty slab). O(1) expected: no scan of the table.
+    pub(crate) fn random(&self, rng: &mut impl rand_core::RngCore) -> Option<(MemberRef, &Member)> {
+        for _ in 0..8 {
+            let idx = crate::rand::below(rng, self.slots.len());
+            let slot = self.slots.get(idx)?;
+            if let Some(m) = &slot.member {
+                return Some((MemberRef { idx: idx as u32, generation: slot.generation }, m));
+            }
+        }
+        None
+    }
+
+    /// Every member, in id order (deterministic).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberRef, &Member)> {
+        self.index.values().filter_map(|&r| self.get(r).map(|m| (r, m)))
+    }
+}
+
+/// Whether news that a member is in `state` at `incarnation` supersedes what is known
+/// (`current`: its state and incarnation, `None` when unknown). SWIM's precedence:
+///
+/// - Alive needs a strictly higher incarnation than anything known (a refutation or
+///   rejoin); an unknown member is accepted as Alive.
+/// - Suspect overrides Alive at the same or a higher incarnation, and an older Suspect.
+/// - Down overrides Alive and Suspect at the same or a higher incarnation.
+/// - Left overrides Alive, Suspect and Down at the same or a higher incarnation.
+/// - News about unknown members other than Alive is ignored, and tombstones only yield
+///   to a higher incarnation of Alive (or Left over Down).
+pub(crate) fn supersedes(current: Option<(MemberState, u32)>, state: MemberState, incarnation: u32) -> bool {
+    use MemberState::*;
+    let Some((cur, cur_inc)) = current else { return state == Alive };
+    match state {
+        Alive => incarnation > cur_inc,
+        Suspect => match cur {
+            Alive => incarnation >= cur_inc,
+            Suspect => incarnation > cur_inc,
+            Down | Left => false,
+        },
+        Down => cur.is_live() && incarnation >= cur_inc,
+        Left => cur != Left && incarnation >= cur_inc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MemberState::*;
+
+    #[test]
+    fn precedence_follows_swim() {
+        assert!(supersedes(None, Alive, 0));
+        assert!(!supersedes(None, Suspect, 5));
+        assert!(!supersedes(None, Down, 5));
+        assert!(!supersedes(Some((Alive, 3)), Alive, 3));
+        assert!(supersedes(Some((Suspect, 3)), Alive, 4));
+        assert!(!supersedes(Some((Suspect, 3)), Alive, 3));
+        assert!(supersedes(Some((Alive, 3)), Suspect, 3));
+        assert!(!supersedes(Some((Alive, 3)), Suspect, 2));
+        assert!(!supersedes(Some((Suspect, 3)), Suspect, 3));
+        assert!(supersedes(Some((Suspect, 3)), Down, 3));
+        assert!(!supersedes(Some((Down, 3)), Down, 9));
+        assert!(supersedes(Some((Down, 3)), Alive, 4));
+        assert!(supersedes(Some((Down, 3)), Left, 3));
+        assert!(!supersedes(Some((Left, 3)), Down, 4));
+        assert!(supersedes(Some((Left, 3)), Alive, 4));
+    }
+
+    fn member(name: &str, state: MemberState) -> Member {
+        Member {
+            id: NodeId::from(name),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            incarnation: 0,
+            state,
+            meta: Bytes::new(),
+            since: Time::ZERO,
+            suspicion: None,
+        }
+    }
+
+    #[test]
+    fn slab_reuse_makes_old_handles_stale_and_counts_live_members() {
+        let mut t = Members::default();
+        let a = t.insert(member("a", Alive));
+        let b = t.insert(member("b", Alive));
+        assert_eq!(t.live(), 2);
+        t.update(b, |m| m.state = Down);
+        assert_eq!(t.live(), 1);
+        t.remove(b);
+        assert!(t.get(b).is_none());
+        let c = t.insert(member("c", Alive));
+        assert_ne!(b, c, "a reused slot must get a new generation");
+        assert!(t.get(b).is_none());
+        assert_eq!(t.by_id(b"c").unwrap().id().as_bytes(), b"c");
+        assert_eq!(t.iter().map(|(r, _)| r).collect::<Vec<_>>(), vec![a, c]);
+        assert_eq!(t.live(), 2);
+    }
+}

@@ -1,0 +1,264 @@
+//! Applying membership news: precedence, state transitions, Lifeguard suspicion
+//! bookkeeping, refutation, events, and re-gossip of what changed.
+
+use crate::event::Event;
+use crate::identity::{MemberState, NodeId};
+use crate::lifeguard::{min_suspicion_timeout, suspicion_timeout};
+use crate::members::{Member, MemberRef, Suspicion, supersedes};
+use crate::node::Node;
+use crate::time::Time;
+use crate::timer::TimerKind;
+use crate::wire::{MemberRecord, Message};
+use bytes::Bytes;
+use core::net::SocketAddr;
+use rand_core::RngCore;
+use smallvec::smallvec;
+
+impl<R: RngCore> Node<R> {
+    fn is_me(&self, id: &[u8]) -> bool {
+        id == self.identity.id.as_bytes()
+    }
+
+    fn current(&self, id: &[u8]) -> Option<(MemberRef, MemberState, u32)> {
+        let r = self.members.find(id)?;
+        let m = self.members.get(r)?;
+        Some((r, m.state, m.incarnation))
+    }
+
+    /// Somebody says `id` is alive at `addr` with this incarnation.
+    pub(crate) fn on_alive(&mut self, now: Time, incarnation: u32, id: &[u8], addr: SocketAddr, meta: &[u8]) {
+        if self.is_me(id) {
+            // A newer or different claim about us (our previous life, or a stale view): refute.
+            let differs = addr != self.identity.addr || meta != &self.identity.meta[..];
+            if incarnation > self.incarnation || (incarnation == self.incarnation && differs) {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        let current = self.current(id);
+        if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
+            return;
+        }
+        let (r, event) = match current {
+            None => {
+                if self.members.len() >= self.config.max_members {
+                    self.stats.members_dropped += 1;
+                    return;
+                }
+                let r = self.members.insert(Member {
+                    id: NodeId::copy_from_slice(id),
+                    addr,
+                    incarnation,
+                    state: MemberState::Alive,
+                    meta: Bytes::copy_from_slice(meta),
+                    since: now,
+                    suspicion: None,
+                });
+                self.prober.add(r, &mut self.rng);
+                (r, Some(true))
+            }
+            Some((r, was, _)) => {
+                let mut changed = false;
+                self.members.update(r, |m| {
+                    changed = m.addr != addr || m.meta != meta;
+                    if m.meta != meta {
+                        m.meta = Bytes::copy_from_slice(meta);
+                    }
+                    m.addr = addr;
+                    m.incarnation = incarnation;
+                    m.state = MemberState::Alive;
+                    m.since = now;
+                    m.suspicion = None;
+                });
+                (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
+            }
+        };
+        let Some(m) = self.members.get(r) else { return };
+        let subject = m.id.clone();
+        match event {
+            Some(true) => self.events.push_back(Event::MemberUp(m.info())),
+            Some(false) => self.events.push_back(Event::MemberUpdated(m.info())),
+            None => {}
+        }
+        self.enqueue_news(&subject, &Message::Alive { incarnation, id, addr, meta });
+    }
+
+    /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion).
+    pub(crate) fn on_suspect(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+        if self.is_me(id) {
+            if !self.left && incarnation >= self.incarnation {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        let Some((r, state, current_inc)) = self.current(id) else { return };
+        let message = Message::Suspect { incarnation, id, from };
+        if state == MemberState::Suspect && incarnation == current_inc {
+            // Lifeguard: an independent confirmation shortens the suspicion.
+            let mut confirmed = false;
+            let epoch = self.members.update(r, |m| {
+                confirmed = m.suspicion.as_mut().is_some_and(|s| s.confirm(from));
+            });
+            if confirmed {
+                self.schedule_suspicion(r, epoch);
+                let subject = NodeId::copy_from_slice(id);
+                self.enqueue_news(&subject, &message);
+            }
+            return;
+        }
+        if !supersedes(Some((state, current_inc)), MemberState::Suspect, incarnation) {
+            return;
+        }
+        // Lifeguard's k: confirmations that bring the timeout down to its minimum.
+        let n = self.members.live() + 1;
+        let mut expected = self.config.suspicion_mult.saturating_sub(2);
+        if (n as u32).saturating_sub(2) < expected {
+            expected = 0;
+        }
+        let epoch = self.members.update(r, |m| {
+            m.state = MemberState::Suspect;
+            m.incarnation = incarnation;
+            m.since = now;
+            m.suspicion = Some(Suspicion { start: now, expected, confirmers: smallvec![NodeId::copy_from_slice(from)],
+                last_chance_sent: false,
+            });
+        });
+        self.schedule_suspicion(r, epoch);
+        if self.is_me(from) {
+            self.stats.suspicions += 1;
+        }
+        let subject = NodeId::copy_from_slice(id);
+        self.events.push_back(Event::MemberSuspect { id: subject.clone(), incarnation });
+        self.enqueue_news(&subject, &message);
+    }
+
+    /// (Re)schedules the Down deadline of a suspect from its confirmations so far.
+    fn schedule_suspicion(&mut self, r: MemberRef, epoch: Option<u32>) {
+        let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else { return };
+        let Some(s) = &m.suspicion else { return };
+        let n = self.members.live() + 1;
+        let min = min_suspicion_timeout(self.config.suspicion_mult, n, self.config.probe_interval);
+        let timeout = if self.config.dynamic_suspicion {
+            let max = min.saturating_mul(self.config.suspicion_max_timeout_mult);
+            suspicion_timeout(min, max, s.expected, s.confirmations())
+        } else {
+            min
+        };
+        self.deadlines.schedule(s.start.saturating_add(timeout), TimerKind::Suspicion, r, epoch);
+    }
+
+    /// A suspicion ran out without refutation: this node declares the member Down.
+    ///
+    /// A lone accuser first gets a last chance to be wrong: when nobody else confirmed the
+    /// suspicion (with Lifeguard's buddy system on), the suspect gets one more ping that
+    /// carries the suspicion, and the Down waits one probe timeout for its refutation.
+    /// This catches the suspicion raised by a node that was itself cut off, whose news
+    /// never left it while its links were down.
+    pub(crate) fn suspicion_expired(&mut self, now: Time, r: MemberRef) {
+        let Some(m) = self.members.get(r) else { return };
+        let Some(s) = m.suspicion.as_ref().filter(|_| m.state == MemberState::Suspect) else { return };
+        if self.config.buddy_system && s.confirmations() == 0 && !s.last_chance_sent {
+            let epoch = self.members.update(r, |m| {
+                if let Some(s) = m.suspicion.as_mut() {
+                    s.last_chance_sent = true;
+                }
+            });
+            self.ping_member(r, true);
+            let at = now.saturating_add(self.health.scale(self.config.probe_timeout));
+            if let Some(epoch) = epoch {
+                self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
+            }
+            return;
+        }
+        let (incarnation, id) = (m.incarnation, m.id.clone());
+        let me = self.identity.id.clone();
+        self.on_down(now, incarnation, id.as_bytes(), me.as_bytes());
+    }
+
+    /// `from` declared `id` Down at this incarnation.
+    pub(crate) fn on_down(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+        if self.is_me(id) {
+            if !self.left && incarnation >= self.incarnation {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        if self.bury(now, id, MemberState::Down, incarnation) {
+            let subject = NodeId::copy_from_slice(id);
+            self.events.push_back(Event::MemberDown { id: subject.clone(), incarnation });
+            self.enqueue_news(&subject, &Message::Down { incarnation, id, from });
+        }
+    }
+
+    /// `id` left gracefully at this incarnation.
+    pub(crate) fn on_left(&mut self, now: Time, incarnation: u32, id: &[u8]) {
+        if self.is_me(id) {
+            // Only we announce our own leave; a stale copy of it is refuted.
+            if !self.left && incarnation >= self.incarnation {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        if self.bury(now, id, MemberState::Left, incarnation) {
+            let subject = NodeId::copy_from_slice(id);
+            self.events.push_back(Event::MemberLeft { id: subject.clone(), incarnation });
+            self.enqueue_news(&subject, &Message::Left { incarnation, id });
+        }
+    }
+
+    /// Moves a member to a tombstone state (Down or Left) if the news supersedes what is
+    /// known, and schedules its reclaim. Returns whether it changed.
+    fn bury(&mut self, now: Time, id: &[u8], state: MemberState, incarnation: u32) -> bool {
+        let Some((r, cur, cur_inc)) = self.current(id) else { return false };
+        if !supersedes(Some((cur, cur_inc)), state, incarnation) {
+            return false;
+        }
+        let epoch = self.members.update(r, |m| {
+            m.state = state;
+            m.incarnation = incarnation;
+            m.since = now;
+            m.suspicion = None;
+        });
+        if let Some(epoch) = epoch {
+            self.deadlines.schedule(now.saturating_add(self.config.reclaim_after), TimerKind::Reclaim, r, epoch);
+        }
+        true
+    }
+
+    /// Merges one record of a peer's push-pull. A remote Down becomes a local suspicion
+    /// (memberlist's rule): the member gets a chance to refute before this node agrees.
+    /// A remote suspicion never counts as a Lifeguard confirmation of ours: the peer may
+    /// only be echoing what it heard from us.
+    pub(crate) fn merge_record(&mut self, now: Time, sender: &[u8], record: &MemberRecord<'_>) {
+        let MemberRecord { state, incarnation, id, addr, meta } = *record;
+        match state {
+            MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
+            MemberState::Suspect | MemberState::Down => {
+                let already = self.current(id).is_some_and(|(_, s, i)| s == MemberState::Suspect && i == incarnation);
+                if !already {
+                    self.on_suspect(now, incarnation, id, sender);
+                }
+            }
+            MemberState::Left => self.on_left(now, incarnation, id),
+        }
+    }
+
+    /// Announces a higher incarnation than `claimed`, so that this node's Alive supersedes
+    /// whatever was said about it.
+    fn refute(&mut self, claimed: u32) {
+        // u32::MAX never arrives (the decoder rejects it), so there is always room.
+        self.incarnation = claimed.max(self.incarnation).saturating_add(1).min(u32::MAX - 1);
+        self.stats.refutations += 1;
+        if self.config.local_health {
+            // Lifeguard: being suspected hints that we are the slow one.
+            self.health.apply(1, self.config.local_health_max);
+        }
+        self.events.push_back(Event::Refuted { incarnation: self.incarnation });
+        let me = self.identity.clone();
+        self.enqueue_news(
+            &me.id,
+            &Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta },
+        );
+    }
+}
+

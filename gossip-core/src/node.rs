@@ -1,0 +1,473 @@
+//! [`Node`]: one member's protocol state machine and its public API.
+
+use crate::config::Config;
+use crate::dissemination::{Dissemination, retransmit_limit};
+use crate::error::{CommandError, ConfigError, RecvError};
+use crate::event::{Event, Transmit};
+use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
+use crate::lifeguard::LocalHealth;
+use crate::members::{Member, Members};
+use crate::probe::Prober;
+use crate::stats::Stats;
+use crate::time::Time;
+use crate::timer::{Deadlines, TimerKind};
+use crate::wire::{self, Header, Limits, MemberRecord, Message};
+use bytes::{Bytes, BytesMut};
+use core::net::SocketAddr;
+use core::time::Duration;
+use rand_core::RngCore;
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+
+/// Largest datagram accepted from the network, bytes.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// One cluster member's view of the cluster: a deterministic state machine with no I/O.
+///
+/// Methods, by kind (quinn's taxonomy):
+/// - **getters** (`&self`): [`members`](Node::members), [`member`](Node::member),
+///   [`local`](Node::local), [`stats`](Node::stats), [`config`](Node::config).
+/// - **inputs** (`handle_*`, each with the current [`Time`]): [`handle_datagram`](Node::handle_datagram),
+///   [`handle_stream`](Node::handle_stream), [`handle_timeout`](Node::handle_timeout).
+/// - **commands**: [`join`](Node::join), [`leave`](Node::leave).
+/// - **outputs** (`poll_*`, safe to call at any time): [`poll_transmit`](Node::poll_transmit),
+///   [`poll_event`](Node::poll_event), [`poll_timeout`](Node::poll_timeout).
+///
+/// After every input or command, drain transmits, then events, then read the next
+/// deadline, and call [`handle_timeout`](Node::handle_timeout) when it passes.
+pub struct Node<R> {
+    pub(crate) config: Config,
+    pub(crate) limits: Limits,
+    pub(crate) identity: Identity,
+    pub(crate) incarnation: u32,
+    pub(crate) left: bool,
+    pub(crate) rng: R,
+    /// The latest time seen; earlier `now`s are clamped to it.
+    pub(crate) clock: Time,
+    /// Whether the periodic timers run (from the first call that passes a time).
+    pub(crate) started: bool,
+    pub(crate) members: Members,
+    pub(crate) gossip: Dissemination,
+    pub(crate) health: LocalHealth,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) prober: Prober,
+    pub(crate) next_gossip: Time,
+    pub(crate) next_push_pull: Time,
+    pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
+    pub(crate) next_join_retry: Option<Time>,
+    pub(crate) joined: bool,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
+    pub(crate) arena: BytesMut,
+    pub(crate) stats: Stats,
+}
+
+impl<R: RngCore> Node<R> {
+    /// Builds a node that is not yet part of any cluster.
+    ///
+    /// `rng` is the node's only source of randomness (probe order, helpers, gossip
+    /// targets): seed it yourself and the node's outputs are reproducible. The node's
+    /// timers start with the first call that passes a time, usually [`Node::join`].
+    pub fn new(config: Config, identity: Identity, rng: R) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let id_len = identity.id.as_bytes().len();
+        if id_len == 0 || id_len > config.max_id_len {
+            return Err(ConfigError::IdLength);
+        }
+        if identity.meta.len() > config.max_meta_len {
+            return Err(ConfigError::MetaTooLong);
+        }
+        Ok(Node {
+            limits: config.limits(),
+            arena: BytesMut::with_capacity(config.mtu * 8),
+            config,
+            identity,
+            incarnation: 0,
+            left: false,
+            rng,
+            clock: Time::ZERO,
+            started: false,
+            members: Members::default(),
+            gossip: Dissemination::default(),
+            health: LocalHealth::default(),
+            deadlines: Deadlines::default(),
+            prober: Prober::default(),
+            next_gossip: Time::MAX,
+            next_push_pull: Time::MAX,
+            seeds: SmallVec::new(),
+            next_join_retry: None,
+            joined: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Getters
+
+    /// Every other member this node knows, tombstones (Down, Left) included, in id order.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().map(|(_, m)| m)
+    }
+
+    /// What this node knows about `id`, if anything.
+    pub fn member(&self, id: &[u8]) -> Option<&Member> {
+        self.members.by_id(id)
+    }
+
+    /// Members currently Alive or Suspect, this node excluded.
+    pub fn live_members(&self) -> usize {
+        self.members.live()
+    }
+
+    /// This node as others should see it.
+    pub fn local(&self) -> MemberInfo {
+        MemberInfo {
+            id: self.identity.id.clone(),
+            addr: self.identity.addr,
+            incarnation: self.incarnation,
+            state: if self.left { MemberState::Left } else { MemberState::Alive },
+            meta: self.identity.meta.clone(),
+        }
+    }
+
+    /// Running counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The settings the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Lifeguard's local health score: 0 when healthy; probe timing is stretched by
+    /// `score + 1`.
+    pub fn local_health(&self) -> u32 {
+        self.health.score()
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Commands
+
+    /// Starts the node and joins the cluster through `seeds` (addresses of any members).
+    ///
+    /// Sends each seed this node's state over a reliable stream and asks for theirs; the
+    /// first answer raises [`Event::Joined`]. While no member is known, the seeds are
+    /// retried every `join_retry_interval`. With no seeds, the node starts a new cluster
+    /// and waits to be joined. Calling it again adds seeds and retries.
+    pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        let now = self.observe(now);
+        for seed in seeds {
+            if *seed != self.identity.addr && !self.seeds.contains(seed) {
+                self.seeds.push(*seed);
+            }
+        }
+        self.contact_seeds(now);
+        Ok(())
+    }
+
+    /// Leaves the cluster gracefully: every member will see this node as Left.
+    ///
+    /// The notice rides on the next gossip rounds. Keep driving the node (transmits and
+    /// timeouts) until [`Node::poll_timeout`] returns `None`: by then the notice has been
+    /// sent its full retransmit budget and the node can be dropped.
+    pub fn leave(&mut self, now: Time) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        let now = self.observe(now);
+        self.left = true;
+        self.prober.abandon();
+        self.next_join_retry = None;
+        let me = self.identity.id.clone();
+        self.enqueue_news(&me, &Message::Left { incarnation: self.incarnation, id: me.as_bytes() });
+        self.gossip_round(now);
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Inputs
+
+    /// A datagram arrived from `from`.
+    ///
+    /// On `Err` the packet was dropped whole, no state changed, and the cause was counted
+    /// in [`Stats::drops`]. Either way, drain the outputs afterwards.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: &[u8]) -> Result<(), RecvError> {
+        self.receive(now, from, data, MAX_DATAGRAM)
+    }
+
+    /// One frame arrived over a reliable stream from `from` (a push-pull, typically).
+    ///
+    /// The frame is what a peer's [`Transmit`] with `reliable: true` carried, without any
+    /// length prefix the transport added. Errors as for [`Node::handle_datagram`].
+    pub fn handle_stream(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Result<(), RecvError> {
+        self.receive(now, from, frame, self.config.max_stream_frame)
+    }
+
+    /// Runs every timer due at `now`: probes, gossip rounds, suspicion expiries, reclaims.
+    ///
+    /// Call it when the deadline from [`Node::poll_timeout`] has passed; an early or
+    /// spurious call does nothing harmful.
+    pub fn handle_timeout(&mut self, now: Time) {
+        if !self.started {
+            return;
+        }
+        let now = self.observe(now);
+        while let Some(d) = self.deadlines.pop_due(now) {
+            if self.members.epoch(d.member) != Some(d.epoch) {
+                continue;
+            }
+            match d.kind {
+                TimerKind::Suspicion => self.suspicion_expired(now, d.member),
+                TimerKind::Reclaim => {
+                    self.members.remove(d.member);
+                }
+            }
+        }
+        self.probe_timers(now);
+        if self.next_gossip <= now {
+            self.next_gossip = now.saturating_add(self.config.gossip_interval);
+            self.gossip_round(now);
+        }
+        if self.next_push_pull <= now {
+            self.next_push_pull = now.saturating_add(self.push_pull_interval());
+            self.push_pull_round();
+        }
+        if self.next_join_retry.is_some_and(|t| t <= now) {
+            self.contact_seeds(now);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Outputs
+
+    /// The next packet to send, if any. Send datagrams as they come; deliver a
+    /// `reliable` one as a single frame on a stream to `dest`.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.transmits.pop_front()?;
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += t.payload.len() as u64;
+        Some(t)
+    }
+
+    /// The next event for the application, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must next be called; `None` when nothing is
+    /// scheduled (not started yet, or left and done sending).
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if !self.started || (self.left && self.gossip.is_empty()) {
+            return None;
+        }
+        let mut next = self.next_gossip.min(self.next_push_pull);
+        for t in [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry].into_iter().flatten() {
+            next = next.min(t);
+        }
+        Some(next)
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Internals shared by the protocol layers
+
+    /// Clamps `now` to be monotonic and starts the periodic timers on first use.
+    pub(crate) fn observe(&mut self, now: Time) -> Time {
+        if now < self.clock {
+            self.stats.time_regressions += 1;
+        }
+        let now = now.max(self.clock);
+        self.clock = now;
+        if !self.started {
+            self.started = true;
+            // Random phases, so nodes started together do not probe and gossip in lockstep.
+            let probe_phase = crate::rand::jitter(&mut self.rng, self.config.probe_interval.as_nanos() as u64);
+            self.prober.next_probe = now.saturating_add(Duration::from_nanos(probe_phase));
+            let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
+            self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
+            self.next_push_pull = if self.config.push_pull_interval.is_zero() {
+                Time::MAX
+            } else {
+                now.saturating_add(self.push_pull_interval())
+            };
+        }
+        now
+    }
+
+    fn receive(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
+        let now = self.observe(now);
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += data.len() as u64;
+        let result = self.apply_packet(now, from, data, max_len);
+        if let Err(e) = &result {
+            self.stats.count_drop(e);
+        }
+        result
+    }
+
+    /// Decodes and checks the whole packet first, then applies its messages in order.
+    fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
+        if data.len() > max_len {
+            return Err(RecvError::TooLarge);
+        }
+        let packet = wire::decode(data, &self.limits)?;
+        if packet.header.cluster != &self.config.cluster_name[..] {
+            return Err(RecvError::WrongCluster);
+        }
+        let sender = packet.header.sender;
+        if sender == self.identity.id.as_bytes() {
+            return Err(RecvError::FromSelf);
+        }
+        for message in &packet.messages {
+            self.apply_message(now, from, sender, message);
+        }
+        Ok(())
+    }
+
+    fn apply_message(&mut self, now: Time, from: SocketAddr, sender: &[u8], message: &Message<'_>) {
+        match *message {
+            Message::Ping { seq, target } => self.on_ping(from, seq, target),
+            Message::Ack { seq } => self.on_ack(seq),
+            Message::Nack { seq } => self.on_nack(seq),
+            Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
+            Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
+            Message::Suspect { incarnation, id, from: accuser } => self.on_suspect(now, incarnation, id, accuser),
+            Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
+            Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
+            Message::PushPull { join: _, reply, states } => {
+                for record in states.iter() {
+                    self.merge_record(now, sender, &record);
+                }
+                if reply {
+                    let dest = self.members.by_id(sender).map_or(from, |m| m.addr);
+                    self.send_push_pull(dest, false, false);
+                } else if !self.joined {
+                    self.joined = true;
+                    self.next_join_retry = None;
+                    self.events.push_back(Event::Joined);
+                }
+            }
+        }
+    }
+
+    /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
+    /// news as fits the MTU. With no primary message and no news, nothing is sent.
+    pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
+        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
+        let arena = &mut self.arena;
+        arena.reserve(self.config.mtu);
+        header.encode(arena);
+        for m in primary {
+            m.encode(arena);
+        }
+        // `Config::validate` guarantees a header and the primary messages fit the MTU.
+        let room = self.config.mtu.saturating_sub(arena.len());
+        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
+        let piggybacked = self.gossip.fill(arena, room, limit);
+        if primary.is_empty() && piggybacked == 0 {
+            arena.clear();
+            return;
+        }
+        let payload = arena.split().freeze();
+        self.transmits.push_back(Transmit { dest, payload, reliable: false });
+    }
+
+    /// Queues this node's full membership view to `dest` over a reliable stream.
+    pub(crate) fn send_push_pull(&mut self, dest: SocketAddr, join: bool, reply: bool) {
+        let me = self.local();
+        let mut records: Vec<MemberRecord<'_>> = Vec::with_capacity(self.members.len() + 1);
+        records.push(MemberRecord {
+            state: me.state,
+            incarnation: me.incarnation,
+            id: me.id.as_bytes(),
+            addr: me.addr,
+            meta: &me.meta,
+        });
+        records.extend(self.members.iter().map(|(_, m)| MemberRecord {
+            state: m.state,
+            incarnation: m.incarnation,
+            id: m.id.as_bytes(),
+            addr: m.addr,
+            meta: &m.meta,
+        }));
+        let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
+        let len = header.encoded_len() + 6 + records.iter().map(MemberRecord::encoded_len).sum::<usize>();
+        let mut out = BytesMut::with_capacity(len);
+        header.encode(&mut out);
+        wire::encode_push_pull(&mut out, join, reply, records.into_iter());
+        self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
+    }
+
+    /// Encodes `message` once and queues it for piggybacking, replacing older news about
+    /// `subject`.
+    pub(crate) fn enqueue_news(&mut self, subject: &NodeId, message: &Message<'_>) {
+        self.arena.reserve(message.encoded_len());
+        message.encode(&mut self.arena);
+        let bytes: Bytes = self.arena.split().freeze();
+        if self.gossip.push(subject.clone(), bytes, self.config.max_gossip_queue) {
+            self.stats.gossip_dropped += 1;
+        }
+    }
+
+    /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
+    /// ones so they can hear of it and refute).
+    fn gossip_round(&mut self, now: Time) {
+        if self.gossip.is_empty() {
+            return;
+        }
+        let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();
+        for _ in 0..self.config.gossip_nodes * 4 {
+            if targets.len() >= self.config.gossip_nodes {
+                break;
+            }
+            let Some((_, m)) = self.members.random(&mut self.rng) else { break };
+            let eligible = m.state.is_live()
+                || (m.state == MemberState::Down && now.saturating_since(m.since) < self.config.gossip_to_the_dead);
+            if eligible && !targets.contains(&m.addr) {
+                targets.push(m.addr);
+            }
+        }
+        for dest in targets {
+            self.send(dest, &[]);
+        }
+    }
+
+    /// memberlist's push-pull scaling: the interval grows with `log2(n / 32)` beyond 32
+    /// members, so the cluster-wide rate of full syncs stays bounded.
+    fn push_pull_interval(&self) -> Duration {
+        let n = self.members.live() + 1;
+        let mult = if n <= 32 { 1 } else { n.div_ceil(32).next_power_of_two().ilog2() + 1 };
+        self.config.push_pull_interval.saturating_mul(mult)
+    }
+
+    /// Full state exchange with one random live member.
+    fn push_pull_round(&mut self) {
+        if self.left {
+            return;
+        }
+        let Some((_, m)) = self.members.random(&mut self.rng) else { return };
+        if m.state.is_live() {
+            let dest = m.addr;
+            self.send_push_pull(dest, false, true);
+        }
+    }
+
+    /// Sends a join push-pull to every seed; schedules a retry while nobody is known.
+    fn contact_seeds(&mut self, now: Time) {
+        if self.seeds.is_empty() || (self.joined && self.members.live() > 0) {
+            self.next_join_retry = None;
+            return;
+        }
+        for i in 0..self.seeds.len() {
+            let seed = self.seeds[i];
+            self.send_push_pull(seed, true, true);
+        }
+        self.next_join_retry = Some(now.saturating_add(self.config.join_retry_interval));
+    }
+}

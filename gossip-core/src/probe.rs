@@ -1,0 +1,266 @@
+//! The SWIM probe cycle: randomized round-robin pings, ping-req through helpers, relayed
+//! acks and Lifeguard nacks, and a suspicion when nothing answers.
+
+use crate::identity::MemberState;
+use crate::members::{MemberRef, Members};
+use crate::node::Node;
+use crate::time::Time;
+use crate::wire::Message;
+use core::net::SocketAddr;
+use rand_core::RngCore;
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+
+/// Probe scheduling and the probes in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Prober {
+    /// Members in probe order: shuffled, walked round-robin, reshuffled each round.
+    order: Vec<MemberRef>,
+    cursor: usize,
+    pub(crate) next_probe: Time,
+    current: Option<Probe>,
+    seq: u32,
+    /// Ping-reqs this node is relaying for others, oldest (earliest deadline) first.
+    relays: VecDeque<Relay>,
+}
+
+/// This node's probe of one member, from its ping to the next probe tick.
+#[derive(Debug)]
+struct Probe {
+    seq: u32,
+    target: MemberRef,
+    /// The target's incarnation when probed: a failure is evidence against that one only.
+    incarnation: u32,
+    /// When to ask helpers if no ack came.
+    indirect_at: Time,
+    acked: bool,
+    indirect_sent: bool,
+    /// Lifeguard: nacks expected from helpers, and received.
+    expected_nacks: u32,
+    nacks: u32,
+}
+
+/// A ping this node sent on behalf of `origin`'s ping-req.
+#[derive(Debug)]
+struct Relay {
+    seq: u32,
+    origin: SocketAddr,
+    origin_seq: u32,
+    /// When to give up and send the origin a nack.
+    deadline: Time,
+}
+
+impl Prober {
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Adds a new member at a random place in the probe order (memberlist does the same),
+    /// so a newcomer is probed within about one round.
+    pub(crate) fn add(&mut self, member: MemberRef, rng: &mut impl RngCore) {
+        self.order.push(member);
+        let last = self.order.len() - 1;
+        let at = crate::rand::below(rng, self.order.len());
+        self.order.swap(at, last);
+    }
+
+    /// Stops probing for good (the node left).
+    pub(crate) fn abandon(&mut self) {
+        self.current = None;
+        self.next_probe = Time::MAX;
+    }
+
+    /// The earliest probe-related deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Time> {
+        let mut next = self.next_probe;
+        if let Some(p) = &self.current
+            && !p.acked
+            && !p.indirect_sent
+        {
+            next = next.min(p.indirect_at);
+        }
+        if let Some(r) = self.relays.front() {
+            next = next.min(r.deadline);
+        }
+        Some(next)
+    }
+
+    /// The next live member in probe order; reshuffles at the end of each round and drops
+    /// reclaimed members then.
+    fn next_target(&mut self, members: &Members, rng: &mut impl RngCore) -> Option<MemberRef> {
+        for _ in 0..=self.order.len() {
+            if self.cursor >= self.order.len() {
+                self.order.retain(|r| members.get(*r).is_some());
+                crate::rand::shuffle(rng, &mut self.order);
+                self.cursor = 0;
+            }
+            let r = *self.order.get(self.cursor)?;
+            self.cursor += 1;
+            if members.get(r).is_some_and(|m| m.state.is_live()) {
+                return Some(r);
+            }
+        }
+        None
+    }
+}
+
+impl<R: RngCore> Node<R> {
+    /// Runs the probe cycle's due timers: relay deadlines, the indirect phase, the next probe.
+    pub(crate) fn probe_timers(&mut self, now: Time) {
+        while let Some(r) = self.prober.relays.front()
+            && r.deadline <= now
+        {
+            let (origin, seq) = (r.origin, r.origin_seq);
+            self.prober.relays.pop_front();
+            self.send(origin, &[Message::Nack { seq }]);
+        }
+        if let Some(p) = &self.prober.current
+            && !p.acked
+            && !p.indirect_sent
+            && p.indirect_at <= now
+        {
+            self.send_indirect();
+        }
+        if self.prober.next_probe <= now && !self.left {
+            if let Some(p) = self.prober.current.take() {
+                self.finish_probe(now, p);
+            }
+            self.start_probe(now);
+            self.prober.next_probe = now.saturating_add(self.health.scale(self.config.probe_interval));
+        }
+    }
+
+    fn start_probe(&mut self, now: Time) {
+        let Some(target) = self.prober.next_target(&self.members, &mut self.rng) else { return };
+        let Some(incarnation) = self.members.get(target).map(|m| m.incarnation) else { return };
+        let seq = self.ping_member(target, self.config.buddy_system);
+        self.stats.probes += 1;
+        self.prober.current = Some(Probe {
+            seq,
+            target,
+            incarnation,
+            indirect_at: now.saturating_add(self.health.scale(self.config.probe_timeout)),
+            acked: false,
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+    }
+
+    /// Pings a member and returns the sequence number used. With `buddy`, a ping to a
+    /// suspect carries the suspicion (Lifeguard's buddy system), so a live suspect learns
+    /// of it at once and refutes in its ack.
+    pub(crate) fn ping_member(&mut self, target: MemberRef, buddy: bool) -> u32 {
+        let seq = self.prober.next_seq();
+        let Some(m) = self.members.get(target) else { return seq };
+        let (id, addr) = (m.id.clone(), m.addr);
+        let suspected = (buddy && m.state == MemberState::Suspect).then_some(m.incarnation);
+        let me = self.identity.id.clone();
+        let mut messages: SmallVec<[Message<'_>; 2]> = SmallVec::new();
+        messages.push(Message::Ping { seq, target: id.as_bytes() });
+        if let Some(incarnation) = suspected {
+            messages.push(Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() });
+        }
+        self.send(addr, &messages);
+        seq
+    }
+
+    /// No direct ack in time: ask up to `indirect_checks` Alive members to probe for us.
+    fn send_indirect(&mut self) {
+        let Some(p) = self.prober.current.as_mut() else { return };
+        p.indirect_sent = true;
+        let (seq, target) = (p.seq, p.target);
+        let Some(m) = self.members.get(target) else { return };
+        let (id, addr) = (m.id.clone(), m.addr);
+        let want = self.config.indirect_checks;
+        let mut helpers: SmallVec<[SocketAddr; 4]> = SmallVec::new();
+        for _ in 0..want * 4 {
+            if helpers.len() >= want {
+                break;
+            }
+            let Some((r, h)) = self.members.random(&mut self.rng) else { break };
+            if r != target && h.state == MemberState::Alive && !helpers.contains(&h.addr) {
+                helpers.push(h.addr);
+            }
+        }
+        for &helper in &helpers {
+            self.send(helper, &[Message::PingReq { seq, target: id.as_bytes(), addr }]);
+        }
+        self.stats.indirect_probes += helpers.len() as u64;
+        if let Some(p) = self.prober.current.as_mut()
+            && self.config.local_health
+        {
+            p.expected_nacks = helpers.len() as u32;
+        }
+    }
+
+    /// The probe's time is up: adjust local health, and suspect the target if nothing
+    /// answered.
+    fn finish_probe(&mut self, now: Time, p: Probe) {
+        let max = self.config.local_health_max;
+        if p.acked {
+            if self.config.local_health {
+                self.health.apply(-1, max);
+            }
+            return;
+        }
+        self.stats.failed_probes += 1;
+        if self.config.local_health {
+            // Lifeguard: helpers that did not even nack suggest that we are the slow one.
+            let missed = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
+            self.health.apply(missed as i32, max);
+        }
+        let Some(m) = self.members.get(p.target) else { return };
+        if m.state.is_live() {
+            let id = m.id.clone();
+            let me = self.identity.id.clone();
+            self.on_suspect(now, p.incarnation, id.as_bytes(), me.as_bytes());
+        }
+    }
+
+    pub(crate) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &[u8]) {
+        if target != self.identity.id.as_bytes() {
+            // Meant for a member that used to live at this address.
+            self.stats.misdirected_pings += 1;
+            return;
+        }
+        self.send(from, &[Message::Ack { seq }]);
+    }
+
+    pub(crate) fn on_ack(&mut self, seq: u32) {
+        if let Some(p) = self.prober.current.as_mut()
+            && p.seq == seq
+        {
+            p.acked = true;
+            return;
+        }
+        if let Some(i) = self.prober.relays.iter().position(|r| r.seq == seq)
+            && let Some(relay) = self.prober.relays.remove(i)
+        {
+            self.send(relay.origin, &[Message::Ack { seq: relay.origin_seq }]);
+        }
+    }
+
+    pub(crate) fn on_nack(&mut self, seq: u32) {
+        if let Some(p) = self.prober.current.as_mut()
+            && p.seq == seq
+            && p.indirect_sent
+        {
+            p.nacks = p.nacks.saturating_add(1);
+        }
+    }
+
+    pub(crate) fn on_ping_req(&mut self, now: Time, from: SocketAddr, origin_seq: u32, target: &[u8], addr: SocketAddr) {
+        if self.prober.relays.len() >= self.config.max_relays {
+            self.stats.relays_dropped += 1;
+            return;
+        }
+        let seq = self.prober.next_seq();
+        // Nack a little before the origin's probe ends, so that it arrives in time to count.
+        let deadline = now.saturating_add(self.config.probe_timeout.mul_f32(0.8));
+        self.prober.relays.push_back(Relay { seq, origin: from, origin_seq, deadline });
+        self.send(addr, &[Message::Ping { seq, target }]);
+        self.stats.relays += 1;
+    }
+}

@@ -1,0 +1,57 @@
+//! Counters a node keeps about itself: traffic, drops by cause, protocol activity.
+
+use crate::error::RecvError;
+use crate::wire::DecodeError;
+
+/// Running totals since the node was built; read with [`Node::stats`](crate::Node::stats).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams and frames received (accepted or not).
+    pub packets_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Datagrams and frames handed out by `poll_transmit`.
+    pub packets_out: u64,
+    /// Bytes handed out.
+    pub bytes_out: u64,
+    /// Dropped input, indexed by [`RecvError::kind`].
+    pub drops: [u64; RecvError::KINDS],
+    /// Undecodable input, indexed by [`DecodeError::kind`].
+    pub decode_errors: [u64; DecodeError::KINDS],
+    /// Probes started (direct pings).
+    pub probes: u64,
+    /// Ping-reqs sent to helpers after a direct ping went unanswered.
+    pub indirect_probes: u64,
+    /// Probes that ended without any ack.
+    pub failed_probes: u64,
+    /// Ping-reqs this node relayed for others.
+    pub relays: u64,
+    /// Relays dropped because `max_relays` were already in flight.
+    pub relays_dropped: u64,
+    /// Suspicions this node started (its own failed probes).
+    pub suspicions: u64,
+    /// Times this node refuted a suspicion or declaration about itself.
+    pub refutations: u64,
+    /// Pings addressed to another id (a stale address): not answered.
+    pub misdirected_pings: u64,
+    /// Members dropped because `max_members` were already tracked.
+    pub members_dropped: u64,
+    /// Pieces of news dropped because the dissemination queue was full.
+    pub gossip_dropped: u64,
+    /// Calls whose `now` was earlier than a previous call's (the clock was clamped).
+    pub time_regressions: u64,
+}
+
+impl Stats {
+    /// Total input dropped, all causes.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    pub(crate) fn count_drop(&mut self, e: &RecvError) {
+        self.drops[e.kind()] += 1;
+        if let RecvError::Decode(d) = e {
+            self.decode_errors[d.kind()] += 1;
+        }
+    }
+}

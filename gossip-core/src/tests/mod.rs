@@ -1,0 +1,5 @@
+//! Scenario tests: real nodes on the in-crate harness at tens of nodes, several seeds.
+
+mod hostile;
+mod scenarios;
+pub(crate) mod util;

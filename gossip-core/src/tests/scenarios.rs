@@ -1,0 +1,161 @@
+//! Membership behaviour on the multi-node harness: join, crash, refute, leave, restart,
+//! determinism. Each test runs several seeds.
+
+use super::util::{Harness, addr_of, name};
+use crate::{Config, Event, MemberState};
+use core::time::Duration;
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+const SECOND: Duration = Duration::from_secs(1);
+
+fn converged_cluster(n: usize, seed: u64, config: Config) -> Harness {
+    let mut h = Harness::new(n, seed, config);
+    h.join_all();
+    let t = h.run_until(Duration::from_secs(60), SECOND, Harness::converged);
+    assert!(t.is_some(), "seed {seed}: {n} nodes did not converge in 60 s");
+    h
+}
+
+// 50 nodes joining through one seed all end up seeing all 49 others Alive.
+#[test]
+fn fifty_nodes_join_through_one_seed_and_all_see_all() {
+    for seed in SEEDS {
+        let h = converged_cluster(50, seed, Config::lan(50));
+        for i in 0..50 {
+            assert_eq!(h.node(i).members().count(), 49, "seed {seed} node {i}");
+        }
+        assert!(h.events.iter().any(|(_, i, e)| *i == 1 && *e == Event::Joined));
+        assert!(h.max_datagram <= 1400);
+    }
+}
+
+// A crashed node is marked Down by every live node, and nobody else is.
+#[test]
+fn crashed_node_is_marked_down_by_every_live_node() {
+    for seed in SEEDS {
+        let mut h = converged_cluster(50, seed, Config::lan(50));
+        h.crash(7);
+        let detected = h.run_until(Duration::from_secs(50), SECOND, |h| h.all_see(7, Some(MemberState::Down)));
+        assert!(detected.is_some(), "seed {seed}: crash not detected everywhere");
+        let wrongly_down = h
+            .events
+            .iter()
+            .filter(|(_, _, e)| matches!(e, Event::MemberDown { id, .. } if *id != name(7)))
+            .count();
+        assert_eq!(wrongly_down, 0, "seed {seed}: a live node was declared down");
+    }
+}
+
+// A node cut off briefly is suspected, refutes with a higher incarnation, and is never
+// declared Down: it ends Alive everywhere.
+#[test]
+fn falsely_suspected_node_refutes_and_stays_alive() {
+    for seed in SEEDS {
+        let mut h = converged_cluster(30, seed, Config::lan(30));
+        let start = h.events.len();
+        h.isolate(4, Duration::from_millis(2500));
+        h.run_for(Duration::from_secs(30));
+        let suspected = h.events[start..].iter().any(|(_, _, e)| matches!(e, Event::MemberSuspect { id, .. } if *id == name(4)));
+        assert!(suspected, "seed {seed}: isolation did not cause a suspicion");
+        assert!(h.node(4).local().incarnation >= 1, "seed {seed}: no refutation");
+        assert!(h.node(4).stats().refutations >= 1);
+        let downed = h.events[start..].iter().any(|(_, _, e)| matches!(e, Event::MemberDown { .. }));
+        assert!(!downed, "seed {seed}: a refuting node was declared down");
+        assert!(h.all_see(4, Some(MemberState::Alive)), "seed {seed}: not alive everywhere");
+    }
+}
+
+// A leaving node is Left everywhere, then forgotten everywhere after the reclaim time.
+#[test]
+fn leaving_node_is_left_everywhere_then_reclaimed() {
+    for seed in SEEDS {
+        let mut config = Config::lan(30);
+        config.reclaim_after = Duration::from_secs(20);
+        let mut h = converged_cluster(30, seed, config);
+        h.with(5, |n, now| n.leave(now).unwrap());
+        let left = h.run_until(Duration::from_secs(10), Duration::from_millis(100), |h| h.all_see(5, Some(MemberState::Left)));
+        assert!(left.is_some(), "seed {seed}: leave did not reach everyone");
+        // The leaving node goes quiet once its notice is fully sent.
+        let quiet = h.run_until(Duration::from_secs(10), SECOND, |h| h.node(5).poll_timeout().is_none());
+        assert!(quiet.is_some(), "seed {seed}: leaving node kept running timers");
+        h.run_for(Duration::from_secs(21));
+        assert!(h.all_see(5, None), "seed {seed}: tombstone not reclaimed");
+        let downs = h.events.iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { .. })).count();
+        assert_eq!(downs, 0, "seed {seed}: leave must not look like a failure");
+    }
+}
+
+// A crashed node restarted under the same name at a new address is Alive again
+// everywhere, at its new address.
+#[test]
+fn restarted_node_with_new_address_is_alive_everywhere() {
+    for seed in SEEDS {
+        let mut h = converged_cluster(30, seed, Config::lan(30));
+        h.crash(9);
+        let down = h.run_until(Duration::from_secs(50), SECOND, |h| h.all_see(9, Some(MemberState::Down)));
+        assert!(down.is_some(), "seed {seed}: crash not detected");
+        let new_addr = addr_of(9, 1);
+        h.restart(9, new_addr, 0);
+        let back = h.run_until(Duration::from_secs(30), SECOND, |h| {
+            h.all_see(9, Some(MemberState::Alive))
+                && (0..h.len()).filter(|&i| i != 9).all(|i| h.node(i).member(name(9).as_bytes()).unwrap().addr() == new_addr)
+        });
+        assert!(back.is_some(), "seed {seed}: restarted node not alive everywhere");
+        assert!(h.node(9).local().incarnation >= 1, "rejoin needs a new incarnation");
+        assert!(h.converged());
+    }
+}
+
+// The same seed gives identical transmits and events; another seed does not.
+#[test]
+fn same_seed_gives_identical_runs() {
+    let run = |seed| {
+        let mut h = Harness::new(20, seed, Config::lan(20));
+        h.loss = 0.05;
+        h.join_all();
+        h.run_for(Duration::from_secs(10));
+        h.crash(3);
+        h.run_for(Duration::from_secs(20));
+        (h.digest, h.events.len())
+    };
+    let a = run(11);
+    assert_eq!(a, run(11));
+    assert_ne!(a.0, run(12).0);
+}
+
+// Lossy links: with 10% loss, a converged cluster stays converged without false Downs.
+#[test]
+fn loss_does_not_cause_false_downs() {
+    for seed in SEEDS {
+        let mut h = converged_cluster(40, seed, Config::lan(40));
+        h.loss = 0.10;
+        h.run_for(Duration::from_secs(120));
+        let downs = h.events.iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { .. })).count();
+        assert_eq!(downs, 0, "seed {seed}: false positives under 10% loss");
+    }
+}
+
+#[test]
+#[ignore]
+fn debug_trace() {
+    let mut h = converged_cluster(30, 1, Config::lan(30));
+    let start = h.events.len();
+    h.isolate(4, Duration::from_millis(2500));
+    println!("isolated at {:?}", h.now);
+    for _ in 0..300 {
+        h.run_for(Duration::from_millis(100));
+        if let Some(m) = h.node(4).member(b"node-15") {
+            if m.state() != MemberState::Alive {
+                println!("{:.1} n4 sees n15 {:?} {:?} health {}", h.now.as_secs_f64(), m.state(), m.suspicion, h.node(4).local_health());
+            }
+        }
+    }
+    for (t, i, e) in &h.events[start..] {
+        if matches!(e, Event::MemberDown{..}|Event::Refuted{..}) { println!("{:.3} n{i} {e:?}", t.as_secs_f64()); }
+    }
+    let mut h = converged_cluster(30, 1, Config::lan(30));
+    h.crash(9);
+    h.run_for(Duration::from_secs(50));
+    let c = (0..30).filter(|&i| i != 9).map(|i| format!("{:?}", h.view(i, 9))).collect::<Vec<_>>();
+    println!("{c:?}");
+}

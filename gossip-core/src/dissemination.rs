@@ -57,7 +57,10 @@ impl Dissemination {
             self.queue.remove(&old);
         }
         self.sequence += 1;
-        let key = Key { sends: 0, age: u64::MAX - self.sequence };
+        let key = Key {
+            sends: 0,
+            age: u64::MAX - self.sequence,
+        };
         self.by_subject.insert(subject.clone(), key);
         self.queue.insert(key, Entry { subject, message });
         if self.queue.len() > capacity {
@@ -93,8 +96,13 @@ impl Dissemination {
             }
         }
         for key in &self.taken {
-            let Some(entry) = self.queue.remove(key) else { continue };
-            let next = Key { sends: key.sends + 1, age: key.age };
+            let Some(entry) = self.queue.remove(key) else {
+                continue;
+            };
+            let next = Key {
+                sends: key.sends + 1,
+                age: key.age,
+            };
             if next.sends >= limit {
                 self.by_subject.remove(&entry.subject);
             } else {

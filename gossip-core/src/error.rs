@@ -23,7 +23,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Invalid { field, reason } => write!(f, "invalid config field {field}: {reason}"),
+            ConfigError::Invalid { field, reason } => {
+                write!(f, "invalid config field {field}: {reason}")
+            }
             ConfigError::IdLength => f.write_str("node id is empty or longer than max_id_len"),
             ConfigError::MetaTooLong => f.write_str("metadata is longer than max_meta_len"),
         }
@@ -67,7 +69,8 @@ impl RecvError {
     }
 
     /// The name of each kind, indexed by [`RecvError::kind`].
-    pub const KIND_NAMES: [&'static str; Self::KINDS] = ["decode", "too_large", "wrong_cluster", "from_self", "left"];
+    pub const KIND_NAMES: [&'static str; Self::KINDS] =
+        ["decode", "too_large", "wrong_cluster", "from_self", "left"];
 }
 
 impl From<DecodeError> for RecvError {

@@ -76,13 +76,11 @@ impl Suspicion {
         (self.confirmers.len() as u32).saturating_sub(1)
     }
 
-    /// Records `from` as a confirmer; `false` if it already was or enough have confirmed.
-    pub(crate) fn confirm(&mut self, from: &[u8]) -> bool {
-        if self.confirmations() >= self.expected || self.confirmers.iter().any(|c| c.as_bytes() == from) {
-            return false;
-        }
-        self.confirmers.push(NodeId::copy_from_slice(from));
-        true
+    /// Whether `from` would be a new confirmation: not a confirmer yet, and fewer than
+    /// `expected` so far.
+    pub(crate) fn can_confirm(&self, from: &[u8]) -> bool {
+        self.confirmations() < self.expected
+            && !self.confirmers.iter().any(|c| c.as_bytes() == from)
     }
 }
 
@@ -127,7 +125,9 @@ impl Members {
     }
 
     fn slot(&self, r: MemberRef) -> Option<&Slot> {
-        self.slots.get(r.idx as usize).filter(|s| s.generation == r.generation && s.member.is_some())
+        self.slots
+            .get(r.idx as usize)
+            .filter(|s| s.generation == r.generation && s.member.is_some())
     }
 
     pub(crate) fn get(&self, r: MemberRef) -> Option<&Member> {
@@ -155,11 +155,18 @@ impl Members {
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.epoch = slot.epoch.wrapping_add(1);
                 slot.member = Some(member);
-                MemberRef { idx, generation: slot.generation }
+                MemberRef {
+                    idx,
+                    generation: slot.generation,
+                }
             }
             None => {
                 let idx = self.slots.len() as u32;
-                self.slots.push(Slot { generation: 0, epoch: 0, member: Some(member) });
+                self.slots.push(Slot {
+                    generation: 0,
+                    epoch: 0,
+                    member: Some(member),
+                });
                 MemberRef { idx, generation: 0 }
             }
         };
@@ -170,7 +177,10 @@ impl Members {
     /// Changes a member through `f`, keeping the live count right, and bumps its epoch so
     /// that timers scheduled for its previous state go stale. Returns the new epoch.
     pub(crate) fn update(&mut self, r: MemberRef, f: impl FnOnce(&mut Member)) -> Option<u32> {
-        let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
+        let slot = self
+            .slots
+            .get_mut(r.idx as usize)
+            .filter(|s| s.generation == r.generation)?;
         let member = slot.member.as_mut()?;
         let was_live = member.state.is_live();
         f(member);
@@ -185,7 +195,10 @@ impl Members {
 
     /// Forgets a member (tombstone reclaim).
     pub(crate) fn remove(&mut self, r: MemberRef) -> Option<Member> {
-        let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
+        let slot = self
+            .slots
+            .get_mut(r.idx as usize)
+            .filter(|s| s.generation == r.generation)?;
         let member = slot.member.take()?;
         if member.state.is_live() {
             self.live -= 1;
@@ -202,7 +215,13 @@ impl Members {
             let idx = crate::rand::below(rng, self.slots.len());
             let slot = self.slots.get(idx)?;
             if let Some(m) = &slot.member {
-                return Some((MemberRef { idx: idx as u32, generation: slot.generation }, m));
+                return Some((
+                    MemberRef {
+                        idx: idx as u32,
+                        generation: slot.generation,
+                    },
+                    m,
+                ));
             }
         }
         None
@@ -210,7 +229,9 @@ impl Members {
 
     /// Every member, in id order (deterministic).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberRef, &Member)> {
-        self.index.values().filter_map(|&r| self.get(r).map(|m| (r, m)))
+        self.index
+            .values()
+            .filter_map(|&r| self.get(r).map(|m| (r, m)))
     }
 }
 
@@ -224,9 +245,15 @@ impl Members {
 /// - Left overrides Alive, Suspect and Down at the same or a higher incarnation.
 /// - News about unknown members other than Alive is ignored, and tombstones only yield
 ///   to a higher incarnation of Alive (or Left over Down).
-pub(crate) fn supersedes(current: Option<(MemberState, u32)>, state: MemberState, incarnation: u32) -> bool {
+pub(crate) fn supersedes(
+    current: Option<(MemberState, u32)>,
+    state: MemberState,
+    incarnation: u32,
+) -> bool {
     use MemberState::*;
-    let Some((cur, cur_inc)) = current else { return state == Alive };
+    let Some((cur, cur_inc)) = current else {
+        return state == Alive;
+    };
     match state {
         Alive => incarnation > cur_inc,
         Suspect => match cur {

@@ -26,7 +26,14 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Somebody says `id` is alive at `addr` with this incarnation.
-    pub(crate) fn on_alive(&mut self, now: Time, incarnation: u32, id: &[u8], addr: SocketAddr, meta: &[u8]) {
+    pub(crate) fn on_alive(
+        &mut self,
+        now: Time,
+        incarnation: u32,
+        id: &[u8],
+        addr: SocketAddr,
+        meta: &[u8],
+    ) {
         if self.is_me(id) {
             // A newer or different claim about us (our previous life, or a stale view): refute.
             let differs = addr != self.identity.addr || meta != &self.identity.meta[..];
@@ -36,7 +43,11 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let current = self.current(id);
-        if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
+        if !supersedes(
+            current.map(|(_, s, i)| (s, i)),
+            MemberState::Alive,
+            incarnation,
+        ) {
             return;
         }
         let (r, event) = match current {
@@ -70,7 +81,14 @@ impl<R: RngCore> Node<R> {
                     m.since = now;
                     m.suspicion = None;
                 });
-                (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
+                (
+                    r,
+                    if was != MemberState::Alive {
+                        Some(true)
+                    } else {
+                        changed.then_some(false)
+                    },
+                )
             }
         };
         let Some(m) = self.members.get(r) else { return };
@@ -80,7 +98,15 @@ impl<R: RngCore> Node<R> {
             Some(false) => self.events.push_back(Event::MemberUpdated(m.info())),
             None => {}
         }
-        self.enqueue_news(&subject, &Message::Alive { incarnation, id, addr, meta });
+        self.enqueue_news(
+            &subject,
+            &Message::Alive {
+                incarnation,
+                id,
+                addr,
+                meta,
+            },
+        );
     }
 
     /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion).
@@ -91,22 +117,42 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        let Some((r, state, current_inc)) = self.current(id) else { return };
-        let message = Message::Suspect { incarnation, id, from };
+        let Some((r, state, current_inc)) = self.current(id) else {
+            return;
+        };
+        let message = Message::Suspect {
+            incarnation,
+            id,
+            from,
+        };
         if state == MemberState::Suspect && incarnation == current_inc {
+            if from == id {
+                return; // unattributed (see `merge_record`): not a confirmation
+            }
             // Lifeguard: an independent confirmation shortens the suspicion.
-            let mut confirmed = false;
-            let epoch = self.members.update(r, |m| {
-                confirmed = m.suspicion.as_mut().is_some_and(|s| s.confirm(from));
-            });
-            if confirmed {
+            let fresh = self
+                .members
+                .get(r)
+                .and_then(|m| m.suspicion.as_ref())
+                .is_some_and(|s| s.can_confirm(from));
+            if fresh {
+                // Only a real confirmation moves the deadline (an update restarts timers).
+                let epoch = self.members.update(r, |m| {
+                    if let Some(s) = m.suspicion.as_mut() {
+                        s.confirmers.push(NodeId::copy_from_slice(from));
+                    }
+                });
                 self.schedule_suspicion(r, epoch);
                 let subject = NodeId::copy_from_slice(id);
                 self.enqueue_news(&subject, &message);
             }
             return;
         }
-        if !supersedes(Some((state, current_inc)), MemberState::Suspect, incarnation) {
+        if !supersedes(
+            Some((state, current_inc)),
+            MemberState::Suspect,
+            incarnation,
+        ) {
             return;
         }
         // Lifeguard's k: confirmations that bring the timeout down to its minimum.
@@ -119,7 +165,10 @@ impl<R: RngCore> Node<R> {
             m.state = MemberState::Suspect;
             m.incarnation = incarnation;
             m.since = now;
-            m.suspicion = Some(Suspicion { start: now, expected, confirmers: smallvec![NodeId::copy_from_slice(from)],
+            m.suspicion = Some(Suspicion {
+                start: now,
+                expected,
+                confirmers: smallvec![NodeId::copy_from_slice(from)],
                 last_chance_sent: false,
             });
         });
@@ -128,13 +177,18 @@ impl<R: RngCore> Node<R> {
             self.stats.suspicions += 1;
         }
         let subject = NodeId::copy_from_slice(id);
-        self.events.push_back(Event::MemberSuspect { id: subject.clone(), incarnation });
+        self.events.push_back(Event::MemberSuspect {
+            id: subject.clone(),
+            incarnation,
+        });
         self.enqueue_news(&subject, &message);
     }
 
     /// (Re)schedules the Down deadline of a suspect from its confirmations so far.
     fn schedule_suspicion(&mut self, r: MemberRef, epoch: Option<u32>) {
-        let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else { return };
+        let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else {
+            return;
+        };
         let Some(s) = &m.suspicion else { return };
         let n = self.members.live() + 1;
         let min = min_suspicion_timeout(self.config.suspicion_mult, n, self.config.probe_interval);
@@ -144,7 +198,12 @@ impl<R: RngCore> Node<R> {
         } else {
             min
         };
-        self.deadlines.schedule(s.start.saturating_add(timeout), TimerKind::Suspicion, r, epoch);
+        self.deadlines.schedule(
+            s.start.saturating_add(timeout),
+            TimerKind::Suspicion,
+            r,
+            epoch,
+        );
     }
 
     /// A suspicion ran out without refutation: this node declares the member Down.
@@ -156,7 +215,13 @@ impl<R: RngCore> Node<R> {
     /// never left it while its links were down.
     pub(crate) fn suspicion_expired(&mut self, now: Time, r: MemberRef) {
         let Some(m) = self.members.get(r) else { return };
-        let Some(s) = m.suspicion.as_ref().filter(|_| m.state == MemberState::Suspect) else { return };
+        let Some(s) = m
+            .suspicion
+            .as_ref()
+            .filter(|_| m.state == MemberState::Suspect)
+        else {
+            return;
+        };
         if self.config.buddy_system && s.confirmations() == 0 && !s.last_chance_sent {
             let epoch = self.members.update(r, |m| {
                 if let Some(s) = m.suspicion.as_mut() {
@@ -185,8 +250,18 @@ impl<R: RngCore> Node<R> {
         }
         if self.bury(now, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.events.push_back(Event::MemberDown { id: subject.clone(), incarnation });
-            self.enqueue_news(&subject, &Message::Down { incarnation, id, from });
+            self.events.push_back(Event::MemberDown {
+                id: subject.clone(),
+                incarnation,
+            });
+            self.enqueue_news(
+                &subject,
+                &Message::Down {
+                    incarnation,
+                    id,
+                    from,
+                },
+            );
         }
     }
 
@@ -201,7 +276,10 @@ impl<R: RngCore> Node<R> {
         }
         if self.bury(now, id, MemberState::Left, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.events.push_back(Event::MemberLeft { id: subject.clone(), incarnation });
+            self.events.push_back(Event::MemberLeft {
+                id: subject.clone(),
+                incarnation,
+            });
             self.enqueue_news(&subject, &Message::Left { incarnation, id });
         }
     }
@@ -209,7 +287,9 @@ impl<R: RngCore> Node<R> {
     /// Moves a member to a tombstone state (Down or Left) if the news supersedes what is
     /// known, and schedules its reclaim. Returns whether it changed.
     fn bury(&mut self, now: Time, id: &[u8], state: MemberState, incarnation: u32) -> bool {
-        let Some((r, cur, cur_inc)) = self.current(id) else { return false };
+        let Some((r, cur, cur_inc)) = self.current(id) else {
+            return false;
+        };
         if !supersedes(Some((cur, cur_inc)), state, incarnation) {
             return false;
         }
@@ -220,25 +300,33 @@ impl<R: RngCore> Node<R> {
             m.suspicion = None;
         });
         if let Some(epoch) = epoch {
-            self.deadlines.schedule(now.saturating_add(self.config.reclaim_after), TimerKind::Reclaim, r, epoch);
+            self.deadlines.schedule(
+                now.saturating_add(self.config.reclaim_after),
+                TimerKind::Reclaim,
+                r,
+                epoch,
+            );
         }
         true
     }
 
     /// Merges one record of a peer's push-pull. A remote Down becomes a local suspicion
     /// (memberlist's rule): the member gets a chance to refute before this node agrees.
-    /// A remote suspicion never counts as a Lifeguard confirmation of ours: the peer may
-    /// only be echoing what it heard from us.
-    pub(crate) fn merge_record(&mut self, now: Time, sender: &[u8], record: &MemberRecord<'_>) {
-        let MemberRecord { state, incarnation, id, addr, meta } = *record;
+    ///
+    /// A record does not say who raised a suspicion, and the peer may only be echoing ours,
+    /// so the suspicion is merged *unattributed* (its accuser is the subject itself) and
+    /// never counts as a Lifeguard confirmation, here or wherever it is gossiped.
+    pub(crate) fn merge_record(&mut self, now: Time, record: &MemberRecord<'_>) {
+        let MemberRecord {
+            state,
+            incarnation,
+            id,
+            addr,
+            meta,
+        } = *record;
         match state {
             MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
-            MemberState::Suspect | MemberState::Down => {
-                let already = self.current(id).is_some_and(|(_, s, i)| s == MemberState::Suspect && i == incarnation);
-                if !already {
-                    self.on_suspect(now, incarnation, id, sender);
-                }
-            }
+            MemberState::Suspect | MemberState::Down => self.on_suspect(now, incarnation, id, id),
             MemberState::Left => self.on_left(now, incarnation, id),
         }
     }
@@ -247,18 +335,27 @@ impl<R: RngCore> Node<R> {
     /// whatever was said about it.
     fn refute(&mut self, claimed: u32) {
         // u32::MAX never arrives (the decoder rejects it), so there is always room.
-        self.incarnation = claimed.max(self.incarnation).saturating_add(1).min(u32::MAX - 1);
+        self.incarnation = claimed
+            .max(self.incarnation)
+            .saturating_add(1)
+            .min(u32::MAX - 1);
         self.stats.refutations += 1;
         if self.config.local_health {
             // Lifeguard: being suspected hints that we are the slow one.
             self.health.apply(1, self.config.local_health_max);
         }
-        self.events.push_back(Event::Refuted { incarnation: self.incarnation });
+        self.events.push_back(Event::Refuted {
+            incarnation: self.incarnation,
+        });
         let me = self.identity.clone();
         self.enqueue_news(
             &me.id,
-            &Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta },
+            &Message::Alive {
+                incarnation: self.incarnation,
+                id: me.id.as_bytes(),
+                addr: me.addr,
+                meta: &me.meta,
+            },
         );
     }
 }
-

@@ -127,13 +127,18 @@ impl<R: RngCore> Node<R> {
                 self.finish_probe(now, p);
             }
             self.start_probe(now);
-            self.prober.next_probe = now.saturating_add(self.health.scale(self.config.probe_interval));
+            self.prober.next_probe =
+                now.saturating_add(self.health.scale(self.config.probe_interval));
         }
     }
 
     fn start_probe(&mut self, now: Time) {
-        let Some(target) = self.prober.next_target(&self.members, &mut self.rng) else { return };
-        let Some(incarnation) = self.members.get(target).map(|m| m.incarnation) else { return };
+        let Some(target) = self.prober.next_target(&self.members, &mut self.rng) else {
+            return;
+        };
+        let Some(incarnation) = self.members.get(target).map(|m| m.incarnation) else {
+            return;
+        };
         let seq = self.ping_member(target, self.config.buddy_system);
         self.stats.probes += 1;
         self.prober.current = Some(Probe {
@@ -153,14 +158,23 @@ impl<R: RngCore> Node<R> {
     /// of it at once and refutes in its ack.
     pub(crate) fn ping_member(&mut self, target: MemberRef, buddy: bool) -> u32 {
         let seq = self.prober.next_seq();
-        let Some(m) = self.members.get(target) else { return seq };
+        let Some(m) = self.members.get(target) else {
+            return seq;
+        };
         let (id, addr) = (m.id.clone(), m.addr);
         let suspected = (buddy && m.state == MemberState::Suspect).then_some(m.incarnation);
         let me = self.identity.id.clone();
         let mut messages: SmallVec<[Message<'_>; 2]> = SmallVec::new();
-        messages.push(Message::Ping { seq, target: id.as_bytes() });
+        messages.push(Message::Ping {
+            seq,
+            target: id.as_bytes(),
+        });
         if let Some(incarnation) = suspected {
-            messages.push(Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() });
+            messages.push(Message::Suspect {
+                incarnation,
+                id: id.as_bytes(),
+                from: me.as_bytes(),
+            });
         }
         self.send(addr, &messages);
         seq
@@ -168,10 +182,14 @@ impl<R: RngCore> Node<R> {
 
     /// No direct ack in time: ask up to `indirect_checks` Alive members to probe for us.
     fn send_indirect(&mut self) {
-        let Some(p) = self.prober.current.as_mut() else { return };
+        let Some(p) = self.prober.current.as_mut() else {
+            return;
+        };
         p.indirect_sent = true;
         let (seq, target) = (p.seq, p.target);
-        let Some(m) = self.members.get(target) else { return };
+        let Some(m) = self.members.get(target) else {
+            return;
+        };
         let (id, addr) = (m.id.clone(), m.addr);
         let want = self.config.indirect_checks;
         let mut helpers: SmallVec<[SocketAddr; 4]> = SmallVec::new();
@@ -179,13 +197,22 @@ impl<R: RngCore> Node<R> {
             if helpers.len() >= want {
                 break;
             }
-            let Some((r, h)) = self.members.random(&mut self.rng) else { break };
+            let Some((r, h)) = self.members.random(&mut self.rng) else {
+                break;
+            };
             if r != target && h.state == MemberState::Alive && !helpers.contains(&h.addr) {
                 helpers.push(h.addr);
             }
         }
         for &helper in &helpers {
-            self.send(helper, &[Message::PingReq { seq, target: id.as_bytes(), addr }]);
+            self.send(
+                helper,
+                &[Message::PingReq {
+                    seq,
+                    target: id.as_bytes(),
+                    addr,
+                }],
+            );
         }
         self.stats.indirect_probes += helpers.len() as u64;
         if let Some(p) = self.prober.current.as_mut()
@@ -208,10 +235,16 @@ impl<R: RngCore> Node<R> {
         self.stats.failed_probes += 1;
         if self.config.local_health {
             // Lifeguard: helpers that did not even nack suggest that we are the slow one.
-            let missed = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
+            let missed = if p.expected_nacks > 0 {
+                p.expected_nacks.saturating_sub(p.nacks)
+            } else {
+                1
+            };
             self.health.apply(missed as i32, max);
         }
-        let Some(m) = self.members.get(p.target) else { return };
+        let Some(m) = self.members.get(p.target) else {
+            return;
+        };
         if m.state.is_live() {
             let id = m.id.clone();
             let me = self.identity.id.clone();
@@ -238,7 +271,12 @@ impl<R: RngCore> Node<R> {
         if let Some(i) = self.prober.relays.iter().position(|r| r.seq == seq)
             && let Some(relay) = self.prober.relays.remove(i)
         {
-            self.send(relay.origin, &[Message::Ack { seq: relay.origin_seq }]);
+            self.send(
+                relay.origin,
+                &[Message::Ack {
+                    seq: relay.origin_seq,
+                }],
+            );
         }
     }
 
@@ -251,7 +289,14 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    pub(crate) fn on_ping_req(&mut self, now: Time, from: SocketAddr, origin_seq: u32, target: &[u8], addr: SocketAddr) {
+    pub(crate) fn on_ping_req(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        origin_seq: u32,
+        target: &[u8],
+        addr: SocketAddr,
+    ) {
         if self.prober.relays.len() >= self.config.max_relays {
             self.stats.relays_dropped += 1;
             return;
@@ -259,7 +304,12 @@ impl<R: RngCore> Node<R> {
         let seq = self.prober.next_seq();
         // Nack a little before the origin's probe ends, so that it arrives in time to count.
         let deadline = now.saturating_add(self.config.probe_timeout.mul_f32(0.8));
-        self.prober.relays.push_back(Relay { seq, origin: from, origin_seq, deadline });
+        self.prober.relays.push_back(Relay {
+            seq,
+            origin: from,
+            origin_seq,
+            deadline,
+        });
         self.send(addr, &[Message::Ping { seq, target }]);
         self.stats.relays += 1;
     }

@@ -12,7 +12,10 @@ fn converged_cluster(n: usize, seed: u64, config: Config) -> Harness {
     let mut h = Harness::new(n, seed, config);
     h.join_all();
     let t = h.run_until(Duration::from_secs(60), SECOND, Harness::converged);
-    assert!(t.is_some(), "seed {seed}: {n} nodes did not converge in 60 s");
+    assert!(
+        t.is_some(),
+        "seed {seed}: {n} nodes did not converge in 60 s"
+    );
     h
 }
 
@@ -24,7 +27,11 @@ fn fifty_nodes_join_through_one_seed_and_all_see_all() {
         for i in 0..50 {
             assert_eq!(h.node(i).members().count(), 49, "seed {seed} node {i}");
         }
-        assert!(h.events.iter().any(|(_, i, e)| *i == 1 && *e == Event::Joined));
+        assert!(
+            h.events
+                .iter()
+                .any(|(_, i, e)| *i == 1 && *e == Event::Joined)
+        );
         assert!(h.max_datagram <= 1400);
     }
 }
@@ -35,14 +42,22 @@ fn crashed_node_is_marked_down_by_every_live_node() {
     for seed in SEEDS {
         let mut h = converged_cluster(50, seed, Config::lan(50));
         h.crash(7);
-        let detected = h.run_until(Duration::from_secs(50), SECOND, |h| h.all_see(7, Some(MemberState::Down)));
-        assert!(detected.is_some(), "seed {seed}: crash not detected everywhere");
+        let detected = h.run_until(Duration::from_secs(50), SECOND, |h| {
+            h.all_see(7, Some(MemberState::Down))
+        });
+        assert!(
+            detected.is_some(),
+            "seed {seed}: crash not detected everywhere"
+        );
         let wrongly_down = h
             .events
             .iter()
             .filter(|(_, _, e)| matches!(e, Event::MemberDown { id, .. } if *id != name(7)))
             .count();
-        assert_eq!(wrongly_down, 0, "seed {seed}: a live node was declared down");
+        assert_eq!(
+            wrongly_down, 0,
+            "seed {seed}: a live node was declared down"
+        );
     }
 }
 
@@ -53,15 +68,28 @@ fn falsely_suspected_node_refutes_and_stays_alive() {
     for seed in SEEDS {
         let mut h = converged_cluster(30, seed, Config::lan(30));
         let start = h.events.len();
-        h.isolate(4, Duration::from_millis(2500));
+        h.isolate(4, Duration::from_millis(3500));
         h.run_for(Duration::from_secs(30));
-        let suspected = h.events[start..].iter().any(|(_, _, e)| matches!(e, Event::MemberSuspect { id, .. } if *id == name(4)));
-        assert!(suspected, "seed {seed}: isolation did not cause a suspicion");
-        assert!(h.node(4).local().incarnation >= 1, "seed {seed}: no refutation");
+        let suspected = h.events[start..]
+            .iter()
+            .any(|(_, _, e)| matches!(e, Event::MemberSuspect { id, .. } if *id == name(4)));
+        assert!(
+            suspected,
+            "seed {seed}: isolation did not cause a suspicion"
+        );
+        assert!(
+            h.node(4).local().incarnation >= 1,
+            "seed {seed}: no refutation"
+        );
         assert!(h.node(4).stats().refutations >= 1);
-        let downed = h.events[start..].iter().any(|(_, _, e)| matches!(e, Event::MemberDown { .. }));
+        let downed = h.events[start..]
+            .iter()
+            .any(|(_, _, e)| matches!(e, Event::MemberDown { .. }));
         assert!(!downed, "seed {seed}: a refuting node was declared down");
-        assert!(h.all_see(4, Some(MemberState::Alive)), "seed {seed}: not alive everywhere");
+        assert!(
+            h.all_see(4, Some(MemberState::Alive)),
+            "seed {seed}: not alive everywhere"
+        );
     }
 }
 
@@ -73,14 +101,25 @@ fn leaving_node_is_left_everywhere_then_reclaimed() {
         config.reclaim_after = Duration::from_secs(20);
         let mut h = converged_cluster(30, seed, config);
         h.with(5, |n, now| n.leave(now).unwrap());
-        let left = h.run_until(Duration::from_secs(10), Duration::from_millis(100), |h| h.all_see(5, Some(MemberState::Left)));
+        let left = h.run_until(Duration::from_secs(10), Duration::from_millis(100), |h| {
+            h.all_see(5, Some(MemberState::Left))
+        });
         assert!(left.is_some(), "seed {seed}: leave did not reach everyone");
         // The leaving node goes quiet once its notice is fully sent.
-        let quiet = h.run_until(Duration::from_secs(10), SECOND, |h| h.node(5).poll_timeout().is_none());
-        assert!(quiet.is_some(), "seed {seed}: leaving node kept running timers");
+        let quiet = h.run_until(Duration::from_secs(10), SECOND, |h| {
+            h.node(5).poll_timeout().is_none()
+        });
+        assert!(
+            quiet.is_some(),
+            "seed {seed}: leaving node kept running timers"
+        );
         h.run_for(Duration::from_secs(21));
         assert!(h.all_see(5, None), "seed {seed}: tombstone not reclaimed");
-        let downs = h.events.iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { .. })).count();
+        let downs = h
+            .events
+            .iter()
+            .filter(|(_, _, e)| matches!(e, Event::MemberDown { .. }))
+            .count();
         assert_eq!(downs, 0, "seed {seed}: leave must not look like a failure");
     }
 }
@@ -92,16 +131,26 @@ fn restarted_node_with_new_address_is_alive_everywhere() {
     for seed in SEEDS {
         let mut h = converged_cluster(30, seed, Config::lan(30));
         h.crash(9);
-        let down = h.run_until(Duration::from_secs(50), SECOND, |h| h.all_see(9, Some(MemberState::Down)));
+        let down = h.run_until(Duration::from_secs(50), SECOND, |h| {
+            h.all_see(9, Some(MemberState::Down))
+        });
         assert!(down.is_some(), "seed {seed}: crash not detected");
         let new_addr = addr_of(9, 1);
         h.restart(9, new_addr, 0);
         let back = h.run_until(Duration::from_secs(30), SECOND, |h| {
             h.all_see(9, Some(MemberState::Alive))
-                && (0..h.len()).filter(|&i| i != 9).all(|i| h.node(i).member(name(9).as_bytes()).unwrap().addr() == new_addr)
+                && (0..h.len())
+                    .filter(|&i| i != 9)
+                    .all(|i| h.node(i).member(name(9).as_bytes()).unwrap().addr() == new_addr)
         });
-        assert!(back.is_some(), "seed {seed}: restarted node not alive everywhere");
-        assert!(h.node(9).local().incarnation >= 1, "rejoin needs a new incarnation");
+        assert!(
+            back.is_some(),
+            "seed {seed}: restarted node not alive everywhere"
+        );
+        assert!(
+            h.node(9).local().incarnation >= 1,
+            "rejoin needs a new incarnation"
+        );
         assert!(h.converged());
     }
 }
@@ -130,32 +179,11 @@ fn loss_does_not_cause_false_downs() {
         let mut h = converged_cluster(40, seed, Config::lan(40));
         h.loss = 0.10;
         h.run_for(Duration::from_secs(120));
-        let downs = h.events.iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { .. })).count();
+        let downs = h
+            .events
+            .iter()
+            .filter(|(_, _, e)| matches!(e, Event::MemberDown { .. }))
+            .count();
         assert_eq!(downs, 0, "seed {seed}: false positives under 10% loss");
     }
-}
-
-#[test]
-#[ignore]
-fn debug_trace() {
-    let mut h = converged_cluster(30, 1, Config::lan(30));
-    let start = h.events.len();
-    h.isolate(4, Duration::from_millis(2500));
-    println!("isolated at {:?}", h.now);
-    for _ in 0..300 {
-        h.run_for(Duration::from_millis(100));
-        if let Some(m) = h.node(4).member(b"node-15") {
-            if m.state() != MemberState::Alive {
-                println!("{:.1} n4 sees n15 {:?} {:?} health {}", h.now.as_secs_f64(), m.state(), m.suspicion, h.node(4).local_health());
-            }
-        }
-    }
-    for (t, i, e) in &h.events[start..] {
-        if matches!(e, Event::MemberDown{..}|Event::Refuted{..}) { println!("{:.3} n{i} {e:?}", t.as_secs_f64()); }
-    }
-    let mut h = converged_cluster(30, 1, Config::lan(30));
-    h.crash(9);
-    h.run_for(Duration::from_secs(50));
-    let c = (0..30).filter(|&i| i != 9).map(|i| format!("{:?}", h.view(i, 9))).collect::<Vec<_>>();
-    println!("{c:?}");
 }

@@ -53,7 +53,7 @@ pub(crate) fn min_suspicion_timeout(mult: u32, n: usize, probe_interval: Duratio
     // log10(n) = log2(n) * log10(2); log10(2) in Q16 is 19728.
     let log10_q16 = (log2_q16(n as u64) * 19_728) >> 16;
     let scale_q16 = u128::from(log10_q16.max(1 << 16));
-    let nanos = probe_interval.as_nanos() * u128::from(mult) * scale_q16 >> 16;
+    let nanos = (probe_interval.as_nanos() * u128::from(mult) * scale_q16) >> 16;
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 

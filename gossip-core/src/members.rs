@@ -19,7 +19,7 @@ pub struct Member {
     /// When the state last changed here.
     pub(crate) since: Time,
     /// Lifeguard bookkeeping while Suspect.
-    pub(crate) suspicion: Option<Suspicion>,
+    pub(crate) suspicion: Option<Box<Suspicion>>,
 }
 
 impl Member {

@@ -165,12 +165,12 @@ impl<R: RngCore> Node<R> {
             m.state = MemberState::Suspect;
             m.incarnation = incarnation;
             m.since = now;
-            m.suspicion = Some(Suspicion {
+            m.suspicion = Some(Box::new(Suspicion {
                 start: now,
                 expected,
                 confirmers: smallvec![NodeId::copy_from_slice(from)],
                 last_chance_sent: false,
-            });
+            }));
         });
         self.schedule_suspicion(r, epoch);
         if self.is_me(from) {

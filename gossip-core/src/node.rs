@@ -147,6 +147,11 @@ impl<R: RngCore> Node<R> {
         &self.config
     }
 
+    /// Pieces of membership news waiting to be piggybacked.
+    pub fn pending_news(&self) -> usize {
+        self.gossip.len()
+    }
+
     /// Lifeguard's local health score: 0 when healthy; probe timing is stretched by
     /// `score + 1`.
     pub fn local_health(&self) -> u32 {

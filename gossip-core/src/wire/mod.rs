@@ -489,7 +489,7 @@ impl MemberRecord<'_> {
         5usize
             .saturating_add(id_len(self.id))
             .saturating_add(addr_len(&self.addr))
-            .saturating_add(2 + self.meta.len())
+            .saturating_add(2).saturating_add(self.meta.len())
     }
 
     /// Writes the record.
@@ -530,7 +530,7 @@ impl Message<'_> {
             Message::Alive { id, addr, meta, .. } => 4usize
                 .saturating_add(id_len(id))
                 .saturating_add(addr_len(addr))
-                .saturating_add(2 + meta.len()),
+                .saturating_add(2).saturating_add(meta.len()),
             Message::Suspect { id, from, .. } | Message::Down { id, from, .. } => 4usize
                 .saturating_add(id_len(id))
                 .saturating_add(id_len(from)),

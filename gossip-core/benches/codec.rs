@@ -37,7 +37,10 @@ fn populated_node() -> Node<SplitMix> {
 
 fn packet(sender: usize, messages: &[Message<'_>]) -> Vec<u8> {
     let sender = name(sender);
-    let p = Packet { header: Header { cluster: b"", sender: sender.as_bytes() }, messages: messages.iter().copied().collect() };
+    let p = Packet {
+        header: Header { cluster: b"", sender: sender.as_bytes() },
+        messages: messages.iter().copied().collect(),
+    };
     let mut out = BytesMut::with_capacity(p.encoded_len());
     p.encode(&mut out);
     out.to_vec()
@@ -65,7 +68,8 @@ fn full_mtu_gossip(c: &mut Criterion) {
         b.iter(|| {
             incarnation += 1;
             let sender = name(1);
-            let mut p = Packet { header: Header { cluster: b"", sender: sender.as_bytes() }, messages: Default::default() };
+            let mut p =
+                Packet { header: Header { cluster: b"", sender: sender.as_bytes() }, messages: Default::default() };
             for (i, id) in ids.iter().enumerate() {
                 let m = Message::Alive { incarnation, id: id.as_bytes(), addr: addr_of(i + 1, 0), meta: b"" };
                 if p.encoded_len() + m.encoded_len() > 1400 {

@@ -52,19 +52,33 @@ fn main() {
             first = first.or(Some(t.saturating_since(crashed_at)));
         }
     }
-    let false_downs = h.events.iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { id, .. } if *id != name(victim))).count();
+    let false_downs =
+        h.events.iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { id, .. } if *id != name(victim))).count();
     if let Some(first) = first {
         println!("first live node marked it Down after {:.2} s", first.as_secs_f64());
     }
     match all {
-        Some(t) => println!("every live node marked it Down after {:.2} s", t.saturating_since(crashed_at).as_secs_f64()),
+        Some(t) => {
+            println!("every live node marked it Down after {:.2} s", t.saturating_since(crashed_at).as_secs_f64())
+        }
         None => println!("not every live node marked it Down within 120 s"),
     }
-    let (bytes, packets): (u64, u64) =
-        (0..h.len()).filter(|&i| h.is_up(i)).map(|i| (h.node(i).stats().bytes_out, h.node(i).stats().packets_out)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (bytes, packets): (u64, u64) = (0..h.len())
+        .filter(|&i| h.is_up(i))
+        .map(|i| (h.node(i).stats().bytes_out, h.node(i).stats().packets_out))
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let per = (nodes as f64) * h.now.as_secs_f64();
     println!("\nfalse Down notices about live nodes: {false_downs}");
     println!("largest datagram: {} bytes (MTU {})", h.max_datagram, h.config.mtu);
-    println!("traffic: {:.0} bytes and {:.1} packets per node per simulated second", bytes as f64 / per, packets as f64 / per);
-    println!("simulated {:.1} s in {:.2} s of wall time; trace digest {:016x}", h.now.as_secs_f64(), wall.elapsed().as_secs_f64(), h.digest);
+    println!(
+        "traffic: {:.0} bytes and {:.1} packets per node per simulated second",
+        bytes as f64 / per,
+        packets as f64 / per
+    );
+    println!(
+        "simulated {:.1} s in {:.2} s of wall time; trace digest {:016x}",
+        h.now.as_secs_f64(),
+        wall.elapsed().as_secs_f64(),
+        h.digest
+    );
 }

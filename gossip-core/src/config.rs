@@ -57,6 +57,11 @@ pub struct Config {
     /// Lifeguard buddy system: a ping to a suspect carries the suspicion, so the suspect
     /// learns it at once and can refute.
     pub buddy_system: bool,
+    /// Before declaring a suspect Down, check it once more (a buddy ping and ping-reqs at
+    /// once) and wait one probe timeout; an answer restarts the suspicion. Costs one probe
+    /// timeout of detection time; saves live members from nodes holding stale suspicions.
+    /// Not part of SWIM or Lifeguard: off reproduces memberlist's behaviour.
+    pub verify_before_down: bool,
     /// Period of a full membership exchange with one random member over a reliable stream
     /// (anti-entropy for anything gossip missed). Stretched for large clusters like
     /// memberlist does. `Duration::ZERO` disables it.
@@ -105,6 +110,7 @@ impl Config {
             local_health_max: 8,
             dynamic_suspicion: true,
             buddy_system: true,
+            verify_before_down: true,
             push_pull_interval: Duration::from_secs(30),
             join_retry_interval: Duration::from_secs(1),
             reclaim_after: Duration::from_secs(60),
@@ -181,8 +187,7 @@ impl Config {
 
     /// Checks that the settings are coherent; [`Node::new`](crate::Node::new) calls it.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid =
-            |field: &'static str, reason: &'static str| Err(ConfigError::Invalid { field, reason });
+        let invalid = |field: &'static str, reason: &'static str| Err(ConfigError::Invalid { field, reason });
         if self.cluster_name.len() > MAX_CLUSTER_LEN {
             return invalid("cluster_name", "longer than 64 bytes");
         }
@@ -195,43 +200,25 @@ impl Config {
         // An empty packet must hold a header, a ping, a buddy suspicion and the largest
         // Alive, so that every message fits some packet and nothing is ever sent oversize.
         let ping_and_buddy = 6 + self.max_id_len + 6 + 2 * self.max_id_len;
-        if self.mtu < self.max_header_len() + ping_and_buddy + self.max_message_len()
-            || self.mtu > 65_507
-        {
-            return invalid(
-                "mtu",
-                "too small for the id and metadata limits (or above 65507)",
-            );
+        if self.mtu < self.max_header_len() + ping_and_buddy + self.max_message_len() || self.mtu > 65_507 {
+            return invalid("mtu", "too small for the id and metadata limits (or above 65507)");
         }
         if self.probe_interval.is_zero() || self.gossip_interval.is_zero() {
-            return invalid(
-                "probe_interval",
-                "probe and gossip intervals must be non-zero",
-            );
+            return invalid("probe_interval", "probe and gossip intervals must be non-zero");
         }
         if self.probe_timeout.is_zero() || self.probe_timeout > self.probe_interval {
-            return invalid(
-                "probe_timeout",
-                "must be non-zero and at most probe_interval",
-            );
+            return invalid("probe_timeout", "must be non-zero and at most probe_interval");
         }
         if self.indirect_checks > 16 || self.gossip_nodes == 0 || self.gossip_nodes > 64 {
-            return invalid(
-                "indirect_checks",
-                "indirect_checks at most 16, gossip_nodes 1..=64",
-            );
+            return invalid("indirect_checks", "indirect_checks at most 16, gossip_nodes 1..=64");
         }
-        if self.retransmit_mult == 0
-            || self.suspicion_mult == 0
-            || self.suspicion_max_timeout_mult == 0
-        {
+        if self.retransmit_mult == 0 || self.suspicion_mult == 0 || self.suspicion_max_timeout_mult == 0 {
             return invalid("retransmit_mult", "multipliers must be at least 1");
         }
         if self.local_health_max == 0 || self.local_health_max > 64 {
             return invalid("local_health_max", "must be 1..=64");
         }
-        if self.max_messages_per_packet == 0 || self.max_members == 0 || self.max_gossip_queue == 0
-        {
+        if self.max_messages_per_packet == 0 || self.max_members == 0 || self.max_gossip_queue == 0 {
             return invalid("max_members", "limits must be at least 1");
         }
         Ok(())
@@ -258,18 +245,9 @@ mod tests {
         }
         let mut c = Config::lan(10);
         c.probe_timeout = Duration::from_secs(2);
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::Invalid {
-                field: "probe_timeout",
-                ..
-            })
-        ));
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "probe_timeout", .. })));
         let mut c = Config::lan(10);
         c.mtu = 600;
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::Invalid { field: "mtu", .. })
-        ));
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "mtu", .. })));
     }
 }

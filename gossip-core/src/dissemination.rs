@@ -57,10 +57,7 @@ impl Dissemination {
             self.queue.remove(&old);
         }
         self.sequence += 1;
-        let key = Key {
-            sends: 0,
-            age: u64::MAX - self.sequence,
-        };
+        let key = Key { sends: 0, age: u64::MAX - self.sequence };
         self.by_subject.insert(subject.clone(), key);
         self.queue.insert(key, Entry { subject, message });
         if self.queue.len() > capacity {
@@ -99,10 +96,7 @@ impl Dissemination {
             let Some(entry) = self.queue.remove(key) else {
                 continue;
             };
-            let next = Key {
-                sends: key.sends + 1,
-                age: key.age,
-            };
+            let next = Key { sends: key.sends + 1, age: key.age };
             if next.sends >= limit {
                 self.by_subject.remove(&entry.subject);
             } else {

@@ -69,8 +69,7 @@ impl RecvError {
     }
 
     /// The name of each kind, indexed by [`RecvError::kind`].
-    pub const KIND_NAMES: [&'static str; Self::KINDS] =
-        ["decode", "too_large", "wrong_cluster", "from_self", "left"];
+    pub const KIND_NAMES: [&'static str; Self::KINDS] = ["decode", "too_large", "wrong_cluster", "from_self", "left"];
 }
 
 impl From<DecodeError> for RecvError {

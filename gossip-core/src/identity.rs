@@ -87,11 +87,7 @@ pub struct Identity {
 impl Identity {
     /// An identity without metadata.
     pub fn new(id: impl Into<NodeId>, addr: SocketAddr) -> Self {
-        Identity {
-            id: id.into(),
-            addr,
-            meta: Bytes::new(),
-        }
+        Identity { id: id.into(), addr, meta: Bytes::new() }
     }
 }
 

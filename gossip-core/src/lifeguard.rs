@@ -60,12 +60,7 @@ pub(crate) fn min_suspicion_timeout(mult: u32, n: usize, probe_interval: Duratio
 /// Lifeguard's dynamic suspicion timeout: `max` with no confirmation, shrinking
 /// logarithmically to `min` once `expected` independent members have confirmed:
 /// `max - (max - min) * log(c + 1) / log(expected + 1)`, never below `min`.
-pub(crate) fn suspicion_timeout(
-    min: Duration,
-    max: Duration,
-    expected: u32,
-    confirmations: u32,
-) -> Duration {
+pub(crate) fn suspicion_timeout(min: Duration, max: Duration, expected: u32, confirmations: u32) -> Duration {
     if expected == 0 || max <= min {
         return min;
     }
@@ -92,10 +87,7 @@ mod tests {
     fn suspicion_timeout_shrinks_with_confirmations() {
         let min = min_suspicion_timeout(4, 1000, Duration::from_secs(1));
         assert!((min.as_secs_f64() - 12.0).abs() < 0.01, "{min:?}");
-        assert_eq!(
-            min_suspicion_timeout(4, 5, Duration::from_secs(1)),
-            Duration::from_secs(4)
-        );
+        assert_eq!(min_suspicion_timeout(4, 5, Duration::from_secs(1)), Duration::from_secs(4));
         let max = min * 6;
         let t: Vec<_> = (0..4).map(|c| suspicion_timeout(min, max, 2, c)).collect();
         assert_eq!(t[0], max);

@@ -66,8 +66,8 @@ pub(crate) struct Suspicion {
     pub(crate) start: Time,
     pub(crate) expected: u32,
     pub(crate) confirmers: SmallVec<[NodeId; 4]>,
-    /// Whether the last-chance ping was sent (see `Node::suspicion_expired`).
-    pub(crate) last_chance_sent: bool,
+    /// Whether the pre-Down verification was sent (see `Node::suspicion_expired`).
+    pub(crate) verified: bool,
 }
 
 impl Suspicion {
@@ -79,8 +79,7 @@ impl Suspicion {
     /// Whether `from` would be a new confirmation: not a confirmer yet, and fewer than
     /// `expected` so far.
     pub(crate) fn can_confirm(&self, from: &[u8]) -> bool {
-        self.confirmations() < self.expected
-            && !self.confirmers.iter().any(|c| c.as_bytes() == from)
+        self.confirmations() < self.expected && !self.confirmers.iter().any(|c| c.as_bytes() == from)
     }
 }
 
@@ -125,9 +124,7 @@ impl Members {
     }
 
     fn slot(&self, r: MemberRef) -> Option<&Slot> {
-        self.slots
-            .get(r.idx as usize)
-            .filter(|s| s.generation == r.generation && s.member.is_some())
+        self.slots.get(r.idx as usize).filter(|s| s.generation == r.generation && s.member.is_some())
     }
 
     pub(crate) fn get(&self, r: MemberRef) -> Option<&Member> {
@@ -155,18 +152,11 @@ impl Members {
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.epoch = slot.epoch.wrapping_add(1);
                 slot.member = Some(member);
-                MemberRef {
-                    idx,
-                    generation: slot.generation,
-                }
+                MemberRef { idx, generation: slot.generation }
             }
             None => {
                 let idx = self.slots.len() as u32;
-                self.slots.push(Slot {
-                    generation: 0,
-                    epoch: 0,
-                    member: Some(member),
-                });
+                self.slots.push(Slot { generation: 0, epoch: 0, member: Some(member) });
                 MemberRef { idx, generation: 0 }
             }
         };
@@ -177,10 +167,7 @@ impl Members {
     /// Changes a member through `f`, keeping the live count right, and bumps its epoch so
     /// that timers scheduled for its previous state go stale. Returns the new epoch.
     pub(crate) fn update(&mut self, r: MemberRef, f: impl FnOnce(&mut Member)) -> Option<u32> {
-        let slot = self
-            .slots
-            .get_mut(r.idx as usize)
-            .filter(|s| s.generation == r.generation)?;
+        let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.as_mut()?;
         let was_live = member.state.is_live();
         f(member);
@@ -195,10 +182,7 @@ impl Members {
 
     /// Forgets a member (tombstone reclaim).
     pub(crate) fn remove(&mut self, r: MemberRef) -> Option<Member> {
-        let slot = self
-            .slots
-            .get_mut(r.idx as usize)
-            .filter(|s| s.generation == r.generation)?;
+        let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.take()?;
         if member.state.is_live() {
             self.live -= 1;
@@ -215,13 +199,7 @@ impl Members {
             let idx = crate::rand::below(rng, self.slots.len());
             let slot = self.slots.get(idx)?;
             if let Some(m) = &slot.member {
-                return Some((
-                    MemberRef {
-                        idx: idx as u32,
-                        generation: slot.generation,
-                    },
-                    m,
-                ));
+                return Some((MemberRef { idx: idx as u32, generation: slot.generation }, m));
             }
         }
         None
@@ -229,9 +207,7 @@ impl Members {
 
     /// Every member, in id order (deterministic).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberRef, &Member)> {
-        self.index
-            .values()
-            .filter_map(|&r| self.get(r).map(|m| (r, m)))
+        self.index.values().filter_map(|&r| self.get(r).map(|m| (r, m)))
     }
 }
 
@@ -245,11 +221,7 @@ impl Members {
 /// - Left overrides Alive, Suspect and Down at the same or a higher incarnation.
 /// - News about unknown members other than Alive is ignored, and tombstones only yield
 ///   to a higher incarnation of Alive (or Left over Down).
-pub(crate) fn supersedes(
-    current: Option<(MemberState, u32)>,
-    state: MemberState,
-    incarnation: u32,
-) -> bool {
+pub(crate) fn supersedes(current: Option<(MemberState, u32)>, state: MemberState, incarnation: u32) -> bool {
     use MemberState::*;
     let Some((cur, cur_inc)) = current else {
         return state == Alive;

@@ -26,14 +26,7 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Somebody says `id` is alive at `addr` with this incarnation.
-    pub(crate) fn on_alive(
-        &mut self,
-        now: Time,
-        incarnation: u32,
-        id: &[u8],
-        addr: SocketAddr,
-        meta: &[u8],
-    ) {
+    pub(crate) fn on_alive(&mut self, now: Time, incarnation: u32, id: &[u8], addr: SocketAddr, meta: &[u8]) {
         if self.is_me(id) {
             // A newer or different claim about us (our previous life, or a stale view): refute.
             let differs = addr != self.identity.addr || meta != &self.identity.meta[..];
@@ -43,11 +36,7 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let current = self.current(id);
-        if !supersedes(
-            current.map(|(_, s, i)| (s, i)),
-            MemberState::Alive,
-            incarnation,
-        ) {
+        if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
             return;
         }
         let (r, event) = match current {
@@ -81,14 +70,7 @@ impl<R: RngCore> Node<R> {
                     m.since = now;
                     m.suspicion = None;
                 });
-                (
-                    r,
-                    if was != MemberState::Alive {
-                        Some(true)
-                    } else {
-                        changed.then_some(false)
-                    },
-                )
+                (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
             }
         };
         let Some(m) = self.members.get(r) else { return };
@@ -98,43 +80,25 @@ impl<R: RngCore> Node<R> {
             Some(false) => self.events.push_back(Event::MemberUpdated(m.info())),
             None => {}
         }
-        self.enqueue_news(
-            &subject,
-            &Message::Alive {
-                incarnation,
-                id,
-                addr,
-                meta,
-            },
-        );
+        self.enqueue_news(&subject, &Message::Alive { incarnation, id, addr, meta });
     }
 
     /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion).
     pub(crate) fn on_suspect(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
-            if !self.left && incarnation >= self.incarnation {
-                self.refute(incarnation);
-            }
+            self.answer_accusation(incarnation);
             return;
         }
         let Some((r, state, current_inc)) = self.current(id) else {
             return;
         };
-        let message = Message::Suspect {
-            incarnation,
-            id,
-            from,
-        };
+        let message = Message::Suspect { incarnation, id, from };
         if state == MemberState::Suspect && incarnation == current_inc {
             if from == id {
                 return; // unattributed (see `merge_record`): not a confirmation
             }
             // Lifeguard: an independent confirmation shortens the suspicion.
-            let fresh = self
-                .members
-                .get(r)
-                .and_then(|m| m.suspicion.as_ref())
-                .is_some_and(|s| s.can_confirm(from));
+            let fresh = self.members.get(r).and_then(|m| m.suspicion.as_ref()).is_some_and(|s| s.can_confirm(from));
             if fresh {
                 // Only a real confirmation moves the deadline (an update restarts timers).
                 let epoch = self.members.update(r, |m| {
@@ -148,11 +112,7 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        if !supersedes(
-            Some((state, current_inc)),
-            MemberState::Suspect,
-            incarnation,
-        ) {
+        if !supersedes(Some((state, current_inc)), MemberState::Suspect, incarnation) {
             return;
         }
         // Lifeguard's k: confirmations that bring the timeout down to its minimum.
@@ -169,7 +129,7 @@ impl<R: RngCore> Node<R> {
                 start: now,
                 expected,
                 confirmers: smallvec![NodeId::copy_from_slice(from)],
-                last_chance_sent: false,
+                verified: false,
             }));
         });
         self.schedule_suspicion(r, epoch);
@@ -177,10 +137,7 @@ impl<R: RngCore> Node<R> {
             self.stats.suspicions += 1;
         }
         let subject = NodeId::copy_from_slice(id);
-        self.events.push_back(Event::MemberSuspect {
-            id: subject.clone(),
-            incarnation,
-        });
+        self.events.push_back(Event::MemberSuspect { id: subject.clone(), incarnation });
         self.enqueue_news(&subject, &message);
     }
 
@@ -198,39 +155,28 @@ impl<R: RngCore> Node<R> {
         } else {
             min
         };
-        self.deadlines.schedule(
-            s.start.saturating_add(timeout),
-            TimerKind::Suspicion,
-            r,
-            epoch,
-        );
+        self.deadlines.schedule(s.start.saturating_add(timeout), TimerKind::Suspicion, r, epoch);
     }
 
-    /// A suspicion ran out without refutation: this node declares the member Down.
+    /// A suspicion ran out without refutation: this node declares the member Down, after
+    /// one last check when `verify_before_down` is on.
     ///
-    /// A lone accuser first gets a last chance to be wrong: when nobody else confirmed the
-    /// suspicion (with Lifeguard's buddy system on), the suspect gets one more ping that
-    /// carries the suspicion, and the Down waits one probe timeout for its refutation.
-    /// This catches the suspicion raised by a node that was itself cut off, whose news
-    /// never left it while its links were down.
+    /// The check (a buddy ping plus ping-reqs, see `Node::verify_suspect`) delays a true
+    /// Down by one probe timeout. It saves a live member from a node that missed every
+    /// copy of its refutation, or that was itself cut off when it raised the suspicion:
+    /// both otherwise declare a healthy member Down on stale news.
     pub(crate) fn suspicion_expired(&mut self, now: Time, r: MemberRef) {
         let Some(m) = self.members.get(r) else { return };
-        let Some(s) = m
-            .suspicion
-            .as_ref()
-            .filter(|_| m.state == MemberState::Suspect)
-        else {
-            return;
-        };
-        if self.config.buddy_system && s.confirmations() == 0 && !s.last_chance_sent {
+        let Some(s) = m.suspicion.as_ref().filter(|_| m.state == MemberState::Suspect) else { return };
+        if self.config.verify_before_down && !s.verified {
             let epoch = self.members.update(r, |m| {
                 if let Some(s) = m.suspicion.as_mut() {
-                    s.last_chance_sent = true;
+                    s.verified = true;
                 }
             });
-            self.ping_member(r, true);
-            let at = now.saturating_add(self.health.scale(self.config.probe_timeout));
+            self.verify_suspect(r);
             if let Some(epoch) = epoch {
+                let at = now.saturating_add(self.health.scale(self.config.probe_timeout));
                 self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
             }
             return;
@@ -240,46 +186,44 @@ impl<R: RngCore> Node<R> {
         self.on_down(now, incarnation, id.as_bytes(), me.as_bytes());
     }
 
+    /// A suspect answered its pre-Down check: it is alive, so the suspicion starts over
+    /// (its refutation, carried by the answer, usually ends it at once).
+    pub(crate) fn suspect_answered(&mut self, now: Time, r: MemberRef) {
+        if self.members.get(r).is_none_or(|m| m.state != MemberState::Suspect) {
+            return;
+        }
+        let epoch = self.members.update(r, |m| {
+            if let Some(s) = m.suspicion.as_mut() {
+                s.start = now;
+                s.verified = false;
+            }
+        });
+        self.schedule_suspicion(r, epoch);
+    }
+
     /// `from` declared `id` Down at this incarnation.
     pub(crate) fn on_down(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
-            if !self.left && incarnation >= self.incarnation {
-                self.refute(incarnation);
-            }
+            self.answer_accusation(incarnation);
             return;
         }
         if self.bury(now, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.events.push_back(Event::MemberDown {
-                id: subject.clone(),
-                incarnation,
-            });
-            self.enqueue_news(
-                &subject,
-                &Message::Down {
-                    incarnation,
-                    id,
-                    from,
-                },
-            );
+            self.events.push_back(Event::MemberDown { id: subject.clone(), incarnation });
+            self.enqueue_news(&subject, &Message::Down { incarnation, id, from });
         }
     }
 
     /// `id` left gracefully at this incarnation.
     pub(crate) fn on_left(&mut self, now: Time, incarnation: u32, id: &[u8]) {
         if self.is_me(id) {
-            // Only we announce our own leave; a stale copy of it is refuted.
-            if !self.left && incarnation >= self.incarnation {
-                self.refute(incarnation);
-            }
+            // Only we announce our own leave; a copy of it is stale news to answer.
+            self.answer_accusation(incarnation);
             return;
         }
         if self.bury(now, id, MemberState::Left, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.events.push_back(Event::MemberLeft {
-                id: subject.clone(),
-                incarnation,
-            });
+            self.events.push_back(Event::MemberLeft { id: subject.clone(), incarnation });
             self.enqueue_news(&subject, &Message::Left { incarnation, id });
         }
     }
@@ -300,12 +244,7 @@ impl<R: RngCore> Node<R> {
             m.suspicion = None;
         });
         if let Some(epoch) = epoch {
-            self.deadlines.schedule(
-                now.saturating_add(self.config.reclaim_after),
-                TimerKind::Reclaim,
-                r,
-                epoch,
-            );
+            self.deadlines.schedule(now.saturating_add(self.config.reclaim_after), TimerKind::Reclaim, r, epoch);
         }
         true
     }
@@ -317,13 +256,7 @@ impl<R: RngCore> Node<R> {
     /// so the suspicion is merged *unattributed* (its accuser is the subject itself) and
     /// never counts as a Lifeguard confirmation, here or wherever it is gossiped.
     pub(crate) fn merge_record(&mut self, now: Time, record: &MemberRecord<'_>) {
-        let MemberRecord {
-            state,
-            incarnation,
-            id,
-            addr,
-            meta,
-        } = *record;
+        let MemberRecord { state, incarnation, id, addr, meta } = *record;
         match state {
             MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
             MemberState::Suspect | MemberState::Down => self.on_suspect(now, incarnation, id, id),
@@ -331,31 +264,40 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// Somebody suspects this node, or declared it Down or Left, at `incarnation`. At our
+    /// incarnation or above, refute with a higher one. Below it, the accuser missed our
+    /// last refutation (whose retransmit budget may be spent): announce our current Alive
+    /// again, so it rides on our next packets, the ack to a buddy ping among them.
+    fn answer_accusation(&mut self, incarnation: u32) {
+        if self.left {
+            return;
+        }
+        if incarnation >= self.incarnation {
+            self.refute(incarnation);
+        } else {
+            self.announce_self();
+        }
+    }
+
     /// Announces a higher incarnation than `claimed`, so that this node's Alive supersedes
     /// whatever was said about it.
     fn refute(&mut self, claimed: u32) {
         // u32::MAX never arrives (the decoder rejects it), so there is always room.
-        self.incarnation = claimed
-            .max(self.incarnation)
-            .saturating_add(1)
-            .min(u32::MAX - 1);
+        self.incarnation = claimed.max(self.incarnation).saturating_add(1).min(u32::MAX - 1);
         self.stats.refutations += 1;
         if self.config.local_health {
             // Lifeguard: being suspected hints that we are the slow one.
             self.health.apply(1, self.config.local_health_max);
         }
-        self.events.push_back(Event::Refuted {
-            incarnation: self.incarnation,
-        });
+        self.events.push_back(Event::Refuted { incarnation: self.incarnation });
+        self.announce_self();
+    }
+
+    /// Queues this node's Alive at its current incarnation for dissemination.
+    fn announce_self(&mut self) {
         let me = self.identity.clone();
-        self.enqueue_news(
-            &me.id,
-            &Message::Alive {
-                incarnation: self.incarnation,
-                id: me.id.as_bytes(),
-                addr: me.addr,
-                meta: &me.meta,
-            },
-        );
+        let alive =
+            Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta };
+        self.enqueue_news(&me.id, &alive);
     }
 }

@@ -128,11 +128,7 @@ impl<R: RngCore> Node<R> {
             id: self.identity.id.clone(),
             addr: self.identity.addr,
             incarnation: self.incarnation,
-            state: if self.left {
-                MemberState::Left
-            } else {
-                MemberState::Alive
-            },
+            state: if self.left { MemberState::Left } else { MemberState::Alive },
             meta: self.identity.meta.clone(),
         }
     }
@@ -195,13 +191,7 @@ impl<R: RngCore> Node<R> {
         self.prober.abandon();
         self.next_join_retry = None;
         let me = self.identity.id.clone();
-        self.enqueue_news(
-            &me,
-            &Message::Left {
-                incarnation: self.incarnation,
-                id: me.as_bytes(),
-            },
-        );
+        self.enqueue_news(&me, &Message::Left { incarnation: self.incarnation, id: me.as_bytes() });
         self.gossip_round(now);
         Ok(())
     }
@@ -213,12 +203,7 @@ impl<R: RngCore> Node<R> {
     ///
     /// On `Err` the packet was dropped whole, no state changed, and the cause was counted
     /// in [`Stats::drops`]. Either way, drain the outputs afterwards.
-    pub fn handle_datagram(
-        &mut self,
-        now: Time,
-        from: SocketAddr,
-        data: &[u8],
-    ) -> Result<(), RecvError> {
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: &[u8]) -> Result<(), RecvError> {
         self.receive(now, from, data, MAX_DATAGRAM)
     }
 
@@ -226,12 +211,7 @@ impl<R: RngCore> Node<R> {
     ///
     /// The frame is what a peer's [`Transmit`] with `reliable: true` carried, without any
     /// length prefix the transport added. Errors as for [`Node::handle_datagram`].
-    pub fn handle_stream(
-        &mut self,
-        now: Time,
-        from: SocketAddr,
-        frame: &[u8],
-    ) -> Result<(), RecvError> {
+    pub fn handle_stream(&mut self, now: Time, from: SocketAddr, frame: &[u8]) -> Result<(), RecvError> {
         self.receive(now, from, frame, self.config.max_stream_frame)
     }
 
@@ -293,14 +273,7 @@ impl<R: RngCore> Node<R> {
             return None;
         }
         let mut next = self.next_gossip.min(self.next_push_pull);
-        for t in [
-            self.deadlines.next(),
-            self.prober.next_deadline(),
-            self.next_join_retry,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for t in [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry].into_iter().flatten() {
             next = next.min(t);
         }
         Some(next)
@@ -319,11 +292,9 @@ impl<R: RngCore> Node<R> {
         if !self.started {
             self.started = true;
             // Random phases, so nodes started together do not probe and gossip in lockstep.
-            let probe_phase =
-                crate::rand::jitter(&mut self.rng, self.config.probe_interval.as_nanos() as u64);
+            let probe_phase = crate::rand::jitter(&mut self.rng, self.config.probe_interval.as_nanos() as u64);
             self.prober.next_probe = now.saturating_add(Duration::from_nanos(probe_phase));
-            let gossip_phase =
-                crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
+            let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
             self.next_push_pull = if self.config.push_pull_interval.is_zero() {
                 Time::MAX
@@ -334,13 +305,7 @@ impl<R: RngCore> Node<R> {
         now
     }
 
-    fn receive(
-        &mut self,
-        now: Time,
-        from: SocketAddr,
-        data: &[u8],
-        max_len: usize,
-    ) -> Result<(), RecvError> {
+    fn receive(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
         let now = self.observe(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += data.len() as u64;
@@ -352,13 +317,7 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Decodes and checks the whole packet first, then applies its messages in order.
-    fn apply_packet(
-        &mut self,
-        now: Time,
-        from: SocketAddr,
-        data: &[u8],
-        max_len: usize,
-    ) -> Result<(), RecvError> {
+    fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
         if data.len() > max_len {
             return Err(RecvError::TooLarge);
         }
@@ -379,33 +338,14 @@ impl<R: RngCore> Node<R> {
     fn apply_message(&mut self, now: Time, from: SocketAddr, sender: &[u8], message: &Message<'_>) {
         match *message {
             Message::Ping { seq, target } => self.on_ping(from, seq, target),
-            Message::Ack { seq } => self.on_ack(seq),
+            Message::Ack { seq } => self.on_ack(now, seq),
             Message::Nack { seq } => self.on_nack(seq),
-            Message::PingReq { seq, target, addr } => {
-                self.on_ping_req(now, from, seq, target, addr)
-            }
-            Message::Alive {
-                incarnation,
-                id,
-                addr,
-                meta,
-            } => self.on_alive(now, incarnation, id, addr, meta),
-            Message::Suspect {
-                incarnation,
-                id,
-                from: accuser,
-            } => self.on_suspect(now, incarnation, id, accuser),
-            Message::Down {
-                incarnation,
-                id,
-                from: accuser,
-            } => self.on_down(now, incarnation, id, accuser),
+            Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
+            Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
+            Message::Suspect { incarnation, id, from: accuser } => self.on_suspect(now, incarnation, id, accuser),
+            Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::PushPull {
-                join: _,
-                reply,
-                states,
-            } => {
+            Message::PushPull { join: _, reply, states } => {
                 for record in states.iter() {
                     self.merge_record(now, &record);
                 }
@@ -427,10 +367,7 @@ impl<R: RngCore> Node<R> {
     /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
     /// news as fits the MTU. With no primary message and no news, nothing is sent.
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
-        let header = Header {
-            cluster: &self.config.cluster_name,
-            sender: self.identity.id.as_bytes(),
-        };
+        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
         let arena = &mut self.arena;
         arena.reserve(self.config.mtu);
         header.encode(arena);
@@ -446,11 +383,7 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let payload = arena.split().freeze();
-        self.transmits.push_back(Transmit {
-            dest,
-            payload,
-            reliable: false,
-        });
+        self.transmits.push_back(Transmit { dest, payload, reliable: false });
     }
 
     /// Queues this node's full membership view to `dest` over a reliable stream.
@@ -471,20 +404,12 @@ impl<R: RngCore> Node<R> {
             addr: m.addr,
             meta: &m.meta,
         }));
-        let header = Header {
-            cluster: &self.config.cluster_name,
-            sender: me.id.as_bytes(),
-        };
-        let len =
-            header.encoded_len() + 6 + records.iter().map(MemberRecord::encoded_len).sum::<usize>();
+        let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
+        let len = header.encoded_len() + 6 + records.iter().map(MemberRecord::encoded_len).sum::<usize>();
         let mut out = BytesMut::with_capacity(len);
         header.encode(&mut out);
         wire::encode_push_pull(&mut out, join, reply, records.into_iter());
-        self.transmits.push_back(Transmit {
-            dest,
-            payload: out.freeze(),
-            reliable: true,
-        });
+        self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
     }
 
     /// Encodes `message` once and queues it for piggybacking, replacing older news about
@@ -493,10 +418,7 @@ impl<R: RngCore> Node<R> {
         self.arena.reserve(message.encoded_len());
         message.encode(&mut self.arena);
         let bytes: Bytes = self.arena.split().freeze();
-        if self
-            .gossip
-            .push(subject.clone(), bytes, self.config.max_gossip_queue)
-        {
+        if self.gossip.push(subject.clone(), bytes, self.config.max_gossip_queue) {
             self.stats.gossip_dropped += 1;
         }
     }
@@ -516,8 +438,7 @@ impl<R: RngCore> Node<R> {
                 break;
             };
             let eligible = m.state.is_live()
-                || (m.state == MemberState::Down
-                    && now.saturating_since(m.since) < self.config.gossip_to_the_dead);
+                || (m.state == MemberState::Down && now.saturating_since(m.since) < self.config.gossip_to_the_dead);
             if eligible && !targets.contains(&m.addr) {
                 targets.push(m.addr);
             }
@@ -531,11 +452,7 @@ impl<R: RngCore> Node<R> {
     /// members, so the cluster-wide rate of full syncs stays bounded.
     fn push_pull_interval(&self) -> Duration {
         let n = self.members.live() + 1;
-        let mult = if n <= 32 {
-            1
-        } else {
-            n.div_ceil(32).next_power_of_two().ilog2() + 1
-        };
+        let mult = if n <= 32 { 1 } else { n.div_ceil(32).next_power_of_two().ilog2() + 1 };
         self.config.push_pull_interval.saturating_mul(mult)
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct Prober {
     seq: u32,
     /// Ping-reqs this node is relaying for others, oldest (earliest deadline) first.
     relays: VecDeque<Relay>,
+    /// Pre-Down checks of suspects in flight: the ping's sequence number and the suspect.
+    verifications: VecDeque<(u32, MemberRef)>,
 }
 
 /// This node's probe of one member, from its ping to the next probe tick.
@@ -127,8 +129,7 @@ impl<R: RngCore> Node<R> {
                 self.finish_probe(now, p);
             }
             self.start_probe(now);
-            self.prober.next_probe =
-                now.saturating_add(self.health.scale(self.config.probe_interval));
+            self.prober.next_probe = now.saturating_add(self.health.scale(self.config.probe_interval));
         }
     }
 
@@ -154,42 +155,27 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Pings a member and returns the sequence number used. With `buddy`, a ping to a
-    /// suspect carries the suspicion (Lifeguard's buddy system), so a live suspect learns
-    /// of it at once and refutes in its ack.
+    /// suspect carries the suspicion (Lifeguard's buddy system) *ahead of* the ping, so a
+    /// live suspect reads it first and its ack already carries its refutation.
     pub(crate) fn ping_member(&mut self, target: MemberRef, buddy: bool) -> u32 {
         let seq = self.prober.next_seq();
-        let Some(m) = self.members.get(target) else {
-            return seq;
-        };
+        let Some(m) = self.members.get(target) else { return seq };
         let (id, addr) = (m.id.clone(), m.addr);
         let suspected = (buddy && m.state == MemberState::Suspect).then_some(m.incarnation);
         let me = self.identity.id.clone();
         let mut messages: SmallVec<[Message<'_>; 2]> = SmallVec::new();
-        messages.push(Message::Ping {
-            seq,
-            target: id.as_bytes(),
-        });
         if let Some(incarnation) = suspected {
-            messages.push(Message::Suspect {
-                incarnation,
-                id: id.as_bytes(),
-                from: me.as_bytes(),
-            });
+            messages.push(Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() });
         }
+        messages.push(Message::Ping { seq, target: id.as_bytes() });
         self.send(addr, &messages);
         seq
     }
 
-    /// No direct ack in time: ask up to `indirect_checks` Alive members to probe for us.
-    fn send_indirect(&mut self) {
-        let Some(p) = self.prober.current.as_mut() else {
-            return;
-        };
-        p.indirect_sent = true;
-        let (seq, target) = (p.seq, p.target);
-        let Some(m) = self.members.get(target) else {
-            return;
-        };
+    /// Asks up to `indirect_checks` Alive members other than `target` to ping it for us
+    /// with sequence number `seq`. Returns how many were asked.
+    fn ask_helpers(&mut self, target: MemberRef, seq: u32) -> usize {
+        let Some(m) = self.members.get(target) else { return 0 };
         let (id, addr) = (m.id.clone(), m.addr);
         let want = self.config.indirect_checks;
         let mut helpers: SmallVec<[SocketAddr; 4]> = SmallVec::new();
@@ -197,28 +183,43 @@ impl<R: RngCore> Node<R> {
             if helpers.len() >= want {
                 break;
             }
-            let Some((r, h)) = self.members.random(&mut self.rng) else {
-                break;
-            };
+            let Some((r, h)) = self.members.random(&mut self.rng) else { break };
             if r != target && h.state == MemberState::Alive && !helpers.contains(&h.addr) {
                 helpers.push(h.addr);
             }
         }
         for &helper in &helpers {
-            self.send(
-                helper,
-                &[Message::PingReq {
-                    seq,
-                    target: id.as_bytes(),
-                    addr,
-                }],
-            );
+            self.send(helper, &[Message::PingReq { seq, target: id.as_bytes(), addr }]);
         }
         self.stats.indirect_probes += helpers.len() as u64;
+        helpers.len()
+    }
+
+    /// Checks a suspect once more before declaring it Down: a buddy ping and ping-reqs
+    /// through helpers, all at once. Any ack (see [`Node::on_ack`]) restarts the suspicion
+    /// instead, so a member that answers is never declared Down on stale news.
+    pub(crate) fn verify_suspect(&mut self, target: MemberRef) {
+        let seq = self.ping_member(target, true);
+        self.ask_helpers(target, seq);
+        /// Verifications in flight are few (one per expiring suspicion); bound them anyway.
+        const MAX_VERIFICATIONS: usize = 64;
+        if self.prober.verifications.len() >= MAX_VERIFICATIONS {
+            self.prober.verifications.pop_front();
+        }
+        self.prober.verifications.push_back((seq, target));
+        self.stats.verifications += 1;
+    }
+
+    /// No direct ack in time: ask helpers to probe for us (Lifeguard: and expect nacks).
+    fn send_indirect(&mut self) {
+        let Some(p) = self.prober.current.as_mut() else { return };
+        p.indirect_sent = true;
+        let (seq, target) = (p.seq, p.target);
+        let asked = self.ask_helpers(target, seq);
         if let Some(p) = self.prober.current.as_mut()
             && self.config.local_health
         {
-            p.expected_nacks = helpers.len() as u32;
+            p.expected_nacks = asked as u32;
         }
     }
 
@@ -235,11 +236,7 @@ impl<R: RngCore> Node<R> {
         self.stats.failed_probes += 1;
         if self.config.local_health {
             // Lifeguard: helpers that did not even nack suggest that we are the slow one.
-            let missed = if p.expected_nacks > 0 {
-                p.expected_nacks.saturating_sub(p.nacks)
-            } else {
-                1
-            };
+            let missed = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
             self.health.apply(missed as i32, max);
         }
         let Some(m) = self.members.get(p.target) else {
@@ -261,22 +258,23 @@ impl<R: RngCore> Node<R> {
         self.send(from, &[Message::Ack { seq }]);
     }
 
-    pub(crate) fn on_ack(&mut self, seq: u32) {
+    pub(crate) fn on_ack(&mut self, now: Time, seq: u32) {
         if let Some(p) = self.prober.current.as_mut()
             && p.seq == seq
         {
             p.acked = true;
             return;
         }
+        if let Some(i) = self.prober.verifications.iter().position(|v| v.0 == seq)
+            && let Some((_, suspect)) = self.prober.verifications.remove(i)
+        {
+            self.suspect_answered(now, suspect);
+            return;
+        }
         if let Some(i) = self.prober.relays.iter().position(|r| r.seq == seq)
             && let Some(relay) = self.prober.relays.remove(i)
         {
-            self.send(
-                relay.origin,
-                &[Message::Ack {
-                    seq: relay.origin_seq,
-                }],
-            );
+            self.send(relay.origin, &[Message::Ack { seq: relay.origin_seq }]);
         }
     }
 
@@ -304,12 +302,7 @@ impl<R: RngCore> Node<R> {
         let seq = self.prober.next_seq();
         // Nack a little before the origin's probe ends, so that it arrives in time to count.
         let deadline = now.saturating_add(self.config.probe_timeout.mul_f32(0.8));
-        self.prober.relays.push_back(Relay {
-            seq,
-            origin: from,
-            origin_seq,
-            deadline,
-        });
+        self.prober.relays.push_back(Relay { seq, origin: from, origin_seq, deadline });
         self.send(addr, &[Message::Ping { seq, target }]);
         self.stats.relays += 1;
     }

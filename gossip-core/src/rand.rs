@@ -27,11 +27,7 @@ pub fn shuffle<T>(rng: &mut impl RngCore, items: &mut [T]) {
 
 /// A uniform duration-like jitter in `0..=max` nanoseconds.
 pub fn jitter(rng: &mut impl RngCore, max: u64) -> u64 {
-    if max == 0 {
-        0
-    } else {
-        rng.next_u64() % (max + 1)
-    }
+    if max == 0 { 0 } else { rng.next_u64() % (max + 1) }
 }
 
 #[cfg(test)]

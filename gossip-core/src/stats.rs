@@ -30,6 +30,8 @@ pub struct Stats {
     pub relays_dropped: u64,
     /// Suspicions this node started (its own failed probes).
     pub suspicions: u64,
+    /// Suspects checked once more before being declared Down.
+    pub verifications: u64,
     /// Times this node refuted a suspicion or declaration about itself.
     pub refutations: u64,
     /// Pings addressed to another id (a stale address): not answered.

@@ -61,15 +61,9 @@ mod tests {
     #[test]
     fn arithmetic_saturates_instead_of_wrapping() {
         assert_eq!(Time::MAX.saturating_add(Duration::from_secs(1)), Time::MAX);
-        assert_eq!(
-            Time::ZERO.saturating_since(Time::from_secs(1)),
-            Duration::ZERO
-        );
+        assert_eq!(Time::ZERO.saturating_since(Time::from_secs(1)), Duration::ZERO);
         let t = Time::from_millis(1500);
-        assert_eq!(
-            t.saturating_since(Time::from_secs(1)),
-            Duration::from_millis(500)
-        );
+        assert_eq!(t.saturating_since(Time::from_secs(1)), Duration::from_millis(500));
         assert_eq!(Time::from_secs(2).saturating_add(Duration::MAX), Time::MAX);
     }
 }

@@ -35,13 +35,7 @@ pub(crate) struct Deadlines {
 impl Deadlines {
     pub(crate) fn schedule(&mut self, at: Time, kind: TimerKind, member: MemberRef, epoch: u32) {
         self.seq += 1;
-        self.heap.push(Reverse(Deadline {
-            at,
-            seq: self.seq,
-            kind,
-            member,
-            epoch,
-        }));
+        self.heap.push(Reverse(Deadline { at, seq: self.seq, kind, member, epoch }));
     }
 
     /// The earliest deadline, stale or not.
@@ -51,10 +45,6 @@ impl Deadlines {
 
     /// Removes and returns the earliest deadline if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: Time) -> Option<Deadline> {
-        if self.next()? <= now {
-            self.heap.pop().map(|Reverse(d)| d)
-        } else {
-            None
-        }
+        if self.next()? <= now { self.heap.pop().map(|Reverse(d)| d) } else { None }
     }
 }

@@ -17,14 +17,8 @@ fn packet(cluster: &[u8], sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
 }
 
 /// A snapshot of everything a peer could corrupt.
-fn view(
-    h: &Harness,
-    i: usize,
-) -> Vec<(crate::NodeId, crate::MemberState, u32, std::net::SocketAddr)> {
-    h.node(i)
-        .members()
-        .map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr()))
-        .collect()
+fn view(h: &Harness, i: usize) -> Vec<(crate::NodeId, crate::MemberState, u32, std::net::SocketAddr)> {
+    h.node(i).members().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
 }
 
 fn small_cluster() -> Harness {
@@ -41,21 +35,11 @@ fn bad_packets_are_typed_counted_and_change_nothing() {
     let mut h = small_cluster();
     let before = view(&h, 0);
     let from = h.addr(1);
-    let suspect = Message::Suspect {
-        incarnation: 0,
-        id: b"node-2",
-        from: b"node-1",
-    };
+    let suspect = Message::Suspect { incarnation: 0, id: b"node-2", from: b"node-1" };
     let cases: Vec<(Vec<u8>, RecvError)> = vec![
-        (
-            packet(b"other", b"node-1", &[suspect]),
-            RecvError::WrongCluster,
-        ),
+        (packet(b"other", b"node-1", &[suspect]), RecvError::WrongCluster),
         (packet(b"", b"node-0", &[suspect]), RecvError::FromSelf),
-        (
-            vec![9, 0, 0, 1, b'x', 2, 0, 0, 0, 1],
-            RecvError::Decode(DecodeError::UnsupportedVersion(9)),
-        ),
+        (vec![9, 0, 0, 1, b'x', 2, 0, 0, 0, 1], RecvError::Decode(DecodeError::UnsupportedVersion(9))),
         (vec![0u8; 70_000], RecvError::TooLarge),
     ];
     for (i, (bytes, want)) in cases.iter().enumerate() {
@@ -69,10 +53,7 @@ fn bad_packets_are_typed_counted_and_change_nothing() {
     let mut bytes = packet(b"", b"node-1", &[suspect]);
     bytes.push(200);
     let got = h.with(0, |n, now| n.handle_datagram(now, from, &bytes));
-    assert_eq!(
-        got,
-        Err(RecvError::Decode(DecodeError::UnknownMessage(200)))
-    );
+    assert_eq!(got, Err(RecvError::Decode(DecodeError::UnknownMessage(200))));
     assert_eq!(view(&h, 0), before);
 }
 
@@ -82,17 +63,8 @@ fn claims_about_ourselves_are_refuted() {
     let mut h = small_cluster();
     let from = h.addr(1);
     let me = name(0);
-    let bytes = packet(
-        b"",
-        b"node-1",
-        &[Message::Down {
-            incarnation: 7,
-            id: me.as_bytes(),
-            from: b"node-1",
-        }],
-    );
-    h.with(0, |n, now| n.handle_datagram(now, from, &bytes))
-        .unwrap();
+    let bytes = packet(b"", b"node-1", &[Message::Down { incarnation: 7, id: me.as_bytes(), from: b"node-1" }]);
+    h.with(0, |n, now| n.handle_datagram(now, from, &bytes)).unwrap();
     assert_eq!(h.node(0).local().incarnation, 8);
     assert!(h.node(0).member(me.as_bytes()).is_none());
     h.run_for(Duration::from_secs(10));

@@ -107,13 +107,8 @@ impl Harness {
         self.by_addr.retain(|_, &mut v| v != i);
         self.by_addr.insert(addr, i);
         self.addrs[i] = addr;
-        let rng = SplitMix(
-            self.seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(i as u64 * 7919 + self.seq),
-        );
-        self.nodes[i] =
-            Some(Node::new(self.config.clone(), Identity::new(name(i), addr), rng).unwrap());
+        let rng = SplitMix(self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64 * 7919 + self.seq));
+        self.nodes[i] = Some(Node::new(self.config.clone(), Identity::new(name(i), addr), rng).unwrap());
     }
 
     /// Node 0 starts the cluster; every other node joins through it, 10 ms apart.
@@ -168,6 +163,11 @@ impl Harness {
         self.isolated_until[i] = self.now.saturating_add(d);
     }
 
+    /// Ends an isolation early.
+    pub fn reconnect(&mut self, i: usize) {
+        self.isolated_until[i] = self.now;
+    }
+
     /// What node `i` believes about node `j`.
     pub fn view(&self, i: usize, j: usize) -> Option<MemberState> {
         self.node(i).member(name(j).as_bytes()).map(|m| m.state())
@@ -175,9 +175,7 @@ impl Harness {
 
     /// Whether every running node other than `j` sees `j` in `state`.
     pub fn all_see(&self, j: usize, state: Option<MemberState>) -> bool {
-        (0..self.len())
-            .filter(|&i| i != j && self.is_up(i))
-            .all(|i| self.view(i, j) == state)
+        (0..self.len()).filter(|&i| i != j && self.is_up(i)).all(|i| self.view(i, j) == state)
     }
 
     fn hash(&mut self, bytes: &[u8]) {
@@ -220,10 +218,7 @@ impl Harness {
         if self.isolated_until[from] > self.now || self.isolated_until[to] > self.now {
             return;
         }
-        if !t.reliable
-            && self.loss > 0.0
-            && (self.net.next_u64() as f64 / u64::MAX as f64) < self.loss
-        {
+        if !t.reliable && self.loss > 0.0 && (self.net.next_u64() as f64 / u64::MAX as f64) < self.loss {
             return;
         }
         let (lo, hi) = self.latency_ms;
@@ -247,12 +242,7 @@ impl Harness {
         loop {
             let next_packet = self.in_flight.peek().map(|Reverse(p)| p.at);
             let next_timer = (0..self.nodes.len())
-                .filter_map(|i| {
-                    self.nodes[i]
-                        .as_ref()
-                        .and_then(|n| n.poll_timeout())
-                        .map(|t| (t, i))
-                })
+                .filter_map(|i| self.nodes[i].as_ref().and_then(|n| n.poll_timeout()).map(|t| (t, i)))
                 .min();
             let packet_first = match (next_packet, next_timer) {
                 (Some(p), Some((t, _))) => p <= t,
@@ -260,11 +250,7 @@ impl Harness {
                 (None, Some(_)) => false,
                 (None, None) => break,
             };
-            let at = if packet_first {
-                next_packet.unwrap()
-            } else {
-                next_timer.unwrap().0
-            };
+            let at = if packet_first { next_packet.unwrap() } else { next_timer.unwrap().0 };
             if at > end {
                 break;
             }
@@ -293,12 +279,7 @@ impl Harness {
     }
 
     /// Runs in steps of `step` until `done` holds or `limit` passes; returns when it held.
-    pub fn run_until(
-        &mut self,
-        limit: Duration,
-        step: Duration,
-        done: impl Fn(&Self) -> bool,
-    ) -> Option<Time> {
+    pub fn run_until(&mut self, limit: Duration, step: Duration, done: impl Fn(&Self) -> bool) -> Option<Time> {
         let end = self.now.saturating_add(limit);
         while self.now < end {
             if done(self) {
@@ -314,9 +295,7 @@ impl Harness {
         let up: Vec<usize> = (0..self.len()).filter(|&i| self.is_up(i)).collect();
         up.iter().all(|&i| {
             self.node(i).live_members() == up.len() - 1
-                && up
-                    .iter()
-                    .all(|&j| i == j || self.view(i, j) == Some(MemberState::Alive))
+                && up.iter().all(|&j| i == j || self.view(i, j) == Some(MemberState::Alive))
         })
     }
 }

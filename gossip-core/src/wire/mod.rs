@@ -51,12 +51,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_id_len: 128,
-            max_meta_len: 512,
-            max_messages: 255,
-            max_push_pull_members: 65_536,
-        }
+        Limits { max_id_len: 128, max_meta_len: 512, max_messages: 255, max_push_pull_members: 65_536 }
     }
 }
 
@@ -200,18 +195,8 @@ impl<'a> StateList<'a> {
         let mut reader = Reader::new(self.raw);
         // The raw bytes were validated with the same limits when decoded (or written by
         // `encode_push_pull`), so a failure here cannot happen; it would end the iteration.
-        let limits = Limits {
-            max_id_len: 255,
-            max_meta_len: 65_535,
-            ..Limits::default()
-        };
-        core::iter::from_fn(move || {
-            if reader.is_empty() {
-                None
-            } else {
-                read_record(&mut reader, &limits).ok()
-            }
-        })
+        let limits = Limits { max_id_len: 255, max_meta_len: 65_535, ..Limits::default() };
+        core::iter::from_fn(move || if reader.is_empty() { None } else { read_record(&mut reader, &limits).ok() })
     }
 }
 
@@ -238,11 +223,7 @@ pub fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Packet<'a>, Decode
     while !r.is_empty() {
         if messages.len() >= most {
             let count = messages.len().saturating_add(1);
-            return Err(DecodeError::TooMany {
-                field: "messages",
-                count,
-                max: most,
-            });
+            return Err(DecodeError::TooMany { field: "messages", count, max: most });
         }
         messages.push(read_message(&mut r, limits)?);
     }
@@ -263,32 +244,20 @@ fn read_header<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Header<'a>, De
     }
     let cluster_len = usize::from(r.u8("cluster length")?);
     if cluster_len > MAX_CLUSTER_LEN {
-        return Err(DecodeError::TooLong {
-            field: "cluster",
-            len: cluster_len,
-            max: MAX_CLUSTER_LEN,
-        });
+        return Err(DecodeError::TooLong { field: "cluster", len: cluster_len, max: MAX_CLUSTER_LEN });
     }
     let cluster = r.bytes(cluster_len, "cluster")?;
     let sender = read_id(r, limits, "sender")?;
     Ok(Header { cluster, sender })
 }
 
-fn read_id<'a>(
-    r: &mut Reader<'a>,
-    limits: &Limits,
-    field: &'static str,
-) -> Result<&'a [u8], DecodeError> {
+fn read_id<'a>(r: &mut Reader<'a>, limits: &Limits, field: &'static str) -> Result<&'a [u8], DecodeError> {
     let len = usize::from(r.u8(field)?);
     if len == 0 {
         return Err(DecodeError::EmptyId { field });
     }
     if len > limits.max_id_len {
-        return Err(DecodeError::TooLong {
-            field,
-            len,
-            max: limits.max_id_len,
-        });
+        return Err(DecodeError::TooLong { field, len, max: limits.max_id_len });
     }
     r.bytes(len, field)
 }
@@ -296,11 +265,7 @@ fn read_id<'a>(
 fn read_meta<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<&'a [u8], DecodeError> {
     let len = usize::from(r.u16("meta length")?);
     if len > limits.max_meta_len {
-        return Err(DecodeError::TooLong {
-            field: "meta",
-            len,
-            max: limits.max_meta_len,
-        });
+        return Err(DecodeError::TooLong { field: "meta", len, max: limits.max_meta_len });
     }
     r.bytes(len, "meta")
 }
@@ -346,28 +311,17 @@ fn read_record<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<MemberRecord<'
     let id = read_id(r, limits, "member id")?;
     let addr = read_addr(r)?;
     let meta = read_meta(r, limits)?;
-    Ok(MemberRecord {
-        state,
-        incarnation,
-        id,
-        addr,
-        meta,
-    })
+    Ok(MemberRecord { state, incarnation, id, addr, meta })
 }
 
 fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, DecodeError> {
     Ok(match r.u8("message tag")? {
-        tag::PING => Message::Ping {
-            seq: r.u32("seq")?,
-            target: read_id(r, limits, "ping target")?,
-        },
+        tag::PING => Message::Ping { seq: r.u32("seq")?, target: read_id(r, limits, "ping target")? },
         tag::ACK => Message::Ack { seq: r.u32("seq")? },
         tag::NACK => Message::Nack { seq: r.u32("seq")? },
-        tag::PING_REQ => Message::PingReq {
-            seq: r.u32("seq")?,
-            target: read_id(r, limits, "ping-req target")?,
-            addr: read_addr(r)?,
-        },
+        tag::PING_REQ => {
+            Message::PingReq { seq: r.u32("seq")?, target: read_id(r, limits, "ping-req target")?, addr: read_addr(r)? }
+        }
         tag::ALIVE => Message::Alive {
             incarnation: read_incarnation(r)?,
             id: read_id(r, limits, "member id")?,
@@ -384,25 +338,16 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
             id: read_id(r, limits, "member id")?,
             from: read_id(r, limits, "accuser id")?,
         },
-        tag::LEFT => Message::Left {
-            incarnation: read_incarnation(r)?,
-            id: read_id(r, limits, "member id")?,
-        },
+        tag::LEFT => Message::Left { incarnation: read_incarnation(r)?, id: read_id(r, limits, "member id")? },
         tag::PUSH_PULL => {
             let flags = r.u8("push-pull flags")?;
             if flags & !0b11 != 0 {
                 return Err(DecodeError::UnknownFlags(flags));
             }
             let count = r.u32("push-pull count")? as usize;
-            let max = limits
-                .max_push_pull_members
-                .min(r.remaining() / MIN_RECORD_LEN);
+            let max = limits.max_push_pull_members.min(r.remaining() / MIN_RECORD_LEN);
             if count > max {
-                return Err(DecodeError::TooMany {
-                    field: "push-pull members",
-                    count,
-                    max,
-                });
+                return Err(DecodeError::TooMany { field: "push-pull members", count, max });
             }
             let before = r.clone();
             for _ in 0..count {
@@ -414,10 +359,7 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
                 join: flags & 1 != 0,
                 reply: flags & 2 != 0,
                 // `count <= max <= usize` and it came from a u32.
-                states: StateList {
-                    count: count as u32,
-                    raw,
-                },
+                states: StateList { count: count as u32, raw },
             }
         }
         other => return Err(DecodeError::UnknownMessage(other)),
@@ -468,9 +410,7 @@ fn put_meta(out: &mut impl BufMut, meta: &[u8]) {
 impl Header<'_> {
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        3usize
-            .saturating_add(self.cluster.len())
-            .saturating_add(id_len(self.sender))
+        3usize.saturating_add(self.cluster.len()).saturating_add(id_len(self.sender))
     }
 
     /// Writes the header.
@@ -489,7 +429,8 @@ impl MemberRecord<'_> {
         5usize
             .saturating_add(id_len(self.id))
             .saturating_add(addr_len(&self.addr))
-            .saturating_add(2).saturating_add(self.meta.len())
+            .saturating_add(2)
+            .saturating_add(self.meta.len())
     }
 
     /// Writes the record.
@@ -524,16 +465,17 @@ impl Message<'_> {
         let body = match self {
             Message::Ping { target, .. } => 4usize.saturating_add(id_len(target)),
             Message::Ack { .. } | Message::Nack { .. } => 4,
-            Message::PingReq { target, addr, .. } => 4usize
-                .saturating_add(id_len(target))
-                .saturating_add(addr_len(addr)),
+            Message::PingReq { target, addr, .. } => {
+                4usize.saturating_add(id_len(target)).saturating_add(addr_len(addr))
+            }
             Message::Alive { id, addr, meta, .. } => 4usize
                 .saturating_add(id_len(id))
                 .saturating_add(addr_len(addr))
-                .saturating_add(2).saturating_add(meta.len()),
-            Message::Suspect { id, from, .. } | Message::Down { id, from, .. } => 4usize
-                .saturating_add(id_len(id))
-                .saturating_add(id_len(from)),
+                .saturating_add(2)
+                .saturating_add(meta.len()),
+            Message::Suspect { id, from, .. } | Message::Down { id, from, .. } => {
+                4usize.saturating_add(id_len(id)).saturating_add(id_len(from))
+            }
             Message::Left { id, .. } => 4usize.saturating_add(id_len(id)),
             Message::PushPull { states, .. } => 5usize.saturating_add(states.raw.len()),
         };
@@ -562,33 +504,20 @@ impl Message<'_> {
                 put_id(out, target);
                 put_addr(out, &addr);
             }
-            Message::Alive {
-                incarnation,
-                id,
-                addr,
-                meta,
-            } => {
+            Message::Alive { incarnation, id, addr, meta } => {
                 out.put_u8(tag::ALIVE);
                 out.put_u32(incarnation);
                 put_id(out, id);
                 put_addr(out, &addr);
                 put_meta(out, meta);
             }
-            Message::Suspect {
-                incarnation,
-                id,
-                from,
-            } => {
+            Message::Suspect { incarnation, id, from } => {
                 out.put_u8(tag::SUSPECT);
                 out.put_u32(incarnation);
                 put_id(out, id);
                 put_id(out, from);
             }
-            Message::Down {
-                incarnation,
-                id,
-                from,
-            } => {
+            Message::Down { incarnation, id, from } => {
                 out.put_u8(tag::DOWN);
                 out.put_u32(incarnation);
                 put_id(out, id);
@@ -599,11 +528,7 @@ impl Message<'_> {
                 out.put_u32(incarnation);
                 put_id(out, id);
             }
-            Message::PushPull {
-                join,
-                reply,
-                states,
-            } => {
+            Message::PushPull { join, reply, states } => {
                 out.put_u8(tag::PUSH_PULL);
                 out.put_u8(u8::from(join) | (u8::from(reply) << 1));
                 out.put_u32(states.count);
@@ -616,11 +541,7 @@ impl Message<'_> {
 impl Packet<'_> {
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.messages
-            .iter()
-            .fold(self.header.encoded_len(), |n, m| {
-                n.saturating_add(m.encoded_len())
-            })
+        self.messages.iter().fold(self.header.encoded_len(), |n, m| n.saturating_add(m.encoded_len()))
     }
 
     /// Writes the header and every message.

@@ -29,10 +29,7 @@ impl<'a> Reader<'a> {
 
     /// The next `n` bytes.
     pub fn bytes(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        let (head, tail) = self
-            .buf
-            .split_at_checked(n)
-            .ok_or(DecodeError::Truncated { field })?;
+        let (head, tail) = self.buf.split_at_checked(n).ok_or(DecodeError::Truncated { field })?;
         self.buf = tail;
         Ok(head)
     }
@@ -40,9 +37,7 @@ impl<'a> Reader<'a> {
     /// The next `N` bytes as an array.
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
         let bytes = self.bytes(N, field)?;
-        bytes
-            .try_into()
-            .map_err(|_| DecodeError::Truncated { field })
+        bytes.try_into().map_err(|_| DecodeError::Truncated { field })
     }
 
     /// One byte.

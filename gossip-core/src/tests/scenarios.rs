@@ -142,3 +142,30 @@ fn loss_does_not_cause_false_downs() {
         assert_eq!(downs, 0, "seed {seed}: false positives under 10% loss");
     }
 }
+
+/// False Down notices in a 40-node cluster over 120 s at `loss`, summed over `seeds`.
+fn false_downs(config: &Config, loss: f64, seeds: impl Iterator<Item = u64>) -> usize {
+    let mut total = 0;
+    for seed in seeds {
+        let mut h = converged_cluster(40, seed, config.clone());
+        h.loss = loss;
+        let start = h.events.len();
+        h.run_for(Duration::from_secs(120));
+        total += h.events[start..].iter().filter(|(_, _, e)| matches!(e, Event::MemberDown { .. })).count();
+    }
+    total
+}
+
+// At 20% loss, Lifeguard plus the pre-Down check keep every live node Alive, where plain
+// SWIM (same seeds) declares live nodes Down.
+#[test]
+fn lifeguard_and_verification_prevent_false_downs_under_heavy_loss() {
+    let ours = Config::lan(40);
+    let mut swim = Config::lan(40);
+    swim.set_lifeguard(false);
+    swim.verify_before_down = false;
+    let with = false_downs(&ours, 0.20, seeds());
+    let without = false_downs(&swim, 0.20, seeds());
+    assert_eq!(with, 0, "false Downs with Lifeguard and verification");
+    assert!(without > 0, "plain SWIM should show false Downs at 20% loss (else the test proves nothing)");
+}

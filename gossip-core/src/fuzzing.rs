@@ -1,1 +1,223 @@
-//! Fuzz bodies.
+//! Fuzz bodies, shared by the cargo-fuzz targets in `fuzz/` and by proptest cases that run
+//! them on stable in `cargo test`. Built with `cfg(test)` or the `fuzzing` feature.
+//!
+//! Each body asserts the crate's promises about hostile input; a panic is a finding.
+
+use crate::wire::{self, Header, Limits, MemberRecord, Message, Packet};
+use crate::{Config, Identity, MemberState, Node, NodeId, Time};
+use arbitrary::Arbitrary;
+use bytes::BytesMut;
+use core::net::SocketAddr;
+use core::time::Duration;
+use smallvec::smallvec;
+
+/// Decodes arbitrary bytes. Must never panic; whatever decodes must re-encode to exactly
+/// `encoded_len` bytes, and those bytes must decode and re-encode to themselves (the
+/// encoding is canonical, so equal bytes mean an equal packet).
+pub fn decode(data: &[u8]) {
+    let limits = Limits::default();
+    let Ok(packet) = wire::decode(data, &limits) else { return };
+    let out = encode(&packet);
+    assert_eq!(out.len(), packet.encoded_len());
+    let again = wire::decode(&out, &limits).expect("a re-encoded packet decodes");
+    assert_eq!(encode(&again), out);
+}
+
+fn encode(packet: &Packet<'_>) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    packet.encode(&mut out);
+    out.to_vec()
+}
+
+/// One step of a fuzzed node's life.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Op {
+    /// Raw bytes as a datagram from peer `from % 8`.
+    Datagram {
+        /// Sending peer.
+        from: u8,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Raw bytes as a stream frame from peer `from % 8`.
+    Stream {
+        /// Sending peer.
+        from: u8,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// A well-formed packet from peer `from % 8`, to reach deep into state handling.
+    Valid {
+        /// Sending peer (0 is the node itself: a spoofed packet).
+        from: u8,
+        /// What it says.
+        message: FuzzMessage,
+    },
+    /// Time passes, then the node's timers run.
+    Timeout {
+        /// Milliseconds to advance.
+        advance_ms: u16,
+    },
+    /// `join` through peer `seed % 8`.
+    Join {
+        /// Seed peer.
+        seed: u8,
+    },
+    /// `leave`.
+    Leave,
+}
+
+/// A protocol message about a small world of eight ids (`node-0` is the fuzzed node).
+#[derive(Arbitrary, Debug, Clone)]
+#[allow(missing_docs)]
+pub enum FuzzMessage {
+    Ping { seq: u32, target: u8 },
+    Ack { seq: u32 },
+    Nack { seq: u32 },
+    PingReq { seq: u32, target: u8 },
+    Alive { incarnation: u8, id: u8, meta: Vec<u8> },
+    Suspect { incarnation: u8, id: u8, from: u8 },
+    Down { incarnation: u8, id: u8, from: u8 },
+    Left { incarnation: u8, id: u8 },
+    PushPull { reply: bool, records: Vec<(u8, u8, u8)> },
+}
+
+fn peer_id(n: u8) -> NodeId {
+    NodeId::from(format!("node-{}", n % 8))
+}
+
+fn peer_addr(n: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, n % 8], 7946))
+}
+
+/// Small incarnations mostly, and a few next to the reserved maximum.
+fn incarnation(n: u8) -> u32 {
+    if n >= 250 { u32::MAX - 1 - u32::from(255 - n) } else { u32::from(n % 8) }
+}
+
+fn state(n: u8) -> MemberState {
+    [MemberState::Alive, MemberState::Suspect, MemberState::Down, MemberState::Left][usize::from(n % 4)]
+}
+
+/// Encodes `message` as a packet from peer `from`.
+fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
+    let ids: Vec<NodeId> = (0..8).map(peer_id).collect();
+    let id = |n: u8| ids[usize::from(n % 8)].as_bytes();
+    let sender = id(from);
+    let header = Header { cluster: b"", sender };
+    let mut out = BytesMut::new();
+    let m = match message {
+        FuzzMessage::Ping { seq, target } => Message::Ping { seq: *seq, target: id(*target) },
+        FuzzMessage::Ack { seq } => Message::Ack { seq: *seq },
+        FuzzMessage::Nack { seq } => Message::Nack { seq: *seq },
+        FuzzMessage::PingReq { seq, target } => {
+            Message::PingReq { seq: *seq, target: id(*target), addr: peer_addr(*target) }
+        }
+        FuzzMessage::Alive { incarnation: i, id: n, meta } => {
+            let meta = &meta[..meta.len().min(512)];
+            Message::Alive { incarnation: incarnation(*i), id: id(*n), addr: peer_addr(*n), meta }
+        }
+        FuzzMessage::Suspect { incarnation: i, id: n, from: f } => {
+            Message::Suspect { incarnation: incarnation(*i), id: id(*n), from: id(*f) }
+        }
+        FuzzMessage::Down { incarnation: i, id: n, from: f } => {
+            Message::Down { incarnation: incarnation(*i), id: id(*n), from: id(*f) }
+        }
+        FuzzMessage::Left { incarnation: i, id: n } => Message::Left { incarnation: incarnation(*i), id: id(*n) },
+        FuzzMessage::PushPull { reply, records } => {
+            let records: Vec<MemberRecord<'_>> = records
+                .iter()
+                .take(64)
+                .map(|&(s, i, n)| MemberRecord {
+                    state: state(s),
+                    incarnation: incarnation(i),
+                    id: id(n),
+                    addr: peer_addr(n),
+                    meta: b"",
+                })
+                .collect();
+            header.encode(&mut out);
+            wire::encode_push_pull(&mut out, false, *reply, records.into_iter());
+            return out.to_vec();
+        }
+    };
+    Packet { header, messages: smallvec![m] }.encode(&mut out);
+    out.to_vec()
+}
+
+/// A deterministic generator for the fuzzed node (xorshift64*; quality is irrelevant here,
+/// determinism is what matters).
+struct FuzzRng(u64);
+
+impl rand_core::RngCore for FuzzRng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for b in dst {
+            *b = self.next_u64() as u8;
+        }
+    }
+}
+
+type Snapshot = Vec<(NodeId, MemberState, u32, SocketAddr)>;
+
+fn snapshot(node: &Node<FuzzRng>) -> Snapshot {
+    node.members().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
+}
+
+/// Drives one node (`node-0`) through `ops` and checks its invariants after each:
+/// datagrams never exceed the MTU; after `handle_timeout(now)` the next deadline is later
+/// than `now`; the node never lists itself; the live count matches the table; and input
+/// rejected with an error changed nothing and was counted exactly once.
+pub fn drive_node(ops: &[Op]) {
+    let config = Config::lan(16);
+    let mtu = config.mtu;
+    let me = peer_id(0);
+    let mut node = Node::new(config, Identity::new(me.clone(), peer_addr(0)), FuzzRng(0x9E37_79B9_7F4A_7C15)).unwrap();
+    let mut now = Time::ZERO;
+    for op in ops.iter().take(256) {
+        let before = snapshot(&node);
+        let dropped = node.stats().dropped();
+        let result = match op {
+            Op::Datagram { from, data } => Some(node.handle_datagram(now, peer_addr(*from), data)),
+            Op::Stream { from, data } => Some(node.handle_stream(now, peer_addr(*from), data)),
+            Op::Valid { from, message } => {
+                Some(node.handle_datagram(now, peer_addr(*from), &valid_packet(*from, message)))
+            }
+            Op::Timeout { advance_ms } => {
+                now = now.saturating_add(Duration::from_millis(u64::from(*advance_ms)));
+                node.handle_timeout(now);
+                if let Some(next) = node.poll_timeout() {
+                    assert!(next > now, "deadline {next:?} not after handle_timeout({now:?})");
+                }
+                None
+            }
+            Op::Join { seed } => {
+                let _ = node.join(now, &[peer_addr(*seed)]);
+                None
+            }
+            Op::Leave => {
+                let _ = node.leave(now);
+                None
+            }
+        };
+        if let Some(Err(e)) = result {
+            assert_eq!(snapshot(&node), before, "rejected input ({e}) changed the member table");
+            assert_eq!(node.stats().dropped(), dropped + 1, "rejected input not counted once");
+        }
+        while let Some(t) = node.poll_transmit() {
+            assert!(t.reliable || t.payload.len() <= mtu, "datagram of {} bytes over the MTU", t.payload.len());
+        }
+        while node.poll_event().is_some() {}
+        assert!(node.member(me.as_bytes()).is_none(), "the node lists itself");
+        let live = node.members().filter(|m| m.state().is_live()).count();
+        assert_eq!(node.live_members(), live, "live count out of step with the table");
+    }
+}

@@ -218,7 +218,8 @@ const MIN_RECORD_LEN: usize = 1 + 4 + 2 + 7 + 2;
 pub fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Packet<'a>, DecodeError> {
     let mut r = Reader::new(bytes);
     let header = read_header(&mut r, limits)?;
-    let most = limits.max_messages.min(r.remaining() / MIN_MESSAGE_LEN);
+    // Rounded up, so a short body fails on what is wrong with it rather than on its count.
+    let most = limits.max_messages.min(r.remaining().div_ceil(MIN_MESSAGE_LEN));
     let mut messages = SmallVec::new();
     while !r.is_empty() {
         if messages.len() >= most {

@@ -1,0 +1,58 @@
+//! The fuzz bodies of `crate::fuzzing`, run as proptest cases so stable CI covers them.
+
+use crate::fuzzing::{self, FuzzMessage, Op};
+use arbitrary::{Arbitrary, Unstructured};
+use proptest::prelude::*;
+
+fn message() -> impl Strategy<Value = FuzzMessage> {
+    let n = || any::<u8>();
+    prop_oneof![
+        (any::<u32>(), n()).prop_map(|(seq, target)| FuzzMessage::Ping { seq, target }),
+        (0..64u32).prop_map(|seq| FuzzMessage::Ack { seq }),
+        (0..64u32).prop_map(|seq| FuzzMessage::Nack { seq }),
+        (any::<u32>(), n()).prop_map(|(seq, target)| FuzzMessage::PingReq { seq, target }),
+        (n(), n(), proptest::collection::vec(any::<u8>(), 0..8))
+            .prop_map(|(incarnation, id, meta)| FuzzMessage::Alive { incarnation, id, meta }),
+        (n(), n(), n()).prop_map(|(incarnation, id, from)| FuzzMessage::Suspect { incarnation, id, from }),
+        (n(), n(), n()).prop_map(|(incarnation, id, from)| FuzzMessage::Down { incarnation, id, from }),
+        (n(), n()).prop_map(|(incarnation, id)| FuzzMessage::Left { incarnation, id }),
+        (any::<bool>(), proptest::collection::vec((n(), n(), n()), 0..10))
+            .prop_map(|(reply, records)| FuzzMessage::PushPull { reply, records }),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(from, data)| Op::Datagram { from, data }),
+        1 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(from, data)| Op::Stream { from, data }),
+        6 => (any::<u8>(), message()).prop_map(|(from, message)| Op::Valid { from, message }),
+        3 => (0..3000u16).prop_map(|advance_ms| Op::Timeout { advance_ms }),
+        1 => any::<u8>().prop_map(|seed| Op::Join { seed }),
+        1 => Just(Op::Leave),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    // The decoder body holds for arbitrary bytes.
+    #[test]
+    fn decode_body_holds(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+        fuzzing::decode(&bytes);
+    }
+
+    // The node body holds for structured operation sequences.
+    #[test]
+    fn node_body_holds(ops in proptest::collection::vec(op(), 1..120)) {
+        fuzzing::drive_node(&ops);
+    }
+
+    // The node body holds for operations built from raw bytes by the same `Arbitrary`
+    // impl libfuzzer uses (`arbitrary_take_rest` is how it builds a top-level input).
+    #[test]
+    fn node_body_holds_for_arbitrary_ops(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        if let Ok(ops) = Vec::<Op>::arbitrary_take_rest(Unstructured::new(&bytes)) {
+            fuzzing::drive_node(&ops);
+        }
+    }
+}

@@ -355,7 +355,7 @@ impl<R: RngCore> Node<R> {
                     let own = states.iter().next().filter(|r| r.id == sender);
                     let dest = own.map_or(from, |r| r.addr);
                     self.send_push_pull(dest, false, false);
-                } else if !self.joined {
+                } else if !self.joined && !self.seeds.is_empty() {
                     self.joined = true;
                     self.next_join_retry = None;
                     self.events.push_back(Event::Joined);

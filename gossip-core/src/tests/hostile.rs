@@ -29,7 +29,8 @@ fn small_cluster() -> Harness {
     h
 }
 
-// Packets from another cluster, from our own id, or undecodable are dropped, typed and counted.
+// Packets from another cluster, from our own id, claiming an impossible incarnation, or
+// otherwise undecodable are dropped, typed and counted, and change nothing.
 #[test]
 fn bad_packets_are_typed_counted_and_change_nothing() {
     let mut h = small_cluster();
@@ -41,13 +42,21 @@ fn bad_packets_are_typed_counted_and_change_nothing() {
         (packet(b"", b"node-0", &[suspect]), RecvError::FromSelf),
         (vec![9, 0, 0, 1, b'x', 2, 0, 0, 0, 1], RecvError::Decode(DecodeError::UnsupportedVersion(9))),
         (vec![0u8; 70_000], RecvError::TooLarge),
+        (
+            packet(b"", b"node-1", &[Message::Alive { incarnation: u32::MAX, id: b"node-2", addr: from, meta: b"" }]),
+            RecvError::Decode(DecodeError::ImpossibleIncarnation),
+        ),
     ];
     for (i, (bytes, want)) in cases.iter().enumerate() {
+        let of_kind = h.node(0).stats().drops[want.kind()];
         let got = h.with(0, |n, now| n.handle_datagram(now, from, bytes));
         assert_eq!(got, Err(*want));
         assert_eq!(h.node(0).stats().dropped(), i as u64 + 1);
-        assert_eq!(h.node(0).stats().drops[want.kind()], 1, "{want}");
+        assert_eq!(h.node(0).stats().drops[want.kind()], of_kind + 1, "{want}");
     }
+    let decode = &h.node(0).stats().decode_errors;
+    assert_eq!(decode[DecodeError::ImpossibleIncarnation.kind()], 1);
+    assert_eq!(decode[DecodeError::UnsupportedVersion(9).kind()], 1);
     assert_eq!(view(&h, 0), before);
     // A valid prefix followed by garbage is rejected whole: the suspicion is not applied.
     let mut bytes = packet(b"", b"node-1", &[suspect]);

@@ -66,6 +66,11 @@ pub struct Config {
     /// (anti-entropy for anything gossip missed). Stretched for large clusters like
     /// memberlist does. `Duration::ZERO` disables it.
     pub push_pull_interval: Duration,
+    /// Period of a full state exchange with one random Down member (Serf's reconnect):
+    /// how the two sides of a healed partition find each other. Not scaled with the
+    /// cluster: each node reaches out this often while it holds Down members.
+    /// `Duration::ZERO` disables it.
+    pub reconnect_interval: Duration,
     /// While this node knows no member yet, it retries its join seeds this often.
     pub join_retry_interval: Duration,
     /// Down and Left members are kept as tombstones this long, then forgotten. Long enough
@@ -112,6 +117,7 @@ impl Config {
             buddy_system: true,
             verify_before_down: true,
             push_pull_interval: Duration::from_secs(30),
+            reconnect_interval: Duration::from_secs(15),
             join_retry_interval: Duration::from_secs(1),
             reclaim_after: Duration::from_secs(60),
             max_id_len: 128,

@@ -53,6 +53,7 @@ pub struct Node<R> {
     pub(crate) prober: Prober,
     pub(crate) next_gossip: Time,
     pub(crate) next_push_pull: Time,
+    pub(crate) next_reconnect: Time,
     pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
     pub(crate) next_join_retry: Option<Time>,
     pub(crate) joined: bool,
@@ -95,6 +96,7 @@ impl<R: RngCore> Node<R> {
             prober: Prober::default(),
             next_gossip: Time::MAX,
             next_push_pull: Time::MAX,
+            next_reconnect: Time::MAX,
             seeds: SmallVec::new(),
             next_join_retry: None,
             joined: false,
@@ -224,6 +226,24 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let now = self.observe(now);
+        self.probe_timers(now);
+        if self.next_gossip <= now {
+            self.next_gossip = now.saturating_add(self.config.gossip_interval);
+            self.gossip_round(now);
+        }
+        if self.next_push_pull <= now {
+            self.next_push_pull = now.saturating_add(self.push_pull_interval());
+            self.push_pull_round();
+        }
+        if self.next_reconnect <= now {
+            self.next_reconnect = now.saturating_add(self.config.reconnect_interval);
+            self.reconnect_round();
+        }
+        if self.next_join_retry.is_some_and(|t| t <= now) {
+            self.contact_seeds(now);
+        }
+        // Member deadlines last: a failed probe above may confirm a suspicion and move its
+        // deadline into the past, and it must fire now, not on a spurious next wake-up.
         while let Some(d) = self.deadlines.pop_due(now) {
             if self.members.epoch(d.member) != Some(d.epoch) {
                 continue;
@@ -234,18 +254,6 @@ impl<R: RngCore> Node<R> {
                     self.members.remove(d.member);
                 }
             }
-        }
-        self.probe_timers(now);
-        if self.next_gossip <= now {
-            self.next_gossip = now.saturating_add(self.config.gossip_interval);
-            self.gossip_round(now);
-        }
-        if self.next_push_pull <= now {
-            self.next_push_pull = now.saturating_add(self.push_pull_interval());
-            self.push_pull_round();
-        }
-        if self.next_join_retry.is_some_and(|t| t <= now) {
-            self.contact_seeds(now);
         }
     }
 
@@ -272,7 +280,7 @@ impl<R: RngCore> Node<R> {
         if !self.started || (self.left && self.gossip.is_empty()) {
             return None;
         }
-        let mut next = self.next_gossip.min(self.next_push_pull);
+        let mut next = self.next_gossip.min(self.next_push_pull).min(self.next_reconnect);
         for t in [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry].into_iter().flatten() {
             next = next.min(t);
         }
@@ -296,13 +304,20 @@ impl<R: RngCore> Node<R> {
             self.prober.next_probe = now.saturating_add(Duration::from_nanos(probe_phase));
             let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
-            self.next_push_pull = if self.config.push_pull_interval.is_zero() {
-                Time::MAX
-            } else {
-                now.saturating_add(self.push_pull_interval())
-            };
+            self.next_push_pull = self.random_phase(now, self.config.push_pull_interval, self.push_pull_interval());
+            self.next_reconnect = self.random_phase(now, self.config.reconnect_interval, self.config.reconnect_interval);
         }
         now
+    }
+
+    /// The first deadline of a periodic timer: a random point within `interval`, so nodes
+    /// started together do not act in lockstep; never when `setting` is zero (disabled).
+    fn random_phase(&mut self, now: Time, setting: Duration, interval: Duration) -> Time {
+        if setting.is_zero() {
+            return Time::MAX;
+        }
+        let phase = crate::rand::jitter(&mut self.rng, interval.as_nanos() as u64);
+        now.saturating_add(Duration::from_nanos(phase))
     }
 
     fn receive(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
@@ -467,6 +482,23 @@ impl<R: RngCore> Node<R> {
         if m.state.is_live() {
             let dest = m.addr;
             self.send_push_pull(dest, false, true);
+        }
+    }
+
+    /// Reconnect (Serf's idea): a full state exchange with one random Down member. After
+    /// a partition heals, this is how the two sides find each other again; memberlist
+    /// only syncs with live members and can stay split (memberlist #222).
+    fn reconnect_round(&mut self) {
+        if self.left {
+            return;
+        }
+        for _ in 0..8 {
+            let Some((_, m)) = self.members.random(&mut self.rng) else { return };
+            if m.state == MemberState::Down {
+                let dest = m.addr;
+                self.send_push_pull(dest, false, true);
+                return;
+            }
         }
     }
 

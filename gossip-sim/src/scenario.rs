@@ -1,0 +1,262 @@
+//! The named scenarios of `gossip-sim run`, and the report each produces.
+
+use crate::net::NetConfig;
+use crate::rng::SplitMix;
+use crate::sim::Sim;
+use core::time::Duration;
+use gossip_core::{Config, Time};
+use rand_core::RngCore;
+
+/// Scenario names `gossip-sim run --scenario` accepts.
+pub const SCENARIOS: [&str; 6] = ["join", "crash", "loss", "leave", "partition", "slow"];
+
+/// One simulator run: what happens, to how many nodes, on which network.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// One of [`SCENARIOS`].
+    pub name: String,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Seed of every random choice in the run.
+    pub seed: u64,
+    /// Loss applies from the fault on (the `loss` scenario) or throughout (others).
+    pub net: NetConfig,
+    /// Simulated seconds after the fault; `None` picks the scenario's default.
+    pub duration: Option<f64>,
+    /// The configuration every node runs.
+    pub config: Config,
+}
+
+/// What a run measured. Times are simulated seconds since the scenario's fault or event.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run seed.
+    pub seed: u64,
+    /// Simulated seconds in all (warm-up included).
+    pub simulated_secs: f64,
+    /// Wall-clock seconds the run took.
+    pub wall_secs: f64,
+    /// First time every live node's view matched the truth, after the event.
+    pub converged_secs: Option<f64>,
+    /// Fault until the first live node marked the subject Down or Left.
+    pub detect_first_secs: Option<f64>,
+    /// Fault until every live node did.
+    pub detect_all_secs: Option<f64>,
+    /// Distinct decisions that a live node is Down (one per subject and incarnation).
+    pub false_positives: u64,
+    /// `MemberDown` events about live nodes, summed over observers.
+    pub false_positive_notices: u64,
+    /// Largest datagram sent.
+    pub max_packet_bytes: usize,
+    /// Broadcast/key delivery time (not implemented in the core yet: always `None`).
+    pub delivered_all_secs: Option<f64>,
+    /// Mean bytes sent per node per simulated second, after the event.
+    pub bytes_per_node_per_sec: f64,
+    /// Mean packets sent per node per simulated second, after the event.
+    pub packets_per_node_per_sec: f64,
+    /// Peak resident memory of the process, bytes (0 where unknown).
+    pub peak_rss_bytes: u64,
+    /// Digest of every transmit and event, in order.
+    pub trace_hash: String,
+    /// Events the simulator handled.
+    pub steps: u64,
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn since(t: Option<Time>, from: Time) -> Option<f64> {
+    t.map(|t| secs(t.saturating_since(from)))
+}
+
+impl Scenario {
+    /// A scenario with the default network and the LAN preset sized to `nodes`.
+    pub fn new(name: &str, nodes: usize, seed: u64) -> Self {
+        Scenario {
+            name: name.to_string(),
+            nodes,
+            seed,
+            net: NetConfig::default(),
+            duration: None,
+            config: Config::lan(nodes),
+        }
+    }
+
+    fn default_duration(&self) -> f64 {
+        match self.name.as_str() {
+            "loss" | "slow" => 300.0,
+            _ => 120.0,
+        }
+    }
+
+    /// Runs the scenario to the end and reports.
+    pub fn run(&self) -> Result<Report, String> {
+        if !SCENARIOS.contains(&self.name.as_str()) {
+            return Err(format!("unknown scenario {:?}; known: {}", self.name, SCENARIOS.join(", ")));
+        }
+        if self.nodes < 2 {
+            return Err("--nodes must be at least 2".into());
+        }
+        let wall = std::time::Instant::now();
+        let mut choice = SplitMix::new(self.seed, u64::MAX);
+        let n = self.nodes;
+        let loss = self.net.loss;
+        let mut net = self.net.clone();
+        if self.name == "loss" {
+            net.loss = 0.0; // the cluster forms on a clean network; loss is the fault
+        }
+        let mut sim = Sim::new(n, self.seed, self.config.clone(), net);
+        let duration = Duration::from_secs_f64(self.duration.unwrap_or_else(|| self.default_duration()));
+
+        // Everyone joins through node 0, at random moments within the first second.
+        sim.start(0, &[]);
+        let mut order: Vec<(u64, usize)> = (1..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
+        order.sort();
+        for (micros, i) in order {
+            sim.run_until(Time::from_nanos(micros * 1000), |_| false);
+            sim.start(i, &[0]);
+        }
+        let warmup_limit = sim.now.saturating_add(Duration::from_secs(120));
+        let joined_at = Time::ZERO;
+        if self.name == "join" {
+            sim.reset_traffic();
+            let end = sim.now.saturating_add(duration);
+            let converged = sim.run_until(end, |s| s.truth.converged());
+            let converged_secs = converged.then(|| secs(sim.now.saturating_since(joined_at)));
+            return Ok(self.report(&sim, joined_at, converged_secs, wall));
+        }
+        if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
+            return Err(format!("the cluster did not converge within 120 s of joining (seed {})", self.seed));
+        }
+
+        let event_at = sim.now;
+        sim.reset_traffic();
+        let fp_before = (sim.truth.false_positive_notices, sim.truth.false_positive_decisions.len());
+        let victim = 1 + (choice.next_u64() as usize) % (n - 1);
+        let end = event_at.saturating_add(duration);
+        let mut measured_from = event_at;
+        match self.name.as_str() {
+            "crash" => {
+                sim.truth.watch(victim, event_at);
+                sim.crash(victim);
+            }
+            "leave" => {
+                sim.truth.watch(victim, event_at);
+                sim.leave(victim);
+            }
+            "loss" => sim.net.config.loss = loss,
+            "partition" => {
+                sim.net.partition(|i| u16::from(i >= n / 2));
+                sim.run_until(event_at.saturating_add(Duration::from_secs(30)), |_| false);
+                sim.net.heal();
+                measured_from = sim.now;
+            }
+            "slow" => {
+                // One node in twenty stalls for 1.5 s out of every 2 s.
+                let slow: Vec<usize> = (0..n).filter(|i| i % 20 == 7).collect();
+                while sim.now < end {
+                    for &i in &slow {
+                        sim.pause(i, Duration::from_millis(1500));
+                    }
+                    let next = sim.now.saturating_add(Duration::from_secs(2));
+                    sim.run_until(next.min(end), |_| false);
+                }
+            }
+            _ => unreachable!("checked against SCENARIOS"),
+        }
+        let converged = match self.name.as_str() {
+            "crash" | "leave" => sim.run_until(end, |s| s.truth.detect_all.is_some() && s.truth.converged()),
+            "partition" => sim.run_until(end, |s| s.truth.converged()),
+            _ => {
+                sim.run_until(end, |_| false);
+                sim.truth.converged()
+            }
+        };
+        let converged_secs = match self.name.as_str() {
+            "crash" | "leave" | "partition" => converged.then(|| secs(sim.now.saturating_since(measured_from))),
+            _ => None,
+        };
+        let mut report = self.report(&sim, event_at, converged_secs, wall);
+        report.false_positive_notices -= fp_before.0;
+        report.false_positives -= fp_before.1 as u64;
+        Ok(report)
+    }
+
+    fn report(&self, sim: &Sim, from: Time, converged_secs: Option<f64>, wall: std::time::Instant) -> Report {
+        let window = secs(sim.now.saturating_since(from)).max(1e-9);
+        let per = window * self.nodes as f64;
+        let (watch_from, first, all) = match sim.truth.watched {
+            Some((_, at)) => (at, sim.truth.detect_first, sim.truth.detect_all),
+            None => (from, None, None),
+        };
+        Report {
+            scenario: self.name.clone(),
+            nodes: self.nodes,
+            seed: self.seed,
+            simulated_secs: secs(sim.now.saturating_since(Time::ZERO)),
+            wall_secs: wall.elapsed().as_secs_f64(),
+            converged_secs,
+            detect_first_secs: since(first, watch_from),
+            detect_all_secs: since(all, watch_from),
+            false_positives: sim.truth.false_positive_decisions.len() as u64,
+            false_positive_notices: sim.truth.false_positive_notices,
+            max_packet_bytes: sim.traffic.max_datagram,
+            delivered_all_secs: None,
+            bytes_per_node_per_sec: sim.traffic.bytes as f64 / per,
+            packets_per_node_per_sec: sim.traffic.packets as f64 / per,
+            peak_rss_bytes: peak_rss_bytes(),
+            trace_hash: format!("{:016x}", sim.trace_hash()),
+            steps: sim.steps,
+        }
+    }
+}
+
+/// The process's peak resident set, from `/proc/self/status` (Linux); 0 elsewhere.
+pub fn peak_rss_bytes() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+impl Report {
+    /// The report as one JSON object (the `--json` contract of DESIGN.md).
+    pub fn to_json(&self) -> String {
+        fn opt(v: Option<f64>) -> String {
+            v.map_or("null".into(), |v| format!("{v:.3}"))
+        }
+        format!(
+            concat!(
+                "{{\"scenario\": \"{}\", \"nodes\": {}, \"seed\": {}, \"simulated_secs\": {:.3}, \"wall_secs\": {:.3}, ",
+                "\"converged_secs\": {}, \"detect_first_secs\": {}, \"detect_all_secs\": {}, ",
+                "\"false_positives\": {}, \"false_positive_notices\": {}, \"max_packet_bytes\": {}, ",
+                "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
+                "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}}}"
+            ),
+            self.scenario,
+            self.nodes,
+            self.seed,
+            self.simulated_secs,
+            self.wall_secs,
+            opt(self.converged_secs),
+            opt(self.detect_first_secs),
+            opt(self.detect_all_secs),
+            self.false_positives,
+            self.false_positive_notices,
+            self.max_packet_bytes,
+            opt(self.delivered_all_secs),
+            self.bytes_per_node_per_sec,
+            self.packets_per_node_per_sec,
+            self.peak_rss_bytes,
+            self.trace_hash,
+            self.steps,
+        )
+    }
+}

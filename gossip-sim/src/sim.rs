@@ -1,0 +1,318 @@
+//! The event loop: real nodes, real encoded packets, virtual time that jumps from one
+//! event to the next, and faults applied to nodes and links.
+
+use crate::net::{NetConfig, Network};
+use crate::rng::SplitMix;
+use crate::truth::Truth;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use core::time::Duration;
+use gossip_core::{Config, Event, Identity, Node, NodeId, Time, Transmit};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+
+/// A simulated node's slot: its fixed name, current address, and the node when running.
+struct Slot {
+    addr: SocketAddr,
+    node: Option<Node<SplitMix>>,
+    /// The deadline this slot has a timer entry queued for.
+    timer_at: Option<Time>,
+    /// Input and timers wait until then (a paused, CPU-starved node).
+    paused_until: Time,
+    /// How many times the node was (re)started, to derive fresh seeds and addresses.
+    boots: u64,
+}
+
+enum What {
+    Deliver { to: usize, from: SocketAddr, payload: Bytes, reliable: bool },
+    Timer { node: usize },
+}
+
+struct Scheduled {
+    at: Time,
+    seq: u64,
+    what: What,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Traffic counters over a measurement window.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    /// Bytes handed to the network (datagrams and frames).
+    pub bytes: u64,
+    /// Packets handed to the network.
+    pub packets: u64,
+    /// The largest datagram.
+    pub max_datagram: usize,
+}
+
+/// A cluster of real nodes on virtual time.
+pub struct Sim {
+    /// Current virtual time.
+    pub now: Time,
+    /// The configuration every node boots with.
+    pub config: Config,
+    /// The network between the nodes.
+    pub net: Network,
+    /// What is true, what each node believes, and the accuracy metrics.
+    pub truth: Truth,
+    /// Traffic since the last [`Sim::reset_traffic`].
+    pub traffic: Traffic,
+    slots: Vec<Slot>,
+    by_addr: HashMap<SocketAddr, usize>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    seed: u64,
+    digest: u64,
+    transmits: Vec<Transmit>,
+    events: Vec<Event>,
+    /// Events handled, for the simulator's own speed.
+    pub steps: u64,
+}
+
+/// The name of node `i`.
+pub fn name(i: usize) -> NodeId {
+    NodeId::from(format!("node-{i}"))
+}
+
+/// The address of node `i` in its `boot`-th life (restarts may move it).
+pub fn address(i: usize, generation: u64) -> SocketAddr {
+    SocketAddr::from(([10, generation as u8, (i >> 8) as u8, i as u8], 7946 + (i >> 16) as u16))
+}
+
+impl Sim {
+    /// `n` nodes, none running yet.
+    pub fn new(n: usize, seed: u64, config: Config, net: NetConfig) -> Self {
+        let ids: Vec<NodeId> = (0..n).map(name).collect();
+        let slots: Vec<Slot> = (0..n)
+            .map(|i| Slot { addr: address(i, 0), node: None, timer_at: None, paused_until: Time::ZERO, boots: 0 })
+            .collect();
+        Sim {
+            now: Time::ZERO,
+            config,
+            net: Network::new(n, net, SplitMix::new(seed, 0)),
+            truth: Truth::new(&ids),
+            traffic: Traffic::default(),
+            by_addr: slots.iter().enumerate().map(|(i, s)| (s.addr, i)).collect(),
+            slots,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            seed,
+            digest: 0xcbf2_9ce4_8422_2325,
+            transmits: Vec::new(),
+            events: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    /// Number of node slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no node slots.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The running node `i`, if it is up.
+    pub fn node(&self, i: usize) -> Option<&Node<SplitMix>> {
+        self.slots[i].node.as_ref()
+    }
+
+    /// A digest of every transmit and event so far, in order: equal runs, equal digests.
+    pub fn trace_hash(&self) -> u64 {
+        self.digest
+    }
+
+    /// Zeroes the traffic counters (to measure a window).
+    pub fn reset_traffic(&mut self) {
+        self.traffic = Traffic::default();
+    }
+
+    /// Boots node `i` (a fresh process: incarnation 0, no state) at its current address
+    /// and joins it through `seeds` (none: it founds the cluster).
+    pub fn start(&mut self, i: usize, seeds: &[usize]) {
+        let slot = &mut self.slots[i];
+        slot.boots += 1;
+        let rng = SplitMix::new(self.seed, (i as u64 + 1) | (slot.boots << 40));
+        let identity = Identity::new(name(i), slot.addr);
+        let node = Node::new(self.config.clone(), identity, rng).expect("valid simulator config");
+        slot.node = Some(node);
+        slot.timer_at = None;
+        slot.paused_until = Time::ZERO;
+        self.truth.set_live(i, true, true);
+        let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.slots[s].addr).collect();
+        let now = self.now;
+        if let Some(node) = self.slots[i].node.as_mut() {
+            let _ = node.join(now, &seeds);
+        }
+        self.flush(i);
+    }
+
+    /// Node `i` stops without a word.
+    pub fn crash(&mut self, i: usize) {
+        self.slots[i].node = None;
+        self.truth.set_live(i, false, false);
+    }
+
+    /// Node `i` comes back at a new address (or the same), fresh, and joins via `seeds`.
+    pub fn restart(&mut self, i: usize, new_address: bool, seeds: &[usize]) {
+        if new_address {
+            let slot = &mut self.slots[i];
+            self.by_addr.remove(&slot.addr);
+            slot.addr = address(i, slot.boots);
+            self.by_addr.insert(slot.addr, i);
+        }
+        self.start(i, seeds);
+    }
+
+    /// Node `i` leaves gracefully; it keeps running until its notice is out.
+    pub fn leave(&mut self, i: usize) {
+        let now = self.now;
+        if let Some(node) = self.slots[i].node.as_mut() {
+            let _ = node.leave(now);
+        }
+        self.truth.set_live(i, false, false);
+        self.flush(i);
+    }
+
+    /// Node `i` handles nothing (input or timers) until `now + d`, then catches up.
+    pub fn pause(&mut self, i: usize, d: Duration) {
+        self.slots[i].paused_until = self.now.saturating_add(d);
+    }
+
+    fn push(&mut self, at: Time, what: What) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
+    }
+
+    fn hash(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.digest = (self.digest ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Collects node `i`'s output: transmits into the network, events into the truth,
+    /// and its next deadline into the queue.
+    fn flush(&mut self, i: usize) {
+        let Some(node) = self.slots[i].node.as_mut() else { return };
+        let mut transmits = std::mem::take(&mut self.transmits);
+        let mut events = std::mem::take(&mut self.events);
+        while let Some(t) = node.poll_transmit() {
+            transmits.push(t);
+        }
+        while let Some(e) = node.poll_event() {
+            events.push(e);
+        }
+        let deadline = node.poll_timeout();
+        let from = self.slots[i].addr;
+        let now = self.now;
+        for t in transmits.drain(..) {
+            self.hash(&now.as_nanos().to_le_bytes());
+            self.hash(&(i as u64).to_le_bytes());
+            self.hash(&t.payload);
+            self.traffic.bytes += t.payload.len() as u64;
+            self.traffic.packets += 1;
+            if !t.reliable {
+                self.traffic.max_datagram = self.traffic.max_datagram.max(t.payload.len());
+            }
+            let Some(&to) = self.by_addr.get(&t.dest) else { continue };
+            if !self.net.connected(i, to) {
+                continue;
+            }
+            for delay in self.net.delays(t.reliable).iter() {
+                let what = What::Deliver { to, from, payload: t.payload.clone(), reliable: t.reliable };
+                self.push(now.saturating_add(delay), what);
+            }
+        }
+        for e in events.drain(..) {
+            self.hash(format!("{i}:{e:?}").as_bytes());
+            self.truth.observe(now, i, &e);
+        }
+        self.transmits = transmits;
+        self.events = events;
+        if let Some(at) = deadline
+            && self.slots[i].timer_at != Some(at)
+        {
+            self.slots[i].timer_at = Some(at);
+            self.push(at, What::Timer { node: i });
+        }
+    }
+
+    /// Handles events in time order until `end` or until `stop` holds after an event.
+    /// Returns whether `stop` held.
+    pub fn run_until(&mut self, end: Time, mut stop: impl FnMut(&Sim) -> bool) -> bool {
+        while let Some(Reverse(next)) = self.queue.peek() {
+            if next.at > end {
+                break;
+            }
+            let Some(Reverse(s)) = self.queue.pop() else { break };
+            self.now = self.now.max(s.at);
+            self.steps += 1;
+            self.dispatch(s.what);
+            if stop(self) {
+                return true;
+            }
+        }
+        self.now = self.now.max(end);
+        stop(self)
+    }
+
+    fn dispatch(&mut self, what: What) {
+        let now = self.now;
+        match what {
+            What::Deliver { to, from, payload, reliable } => {
+                let slot = &mut self.slots[to];
+                if slot.node.is_none() {
+                    return;
+                }
+                if slot.paused_until > now {
+                    let at = slot.paused_until;
+                    self.push(at, What::Deliver { to, from, payload, reliable });
+                    return;
+                }
+                let node = slot.node.as_mut().expect("checked above");
+                let _ = if reliable {
+                    node.handle_stream(now, from, &payload)
+                } else {
+                    node.handle_datagram(now, from, &payload)
+                };
+                self.flush(to);
+            }
+            What::Timer { node: i } => {
+                let slot = &mut self.slots[i];
+                if slot.node.is_none() || slot.timer_at.is_none_or(|t| t > now) {
+                    return; // crashed, or a stale entry for a deadline that moved
+                }
+                if slot.paused_until > now {
+                    let at = slot.paused_until;
+                    slot.timer_at = Some(at);
+                    self.push(at, What::Timer { node: i });
+                    return;
+                }
+                slot.timer_at = None;
+                if let Some(node) = slot.node.as_mut() {
+                    node.handle_timeout(now);
+                }
+                self.flush(i);
+            }
+        }
+    }
+}

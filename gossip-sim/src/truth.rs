@@ -1,0 +1,142 @@
+//! Ground truth and what every node believes, kept incrementally so that convergence and
+//! detection are known after every event without scanning the cluster.
+
+use gossip_core::{Event, NodeId, Time};
+use std::collections::{BTreeSet, HashMap};
+
+const UNKNOWN: u8 = 0;
+const ALIVE: u8 = 1;
+const SUSPECT: u8 = 2;
+const DOWN: u8 = 3;
+const LEFT: u8 = 4;
+
+/// Whether observer's view `v` of a subject disagrees with the subject's liveness.
+fn wrong(subject_live: bool, v: u8) -> bool {
+    if subject_live { v != ALIVE } else { v == ALIVE || v == SUSPECT }
+}
+
+/// The n×n matrix of views (one byte per observer and subject), the truth, and the
+/// accuracy metrics derived from them.
+pub struct Truth {
+    n: usize,
+    view: Vec<u8>,
+    live: Vec<bool>,
+    index: HashMap<NodeId, usize>,
+    /// Live observer/subject pairs whose view disagrees with the truth.
+    mismatches: u64,
+    /// `MemberDown` events about live members, summed over observers.
+    pub false_positive_notices: u64,
+    /// Distinct (subject, incarnation) pairs some observer declared Down while live.
+    pub false_positive_decisions: BTreeSet<(usize, u32)>,
+    /// The member whose failure or departure is being timed, and since when.
+    pub watched: Option<(usize, Time)>,
+    /// First time a live observer saw the watched member Down or Left.
+    pub detect_first: Option<Time>,
+    /// First time every live observer saw it Down, Left or forgot it.
+    pub detect_all: Option<Time>,
+}
+
+impl Truth {
+    /// Nodes named by `ids`, none live yet.
+    pub fn new(ids: &[NodeId]) -> Self {
+        let n = ids.len();
+        Truth {
+            n,
+            view: vec![UNKNOWN; n * n],
+            live: vec![false; n],
+            index: ids.iter().cloned().zip(0..).collect(),
+            mismatches: 0,
+            false_positive_notices: 0,
+            false_positive_decisions: BTreeSet::new(),
+            watched: None,
+            detect_first: None,
+            detect_all: None,
+        }
+    }
+
+    /// Whether every live node sees every other node as it is.
+    pub fn converged(&self) -> bool {
+        self.mismatches == 0
+    }
+
+    /// Whether node `i` is live (up, not left).
+    pub fn is_live(&self, i: usize) -> bool {
+        self.live[i]
+    }
+
+    /// Live nodes.
+    pub fn live_count(&self) -> usize {
+        self.live.iter().filter(|l| **l).count()
+    }
+
+    /// The fraction of live observers whose view of `j` matches the truth.
+    pub fn agreement(&self, j: usize) -> f64 {
+        let observers: Vec<usize> = (0..self.n).filter(|&i| i != j && self.live[i]).collect();
+        if observers.is_empty() {
+            return 1.0;
+        }
+        let right = observers.iter().filter(|&&i| !wrong(self.live[j], self.view[i * self.n + j])).count();
+        right as f64 / observers.len() as f64
+    }
+
+    fn pair_wrong(&self, i: usize, j: usize) -> bool {
+        i != j && self.live[i] && wrong(self.live[j], self.view[i * self.n + j])
+    }
+
+    fn set_view(&mut self, i: usize, j: usize, v: u8) {
+        let before = self.pair_wrong(i, j);
+        self.view[i * self.n + j] = v;
+        let after = self.pair_wrong(i, j);
+        self.mismatches = self.mismatches + u64::from(after) - u64::from(before);
+    }
+
+    /// Node `j` became live or stopped being live. A node that (re)starts knows nobody.
+    pub fn set_live(&mut self, j: usize, live: bool, fresh: bool) {
+        let before: u64 =
+            (0..self.n).map(|k| u64::from(self.pair_wrong(k, j)) + u64::from(self.pair_wrong(j, k))).sum();
+        self.live[j] = live;
+        if fresh {
+            self.view[j * self.n..(j + 1) * self.n].fill(UNKNOWN);
+        }
+        let after: u64 = (0..self.n).map(|k| u64::from(self.pair_wrong(k, j)) + u64::from(self.pair_wrong(j, k))).sum();
+        self.mismatches = self.mismatches + after - before;
+    }
+
+    /// Folds one event raised by observer `i` at `now` into the views and metrics.
+    pub fn observe(&mut self, now: Time, i: usize, event: &Event) {
+        let (id, v, incarnation) = match event {
+            Event::MemberUp(m) | Event::MemberUpdated(m) => (&m.id, ALIVE, m.incarnation),
+            Event::MemberSuspect { id, incarnation } => (id, SUSPECT, *incarnation),
+            Event::MemberDown { id, incarnation } => (id, DOWN, *incarnation),
+            Event::MemberLeft { id, incarnation } => (id, LEFT, *incarnation),
+            _ => return,
+        };
+        let Some(&j) = self.index.get(id) else { return };
+        self.set_view(i, j, v);
+        if v == DOWN && self.live[j] && self.live[i] {
+            self.false_positive_notices += 1;
+            self.false_positive_decisions.insert((j, incarnation));
+        }
+        if let Some((w, _)) = self.watched
+            && w == j
+            && (v == DOWN || v == LEFT)
+            && self.live[i]
+        {
+            self.detect_first.get_or_insert(now);
+            if self.detect_all.is_none() && self.all_see_gone(j) {
+                self.detect_all = Some(now);
+            }
+        }
+    }
+
+    fn all_see_gone(&self, j: usize) -> bool {
+        (0..self.n).filter(|&i| i != j && self.live[i]).all(|i| matches!(self.view[i * self.n + j], DOWN | LEFT))
+    }
+
+    /// Starts timing the failure or departure of `j` at `now`.
+    pub fn watch(&mut self, j: usize, now: Time) {
+        self.watched = Some((j, now));
+        self.detect_first = None;
+        self.detect_all = None;
+    }
+}

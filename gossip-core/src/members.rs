@@ -68,6 +68,8 @@ pub(crate) struct Suspicion {
     pub(crate) confirmers: SmallVec<[NodeId; 4]>,
     /// Whether the pre-Down verification was sent (see `Node::suspicion_expired`).
     pub(crate) verified: bool,
+    /// Whether the early check at the minimum timeout was sent.
+    pub(crate) early_checked: bool,
 }
 
 impl Suspicion {
@@ -106,6 +108,7 @@ pub(crate) struct Members {
     free: Vec<u32>,
     index: BTreeMap<NodeId, MemberRef>,
     live: usize,
+    down: usize,
 }
 
 impl Members {
@@ -117,6 +120,21 @@ impl Members {
     /// Members Alive or Suspect.
     pub(crate) fn live(&self) -> usize {
         self.live
+    }
+
+    /// Members Down (tombstones not yet reclaimed).
+    pub(crate) fn down(&self) -> usize {
+        self.down
+    }
+
+    /// Adjusts the live and Down counts for a member entering (`+1`) or leaving (`-1`) a state.
+    fn count(&mut self, state: MemberState, delta: isize) {
+        let counter = match state {
+            MemberState::Alive | MemberState::Suspect => &mut self.live,
+            MemberState::Down => &mut self.down,
+            MemberState::Left => return,
+        };
+        *counter = counter.wrapping_add_signed(delta);
     }
 
     pub(crate) fn find(&self, id: &[u8]) -> Option<MemberRef> {
@@ -142,9 +160,7 @@ impl Members {
 
     /// Adds a member not yet known; the caller checked with [`Members::find`].
     pub(crate) fn insert(&mut self, member: Member) -> MemberRef {
-        if member.state.is_live() {
-            self.live += 1;
-        }
+        self.count(member.state, 1);
         let id = member.id.clone();
         let r = match self.free.pop() {
             Some(idx) => {
@@ -169,24 +185,23 @@ impl Members {
     pub(crate) fn update(&mut self, r: MemberRef, f: impl FnOnce(&mut Member)) -> Option<u32> {
         let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.as_mut()?;
-        let was_live = member.state.is_live();
+        let before = member.state;
         f(member);
-        match (was_live, member.state.is_live()) {
-            (true, false) => self.live -= 1,
-            (false, true) => self.live += 1,
-            _ => {}
-        }
+        let after = member.state;
         slot.epoch = slot.epoch.wrapping_add(1);
-        Some(slot.epoch)
+        let epoch = slot.epoch;
+        if before != after {
+            self.count(before, -1);
+            self.count(after, 1);
+        }
+        Some(epoch)
     }
 
     /// Forgets a member (tombstone reclaim).
     pub(crate) fn remove(&mut self, r: MemberRef) -> Option<Member> {
         let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.take()?;
-        if member.state.is_live() {
-            self.live -= 1;
-        }
+        self.count(member.state, -1);
         self.index.remove(&member.id);
         self.free.push(r.idx);
         Some(member)
@@ -203,6 +218,21 @@ impl Members {
             }
         }
         None
+    }
+
+    /// A uniformly random member in `state`: by rejection first, then, when such members
+    /// are rare, by an exact pick over the table. The caller checks there is one.
+    pub(crate) fn random_in(&self, state: MemberState, rng: &mut impl rand_core::RngCore) -> Option<&Member> {
+        for _ in 0..8 {
+            if let Some((_, m)) = self.random(rng)
+                && m.state == state
+            {
+                return Some(m);
+            }
+        }
+        let matching = self.iter().filter(|(_, m)| m.state == state).count();
+        let k = crate::rand::below(rng, matching);
+        self.iter().map(|(_, m)| m).filter(|m| m.state == state).nth(k)
     }
 
     /// Every member, in id order (deterministic).
@@ -281,8 +311,11 @@ mod tests {
         let b = t.insert(member("b", Alive));
         assert_eq!(t.live(), 2);
         t.update(b, |m| m.state = Down);
-        assert_eq!(t.live(), 1);
+        assert_eq!((t.live(), t.down()), (1, 1));
+        let mut rng = crate::tests::util::SplitMix(3);
+        assert_eq!(t.random_in(Down, &mut rng).unwrap().id().as_bytes(), b"b");
         t.remove(b);
+        assert_eq!(t.down(), 0);
         assert!(t.get(b).is_none());
         let c = t.insert(member("c", Alive));
         assert_ne!(b, c, "a reused slot must get a new generation");

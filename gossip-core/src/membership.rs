@@ -130,6 +130,7 @@ impl<R: RngCore> Node<R> {
                 expected,
                 confirmers: smallvec![NodeId::copy_from_slice(from)],
                 verified: false,
+                early_checked: false,
             }));
         });
         self.schedule_suspicion(r, epoch);
@@ -143,10 +144,16 @@ impl<R: RngCore> Node<R> {
 
     /// (Re)schedules the Down deadline of a suspect from its confirmations so far.
     fn schedule_suspicion(&mut self, r: MemberRef, epoch: Option<u32>) {
-        let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else {
-            return;
-        };
+        let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else { return };
         let Some(s) = &m.suspicion else { return };
+        let (early, last) = self.suspicion_deadlines(s);
+        let at = if self.config.verify_before_down && !s.early_checked && early < last { early } else { last };
+        self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
+    }
+
+    /// When a suspicion reaches its minimum timeout, and when it runs out (later, until
+    /// Lifeguard's independent confirmations arrive).
+    fn suspicion_deadlines(&self, s: &Suspicion) -> (Time, Time) {
         let n = self.members.live() + 1;
         let min = min_suspicion_timeout(self.config.suspicion_mult, n, self.config.probe_interval);
         let timeout = if self.config.dynamic_suspicion {
@@ -155,11 +162,12 @@ impl<R: RngCore> Node<R> {
         } else {
             min
         };
-        self.deadlines.schedule(s.start.saturating_add(timeout), TimerKind::Suspicion, r, epoch);
+        (s.start.saturating_add(min), s.start.saturating_add(timeout))
     }
 
     /// A suspicion ran out without refutation: this node declares the member Down, after
-    /// one last check when `verify_before_down` is on.
+    /// one last check when `verify_before_down` is on. With that option, a suspicion still
+    /// short of Lifeguard's confirmations is also checked once at its minimum timeout.
     ///
     /// The check (a buddy ping plus ping-reqs, see `Node::verify_suspect`) delays a true
     /// Down by one probe timeout. It saves a live member from a node that missed every
@@ -168,6 +176,18 @@ impl<R: RngCore> Node<R> {
     pub(crate) fn suspicion_expired(&mut self, now: Time, r: MemberRef) {
         let Some(m) = self.members.get(r) else { return };
         let Some(s) = m.suspicion.as_ref().filter(|_| m.state == MemberState::Suspect) else { return };
+        if self.config.verify_before_down && !s.early_checked && now < self.suspicion_deadlines(s).1 {
+            // Still waiting for confirmations at the minimum timeout: check early, so a
+            // suspicion whose refutation we missed does not linger until the maximum.
+            let epoch = self.members.update(r, |m| {
+                if let Some(s) = m.suspicion.as_mut() {
+                    s.early_checked = true;
+                }
+            });
+            self.verify_suspect(r);
+            self.schedule_suspicion(r, epoch);
+            return;
+        }
         if self.config.verify_before_down && !s.verified {
             let epoch = self.members.update(r, |m| {
                 if let Some(s) = m.suspicion.as_mut() {

@@ -305,7 +305,8 @@ impl<R: RngCore> Node<R> {
             let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
             self.next_push_pull = self.random_phase(now, self.config.push_pull_interval, self.push_pull_interval());
-            self.next_reconnect = self.random_phase(now, self.config.reconnect_interval, self.config.reconnect_interval);
+            self.next_reconnect =
+                self.random_phase(now, self.config.reconnect_interval, self.config.reconnect_interval);
         }
         now
     }
@@ -489,16 +490,12 @@ impl<R: RngCore> Node<R> {
     /// a partition heals, this is how the two sides find each other again; memberlist
     /// only syncs with live members and can stay split (memberlist #222).
     fn reconnect_round(&mut self) {
-        if self.left {
+        if self.left || self.members.down() == 0 {
             return;
         }
-        for _ in 0..8 {
-            let Some((_, m)) = self.members.random(&mut self.rng) else { return };
-            if m.state == MemberState::Down {
-                let dest = m.addr;
-                self.send_push_pull(dest, false, true);
-                return;
-            }
+        if let Some(m) = self.members.random_in(MemberState::Down, &mut self.rng) {
+            let dest = m.addr;
+            self.send_push_pull(dest, false, true);
         }
     }
 

@@ -54,6 +54,21 @@ impl Truth {
         }
     }
 
+    /// Live observer/subject pairs whose view disagrees with the truth.
+    pub fn mismatches(&self) -> u64 {
+        self.mismatches
+    }
+
+    /// How many live observers see subject `j` in each view state (unknown, alive,
+    /// suspect, down, left).
+    pub fn views_of(&self, j: usize) -> [usize; 5] {
+        let mut out = [0; 5];
+        for i in (0..self.n).filter(|&i| i != j && self.live[i]) {
+            out[usize::from(self.view[i * self.n + j])] += 1;
+        }
+        out
+    }
+
     /// Whether every live node sees every other node as it is.
     pub fn converged(&self) -> bool {
         self.mismatches == 0

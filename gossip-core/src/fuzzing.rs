@@ -11,16 +11,19 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use smallvec::smallvec;
 
-/// Decodes arbitrary bytes. Must never panic; whatever decodes must re-encode to exactly
-/// `encoded_len` bytes, and those bytes must decode and re-encode to themselves (the
-/// encoding is canonical, so equal bytes mean an equal packet).
+/// Decodes arbitrary bytes with the default [`Limits`]. Must never panic; whatever decodes
+/// must re-encode to exactly `encoded_len` bytes, and those bytes must decode to an equal
+/// packet that re-encodes to the same bytes (the encoding is canonical).
 pub fn decode(data: &[u8]) {
     let limits = Limits::default();
     let Ok(packet) = wire::decode(data, &limits) else { return };
     let out = encode(&packet);
-    assert_eq!(out.len(), packet.encoded_len());
+    assert_eq!(out.len(), packet.encoded_len(), "encoded_len disagrees with encode");
     let again = wire::decode(&out, &limits).expect("a re-encoded packet decodes");
-    assert_eq!(encode(&again), out);
+    // Field by field: `Packet` is invariant in its lifetime, and `again` borrows `out`.
+    assert_eq!(again.header, packet.header, "re-encoding changed the header");
+    assert_eq!(again.messages[..], packet.messages[..], "re-encoding changed the messages");
+    assert_eq!(encode(&again), out, "the encoding is not canonical");
 }
 
 fn encode(packet: &Packet<'_>) -> Vec<u8> {

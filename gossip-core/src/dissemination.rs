@@ -1,5 +1,6 @@
 //! The piggyback queue: news waiting to ride on outgoing packets, least-sent first.
 
+use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::NodeId;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
@@ -29,16 +30,21 @@ struct Entry {
 
 /// Pre-encoded messages about members, each keyed by its subject: newer news about a
 /// member replaces older news still queued, and nothing is re-encoded per packet.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Dissemination {
     queue: BTreeMap<Key, Entry>,
-    by_subject: BTreeMap<NodeId, Key>,
+    by_subject: IdMap<Key>,
     sequence: u64,
     /// Scratch for one fill: keys taken, reused to avoid an allocation per packet.
     taken: Vec<Key>,
 }
 
 impl Dissemination {
+    /// An empty queue whose subject index hashes with `keys`.
+    pub(crate) fn new(keys: Keys) -> Self {
+        Dissemination { queue: BTreeMap::new(), by_subject: id_map(keys), sequence: 0, taken: Vec::new() }
+    }
+
     /// Pieces of news queued.
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
@@ -122,7 +128,7 @@ mod tests {
 
     #[test]
     fn newer_news_replaces_older_and_least_sent_goes_first() {
-        let mut q = Dissemination::default();
+        let mut q = Dissemination::new(Keys::default());
         q.push(NodeId::from("a"), Bytes::from_static(b"a-old-news"), 10);
         q.push(NodeId::from("b"), Bytes::from_static(b"b-news-xx"), 10);
         q.push(NodeId::from("a"), Bytes::from_static(b"a-new-news"), 10);
@@ -145,7 +151,7 @@ mod tests {
 
     #[test]
     fn capacity_drops_the_most_sent() {
-        let mut q = Dissemination::default();
+        let mut q = Dissemination::new(Keys::default());
         q.push(NodeId::from("a"), Bytes::from_static(b"aaaaaaa"), 2);
         let mut out = BytesMut::new();
         q.fill(&mut out, 100, 5);

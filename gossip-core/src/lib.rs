@@ -51,6 +51,7 @@ mod config;
 mod dissemination;
 mod error;
 mod event;
+mod hashing;
 mod identity;
 mod lifeguard;
 mod members;

@@ -1,12 +1,12 @@
 //! The member table: a slab of members with a by-id index, and the precedence rules that
 //! decide whether a piece of news about a member supersedes what is known.
 
+use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use smallvec::SmallVec;
-use std::collections::BTreeMap;
 
 /// Everything this node knows about one other member.
 #[derive(Clone, Debug)]
@@ -102,16 +102,21 @@ struct Slot {
 }
 
 /// The table of every member except this node.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Members {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: BTreeMap<NodeId, MemberRef>,
+    index: IdMap<MemberRef>,
     live: usize,
     down: usize,
 }
 
 impl Members {
+    /// An empty table whose id index hashes with `keys`.
+    pub(crate) fn new(keys: Keys) -> Self {
+        Members { slots: Vec::new(), free: Vec::new(), index: id_map(keys), live: 0, down: 0 }
+    }
+
     /// Members tracked, tombstones included.
     pub(crate) fn len(&self) -> usize {
         self.index.len()
@@ -235,9 +240,13 @@ impl Members {
         self.iter().map(|(_, m)| m).filter(|m| m.state == state).nth(k)
     }
 
-    /// Every member, in id order (deterministic).
+    /// Every member, in table order (deterministic: it depends only on the history of
+    /// inserts and removals, never on hashing).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberRef, &Member)> {
-        self.index.values().filter_map(|&r| self.get(r).map(|m| (r, m)))
+        self.slots.iter().enumerate().filter_map(|(idx, s)| {
+            let m = s.member.as_ref()?;
+            Some((MemberRef { idx: idx as u32, generation: s.generation }, m))
+        })
     }
 }
 
@@ -306,7 +315,7 @@ mod tests {
 
     #[test]
     fn slab_reuse_makes_old_handles_stale_and_counts_live_members() {
-        let mut t = Members::default();
+        let mut t = Members::new(Keys::default());
         let a = t.insert(member("a", Alive));
         let b = t.insert(member("b", Alive));
         assert_eq!(t.live(), 2);

@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::dissemination::{Dissemination, retransmit_limit};
 use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
+use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
@@ -70,7 +71,7 @@ impl<R: RngCore> Node<R> {
     /// `rng` is the node's only source of randomness (probe order, helpers, gossip
     /// targets): seed it yourself and the node's outputs are reproducible. The node's
     /// timers start with the first call that passes a time, usually [`Node::join`].
-    pub fn new(config: Config, identity: Identity, rng: R) -> Result<Self, ConfigError> {
+    pub fn new(config: Config, identity: Identity, mut rng: R) -> Result<Self, ConfigError> {
         config.validate()?;
         let id_len = identity.id.as_bytes().len();
         if id_len == 0 || id_len > config.max_id_len {
@@ -79,6 +80,7 @@ impl<R: RngCore> Node<R> {
         if identity.meta.len() > config.max_meta_len {
             return Err(ConfigError::MetaTooLong);
         }
+        let keys = Keys::from_rng(&mut rng);
         Ok(Node {
             limits: config.limits(),
             arena: BytesMut::with_capacity(config.mtu * 8),
@@ -89,8 +91,8 @@ impl<R: RngCore> Node<R> {
             rng,
             clock: Time::ZERO,
             started: false,
-            members: Members::default(),
-            gossip: Dissemination::default(),
+            members: Members::new(keys),
+            gossip: Dissemination::new(keys),
             health: LocalHealth::default(),
             deadlines: Deadlines::default(),
             prober: Prober::default(),
@@ -109,7 +111,8 @@ impl<R: RngCore> Node<R> {
     // ----------------------------------------------------------------------------------
     // Getters
 
-    /// Every other member this node knows, tombstones (Down, Left) included, in id order.
+    /// Every other member this node knows, tombstones (Down, Left) included, in table
+    /// order (stable for a given history; not sorted).
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().map(|(_, m)| m)
     }

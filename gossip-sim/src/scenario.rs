@@ -157,13 +157,13 @@ impl Scenario {
                 measured_from = sim.now;
             }
             "slow" => {
-                // One node in twenty stalls for 1.5 s out of every 2 s.
-                let slow: Vec<usize> = (0..n).filter(|i| i % 20 == 7).collect();
+                // One node in ten stalls for 4 s out of every 5 s (a CPU-starved process).
+                let slow: Vec<usize> = (0..n).filter(|i| i % 10 == 7).collect();
                 while sim.now < end {
                     for &i in &slow {
-                        sim.pause(i, Duration::from_millis(1500));
+                        sim.pause(i, Duration::from_millis(4000));
                     }
-                    let next = sim.now.saturating_add(Duration::from_secs(2));
+                    let next = sim.now.saturating_add(Duration::from_millis(5000));
                     sim.run_until(next.min(end), |_| false);
                 }
             }

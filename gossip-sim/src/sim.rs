@@ -284,7 +284,9 @@ impl Sim {
                     return;
                 }
                 if slot.paused_until > now {
-                    let at = slot.paused_until;
+                    // A starved process wakes to overdue timers first and reads its socket
+                    // backlog after: the input it missed lands just after its timers.
+                    let at = slot.paused_until.saturating_add(Duration::from_millis(1));
                     self.push(at, What::Deliver { to, from, payload, reliable });
                     return;
                 }

@@ -1,0 +1,103 @@
+//! The simulator's contract and the protocol's behaviour at real sizes, over several seeds.
+//! Sizes are chosen so the whole file runs in well under a minute in the test profile.
+
+use gossip_sim::{Report, Scenario, settings};
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn run(name: &str, nodes: usize, seed: u64, tweak: impl FnOnce(&mut Scenario)) -> Report {
+    let mut s = Scenario::new(name, nodes, seed);
+    tweak(&mut s);
+    s.run().unwrap_or_else(|e| panic!("{name} seed {seed}: {e}"))
+}
+
+// The same arguments give the same trace digest and metrics; another seed another digest.
+#[test]
+fn same_arguments_same_trace() {
+    let a = run("crash", 200, 7, |_| {});
+    let b = run("crash", 200, 7, |_| {});
+    let c = run("crash", 200, 8, |_| {});
+    let metrics = |r: &Report| (r.trace_hash.clone(), r.converged_secs, r.detect_all_secs, r.bytes_per_node_per_sec);
+    assert_eq!(metrics(&a), metrics(&b));
+    assert_ne!(a.trace_hash, c.trace_hash);
+}
+
+// 500 nodes joining through one seed converge, and no datagram exceeds the MTU.
+#[test]
+fn join_converges() {
+    for seed in SEEDS {
+        let r = run("join", 500, seed, |_| {});
+        assert!(r.converged_secs.is_some(), "seed {seed}: {}", r.to_json());
+        assert!(r.max_packet_bytes <= 1400, "seed {seed}: {}", r.max_packet_bytes);
+        assert_eq!(r.false_positives, 0);
+    }
+}
+
+// A crash is detected by every live node, and nobody else is declared Down.
+#[test]
+fn crash_is_detected_everywhere() {
+    for seed in SEEDS {
+        let r = run("crash", 300, seed, |_| {});
+        let all = r.detect_all_secs.unwrap_or_else(|| panic!("seed {seed}: not detected: {}", r.to_json()));
+        assert!(r.detect_first_secs.unwrap() <= all);
+        assert_eq!(r.false_positives, 0, "seed {seed}");
+        assert!(r.converged_secs.is_some());
+    }
+}
+
+// A graceful leave reaches every live node, and is not a failure.
+#[test]
+fn leave_reaches_everyone() {
+    for seed in SEEDS {
+        let r = run("leave", 300, seed, |_| {});
+        assert!(r.detect_all_secs.is_some(), "seed {seed}: {}", r.to_json());
+        assert_eq!(r.false_positives, 0, "seed {seed}");
+    }
+}
+
+// 5% loss for 300 simulated seconds: no live node is ever declared Down.
+#[test]
+fn no_false_positives_at_five_percent_loss() {
+    for seed in SEEDS {
+        let r = run("loss", 200, seed, |s| s.net.loss = 0.05);
+        assert_eq!((r.false_positives, r.false_positive_notices), (0, 0), "seed {seed}: {}", r.to_json());
+        assert!(r.max_packet_bytes <= 1400);
+    }
+}
+
+// Two halves partitioned for 30 s find each other again after the heal.
+#[test]
+fn partition_heals() {
+    for seed in SEEDS {
+        let r = run("partition", 200, seed, |_| {});
+        assert!(r.converged_secs.is_some(), "seed {seed}: {}", r.to_json());
+    }
+}
+
+// With stalling nodes, Lifeguard (with the pre-Down check) gives fewer false positives than
+// plain SWIM on the same seeds.
+#[test]
+fn lifeguard_beats_plain_swim_with_slow_nodes() {
+    let total = |lifeguard: &str| -> u64 {
+        SEEDS
+            .iter()
+            .map(|&seed| {
+                run("slow", 200, seed, |s| {
+                    settings::set(&mut s.config, "lifeguard", lifeguard).unwrap();
+                    settings::set(&mut s.config, "verify_before_down", lifeguard).unwrap();
+                })
+                .false_positive_notices
+            })
+            .sum()
+    };
+    let (with, without) = (total("true"), total("false"));
+    assert!(with < without, "Lifeguard {with} vs plain SWIM {without} false Down notices");
+}
+
+// Bad scenario names and settings are clear errors.
+#[test]
+fn bad_input_is_a_clear_error() {
+    assert!(Scenario::new("nope", 10, 1).run().unwrap_err().contains("unknown scenario"));
+    let mut s = Scenario::new("join", 10, 1);
+    assert!(settings::set(&mut s.config, "detector", "phi").is_err());
+}

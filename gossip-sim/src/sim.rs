@@ -3,6 +3,7 @@
 
 use crate::net::{NetConfig, Network};
 use crate::rng::SplitMix;
+use crate::trace::Digest;
 use crate::truth::Truth;
 use bytes::Bytes;
 use core::net::SocketAddr;
@@ -79,7 +80,7 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     seed: u64,
-    digest: u64,
+    digest: Digest,
     transmits: Vec<Transmit>,
     events: Vec<Event>,
     /// Events handled, for the simulator's own speed.
@@ -114,7 +115,7 @@ impl Sim {
             queue: BinaryHeap::new(),
             seq: 0,
             seed,
-            digest: 0xcbf2_9ce4_8422_2325,
+            digest: Digest::default(),
             transmits: Vec::new(),
             events: Vec::new(),
             steps: 0,
@@ -138,7 +139,7 @@ impl Sim {
 
     /// A digest of every transmit and event so far, in order: equal runs, equal digests.
     pub fn trace_hash(&self) -> u64 {
-        self.digest
+        self.digest.value()
     }
 
     /// Zeroes the traffic counters (to measure a window).
@@ -203,12 +204,6 @@ impl Sim {
         self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
     }
 
-    fn hash(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.digest = (self.digest ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
     /// Collects node `i`'s output: transmits into the network, events into the truth,
     /// and its next deadline into the queue.
     fn flush(&mut self, i: usize) {
@@ -225,9 +220,9 @@ impl Sim {
         let from = self.slots[i].addr;
         let now = self.now;
         for t in transmits.drain(..) {
-            self.hash(&now.as_nanos().to_le_bytes());
-            self.hash(&(i as u64).to_le_bytes());
-            self.hash(&t.payload);
+            self.digest.word(now.as_nanos());
+            self.digest.word(i as u64);
+            self.digest.bytes(&t.payload);
             self.traffic.bytes += t.payload.len() as u64;
             self.traffic.packets += 1;
             if !t.reliable {
@@ -243,7 +238,7 @@ impl Sim {
             }
         }
         for e in events.drain(..) {
-            self.hash(format!("{i}:{e:?}").as_bytes());
+            self.digest.event(i, &e);
             self.truth.observe(now, i, &e);
         }
         self.transmits = transmits;

@@ -8,7 +8,19 @@ use gossip_core::{Config, Time};
 use rand_core::RngCore;
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 6] = ["join", "crash", "loss", "leave", "partition", "slow"];
+pub const SCENARIOS: [&str; 11] = [
+    "join",
+    "crash",
+    "loss",
+    "leave",
+    "partition",
+    "slow",
+    "restart-new-address",
+    "mass-restart",
+    "flap",
+    "broadcast",
+    "kv",
+];
 
 /// One simulator run: what happens, to how many nodes, on which network.
 #[derive(Clone, Debug)]
@@ -89,7 +101,7 @@ impl Scenario {
 
     fn default_duration(&self) -> f64 {
         match self.name.as_str() {
-            "loss" | "slow" => 300.0,
+            "loss" | "slow" | "flap" => 300.0,
             _ => 120.0,
         }
     }
@@ -167,18 +179,54 @@ impl Scenario {
                     sim.run_until(next.min(end), |_| false);
                 }
             }
+            "restart-new-address" => {
+                // Crash, wait until everyone noticed, then come back elsewhere.
+                sim.truth.watch(victim, event_at);
+                sim.crash(victim);
+                let detected_by = event_at.saturating_add(Duration::from_secs(60));
+                sim.run_until(detected_by, |s| s.truth.detect_all.is_some());
+                sim.restart(victim, true, &[0]);
+                measured_from = sim.now;
+            }
+            "mass-restart" => {
+                // Every node restarts within one second (memberlist PR #345's incarnation
+                // race); node 0 first, the rest join through it.
+                let mut order: Vec<(u64, usize)> = (1..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
+                order.sort();
+                sim.crash(0);
+                sim.restart(0, false, &[]);
+                for (micros, i) in order {
+                    sim.run_until(event_at.saturating_add(Duration::from_micros(micros)), |_| false);
+                    sim.crash(i);
+                    sim.restart(i, false, &[0]);
+                }
+            }
+            "flap" => {
+                // One node stalls for 3 s every 10 s: it should be suspected and refute,
+                // and ideally never be declared Down.
+                while sim.now < end {
+                    sim.pause(victim, Duration::from_secs(3));
+                    let next = sim.now.saturating_add(Duration::from_secs(10));
+                    sim.run_until(next.min(end), |_| false);
+                }
+            }
+            // Replicated state and user broadcasts come with issue 4: nothing to deliver yet.
+            "broadcast" | "kv" => {}
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {
             "crash" | "leave" => sim.run_until(end, |s| s.truth.detect_all.is_some() && s.truth.converged()),
-            "partition" => sim.run_until(end, |s| s.truth.converged()),
+            "partition" | "restart-new-address" | "mass-restart" => sim.run_until(end, |s| s.truth.converged()),
+            "broadcast" | "kv" => sim.truth.converged(),
             _ => {
                 sim.run_until(end, |_| false);
                 sim.truth.converged()
             }
         };
         let converged_secs = match self.name.as_str() {
-            "crash" | "leave" | "partition" => converged.then(|| secs(sim.now.saturating_since(measured_from))),
+            "crash" | "leave" | "partition" | "restart-new-address" | "mass-restart" => {
+                converged.then(|| secs(sim.now.saturating_since(measured_from)))
+            }
             _ => None,
         };
         let mut report = self.report(&sim, event_at, converged_secs, wall);

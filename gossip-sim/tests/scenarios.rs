@@ -101,3 +101,25 @@ fn bad_input_is_a_clear_error() {
     let mut s = Scenario::new("join", 10, 1);
     assert!(settings::set(&mut s.config, "detector", "phi").is_err());
 }
+
+// A crashed node restarted at a new address, and a cluster whose every node restarts within
+// one second, both end with every node Alive everywhere.
+#[test]
+fn restarts_end_alive_everywhere() {
+    for seed in SEEDS {
+        for name in ["restart-new-address", "mass-restart"] {
+            let r = run(name, 200, seed, |_| {});
+            assert!(r.converged_secs.is_some(), "{name} seed {seed}: {}", r.to_json());
+            assert_eq!(r.false_positives, 0, "{name} seed {seed}");
+        }
+    }
+}
+
+// A node that stalls 3 s out of every 10 is never declared Down (it is only slow).
+#[test]
+fn flapping_node_is_never_declared_down() {
+    for seed in SEEDS {
+        let r = run("flap", 200, seed, |s| s.duration = Some(120.0));
+        assert_eq!(r.false_positive_notices, 0, "seed {seed}: {}", r.to_json());
+    }
+}

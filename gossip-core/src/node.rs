@@ -492,13 +492,26 @@ impl<R: RngCore> Node<R> {
     /// Reconnect (Serf's idea): a full state exchange with one random Down member. After
     /// a partition heals, this is how the two sides find each other again; memberlist
     /// only syncs with live members and can stay split (memberlist #222).
+    ///
+    /// With no Down member left (a partition longer than `reclaim_after` makes the two
+    /// sides forget each other), a node syncs with one of its join seeds instead, with
+    /// probability `3 / (n + 1)`: about three seed syncs per interval cluster-wide,
+    /// whatever its size.
     fn reconnect_round(&mut self) {
-        if self.left || self.members.down() == 0 {
+        if self.left {
             return;
         }
-        if let Some(m) = self.members.random_in(MemberState::Down, &mut self.rng) {
-            let dest = m.addr;
-            self.send_push_pull(dest, false, true);
+        if self.members.down() > 0 {
+            if let Some(m) = self.members.random_in(MemberState::Down, &mut self.rng) {
+                let dest = m.addr;
+                self.send_push_pull(dest, false, true);
+            }
+            return;
+        }
+        const SEED_SYNCS_PER_ROUND: usize = 3;
+        if !self.seeds.is_empty() && crate::rand::below(&mut self.rng, self.members.live() + 1) < SEED_SYNCS_PER_ROUND {
+            let seed = self.seeds[crate::rand::below(&mut self.rng, self.seeds.len())];
+            self.send_push_pull(seed, false, true);
         }
     }
 

@@ -8,7 +8,7 @@ use gossip_core::{Config, Time};
 use rand_core::RngCore;
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 11] = [
+pub const SCENARIOS: [&str; 12] = [
     "join",
     "crash",
     "loss",
@@ -18,6 +18,7 @@ pub const SCENARIOS: [&str; 11] = [
     "restart-new-address",
     "mass-restart",
     "flap",
+    "long-partition",
     "broadcast",
     "kv",
 ];
@@ -150,7 +151,7 @@ impl Scenario {
         sim.reset_traffic();
         let fp_before = (sim.truth.false_positive_notices, sim.truth.false_positive_decisions.len());
         let victim = 1 + (choice.next_u64() as usize) % (n - 1);
-        let end = event_at.saturating_add(duration);
+        let mut end = event_at.saturating_add(duration);
         let mut measured_from = event_at;
         match self.name.as_str() {
             "crash" => {
@@ -162,11 +163,18 @@ impl Scenario {
                 sim.leave(victim);
             }
             "loss" => sim.net.config.loss = loss,
-            "partition" => {
+            "partition" | "long-partition" => {
+                // Long: past the reclaim time, so the two halves forget each other entirely
+                // (memberlist #222).
+                let apart = match self.name.as_str() {
+                    "partition" => Duration::from_secs(30),
+                    _ => self.config.reclaim_after + Duration::from_secs(30),
+                };
                 sim.net.partition(|i| u16::from(i >= n / 2));
-                sim.run_until(event_at.saturating_add(Duration::from_secs(30)), |_| false);
+                sim.run_until(event_at.saturating_add(apart), |_| false);
                 sim.net.heal();
                 measured_from = sim.now;
+                end = measured_from.saturating_add(duration); // the heal is the event measured
             }
             "slow" => {
                 // One node in ten stalls for 4 s out of every 5 s (a CPU-starved process).
@@ -216,7 +224,9 @@ impl Scenario {
         }
         let converged = match self.name.as_str() {
             "crash" | "leave" => sim.run_until(end, |s| s.truth.detect_all.is_some() && s.truth.converged()),
-            "partition" | "restart-new-address" | "mass-restart" => sim.run_until(end, |s| s.truth.converged()),
+            "partition" | "long-partition" | "restart-new-address" | "mass-restart" => {
+                sim.run_until(end, |s| s.truth.converged())
+            }
             "broadcast" | "kv" => sim.truth.converged(),
             _ => {
                 sim.run_until(end, |_| false);
@@ -224,7 +234,7 @@ impl Scenario {
             }
         };
         let converged_secs = match self.name.as_str() {
-            "crash" | "leave" | "partition" | "restart-new-address" | "mass-restart" => {
+            "crash" | "leave" | "partition" | "long-partition" | "restart-new-address" | "mass-restart" => {
                 converged.then(|| secs(sim.now.saturating_since(measured_from)))
             }
             _ => None,

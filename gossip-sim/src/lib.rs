@@ -13,6 +13,7 @@ pub mod rng;
 pub mod scenario;
 pub mod settings;
 pub mod sim;
+pub mod svg;
 pub mod trace;
 pub mod truth;
 

@@ -3,6 +3,7 @@
 use crate::net::NetConfig;
 use crate::rng::SplitMix;
 use crate::sim::Sim;
+use crate::svg::Picture;
 use core::time::Duration;
 use gossip_core::{Config, Time};
 use rand_core::RngCore;
@@ -38,6 +39,10 @@ pub struct Scenario {
     pub duration: Option<f64>,
     /// The configuration every node runs.
     pub config: Config,
+    /// Draw the run as SVG into [`Report::svg`].
+    pub svg: bool,
+    /// Print a progress line to stderr every few seconds of wall time.
+    pub progress: bool,
 }
 
 /// What a run measured. Times are simulated seconds since the scenario's fault or event.
@@ -77,6 +82,8 @@ pub struct Report {
     pub trace_hash: String,
     /// Events the simulator handled.
     pub steps: u64,
+    /// The picture of the run, when [`Scenario::svg`] asked for it (not part of the JSON).
+    pub svg: Option<String>,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -97,6 +104,8 @@ impl Scenario {
             net: NetConfig::default(),
             duration: None,
             config: Config::lan(nodes),
+            svg: false,
+            progress: false,
         }
     }
 
@@ -124,6 +133,10 @@ impl Scenario {
             net.loss = 0.0; // the cluster forms on a clean network; loss is the fault
         }
         let mut sim = Sim::new(n, self.seed, self.config.clone(), net);
+        sim.progress = self.progress;
+        if self.svg {
+            sim.sample_every = Some(Duration::from_millis(100));
+        }
         let duration = Duration::from_secs_f64(self.duration.unwrap_or_else(|| self.default_duration()));
 
         // Everyone joins through node 0, at random moments within the first second.
@@ -141,7 +154,7 @@ impl Scenario {
             let end = sim.now.saturating_add(duration);
             let converged = sim.run_until(end, |s| s.truth.converged());
             let converged_secs = converged.then(|| secs(sim.now.saturating_since(joined_at)));
-            return Ok(self.report(&sim, joined_at, converged_secs, wall));
+            return Ok(self.report(&sim, joined_at, converged_secs, wall, vec![]));
         }
         if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
             return Err(format!("the cluster did not converge within 120 s of joining (seed {})", self.seed));
@@ -239,13 +252,24 @@ impl Scenario {
             }
             _ => None,
         };
-        let mut report = self.report(&sim, event_at, converged_secs, wall);
+        let mut marks = vec![(event_at, self.name.as_str())];
+        if measured_from != event_at {
+            marks.push((measured_from, "heal"));
+        }
+        let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
         report.false_positive_notices -= fp_before.0;
         report.false_positives -= fp_before.1 as u64;
         Ok(report)
     }
 
-    fn report(&self, sim: &Sim, from: Time, converged_secs: Option<f64>, wall: std::time::Instant) -> Report {
+    fn report(
+        &self,
+        sim: &Sim,
+        from: Time,
+        converged_secs: Option<f64>,
+        wall: std::time::Instant,
+        marks: Vec<(Time, &str)>,
+    ) -> Report {
         let window = secs(sim.now.saturating_since(from)).max(1e-9);
         let per = window * self.nodes as f64;
         let (watch_from, first, all) = match sim.truth.watched {
@@ -270,7 +294,9 @@ impl Scenario {
             peak_rss_bytes: peak_rss_bytes(),
             trace_hash: format!("{:016x}", sim.trace_hash()),
             steps: sim.steps,
+            svg: None,
         }
+        .with_picture(self.svg, sim, marks, watch_from)
     }
 }
 
@@ -285,6 +311,17 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 impl Report {
+    fn with_picture(mut self, draw: bool, sim: &Sim, marks: Vec<(Time, &str)>, fault: Time) -> Self {
+        if draw {
+            let mut detections: Vec<f64> =
+                sim.truth.detections.iter().map(|t| secs(t.saturating_since(fault))).collect();
+            detections.sort_by(f64::total_cmp);
+            let picture = Picture { report: &self, agreement: &sim.samples, marks, detections };
+            self.svg = Some(crate::svg::render(&picture));
+        }
+        self
+    }
+
     /// The report as one JSON object (the `--json` contract of DESIGN.md).
     pub fn to_json(&self) -> String {
         fn opt(v: Option<f64>) -> String {

@@ -85,6 +85,15 @@ pub struct Sim {
     events: Vec<Event>,
     /// Events handled, for the simulator's own speed.
     pub steps: u64,
+    /// Every `sample_every` of virtual time: the overall agreement with the truth, and the
+    /// agreement about the watched member (if any).
+    pub samples: Vec<(Time, f64, Option<f64>)>,
+    /// Sampling period for [`Sim::samples`]; `None` samples nothing.
+    pub sample_every: Option<Duration>,
+    next_sample: Time,
+    /// Print a progress line to stderr every few wall-clock seconds.
+    pub progress: bool,
+    last_progress: Option<std::time::Instant>,
 }
 
 /// The name of node `i`.
@@ -119,6 +128,11 @@ impl Sim {
             transmits: Vec::new(),
             events: Vec::new(),
             steps: 0,
+            samples: Vec::new(),
+            sample_every: None,
+            next_sample: Time::ZERO,
+            progress: false,
+            last_progress: None,
         }
     }
 
@@ -259,6 +273,7 @@ impl Sim {
                 break;
             }
             let Some(Reverse(s)) = self.queue.pop() else { break };
+            self.observe_until(s.at);
             self.now = self.now.max(s.at);
             self.steps += 1;
             self.dispatch(s.what);
@@ -266,8 +281,28 @@ impl Sim {
                 return true;
             }
         }
+        self.observe_until(end);
         self.now = self.now.max(end);
         stop(self)
+    }
+
+    /// Takes the samples due before `t`, and prints progress now and then.
+    fn observe_until(&mut self, t: Time) {
+        if let Some(every) = self.sample_every {
+            while self.next_sample <= t {
+                let watched = self.truth.watched.map(|(j, _)| self.truth.agreement(j));
+                self.samples.push((self.next_sample, self.truth.overall_agreement(), watched));
+                self.next_sample = self.next_sample.saturating_add(every);
+            }
+        }
+        if self.progress && self.steps % 65_536 == 0 {
+            let now = std::time::Instant::now();
+            let last = *self.last_progress.get_or_insert(now);
+            if now.duration_since(last) >= Duration::from_secs(2) {
+                self.last_progress = Some(now);
+                eprintln!("  ... simulated {:.1} s, {} events", t.as_secs_f64(), self.steps);
+            }
+        }
     }
 
     fn dispatch(&mut self, what: What) {

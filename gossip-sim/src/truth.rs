@@ -34,6 +34,9 @@ pub struct Truth {
     pub detect_first: Option<Time>,
     /// First time every live observer saw it Down, Left or forgot it.
     pub detect_all: Option<Time>,
+    /// When each observer first saw the watched member Down or Left (for the CDF).
+    pub detections: Vec<Time>,
+    seen_gone: Vec<bool>,
 }
 
 impl Truth {
@@ -51,6 +54,8 @@ impl Truth {
             watched: None,
             detect_first: None,
             detect_all: None,
+            detections: Vec::new(),
+            seen_gone: vec![false; n],
         }
     }
 
@@ -67,6 +72,13 @@ impl Truth {
             out[usize::from(self.view[i * self.n + j])] += 1;
         }
         out
+    }
+
+    /// The fraction of (live observer, other member) pairs whose view matches the truth.
+    pub fn overall_agreement(&self) -> f64 {
+        let live = self.live_count() as f64;
+        let pairs = live * (live - 1.0) + live * (self.n as f64 - live);
+        if pairs <= 0.0 { 1.0 } else { 1.0 - self.mismatches as f64 / pairs }
     }
 
     /// Whether every live node sees every other node as it is.
@@ -138,6 +150,10 @@ impl Truth {
             && self.live[i]
         {
             self.detect_first.get_or_insert(now);
+            if !self.seen_gone[i] {
+                self.seen_gone[i] = true;
+                self.detections.push(now);
+            }
             if self.detect_all.is_none() && self.all_see_gone(j) {
                 self.detect_all = Some(now);
             }
@@ -153,5 +169,7 @@ impl Truth {
         self.watched = Some((j, now));
         self.detect_first = None;
         self.detect_all = None;
+        self.detections.clear();
+        self.seen_gone.fill(false);
     }
 }

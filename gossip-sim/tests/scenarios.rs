@@ -126,3 +126,13 @@ fn flapping_node_is_never_declared_down() {
         assert_eq!(r.false_positive_notices, 0, "seed {seed}: {}", r.to_json());
     }
 }
+
+// `--svg` draws the run: both panels, the agreement line and the detection CDF.
+#[test]
+fn svg_draws_the_run() {
+    let r = run("crash", 100, 1, |s| s.svg = true);
+    let svg = r.svg.expect("a picture was asked for");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.matches("<polyline").count() >= 3, "agreement, watched member and CDF lines");
+    assert!(svg.contains("crash") && svg.contains(&r.trace_hash));
+}

@@ -1,19 +1,20 @@
 //! `gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-//! [--duration SECS] [--set FIELD=VALUE]... [--json]`
+//! [--duration SECS] [--set FIELD=VALUE]... [--svg FILE] [--json]`
 
 use gossip_sim::{Scenario, scenario::SCENARIOS, settings};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-                      [--duration SECS] [--set FIELD=VALUE]... [--json]";
+                      [--duration SECS] [--set FIELD=VALUE]... [--svg FILE] [--json]";
 
-fn parse(args: &[String]) -> Result<(Scenario, bool), String> {
+fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     let mut it = args.iter();
     if it.next().map(String::as_str) != Some("run") {
         return Err(USAGE.into());
     }
     let (mut name, mut nodes, mut seed) = (None, None, None);
     let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
+    let mut svg = None;
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -34,6 +35,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool), String> {
             "--duration" => duration = Some(value()?.parse::<f64>().map_err(|_| "--duration takes seconds")?),
             "--set" => sets.push(value()?),
             "--json" => json = true,
+            "--svg" => svg = Some(value()?),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
@@ -54,12 +56,14 @@ fn parse(args: &[String]) -> Result<(Scenario, bool), String> {
         let (field, value) = s.split_once('=').ok_or(format!("--set takes FIELD=VALUE, got {s:?}"))?;
         settings::set(&mut scenario.config, field, value)?;
     }
-    Ok((scenario, json))
+    scenario.svg = svg.is_some();
+    scenario.progress = !json;
+    Ok((scenario, json, svg))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (scenario, json) = match parse(&args) {
+    let (scenario, json, svg_path) = match parse(&args) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("gossip-sim: {e}");
@@ -73,6 +77,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(path), Some(svg)) = (&svg_path, &report.svg)
+        && let Err(e) = std::fs::write(path, svg)
+    {
+        eprintln!("gossip-sim: cannot write {path}: {e}");
+        return ExitCode::FAILURE;
+    }
     if json {
         println!("{}", report.to_json());
     } else {

@@ -9,7 +9,7 @@ use gossip_core::{Config, Time};
 use rand_core::RngCore;
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 12] = [
+pub const SCENARIOS: [&str; 13] = [
     "join",
     "crash",
     "loss",
@@ -20,6 +20,7 @@ pub const SCENARIOS: [&str; 12] = [
     "mass-restart",
     "flap",
     "long-partition",
+    "churn",
     "broadcast",
     "kv",
 ];
@@ -231,13 +232,42 @@ impl Scenario {
                     sim.run_until(next.min(end), |_| false);
                 }
             }
+            "churn" => {
+                // For the duration, every 2 s a random node (not the seed) crashes; each
+                // crashed node comes back 20 s later (every other one at a new address).
+                // Then 60 s of quiet: converged times how long the cluster takes to agree.
+                let mut down: Vec<(Time, usize)> = Vec::new();
+                let mut flip = false;
+                while sim.now < end {
+                    let next = sim.now.saturating_add(Duration::from_secs(2));
+                    let i = 1 + (choice.next_u64() as usize) % (n - 1);
+                    if sim.truth.is_live(i) {
+                        sim.crash(i);
+                        down.push((sim.now.saturating_add(Duration::from_secs(20)), i));
+                    }
+                    while let Some(&(at, j)) = down.first()
+                        && at <= sim.now
+                    {
+                        down.remove(0);
+                        flip = !flip;
+                        sim.restart(j, flip, &[0]);
+                    }
+                    sim.run_until(next.min(end), |_| false);
+                }
+                for (_, j) in down.drain(..) {
+                    flip = !flip;
+                    sim.restart(j, flip, &[0]);
+                }
+                measured_from = sim.now;
+                end = measured_from.saturating_add(Duration::from_secs(60));
+            }
             // Replicated state and user broadcasts come with issue 4: nothing to deliver yet.
             "broadcast" | "kv" => {}
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {
             "crash" | "leave" => sim.run_until(end, |s| s.truth.detect_all.is_some() && s.truth.converged()),
-            "partition" | "long-partition" | "restart-new-address" | "mass-restart" => {
+            "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
             "broadcast" | "kv" => sim.truth.converged(),
@@ -247,7 +277,7 @@ impl Scenario {
             }
         };
         let converged_secs = match self.name.as_str() {
-            "crash" | "leave" | "partition" | "long-partition" | "restart-new-address" | "mass-restart" => {
+            "crash" | "leave" | "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 converged.then(|| secs(sim.now.saturating_since(measured_from)))
             }
             _ => None,

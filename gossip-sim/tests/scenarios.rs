@@ -136,3 +136,14 @@ fn svg_draws_the_run() {
     assert!(svg.matches("<polyline").count() >= 3, "agreement, watched member and CDF lines");
     assert!(svg.contains("crash") && svg.contains(&r.trace_hash));
 }
+
+// Nodes crashing and coming back (half of them elsewhere) for two minutes: once it stops,
+// the cluster agrees again, and no live node was declared Down meanwhile.
+#[test]
+fn churn_settles() {
+    for seed in SEEDS {
+        let r = run("churn", 200, seed, |_| {});
+        assert!(r.converged_secs.is_some(), "seed {seed}: {}", r.to_json());
+        assert_eq!(r.false_positives, 0, "seed {seed}: {}", r.to_json());
+    }
+}

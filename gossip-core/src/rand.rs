@@ -33,27 +33,7 @@ pub fn jitter(rng: &mut impl RngCore, max: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A tiny deterministic generator for unit tests.
-    pub(crate) struct Counter(u64);
-    impl RngCore for Counter {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            // SplitMix64.
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn fill_bytes(&mut self, dst: &mut [u8]) {
-            for b in dst {
-                *b = self.next_u64() as u8;
-            }
-        }
-    }
+    use crate::tests::util::SplitMix as Counter;
 
     #[test]
     fn below_stays_in_range_and_hits_every_value() {

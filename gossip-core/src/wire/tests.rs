@@ -1,15 +1,39 @@
 //! Codec properties: round trips, no panic on any bytes, and one exact error per malformed
 //! input kind.
 // Tests may index and unwrap: a panic here is a failed test, not a reachable bug.
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use super::*;
 use bytes::BytesMut;
+use proptest::collection::vec;
 use proptest::prelude::*;
 
-/// Owned form of a message, so proptest can generate it; `view` borrows it as a `Message`.
+/// Owned form of one member record, borrowed as a [`MemberRecord`] by `view`.
 #[derive(Clone, Debug)]
-enum Owned {
+struct OwnedRecord {
+    state: MemberState,
+    incarnation: u32,
+    id: Vec<u8>,
+    addr: SocketAddr,
+    meta: Vec<u8>,
+}
+
+impl OwnedRecord {
+    fn view(&self) -> MemberRecord<'_> {
+        let OwnedRecord { state, incarnation, ref id, addr, ref meta } = *self;
+        MemberRecord { state, incarnation, id, addr, meta }
+    }
+}
+
+/// Owned form of one message; `view` borrows it as a [`Message`].
+#[derive(Clone, Debug)]
+enum OwnedMessage {
     Ping(u32, Vec<u8>),
     Ack(u32),
     Nack(u32),
@@ -18,61 +42,76 @@ enum Owned {
     Suspect(u32, Vec<u8>, Vec<u8>),
     Down(u32, Vec<u8>, Vec<u8>),
     Left(u32, Vec<u8>),
-    PushPull(bool, bool, Vec<OwnedRecord>),
+    /// The records and their `encode_push_pull` output (tag included).
+    PushPull {
+        records: Vec<OwnedRecord>,
+        wire: Vec<u8>,
+    },
 }
 
+impl OwnedMessage {
+    fn push_pull(join: bool, reply: bool, records: Vec<OwnedRecord>) -> Self {
+        let mut wire = Vec::new();
+        encode_push_pull(&mut wire, join, reply, records.iter().map(OwnedRecord::view).collect::<Vec<_>>().into_iter());
+        OwnedMessage::PushPull { records, wire }
+    }
+
+    fn view(&self) -> Message<'_> {
+        match self {
+            OwnedMessage::Ping(seq, target) => Message::Ping { seq: *seq, target },
+            OwnedMessage::Ack(seq) => Message::Ack { seq: *seq },
+            OwnedMessage::Nack(seq) => Message::Nack { seq: *seq },
+            OwnedMessage::PingReq(seq, target, addr) => Message::PingReq { seq: *seq, target, addr: *addr },
+            OwnedMessage::Alive(inc, id, addr, meta) => Message::Alive { incarnation: *inc, id, addr: *addr, meta },
+            OwnedMessage::Suspect(inc, id, from) => Message::Suspect { incarnation: *inc, id, from },
+            OwnedMessage::Down(inc, id, from) => Message::Down { incarnation: *inc, id, from },
+            OwnedMessage::Left(inc, id) => Message::Left { incarnation: *inc, id },
+            // The only public way to a `StateList` is decoding the encoded records.
+            OwnedMessage::PushPull { wire, .. } => {
+                let mut r = Reader::new(wire);
+                let m = read_message(&mut r, &Limits::default()).expect("encode_push_pull output decodes");
+                assert!(r.is_empty(), "encode_push_pull wrote trailing bytes");
+                m
+            }
+        }
+    }
+}
+
+/// Owned form of a whole packet; `view` borrows it as a [`Packet`].
 #[derive(Clone, Debug)]
-struct OwnedRecord(MemberState, u32, Vec<u8>, SocketAddr, Vec<u8>);
+struct OwnedPacket {
+    cluster: Vec<u8>,
+    sender: Vec<u8>,
+    messages: Vec<OwnedMessage>,
+}
 
-impl OwnedRecord {
-    fn view(&self) -> MemberRecord<'_> {
-        MemberRecord { state: self.0, incarnation: self.1, id: &self.2, addr: self.3, meta: &self.4 }
+impl OwnedPacket {
+    fn view(&self) -> Packet<'_> {
+        let header = Header { cluster: &self.cluster, sender: &self.sender };
+        Packet { header, messages: self.messages.iter().map(OwnedMessage::view).collect() }
     }
 }
 
-/// Encodes a push-pull body from owned records and decodes it back as a borrowed list.
-fn push_pull_bytes(join: bool, reply: bool, records: &[OwnedRecord]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    encode_push_pull(&mut out, join, reply, records.iter().map(OwnedRecord::view).collect::<Vec<_>>().into_iter());
-    out.to_vec()
-}
-
-impl Owned {
-    /// Encodes the message alone (no header).
-    fn encode(&self) -> Vec<u8> {
-        let m = match self {
-            Owned::Ping(s, t) => Message::Ping { seq: *s, target: t },
-            Owned::Ack(s) => Message::Ack { seq: *s },
-            Owned::Nack(s) => Message::Nack { seq: *s },
-            Owned::PingReq(s, t, a) => Message::PingReq { seq: *s, target: t, addr: *a },
-            Owned::Alive(i, id, a, m) => Message::Alive { incarnation: *i, id, addr: *a, meta: m },
-            Owned::Suspect(i, id, f) => Message::Suspect { incarnation: *i, id, from: f },
-            Owned::Down(i, id, f) => Message::Down { incarnation: *i, id, from: f },
-            Owned::Left(i, id) => Message::Left { incarnation: *i, id },
-            Owned::PushPull(j, r, records) => return push_pull_bytes(*j, *r, records),
-        };
-        let mut out = BytesMut::new();
-        m.encode(&mut out);
-        assert_eq!(out.len(), m.encoded_len());
-        out.to_vec()
-    }
+/// Bytes of a length in `min..=max`, the two bounds weighted up so limits get exercised.
+fn bytes_in(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![4 => vec(any::<u8>(), min..=max), 1 => vec(any::<u8>(), min), 1 => vec(any::<u8>(), max)]
 }
 
 fn id() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>(), 1..=128)
+    bytes_in(1, 128)
 }
 
 fn meta() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>(), 0..=512)
+    bytes_in(0, 512)
 }
 
 fn incarnation() -> impl Strategy<Value = u32> {
-    prop_oneof![0..16u32, 0..u32::MAX]
+    prop_oneof![Just(0), Just(u32::MAX - 1), 0..u32::MAX]
 }
 
 fn addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((Ipv4Addr::from(ip), port))),
         (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((Ipv6Addr::from(ip), port))),
     ]
 }
@@ -82,185 +121,256 @@ fn state() -> impl Strategy<Value = MemberState> {
 }
 
 fn record() -> impl Strategy<Value = OwnedRecord> {
-    (state(), incarnation(), id(), addr(), meta()).prop_map(|(s, i, id, a, m)| OwnedRecord(s, i, id, a, m))
+    (state(), incarnation(), id(), addr(), meta()).prop_map(|(state, incarnation, id, addr, meta)| OwnedRecord {
+        state,
+        incarnation,
+        id,
+        addr,
+        meta,
+    })
 }
 
-fn message() -> impl Strategy<Value = Owned> {
+fn message() -> impl Strategy<Value = OwnedMessage> {
     prop_oneof![
-        (any::<u32>(), id()).prop_map(|(s, t)| Owned::Ping(s, t)),
-        any::<u32>().prop_map(Owned::Ack),
-        any::<u32>().prop_map(Owned::Nack),
-        (any::<u32>(), id(), addr()).prop_map(|(s, t, a)| Owned::PingReq(s, t, a)),
-        (incarnation(), id(), addr(), meta()).prop_map(|(i, id, a, m)| Owned::Alive(i, id, a, m)),
-        (incarnation(), id(), id()).prop_map(|(i, id, f)| Owned::Suspect(i, id, f)),
-        (incarnation(), id(), id()).prop_map(|(i, id, f)| Owned::Down(i, id, f)),
-        (incarnation(), id()).prop_map(|(i, id)| Owned::Left(i, id)),
-        (any::<bool>(), any::<bool>(), proptest::collection::vec(record(), 0..6))
-            .prop_map(|(j, r, rs)| Owned::PushPull(j, r, rs)),
+        (any::<u32>(), id()).prop_map(|(s, t)| OwnedMessage::Ping(s, t)),
+        any::<u32>().prop_map(OwnedMessage::Ack),
+        any::<u32>().prop_map(OwnedMessage::Nack),
+        (any::<u32>(), id(), addr()).prop_map(|(s, t, a)| OwnedMessage::PingReq(s, t, a)),
+        (incarnation(), id(), addr(), meta()).prop_map(|(i, id, a, m)| OwnedMessage::Alive(i, id, a, m)),
+        (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Suspect(i, id, f)),
+        (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Down(i, id, f)),
+        (incarnation(), id()).prop_map(|(i, id)| OwnedMessage::Left(i, id)),
+        (any::<bool>(), any::<bool>(), vec(record(), 0..6)).prop_map(|(j, r, rs)| OwnedMessage::push_pull(j, r, rs)),
     ]
 }
 
-fn header_bytes(cluster: &[u8], sender: &[u8]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    let h = Header { cluster, sender };
-    h.encode(&mut out);
-    assert_eq!(out.len(), h.encoded_len());
-    out.to_vec()
+fn packet() -> impl Strategy<Value = OwnedPacket> {
+    (bytes_in(0, MAX_CLUSTER_LEN), id(), vec(message(), 1..8)).prop_map(|(cluster, sender, messages)| OwnedPacket {
+        cluster,
+        sender,
+        messages,
+    })
 }
 
-/// A packet built by concatenating a header and encoded messages.
-fn packet_bytes(cluster: &[u8], sender: &[u8], messages: &[Owned]) -> Vec<u8> {
-    let mut bytes = header_bytes(cluster, sender);
-    for m in messages {
-        bytes.extend(m.encode());
-    }
-    bytes
-}
-
-fn reencode(p: &Packet<'_>) -> Vec<u8> {
+/// Encodes a packet, checking that `encoded_len` is exactly what was written.
+fn encode(p: &Packet<'_>) -> Vec<u8> {
     let mut out = BytesMut::new();
     p.encode(&mut out);
-    assert_eq!(out.len(), p.encoded_len());
+    assert_eq!(out.len(), p.encoded_len(), "Packet::encoded_len");
     out.to_vec()
+}
+
+fn header_bytes(cluster: &[u8], sender: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let h = Header { cluster, sender };
+    h.encode(&mut out);
+    assert_eq!(out.len(), h.encoded_len(), "Header::encoded_len");
+    out
+}
+
+/// Whatever decoded re-encodes to bytes that decode to the same packet.
+fn assert_reencodes(p: &Packet<'_>) -> Result<(), TestCaseError> {
+    let again = encode(p);
+    let q = decode(&again, &Limits::default());
+    prop_assert_eq!(q.as_ref().map(|q| (q.header, &q.messages[..])), Ok((p.header, &p.messages[..])));
+    Ok(())
 }
 
 proptest! {
-    // Any valid packet decodes, re-encodes to the same bytes, and keeps every field.
+    // Encoding a packet writes `encoded_len` bytes, and decoding them gives the same packet back.
     #[test]
-    fn valid_packets_round_trip(
-        cluster in proptest::collection::vec(any::<u8>(), 0..=64),
-        sender in id(),
-        messages in proptest::collection::vec(message(), 1..8),
-    ) {
-        let bytes = packet_bytes(&cluster, &sender, &messages);
-        let p = decode(&bytes, &Limits::default()).unwrap();
-        prop_assert_eq!(p.header, Header { cluster: &cluster, sender: &sender });
-        prop_assert_eq!(p.messages.len(), messages.len());
-        prop_assert_eq!(&reencode(&p), &bytes);
-        for (got, want) in p.messages.iter().zip(&messages) {
-            if let (Message::PushPull { join, reply, states }, Owned::PushPull(j, r, records)) = (got, want) {
-                prop_assert_eq!((*join, *reply), (*j, *r));
-                let got: Vec<_> = states.iter().collect();
-                let want: Vec<_> = records.iter().map(OwnedRecord::view).collect();
-                prop_assert_eq!(got, want);
-            }
+    fn packets_round_trip(owned in packet()) {
+        // `bytes` first: `Packet` is invariant in its lifetime, so it must outlive `p`.
+        let bytes = encode(&owned.view());
+        let p = owned.view();
+        for m in &p.messages {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            prop_assert_eq!(out.len(), m.encoded_len());
+        }
+        let decoded = decode(&bytes, &Limits::default());
+        prop_assert_eq!(decoded, Ok(p));
+    }
+
+    // A decoded push-pull re-encodes byte for byte and iterates back the records encoded.
+    #[test]
+    fn push_pull_records_round_trip(join: bool, reply: bool, records in vec(record(), 0..12)) {
+        let owned = OwnedMessage::push_pull(join, reply, records);
+        let OwnedMessage::PushPull { records, wire } = &owned else { unreachable!() };
+        let Message::PushPull { join: j, reply: r, states } = owned.view() else { panic!("not a push-pull") };
+        prop_assert_eq!((j, r, states.len(), states.is_empty()), (join, reply, records.len(), records.is_empty()));
+        let mut again = Vec::new();
+        owned.view().encode(&mut again);
+        prop_assert_eq!(&again, wire);
+        let got: Vec<_> = states.iter().collect();
+        let want: Vec<_> = records.iter().map(OwnedRecord::view).collect();
+        prop_assert_eq!(got, want);
+        for rec in records {
+            let mut out = Vec::new();
+            rec.view().encode(&mut out);
+            prop_assert_eq!(out.len(), rec.view().encoded_len());
         }
     }
 
     // Arbitrary bytes never panic the decoder.
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+    fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..2000)) {
         let _ = decode(&bytes, &Limits::default());
     }
 
-    // Arbitrary bytes after a valid header never panic, and whatever decodes re-encodes
-    // to bytes that decode to the same packet.
+    // Arbitrary bytes after a valid header never panic, and anything accepted re-encodes.
     #[test]
-    fn arbitrary_body_never_panics(sender in id(), tail in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let mut bytes = header_bytes(b"c", &sender);
+    fn arbitrary_body_never_panics(
+        cluster in bytes_in(0, MAX_CLUSTER_LEN),
+        sender in id(),
+        tail in vec(any::<u8>(), 0..2000),
+    ) {
+        let mut bytes = header_bytes(&cluster, &sender);
         bytes.extend(tail);
         if let Ok(p) = decode(&bytes, &Limits::default()) {
-            // Compared as bytes: the encoding is canonical, so equal bytes mean equal packets.
-            let again = reencode(&p);
-            let twice = decode(&again, &Limits::default()).map(|q| reencode(&q));
-            prop_assert_eq!(twice, Ok(again.clone()));
+            assert_reencodes(&p)?;
         }
     }
 
-    // Flipping, truncating or inserting bytes in a valid packet never panics; any packet
-    // still accepted re-encodes canonically.
+    // Flipping, truncating or inserting bytes in a valid packet never panics, and anything
+    // still accepted re-encodes to bytes that decode to the same packet.
     #[test]
     fn mutated_packets_never_panic(
-        messages in proptest::collection::vec(message(), 1..4),
-        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0..3u8), 1..6),
+        owned in packet(),
+        edits in vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..6),
     ) {
-        let mut bytes = packet_bytes(b"", b"node", &messages);
+        let mut bytes = encode(&owned.view());
         for (at, value, kind) in edits {
-            let at = at % (bytes.len() + 1);
+            let at = at.index(bytes.len() + 1);
             match kind {
-                0 if at < bytes.len() => bytes[at] ^= value | 1,
+                0 if at < bytes.len() => bytes[at] ^= value.max(1),
                 1 => bytes.truncate(at),
                 _ => bytes.insert(at, value),
             }
         }
         if let Ok(p) = decode(&bytes, &Limits::default()) {
-            // Compared as bytes: the encoding is canonical, so equal bytes mean equal packets.
-            let again = reencode(&p);
-            let twice = decode(&again, &Limits::default()).map(|q| reencode(&q));
-            prop_assert_eq!(twice, Ok(again.clone()));
+            assert_reencodes(&p)?;
         }
     }
 }
 
-fn err(bytes: &[u8]) -> DecodeError {
-    decode(bytes, &Limits::default()).unwrap_err()
-}
-
+/// A header with an empty cluster and sender `n`, followed by `body`.
 fn with_body(body: &[u8]) -> Vec<u8> {
     let mut bytes = header_bytes(b"", b"n");
     bytes.extend_from_slice(body);
     bytes
 }
 
-// Each malformed input is rejected with the one error that names what is wrong.
-#[test]
-fn each_malformation_has_its_own_error() {
-    let long_id = vec![b'x'; 200];
-    let cases: Vec<(Vec<u8>, DecodeError)> = vec![
-        (vec![], DecodeError::Truncated { field: "version" }),
-        (vec![2, 0, 0, 1, b'n', 2, 0, 0, 0, 0], DecodeError::UnsupportedVersion(2)),
-        (vec![1, 4, 0, 1, b'n', 2, 0, 0, 0, 0], DecodeError::UnknownFlags(4)),
-        (vec![1, 0, 65], DecodeError::TooLong { field: "cluster", len: 65, max: 64 }),
-        (vec![1, 0, 0, 0], DecodeError::EmptyId { field: "sender" }),
-        (header_bytes(b"", &long_id), DecodeError::TooLong { field: "sender", len: 200, max: 128 }),
-        (header_bytes(b"", b"n"), DecodeError::NoMessages),
-        (with_body(&[99]), DecodeError::UnknownMessage(99)),
-        (with_body(&[2, 0, 0]), DecodeError::Truncated { field: "seq" }),
-        (with_body(&[8, 255, 255, 255, 255, 1, b'a']), DecodeError::ImpossibleIncarnation),
-        (with_body(&[4, 0, 0, 0, 1, 1, b'a', 5, 0, 0]), DecodeError::UnknownAddressFamily(5)),
-        (
-            with_body(&[5, 0, 0, 0, 1, 1, b'a', 4, 1, 2, 3, 4, 0, 80, 2, 1]),
-            DecodeError::TooLong { field: "meta", len: 513, max: 512 },
-        ),
-        (with_body(&[9, 4, 0, 0, 0, 0]), DecodeError::UnknownFlags(4)),
-        (
-            with_body(&[9, 0, 0, 0, 0, 1, 7, 0, 0, 0, 0, 1, b'a', 4, 1, 2, 3, 4, 0, 80, 0, 0]),
-            DecodeError::UnknownState(7),
-        ),
-    ];
-    let mut kinds = std::collections::BTreeSet::new();
-    for (bytes, want) in &cases {
-        assert_eq!(err(bytes), *want, "input {bytes:?}");
-        assert!(want.kind() < DecodeError::KINDS);
-        assert!(!want.to_string().is_empty());
-        kinds.insert(want.kind());
-    }
-    // Every kind but TooMany is covered above; TooMany has its own test.
-    assert_eq!(kinds.len(), DecodeError::KINDS - 1);
+/// One valid 16-byte member record (the smallest there is) in state `state`.
+fn record_bytes(state: u8) -> [u8; 16] {
+    [state, 0, 0, 0, 1, 1, b'a', 4, 10, 0, 0, 1, 0x1F, 0x90, 0, 0]
 }
 
-// Counts a peer claims are capped by the bytes that follow and by the limits, before
-// anything is allocated.
-#[test]
-fn claimed_counts_are_capped_before_allocation() {
-    // A push-pull claiming a million members in a few bytes.
-    let huge = with_body(&[9, 0, 0, 0x0F, 0x42, 0x40, 0, 0, 0]);
-    assert!(matches!(err(&huge), DecodeError::TooMany { field: "push-pull members", count: 1_000_000, .. }));
-    // More acks than `max_messages`.
-    let limits = Limits { max_messages: 4, ..Limits::default() };
-    let mut five = header_bytes(b"", b"n");
-    for seq in 0..5u8 {
-        five.extend_from_slice(&[2, 0, 0, 0, seq]);
-    }
-    assert_eq!(decode(&five, &limits).unwrap_err(), DecodeError::TooMany { field: "messages", count: 5, max: 4 });
-    assert_eq!(DecodeError::TooMany { field: "x", count: 1, max: 0 }.kind(), 8);
+fn push_pull_body(flags: u8, count: u32, records: &[u8]) -> Vec<u8> {
+    let mut body = vec![tag::PUSH_PULL, flags];
+    body.extend_from_slice(&count.to_be_bytes());
+    body.extend_from_slice(records);
+    with_body(&body)
 }
 
-// Stricter limits reject what the defaults accept.
+/// Declares one test per malformed input, each asserting its exact error, and
+/// `error_cases()` listing them all for the kind checks.
+macro_rules! error_cases {
+    ($($(#[$doc:meta])* $name:ident: $bytes:expr, $limits:expr => $want:expr;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                assert_eq!(decode(&$bytes, &$limits), Err($want));
+            }
+        )*
+        fn error_cases() -> Vec<(Vec<u8>, Limits, DecodeError)> {
+            vec![$(($bytes.to_vec(), $limits, $want)),*]
+        }
+    };
+}
+
+const DEFAULT: Limits = Limits { max_id_len: 128, max_meta_len: 512, max_messages: 255, max_push_pull_members: 65_536 };
+
+error_cases! {
+    /// A version other than `VERSION` is refused before anything else is read.
+    wrong_version: [2u8, 0, 0, 1, b'n', 2, 0, 0, 0, 0], DEFAULT => DecodeError::UnsupportedVersion(2);
+    /// Any nonzero header flag byte is refused.
+    header_flags: [1u8, 0x80, 0, 1, b'n', 2, 0, 0, 0, 0], DEFAULT => DecodeError::UnknownFlags(0x80);
+    /// A tag past the last known one is refused.
+    unknown_tag: with_body(&[10, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(10);
+    /// A zero-length sender id is refused.
+    empty_sender: [1u8, 0, 0, 0, 2, 0, 0, 0, 0], DEFAULT => DecodeError::EmptyId { field: "sender" };
+    /// An id one byte over `max_id_len` is refused.
+    long_sender: header_bytes(b"", &[b'x'; 129]), DEFAULT => DecodeError::TooLong { field: "sender", len: 129, max: 128 };
+    /// A member id over a tightened `max_id_len` is refused.
+    long_member_id: with_body(&[8, 0, 0, 0, 1, 4, b'a', b'b', b'c', b'd']), Limits { max_id_len: 3, ..DEFAULT }
+        => DecodeError::TooLong { field: "member id", len: 4, max: 3 };
+    /// A cluster name over `MAX_CLUSTER_LEN` is refused.
+    long_cluster: [1u8, 0, 65], DEFAULT => DecodeError::TooLong { field: "cluster", len: 65, max: MAX_CLUSTER_LEN };
+    /// Metadata one byte over `max_meta_len` is refused before its bytes are read.
+    long_meta: with_body(&[5, 0, 0, 0, 1, 1, b'a', 4, 1, 2, 3, 4, 0, 80, 2, 1]), DEFAULT
+        => DecodeError::TooLong { field: "meta", len: 513, max: 512 };
+    /// A header with nothing after it carries no message.
+    header_only: with_body(&[]), DEFAULT => DecodeError::NoMessages;
+    /// An ack cut inside its sequence number names the field.
+    truncated_ack: with_body(&[2, 0, 0]), DEFAULT => DecodeError::Truncated { field: "seq" };
+    /// An incarnation of `u32::MAX` is refused.
+    max_incarnation: with_body(&[8, 255, 255, 255, 255, 1, b'a']), DEFAULT => DecodeError::ImpossibleIncarnation;
+    /// An address family other than 4 or 6 is refused.
+    address_family: with_body(&[4, 0, 0, 0, 1, 1, b'a', 5, 1, 2, 3, 4, 0, 80]), DEFAULT
+        => DecodeError::UnknownAddressFamily(5);
+    /// A million members claimed in 16 bytes fail on the count, before any record is read.
+    huge_push_pull: push_pull_body(0, 1_000_000, &record_bytes(0)), DEFAULT
+        => DecodeError::TooMany { field: "push-pull members", count: 1_000_000, max: 1 };
+    /// A push-pull over a tightened `max_push_pull_members` is refused.
+    push_pull_limit: push_pull_body(0, 2, &[record_bytes(0), record_bytes(1)].concat()),
+        Limits { max_push_pull_members: 1, ..DEFAULT }
+        => DecodeError::TooMany { field: "push-pull members", count: 2, max: 1 };
+    /// One ack more than `max_messages` is refused.
+    too_many_acks: with_body(&[2, 0, 0, 0, 7].repeat(256)), DEFAULT
+        => DecodeError::TooMany { field: "messages", count: 256, max: 255 };
+    /// A member state byte outside 0..=3 is refused.
+    member_state: push_pull_body(0, 1, &record_bytes(4)), DEFAULT => DecodeError::UnknownState(4);
+    /// Push-pull flags with a bit other than join and reply are refused.
+    push_pull_flags: push_pull_body(0b100, 0, &[]), DEFAULT => DecodeError::UnknownFlags(0b100);
+}
+
+// The malformed inputs above are valid once the one defect is repaired, so each test fails
+// for the reason it names.
 #[test]
-fn limits_are_honoured() {
-    let bytes = packet_bytes(b"", b"sender-id", &[Owned::Left(1, b"abcdef".to_vec())]);
-    assert!(decode(&bytes, &Limits::default()).is_ok());
-    let tight = Limits { max_id_len: 5, ..Limits::default() };
-    assert_eq!(decode(&bytes, &tight).unwrap_err(), DecodeError::TooLong { field: "sender", len: 9, max: 5 });
+fn repaired_cases_decode() {
+    let ok = |bytes: &[u8], limits: &Limits| decode(bytes, limits).map(|p| p.messages.len());
+    assert_eq!(ok(&[1, 0, 0, 1, b'n', 2, 0, 0, 0, 0], &DEFAULT), Ok(1));
+    assert_eq!(ok(&header_bytes(b"", &[b'x'; 128]), &DEFAULT), Err(DecodeError::NoMessages));
+    assert_eq!(ok(&with_body(&[8, 255, 255, 255, 254, 1, b'a']), &DEFAULT), Ok(1));
+    assert_eq!(ok(&with_body(&[5, 0, 0, 0, 1, 1, b'a', 4, 1, 2, 3, 4, 0, 80, 0, 0]), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b11, 1, &record_bytes(3)), &DEFAULT), Ok(1));
+    assert_eq!(ok(&with_body(&[2, 0, 0, 0, 7].repeat(255)), &DEFAULT), Ok(255));
+    assert_eq!(DEFAULT, Limits::default());
+}
+
+// Every error produced above has a kind below `KINDS`, a name and a non-empty message; kinds
+// are equal exactly when variants are, and together they cover every kind.
+#[test]
+fn error_kinds_are_distinct_and_displayed() {
+    let errors: Vec<DecodeError> = error_cases()
+        .iter()
+        .map(|(bytes, limits, want)| {
+            let got = decode(bytes, limits).unwrap_err();
+            assert_eq!(got, *want);
+            got
+        })
+        .collect();
+    for a in &errors {
+        assert!(a.kind() < DecodeError::KINDS, "{a:?}");
+        assert!(!DecodeError::KIND_NAMES[a.kind()].is_empty());
+        assert!(!a.to_string().is_empty(), "{a:?}");
+        for b in &errors {
+            let same_variant = core::mem::discriminant(a) == core::mem::discriminant(b);
+            assert_eq!(a.kind() == b.kind(), same_variant, "{a:?} vs {b:?}");
+        }
+    }
+    let kinds: std::collections::BTreeSet<usize> = errors.iter().map(DecodeError::kind).collect();
+    assert_eq!(kinds.len(), DecodeError::KINDS);
 }

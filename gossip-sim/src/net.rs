@@ -37,11 +37,6 @@ impl Network {
         Network { config, group: vec![0; n], rng }
     }
 
-    /// Adds a node slot (fully connected to group 0).
-    pub fn grow(&mut self, n: usize) {
-        self.group.resize(n, 0);
-    }
-
     /// Puts each node in the group `group_of(node)`.
     pub fn partition(&mut self, group_of: impl Fn(usize) -> u16) {
         for (i, g) in self.group.iter_mut().enumerate() {

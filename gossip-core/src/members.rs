@@ -202,6 +202,16 @@ impl Members {
         Some(epoch)
     }
 
+    /// Changes a suspect's suspicion bookkeeping through `f` (a no-op for a member without
+    /// one); like [`Members::update`], it bumps the epoch. Returns the new epoch.
+    pub(crate) fn update_suspicion(&mut self, r: MemberRef, f: impl FnOnce(&mut Suspicion)) -> Option<u32> {
+        self.update(r, |m| {
+            if let Some(s) = m.suspicion.as_mut() {
+                f(s);
+            }
+        })
+    }
+
     /// Forgets a member (tombstone reclaim).
     pub(crate) fn remove(&mut self, r: MemberRef) -> Option<Member> {
         let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;

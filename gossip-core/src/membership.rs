@@ -101,10 +101,8 @@ impl<R: RngCore> Node<R> {
             let fresh = self.members.get(r).and_then(|m| m.suspicion.as_ref()).is_some_and(|s| s.can_confirm(from));
             if fresh {
                 // Only a real confirmation moves the deadline (an update restarts timers).
-                let epoch = self.members.update(r, |m| {
-                    if let Some(s) = m.suspicion.as_mut() {
-                        s.confirmers.push(NodeId::copy_from_slice(from));
-                    }
+                let epoch = self.members.update_suspicion(r, |s| {
+                    s.confirmers.push(NodeId::copy_from_slice(from));
                 });
                 self.schedule_suspicion(r, epoch);
                 let subject = NodeId::copy_from_slice(id);
@@ -179,20 +177,16 @@ impl<R: RngCore> Node<R> {
         if self.config.verify_before_down && !s.early_checked && now < self.suspicion_deadlines(s).1 {
             // Still waiting for confirmations at the minimum timeout: check early, so a
             // suspicion whose refutation we missed does not linger until the maximum.
-            let epoch = self.members.update(r, |m| {
-                if let Some(s) = m.suspicion.as_mut() {
-                    s.early_checked = true;
-                }
+            let epoch = self.members.update_suspicion(r, |s| {
+                s.early_checked = true;
             });
             self.verify_suspect(r);
             self.schedule_suspicion(r, epoch);
             return;
         }
         if self.config.verify_before_down && !s.verified {
-            let epoch = self.members.update(r, |m| {
-                if let Some(s) = m.suspicion.as_mut() {
-                    s.verified = true;
-                }
+            let epoch = self.members.update_suspicion(r, |s| {
+                s.verified = true;
             });
             self.verify_suspect(r);
             if let Some(epoch) = epoch {
@@ -212,11 +206,9 @@ impl<R: RngCore> Node<R> {
         if self.members.get(r).is_none_or(|m| m.state != MemberState::Suspect) {
             return;
         }
-        let epoch = self.members.update(r, |m| {
-            if let Some(s) = m.suspicion.as_mut() {
-                s.start = now;
-                s.verified = false;
-            }
+        let epoch = self.members.update_suspicion(r, |s| {
+            s.start = now;
+            s.verified = false;
         });
         self.schedule_suspicion(r, epoch);
     }

@@ -2,6 +2,7 @@
 
 use crate::rng::SplitMix;
 use core::time::Duration;
+use smallvec::SmallVec;
 
 /// How the simulated network treats datagrams. Streams (reliable transmits) see latency
 /// only, and are refused across a partition or to a crashed node.
@@ -54,9 +55,10 @@ impl Network {
         self.group[from] == self.group[to]
     }
 
-    /// The delays of the copies of one packet that arrive: none if lost, two if duplicated.
-    pub fn delays(&mut self, reliable: bool) -> smallvec_lite::Delays {
-        let mut out = smallvec_lite::Delays::default();
+    /// The delays of the copies of one packet that arrive: none if lost, two if duplicated
+    /// (inline: no allocation per packet).
+    pub fn delays(&mut self, reliable: bool) -> SmallVec<[Duration; 2]> {
+        let mut out = SmallVec::new();
         if !reliable && self.config.loss > 0.0 && self.rng.unit() < self.config.loss {
             return out;
         }
@@ -71,31 +73,5 @@ impl Network {
         let (lo, hi) = self.config.latency_ms;
         // Microsecond resolution, so packets sent together arrive in a random order.
         Duration::from_micros(self.rng.range(lo * 1000, hi * 1000))
-    }
-}
-
-/// A fixed-capacity list of at most two delays (no allocation per packet).
-pub mod smallvec_lite {
-    use core::time::Duration;
-
-    /// Zero, one or two delivery delays.
-    #[derive(Default, Debug)]
-    pub struct Delays {
-        items: [Duration; 2],
-        len: usize,
-    }
-
-    impl Delays {
-        pub(crate) fn push(&mut self, d: Duration) {
-            if self.len < 2 {
-                self.items[self.len] = d;
-                self.len += 1;
-            }
-        }
-
-        /// The delays.
-        pub fn iter(&self) -> impl Iterator<Item = Duration> + '_ {
-            self.items[..self.len].iter().copied()
-        }
     }
 }

@@ -246,7 +246,7 @@ impl Sim {
             if !self.net.connected(i, to) {
                 continue;
             }
-            for delay in self.net.delays(t.reliable).iter() {
+            for delay in self.net.delays(t.reliable) {
                 let what = What::Deliver { to, from, payload: t.payload.clone(), reliable: t.reliable };
                 self.push(now.saturating_add(delay), what);
             }

@@ -26,23 +26,37 @@ struct Key {
 struct Entry {
     subject: NodeId,
     message: Bytes,
+    /// Its current place in the queue.
+    key: Key,
 }
 
 /// Pre-encoded messages about members, each keyed by its subject: newer news about a
 /// member replaces older news still queued, and nothing is re-encoded per packet.
+///
+/// Entries live in a slab; the ordered queue and the subject index hold slab indices, so
+/// counting a send moves a small key in the queue and never touches the subject index.
 #[derive(Debug)]
 pub(crate) struct Dissemination {
-    queue: BTreeMap<Key, Entry>,
-    by_subject: IdMap<Key>,
+    queue: BTreeMap<Key, u32>,
+    by_subject: IdMap<u32>,
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
     sequence: u64,
-    /// Scratch for one fill: keys taken, reused to avoid an allocation per packet.
-    taken: Vec<Key>,
+    /// Scratch for one fill: slab indices taken, reused to avoid an allocation per packet.
+    taken: Vec<u32>,
 }
 
 impl Dissemination {
     /// An empty queue whose subject index hashes with `keys`.
     pub(crate) fn new(keys: Keys) -> Self {
-        Dissemination { queue: BTreeMap::new(), by_subject: id_map(keys), sequence: 0, taken: Vec::new() }
+        Dissemination {
+            queue: BTreeMap::new(),
+            by_subject: id_map(keys),
+            entries: Vec::new(),
+            free: Vec::new(),
+            sequence: 0,
+            taken: Vec::new(),
+        }
     }
 
     /// Pieces of news queued.
@@ -55,20 +69,46 @@ impl Dissemination {
         self.queue.is_empty()
     }
 
+    /// Takes entry `idx` out of the slab and the subject index (its queue key is the
+    /// caller's business).
+    fn retire(&mut self, idx: u32) -> Option<Entry> {
+        let entry = self.entries.get_mut(idx as usize)?.take()?;
+        self.by_subject.remove(&entry.subject);
+        self.free.push(idx);
+        Some(entry)
+    }
+
     /// Queues `message` (one encoded wire message) about `subject`, replacing older news
     /// about the same subject. If more than `capacity` are queued, the most-sent entry is
     /// dropped and `true` returned so the caller can count it.
     pub(crate) fn push(&mut self, subject: NodeId, message: Bytes, capacity: usize) -> bool {
-        if let Some(old) = self.by_subject.remove(&subject) {
-            self.queue.remove(&old);
-        }
         self.sequence += 1;
         let key = Key { sends: 0, age: u64::MAX - self.sequence };
-        self.by_subject.insert(subject.clone(), key);
-        self.queue.insert(key, Entry { subject, message });
+        if let Some(&idx) = self.by_subject.get(&subject)
+            && let Some(entry) = self.entries[idx as usize].as_mut()
+        {
+            self.queue.remove(&entry.key);
+            entry.message = message;
+            entry.key = key;
+            self.queue.insert(key, idx);
+        } else {
+            let entry = Some(Entry { subject: subject.clone(), message, key });
+            let idx = match self.free.pop() {
+                Some(idx) => {
+                    self.entries[idx as usize] = entry;
+                    idx
+                }
+                None => {
+                    self.entries.push(entry);
+                    (self.entries.len() - 1) as u32
+                }
+            };
+            self.by_subject.insert(subject, idx);
+            self.queue.insert(key, idx);
+        }
         if self.queue.len() > capacity {
-            if let Some((_, dropped)) = self.queue.pop_last() {
-                self.by_subject.remove(&dropped.subject);
+            if let Some((_, idx)) = self.queue.pop_last() {
+                self.retire(idx);
             }
             return true;
         }
@@ -86,31 +126,33 @@ impl Dissemination {
         const MAX_MISSES: usize = 16;
         self.taken.clear();
         let mut misses = 0;
-        for (key, entry) in &self.queue {
+        for &idx in self.queue.values() {
             if room < SMALLEST || misses >= MAX_MISSES {
                 break;
             }
+            let Some(entry) = &self.entries[idx as usize] else { continue };
             if entry.message.len() <= room {
                 out.put_slice(&entry.message);
                 room -= entry.message.len();
-                self.taken.push(*key);
+                self.taken.push(idx);
             } else {
                 misses += 1;
             }
         }
-        for key in &self.taken {
-            let Some(entry) = self.queue.remove(key) else {
-                continue;
-            };
-            let next = Key { sends: key.sends + 1, age: key.age };
-            if next.sends >= limit {
-                self.by_subject.remove(&entry.subject);
+        let taken = core::mem::take(&mut self.taken);
+        for &idx in &taken {
+            let Some(entry) = self.entries[idx as usize].as_mut() else { continue };
+            self.queue.remove(&entry.key);
+            entry.key.sends += 1;
+            if entry.key.sends >= limit {
+                self.retire(idx);
             } else {
-                self.by_subject.insert(entry.subject.clone(), next);
-                self.queue.insert(next, entry);
+                self.queue.insert(entry.key, idx);
             }
         }
-        self.taken.len()
+        let count = taken.len();
+        self.taken = taken;
+        count
     }
 }
 

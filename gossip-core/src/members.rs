@@ -1,7 +1,9 @@
 //! The member table: a slab of members with a by-id index, and the precedence rules that
 //! decide whether a piece of news about a member supersedes what is known.
 
-use crate::hashing::{IdMap, Keys, id_map};
+use crate::hashing::Keys;
+use core::hash::BuildHasher;
+use hashbrown::HashTable;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
 use bytes::Bytes;
@@ -106,7 +108,10 @@ struct Slot {
 pub(crate) struct Members {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: IdMap<MemberRef>,
+    /// Slot indices of occupied slots, hashed by member id: 4 bytes per member, and the
+    /// id compared is the one in the slot, which a lookup reads anyway.
+    index: HashTable<u32>,
+    keys: Keys,
     live: usize,
     down: usize,
 }
@@ -114,7 +119,7 @@ pub(crate) struct Members {
 impl Members {
     /// An empty table whose id index hashes with `keys`.
     pub(crate) fn new(keys: Keys) -> Self {
-        Members { slots: Vec::new(), free: Vec::new(), index: id_map(keys), live: 0, down: 0 }
+        Members { slots: Vec::new(), free: Vec::new(), index: HashTable::new(), keys, live: 0, down: 0 }
     }
 
     /// Members tracked, tombstones included.
@@ -143,7 +148,8 @@ impl Members {
     }
 
     pub(crate) fn find(&self, id: &[u8]) -> Option<MemberRef> {
-        self.index.get(id).copied()
+        let idx = *self.index.find(self.keys.hash_one(id), |&idx| id_at(&self.slots, idx) == id)?;
+        Some(MemberRef { idx, generation: self.slots[idx as usize].generation })
     }
 
     fn slot(&self, r: MemberRef) -> Option<&Slot> {
@@ -166,7 +172,7 @@ impl Members {
     /// Adds a member not yet known; the caller checked with [`Members::find`].
     pub(crate) fn insert(&mut self, member: Member) -> MemberRef {
         self.count(member.state, 1);
-        let id = member.id.clone();
+        let hash = self.keys.hash_one(member.id.as_bytes());
         let r = match self.free.pop() {
             Some(idx) => {
                 let slot = &mut self.slots[idx as usize];
@@ -181,7 +187,8 @@ impl Members {
                 MemberRef { idx, generation: 0 }
             }
         };
-        self.index.insert(id, r);
+        let (slots, keys) = (&self.slots, &self.keys);
+        self.index.insert_unique(hash, r.idx, |&idx| keys.hash_one(id_at(slots, idx)));
         r
     }
 
@@ -217,7 +224,9 @@ impl Members {
         let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.take()?;
         self.count(member.state, -1);
-        self.index.remove(&member.id);
+        if let Ok(entry) = self.index.find_entry(self.keys.hash_one(member.id.as_bytes()), |&idx| idx == r.idx) {
+            entry.remove();
+        }
         self.free.push(r.idx);
         Some(member)
     }
@@ -258,6 +267,11 @@ impl Members {
             Some((MemberRef { idx: idx as u32, generation: s.generation }, m))
         })
     }
+}
+
+/// The id of the member in slot `idx` (empty for a free slot, which the index never holds).
+fn id_at(slots: &[Slot], idx: u32) -> &[u8] {
+    slots[idx as usize].member.as_ref().map_or(&[], |m| m.id.as_bytes())
 }
 
 /// Whether news that a member is in `state` at `incarnation` supersedes what is known

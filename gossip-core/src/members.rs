@@ -7,31 +7,58 @@ use hashbrown::HashTable;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
 use bytes::Bytes;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use smallvec::SmallVec;
 
 /// Everything this node knows about one other member.
+///
+/// Kept small (72 bytes with an inline id): a node holds one per member, and a simulator
+/// holds n² of them. The address is stored as IP and port (the wire carries no IPv6 flow
+/// or scope), metadata is boxed because most members have none.
 #[derive(Clone, Debug)]
 pub struct Member {
     pub(crate) id: NodeId,
-    pub(crate) addr: SocketAddr,
+    ip: IpAddr,
+    port: u16,
     pub(crate) incarnation: u32,
     pub(crate) state: MemberState,
-    pub(crate) meta: Bytes,
+    meta: Option<Box<Bytes>>,
     /// When the state last changed here.
     pub(crate) since: Time,
     /// Lifeguard bookkeeping while Suspect.
     pub(crate) suspicion: Option<Box<Suspicion>>,
 }
 
+/// The metadata of a member that has none.
+static NO_META: Bytes = Bytes::new();
+
 impl Member {
+    /// A member first heard of at `since`.
+    pub(crate) fn new(id: NodeId, addr: SocketAddr, incarnation: u32, state: MemberState, since: Time) -> Self {
+        Member { id, ip: addr.ip(), port: addr.port(), incarnation, state, meta: None, since, suspicion: None }
+    }
+
+    /// Sets the address peers reach it at.
+    pub(crate) fn set_addr(&mut self, addr: SocketAddr) {
+        (self.ip, self.port) = (addr.ip(), addr.port());
+    }
+
+    /// Sets its metadata, keeping the buffer when it is unchanged. Returns whether it changed.
+    pub(crate) fn set_meta(&mut self, meta: &[u8]) -> bool {
+        if self.meta() == meta {
+            return false;
+        }
+        self.meta = (!meta.is_empty()).then(|| Box::new(Bytes::copy_from_slice(meta)));
+        true
+    }
+
     /// The member's id.
     pub fn id(&self) -> &NodeId {
         &self.id
     }
     /// Where it is reached.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        SocketAddr::new(self.ip, self.port)
     }
     /// Its incarnation as last heard.
     pub fn incarnation(&self) -> u32 {
@@ -43,7 +70,7 @@ impl Member {
     }
     /// Its metadata.
     pub fn meta(&self) -> &Bytes {
-        &self.meta
+        self.meta.as_deref().unwrap_or(&NO_META)
     }
     /// When its state last changed, on this node's clock.
     pub fn state_since(&self) -> Time {
@@ -53,10 +80,10 @@ impl Member {
     pub fn info(&self) -> MemberInfo {
         MemberInfo {
             id: self.id.clone(),
-            addr: self.addr,
+            addr: self.addr(),
             incarnation: self.incarnation,
             state: self.state,
-            meta: self.meta.clone(),
+            meta: self.meta().clone(),
         }
     }
 }
@@ -326,15 +353,15 @@ mod tests {
     }
 
     fn member(name: &str, state: MemberState) -> Member {
-        Member {
-            id: NodeId::from(name),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            incarnation: 0,
-            state,
-            meta: Bytes::new(),
-            since: Time::ZERO,
-            suspicion: None,
-        }
+        Member::new(NodeId::from(name), "127.0.0.1:1".parse().unwrap(), 0, state, Time::ZERO)
+    }
+
+    /// A simulator holds one `Member` per pair of nodes: 10,000 nodes make 10^8 of them.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_member_fits_in_72_bytes() {
+        assert!(core::mem::size_of::<Member>() <= 72, "{}", core::mem::size_of::<Member>());
+        assert!(core::mem::size_of::<Slot>() <= 80, "{}", core::mem::size_of::<Slot>());
     }
 
     #[test]

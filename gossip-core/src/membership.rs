@@ -9,7 +9,6 @@ use crate::node::Node;
 use crate::time::Time;
 use crate::timer::TimerKind;
 use crate::wire::{MemberRecord, Message};
-use bytes::Bytes;
 use core::net::SocketAddr;
 use rand_core::RngCore;
 use smallvec::smallvec;
@@ -45,26 +44,17 @@ impl<R: RngCore> Node<R> {
                     self.stats.members_dropped += 1;
                     return;
                 }
-                let r = self.members.insert(Member {
-                    id: NodeId::copy_from_slice(id),
-                    addr,
-                    incarnation,
-                    state: MemberState::Alive,
-                    meta: Bytes::copy_from_slice(meta),
-                    since: now,
-                    suspicion: None,
-                });
+                let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);
+                member.set_meta(meta);
+                let r = self.members.insert(member);
                 self.prober.add(r, &mut self.rng);
                 (r, Some(true))
             }
             Some((r, was, _)) => {
                 let mut changed = false;
                 self.members.update(r, |m| {
-                    changed = m.addr != addr || m.meta != meta;
-                    if m.meta != meta {
-                        m.meta = Bytes::copy_from_slice(meta);
-                    }
-                    m.addr = addr;
+                    changed = m.set_meta(meta) || m.addr() != addr;
+                    m.set_addr(addr);
                     m.incarnation = incarnation;
                     m.state = MemberState::Alive;
                     m.since = now;

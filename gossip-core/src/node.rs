@@ -420,8 +420,8 @@ impl<R: RngCore> Node<R> {
             state: m.state,
             incarnation: m.incarnation,
             id: m.id.as_bytes(),
-            addr: m.addr,
-            meta: &m.meta,
+            addr: m.addr(),
+            meta: m.meta(),
         }));
         let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
         let len = header.encoded_len() + 6 + records.iter().map(MemberRecord::encoded_len).sum::<usize>();
@@ -458,8 +458,8 @@ impl<R: RngCore> Node<R> {
             };
             let eligible = m.state.is_live()
                 || (m.state == MemberState::Down && now.saturating_since(m.since) < self.config.gossip_to_the_dead);
-            if eligible && !targets.contains(&m.addr) {
-                targets.push(m.addr);
+            if eligible && !targets.contains(&m.addr()) {
+                targets.push(m.addr());
             }
         }
         for dest in targets {
@@ -484,7 +484,7 @@ impl<R: RngCore> Node<R> {
             return;
         };
         if m.state.is_live() {
-            let dest = m.addr;
+            let dest = m.addr();
             self.send_push_pull(dest, false, true);
         }
     }
@@ -503,7 +503,7 @@ impl<R: RngCore> Node<R> {
         }
         if self.members.down() > 0 {
             if let Some(m) = self.members.random_in(MemberState::Down, &mut self.rng) {
-                let dest = m.addr;
+                let dest = m.addr();
                 self.send_push_pull(dest, false, true);
             }
             return;

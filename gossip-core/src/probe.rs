@@ -160,7 +160,7 @@ impl<R: RngCore> Node<R> {
     pub(crate) fn ping_member(&mut self, target: MemberRef, buddy: bool) -> u32 {
         let seq = self.prober.next_seq();
         let Some(m) = self.members.get(target) else { return seq };
-        let (id, addr) = (m.id.clone(), m.addr);
+        let (id, addr) = (m.id.clone(), m.addr());
         let suspected = (buddy && m.state == MemberState::Suspect).then_some(m.incarnation);
         let me = self.identity.id.clone();
         let mut messages: SmallVec<[Message<'_>; 2]> = SmallVec::new();
@@ -176,7 +176,7 @@ impl<R: RngCore> Node<R> {
     /// with sequence number `seq`. Returns how many were asked.
     fn ask_helpers(&mut self, target: MemberRef, seq: u32) -> usize {
         let Some(m) = self.members.get(target) else { return 0 };
-        let (id, addr) = (m.id.clone(), m.addr);
+        let (id, addr) = (m.id.clone(), m.addr());
         let want = self.config.indirect_checks;
         let mut helpers: SmallVec<[SocketAddr; 4]> = SmallVec::new();
         for _ in 0..want * 4 {
@@ -184,8 +184,8 @@ impl<R: RngCore> Node<R> {
                 break;
             }
             let Some((r, h)) = self.members.random(&mut self.rng) else { break };
-            if r != target && h.state == MemberState::Alive && !helpers.contains(&h.addr) {
-                helpers.push(h.addr);
+            if r != target && h.state == MemberState::Alive && !helpers.contains(&h.addr()) {
+                helpers.push(h.addr());
             }
         }
         for &helper in &helpers {

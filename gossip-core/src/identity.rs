@@ -11,9 +11,9 @@ pub const MAX_ID_LEN: usize = 255;
 /// A member's name: non-empty opaque bytes, at most [`Config::max_id_len`](crate::Config)
 /// long, unique in the cluster and stable across restarts of the same member.
 ///
-/// Cheap to clone: ids up to [`NodeId::INLINE`] bytes (host names, most service names)
-/// are stored inline, with no allocation and no pointer to chase when a table compares
-/// them; longer ones share one buffer. Ordered bytewise, which is the order the core uses
+/// 16 bytes, and cheap to clone: ids up to [`NodeId::INLINE`] bytes are stored inline,
+/// with no allocation and no pointer to chase when a table compares them; longer ones
+/// share one buffer. (A simulator holds n² ids: 10^8 at 10,000 nodes.) Ordered bytewise, which is the order the core uses
 /// wherever it must iterate deterministically.
 #[derive(Clone)]
 pub struct NodeId(Repr);
@@ -21,12 +21,13 @@ pub struct NodeId(Repr);
 #[derive(Clone)]
 enum Repr {
     Inline { len: u8, buf: [u8; NodeId::INLINE] },
-    Shared(Arc<[u8]>),
+    /// A thin pointer (to a boxed slice), so that the whole id stays 16 bytes.
+    Shared(Arc<Box<[u8]>>),
 }
 
 impl NodeId {
     /// The longest id stored inline, in bytes.
-    pub const INLINE: usize = 22;
+    pub const INLINE: usize = 14;
 
     /// A node id from any bytes; the length is checked when a [`Node`](crate::Node) is
     /// built or a peer's id is decoded, against the configured limit.
@@ -41,7 +42,7 @@ impl NodeId {
             buf[..bytes.len()].copy_from_slice(bytes);
             NodeId(Repr::Inline { len: bytes.len() as u8, buf })
         } else {
-            NodeId(Repr::Shared(Arc::from(bytes)))
+            NodeId(Repr::Shared(Arc::new(Box::from(bytes))))
         }
     }
 
@@ -189,5 +190,7 @@ mod tests {
         assert_eq!(long.as_bytes().len(), NodeId::INLINE + 1);
         assert!(edge < long && short < edge, "bytewise order, whatever the storage");
         assert_ne!(edge, long);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(core::mem::size_of::<NodeId>(), 16);
     }
 }

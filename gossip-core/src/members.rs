@@ -12,9 +12,9 @@ use smallvec::SmallVec;
 
 /// Everything this node knows about one other member.
 ///
-/// Kept small (72 bytes with an inline id): a node holds one per member, and a simulator
+/// Kept small (56 bytes with an inline id): a node holds one per member, and a simulator
 /// holds n² of them. The address is stored as IP and port (the wire carries no IPv6 flow
-/// or scope), metadata is boxed because most members have none.
+/// or scope); metadata and suspicion bookkeeping, which most members lack, are boxed.
 #[derive(Clone, Debug)]
 pub struct Member {
     pub(crate) id: NodeId,
@@ -22,11 +22,17 @@ pub struct Member {
     port: u16,
     pub(crate) incarnation: u32,
     pub(crate) state: MemberState,
-    meta: Option<Box<Bytes>>,
     /// When the state last changed here.
     pub(crate) since: Time,
+    extra: Option<Box<Extra>>,
+}
+
+/// The parts of a member most members lack; present only while one of them is.
+#[derive(Clone, Debug, Default)]
+struct Extra {
+    meta: Bytes,
     /// Lifeguard bookkeeping while Suspect.
-    pub(crate) suspicion: Option<Box<Suspicion>>,
+    suspicion: Option<Suspicion>,
 }
 
 /// The metadata of a member that has none.
@@ -35,7 +41,33 @@ static NO_META: Bytes = Bytes::new();
 impl Member {
     /// A member first heard of at `since`.
     pub(crate) fn new(id: NodeId, addr: SocketAddr, incarnation: u32, state: MemberState, since: Time) -> Self {
-        Member { id, ip: addr.ip(), port: addr.port(), incarnation, state, meta: None, since, suspicion: None }
+        Member { id, ip: addr.ip(), port: addr.port(), incarnation, state, since, extra: None }
+    }
+
+    /// Changes the boxed parts through `f`, boxing on demand and unboxing once empty.
+    fn edit_extra(&mut self, f: impl FnOnce(&mut Extra)) {
+        let mut extra = self.extra.take().unwrap_or_default();
+        f(&mut extra);
+        if !extra.meta.is_empty() || extra.suspicion.is_some() {
+            self.extra = Some(extra);
+        }
+    }
+
+    /// Lifeguard bookkeeping, while Suspect.
+    pub(crate) fn suspicion(&self) -> Option<&Suspicion> {
+        self.extra.as_ref()?.suspicion.as_ref()
+    }
+
+    /// Lifeguard bookkeeping to change, while Suspect.
+    pub(crate) fn suspicion_mut(&mut self) -> Option<&mut Suspicion> {
+        self.extra.as_mut()?.suspicion.as_mut()
+    }
+
+    /// Starts (`Some`) or ends (`None`) the suspicion bookkeeping.
+    pub(crate) fn set_suspicion(&mut self, suspicion: Option<Suspicion>) {
+        if suspicion.is_some() || self.suspicion().is_some() {
+            self.edit_extra(|e| e.suspicion = suspicion);
+        }
     }
 
     /// Sets the address peers reach it at.
@@ -48,7 +80,7 @@ impl Member {
         if self.meta() == meta {
             return false;
         }
-        self.meta = (!meta.is_empty()).then(|| Box::new(Bytes::copy_from_slice(meta)));
+        self.edit_extra(|e| e.meta = Bytes::copy_from_slice(meta));
         true
     }
 
@@ -70,7 +102,7 @@ impl Member {
     }
     /// Its metadata.
     pub fn meta(&self) -> &Bytes {
-        self.meta.as_deref().unwrap_or(&NO_META)
+        self.extra.as_ref().map_or(&NO_META, |e| &e.meta)
     }
     /// When its state last changed, on this node's clock.
     pub fn state_since(&self) -> Time {
@@ -240,7 +272,7 @@ impl Members {
     /// one); like [`Members::update`], it bumps the epoch. Returns the new epoch.
     pub(crate) fn update_suspicion(&mut self, r: MemberRef, f: impl FnOnce(&mut Suspicion)) -> Option<u32> {
         self.update(r, |m| {
-            if let Some(s) = m.suspicion.as_mut() {
+            if let Some(s) = m.suspicion_mut() {
                 f(s);
             }
         })
@@ -359,9 +391,9 @@ mod tests {
     /// A simulator holds one `Member` per pair of nodes: 10,000 nodes make 10^8 of them.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_member_fits_in_72_bytes() {
-        assert!(core::mem::size_of::<Member>() <= 72, "{}", core::mem::size_of::<Member>());
-        assert!(core::mem::size_of::<Slot>() <= 80, "{}", core::mem::size_of::<Slot>());
+    fn a_member_fits_in_56_bytes() {
+        assert!(core::mem::size_of::<Member>() <= 56, "{}", core::mem::size_of::<Member>());
+        assert!(core::mem::size_of::<Slot>() <= 64, "{}", core::mem::size_of::<Slot>());
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl<R: RngCore> Node<R> {
                     m.incarnation = incarnation;
                     m.state = MemberState::Alive;
                     m.since = now;
-                    m.suspicion = None;
+                    m.set_suspicion(None);
                 });
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
             }
@@ -88,7 +88,7 @@ impl<R: RngCore> Node<R> {
                 return; // unattributed (see `merge_record`): not a confirmation
             }
             // Lifeguard: an independent confirmation shortens the suspicion.
-            let fresh = self.members.get(r).and_then(|m| m.suspicion.as_ref()).is_some_and(|s| s.can_confirm(from));
+            let fresh = self.members.get(r).and_then(|m| m.suspicion()).is_some_and(|s| s.can_confirm(from));
             if fresh {
                 // Only a real confirmation moves the deadline (an update restarts timers).
                 let epoch = self.members.update_suspicion(r, |s| {
@@ -113,7 +113,7 @@ impl<R: RngCore> Node<R> {
             m.state = MemberState::Suspect;
             m.incarnation = incarnation;
             m.since = now;
-            m.suspicion = Some(Box::new(Suspicion {
+            m.set_suspicion(Some(Suspicion {
                 start: now,
                 expected,
                 confirmers: smallvec![NodeId::copy_from_slice(from)],
@@ -133,7 +133,7 @@ impl<R: RngCore> Node<R> {
     /// (Re)schedules the Down deadline of a suspect from its confirmations so far.
     fn schedule_suspicion(&mut self, r: MemberRef, epoch: Option<u32>) {
         let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else { return };
-        let Some(s) = &m.suspicion else { return };
+        let Some(s) = m.suspicion() else { return };
         let (early, last) = self.suspicion_deadlines(s);
         let at = if self.config.verify_before_down && !s.early_checked && early < last { early } else { last };
         self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
@@ -163,7 +163,7 @@ impl<R: RngCore> Node<R> {
     /// both otherwise declare a healthy member Down on stale news.
     pub(crate) fn suspicion_expired(&mut self, now: Time, r: MemberRef) {
         let Some(m) = self.members.get(r) else { return };
-        let Some(s) = m.suspicion.as_ref().filter(|_| m.state == MemberState::Suspect) else { return };
+        let Some(s) = m.suspicion().filter(|_| m.state == MemberState::Suspect) else { return };
         if self.config.verify_before_down && !s.early_checked && now < self.suspicion_deadlines(s).1 {
             // Still waiting for confirmations at the minimum timeout: check early, so a
             // suspicion whose refutation we missed does not linger until the maximum.
@@ -243,7 +243,7 @@ impl<R: RngCore> Node<R> {
             m.state = state;
             m.incarnation = incarnation;
             m.since = now;
-            m.suspicion = None;
+            m.set_suspicion(None);
         });
         if let Some(epoch) = epoch {
             self.deadlines.schedule(now.saturating_add(self.config.reclaim_after), TimerKind::Reclaim, r, epoch);

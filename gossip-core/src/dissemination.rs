@@ -3,7 +3,6 @@
 use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::NodeId;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::collections::BTreeMap;
 
 /// How many times each piece of news is sent: `mult * ceil(log10(n + 1))` for `n` live
 /// members, enough to reach all of them with high probability (SWIM's infection-style
@@ -14,34 +13,44 @@ pub(crate) fn retransmit_limit(mult: u32, n: usize) -> u32 {
     mult.saturating_mul(digits)
 }
 
-/// Queue order: fewest sends first, then newest first.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    sends: u32,
-    /// `u64::MAX - sequence`, so that newer news sorts first.
-    age: u64,
-}
+/// No entry: the end of a stack.
+const NONE: u32 = u32::MAX;
 
 #[derive(Debug)]
 struct Entry {
     subject: NodeId,
     message: Bytes,
-    /// Its current place in the queue.
-    key: Key,
+    /// Times sent so far: the entry sits in the stack `levels[sends]`.
+    sends: u32,
+    /// Neighbours in that stack (slab indices, or [`NONE`]).
+    above: u32,
+    below: u32,
+}
+
+/// One stack of entries, linked through the entries themselves.
+#[derive(Copy, Clone, Debug)]
+struct Stack {
+    top: u32,
+    bottom: u32,
+}
+
+impl Stack {
+    const EMPTY: Stack = Stack { top: NONE, bottom: NONE };
 }
 
 /// Pre-encoded messages about members, each keyed by its subject: newer news about a
 /// member replaces older news still queued, and nothing is re-encoded per packet.
 ///
-/// Entries live in a slab; the ordered queue and the subject index hold slab indices, so
-/// counting a send moves a small key in the queue and never touches the subject index.
+/// Order: fewest sends first, and among equals the most recently queued or sent first
+/// (fresh news spreads before old news, as in memberlist). `levels[k]` is a stack of the
+/// entries sent `k` times, linked through the entries, so queueing, sending, replacing
+/// and dropping are O(1): no ordered map, and no hashing per send.
 #[derive(Debug)]
 pub(crate) struct Dissemination {
-    queue: BTreeMap<Key, u32>,
-    by_subject: IdMap<u32>,
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    sequence: u64,
+    by_subject: IdMap<u32>,
+    levels: Vec<Stack>,
     /// Scratch for one fill: slab indices taken, reused to avoid an allocation per packet.
     taken: Vec<u32>,
 }
@@ -49,50 +58,74 @@ pub(crate) struct Dissemination {
 impl Dissemination {
     /// An empty queue whose subject index hashes with `keys`.
     pub(crate) fn new(keys: Keys) -> Self {
-        Dissemination {
-            queue: BTreeMap::new(),
-            by_subject: id_map(keys),
-            entries: Vec::new(),
-            free: Vec::new(),
-            sequence: 0,
-            taken: Vec::new(),
-        }
+        Dissemination { entries: Vec::new(), free: Vec::new(), by_subject: id_map(keys), levels: Vec::new(), taken: Vec::new() }
     }
 
     /// Pieces of news queued.
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        self.by_subject.len()
     }
 
     /// Whether nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.by_subject.is_empty()
     }
 
-    /// Takes entry `idx` out of the slab and the subject index (its queue key is the
-    /// caller's business).
-    fn retire(&mut self, idx: u32) -> Option<Entry> {
-        let entry = self.entries.get_mut(idx as usize)?.take()?;
-        self.by_subject.remove(&entry.subject);
-        self.free.push(idx);
-        Some(entry)
+    fn entry(&mut self, idx: u32) -> &mut Entry {
+        self.entries[idx as usize].as_mut().expect("linked entries are occupied")
+    }
+
+    /// Puts entry `idx` on top of the stack for its send count.
+    fn link(&mut self, idx: u32) {
+        let level = self.entry(idx).sends as usize;
+        if self.levels.len() <= level {
+            self.levels.resize(level + 1, Stack::EMPTY);
+        }
+        let old_top = self.levels[level].top;
+        let entry = self.entry(idx);
+        (entry.above, entry.below) = (NONE, old_top);
+        match old_top {
+            NONE => self.levels[level].bottom = idx,
+            top => self.entry(top).above = idx,
+        }
+        self.levels[level].top = idx;
+    }
+
+    /// Takes entry `idx` out of its stack.
+    fn unlink(&mut self, idx: u32) {
+        let Entry { sends, above, below, .. } = *self.entry(idx);
+        let stack = &mut self.levels[sends as usize];
+        match above {
+            NONE => stack.top = below,
+            a => self.entry(a).below = below,
+        }
+        let stack = &mut self.levels[sends as usize];
+        match below {
+            NONE => stack.bottom = above,
+            b => self.entry(b).above = above,
+        }
+    }
+
+    /// Takes entry `idx` out of the queue.
+    fn retire(&mut self, idx: u32) {
+        self.unlink(idx);
+        if let Some(entry) = self.entries[idx as usize].take() {
+            self.by_subject.remove(&entry.subject);
+            self.free.push(idx);
+        }
     }
 
     /// Queues `message` (one encoded wire message) about `subject`, replacing older news
     /// about the same subject. If more than `capacity` are queued, the most-sent entry is
     /// dropped and `true` returned so the caller can count it.
     pub(crate) fn push(&mut self, subject: NodeId, message: Bytes, capacity: usize) -> bool {
-        self.sequence += 1;
-        let key = Key { sends: 0, age: u64::MAX - self.sequence };
-        if let Some(&idx) = self.by_subject.get(&subject)
-            && let Some(entry) = self.entries[idx as usize].as_mut()
-        {
-            self.queue.remove(&entry.key);
-            entry.message = message;
-            entry.key = key;
-            self.queue.insert(key, idx);
+        if let Some(&idx) = self.by_subject.get(&subject) {
+            self.unlink(idx);
+            let entry = self.entry(idx);
+            (entry.message, entry.sends) = (message, 0);
+            self.link(idx);
         } else {
-            let entry = Some(Entry { subject: subject.clone(), message, key });
+            let entry = Some(Entry { subject: subject.clone(), message, sends: 0, above: NONE, below: NONE });
             let idx = match self.free.pop() {
                 Some(idx) => {
                     self.entries[idx as usize] = entry;
@@ -104,18 +137,19 @@ impl Dissemination {
                 }
             };
             self.by_subject.insert(subject, idx);
-            self.queue.insert(key, idx);
+            self.link(idx);
         }
-        if self.queue.len() > capacity {
-            if let Some((_, idx)) = self.queue.pop_last() {
-                self.retire(idx);
-            }
-            return true;
+        if self.len() <= capacity {
+            return false;
         }
-        false
+        // Drop the most-sent entry, the one longest in its stack.
+        if let Some(stack) = self.levels.iter().rev().find(|s| s.bottom != NONE) {
+            self.retire(stack.bottom);
+        }
+        true
     }
 
-    /// Appends queued messages to `out` while they fit in `room` bytes, least-sent first,
+    /// Appends queued messages to `out` while they fit in `room` bytes, in queue order,
     /// and counts a send for each. News sent `limit` times is retired. Returns how many
     /// messages were appended.
     pub(crate) fn fill(&mut self, out: &mut BytesMut, mut room: usize, limit: u32) -> usize {
@@ -126,28 +160,32 @@ impl Dissemination {
         const MAX_MISSES: usize = 16;
         self.taken.clear();
         let mut misses = 0;
-        for &idx in self.queue.values() {
-            if room < SMALLEST || misses >= MAX_MISSES {
-                break;
-            }
-            let Some(entry) = &self.entries[idx as usize] else { continue };
-            if entry.message.len() <= room {
-                out.put_slice(&entry.message);
-                room -= entry.message.len();
-                self.taken.push(idx);
-            } else {
-                misses += 1;
+        'levels: for stack in &self.levels {
+            let mut idx = stack.top;
+            while idx != NONE {
+                if room < SMALLEST || misses >= MAX_MISSES {
+                    break 'levels;
+                }
+                let Some(entry) = &self.entries[idx as usize] else { break };
+                if entry.message.len() <= room {
+                    out.put_slice(&entry.message);
+                    room -= entry.message.len();
+                    self.taken.push(idx);
+                } else {
+                    misses += 1;
+                }
+                idx = entry.below;
             }
         }
         let taken = core::mem::take(&mut self.taken);
-        for &idx in &taken {
-            let Some(entry) = self.entries[idx as usize].as_mut() else { continue };
-            self.queue.remove(&entry.key);
-            entry.key.sends += 1;
-            if entry.key.sends >= limit {
+        // Oldest first, so that the newest taken ends on top of its next stack.
+        for &idx in taken.iter().rev() {
+            if self.entry(idx).sends + 1 >= limit {
                 self.retire(idx);
             } else {
-                self.queue.insert(entry.key, idx);
+                self.unlink(idx);
+                self.entry(idx).sends += 1;
+                self.link(idx);
             }
         }
         let count = taken.len();
@@ -202,5 +240,79 @@ mod tests {
         out.clear();
         q.fill(&mut out, 100, 5);
         assert_eq!(&out[..], b"cccccccbbbbbbb");
+    }
+
+    /// The queue's contract, stated as the simplest model that meets it: per subject, the
+    /// current message, its sends, and when it was last queued or sent; a fill takes
+    /// entries by (fewest sends, latest placement) while they fit, skipping at most
+    /// `MAX_MISSES` that do not; the capacity drop takes the most-sent, earliest placed.
+    #[derive(Default)]
+    struct Model {
+        entries: Vec<(u8, Vec<u8>, u32, u64)>,
+        clock: u64,
+    }
+
+    impl Model {
+        fn push(&mut self, subject: u8, message: Vec<u8>, capacity: usize) -> bool {
+            self.clock += 1;
+            self.entries.retain(|e| e.0 != subject);
+            self.entries.push((subject, message, 0, self.clock));
+            if self.entries.len() <= capacity {
+                return false;
+            }
+            let worst = (0..self.entries.len()).max_by_key(|&i| (self.entries[i].2, u64::MAX - self.entries[i].3));
+            self.entries.remove(worst.unwrap());
+            true
+        }
+
+        fn fill(&mut self, mut room: usize, limit: u32) -> Vec<u8> {
+            self.entries.sort_by_key(|e| (e.2, u64::MAX - e.3));
+            let (mut out, mut taken, mut misses) = (Vec::new(), Vec::new(), 0);
+            for (i, e) in self.entries.iter().enumerate() {
+                if room < 7 || misses >= 16 {
+                    break;
+                }
+                if e.1.len() <= room {
+                    out.extend_from_slice(&e.1);
+                    room -= e.1.len();
+                    taken.push(i);
+                } else {
+                    misses += 1;
+                }
+            }
+            for &i in taken.iter().rev() {
+                self.clock += 1;
+                self.entries[i].2 += 1;
+                self.entries[i].3 = self.clock;
+            }
+            self.entries.retain(|e| e.2 < limit);
+            out
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_queue_behaves_like_its_model(
+            ops in proptest::collection::vec((0u8..12, 7usize..40, proptest::bool::ANY), 1..300),
+            capacity in 1usize..10,
+            limit in 1u32..6,
+        ) {
+            let (mut q, mut model) = (Dissemination::new(Keys::default()), Model::default());
+            for (i, (subject, size, is_fill)) in ops.into_iter().enumerate() {
+                if is_fill {
+                    let mut out = BytesMut::new();
+                    let room = size * 3;
+                    let count = q.fill(&mut out, room, limit);
+                    let expected = model.fill(room, limit);
+                    proptest::prop_assert_eq!(&out[..], &expected[..]);
+                    proptest::prop_assert!(count <= expected.len() && out.len() <= room);
+                } else {
+                    let message = vec![i as u8; size];
+                    let dropped = q.push(NodeId::new([subject]), Bytes::from(message.clone()), capacity);
+                    proptest::prop_assert_eq!(dropped, model.push(subject, message, capacity));
+                }
+                proptest::prop_assert_eq!(q.len(), model.entries.len());
+            }
+        }
     }
 }

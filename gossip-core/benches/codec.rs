@@ -85,7 +85,10 @@ fn full_mtu_gossip(c: &mut Criterion) {
         })
     });
     eprintln!("full-MTU packet carried {fitting} Alive messages");
-    eprintln!("size_of::<Member>() = {} bytes (plus the buffers of an id over NodeId::INLINE bytes and of metadata)", core::mem::size_of::<Member>());
+    eprintln!(
+        "size_of::<Member>() = {} bytes (plus the buffers of an id over NodeId::INLINE bytes and of metadata)",
+        core::mem::size_of::<Member>()
+    );
 }
 
 criterion_group!(benches, ping_to_ack, full_mtu_gossip);

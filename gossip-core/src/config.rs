@@ -66,6 +66,12 @@ pub struct Config {
     /// (anti-entropy for anything gossip missed). Stretched for large clusters like
     /// memberlist does. `Duration::ZERO` disables it.
     pub push_pull_interval: Duration,
+    /// After joining, one extra full exchange with a random member at a random moment
+    /// between this and twice this. A join reply is merged quietly (not re-gossiped: the
+    /// seed already spreads it), so news of members that joined at about the same time
+    /// reaches us only by gossip, which in a mass join is thin; this sync catches up.
+    /// `Duration::ZERO` disables it (and then join replies are re-gossiped, as memberlist does).
+    pub catch_up_sync: Duration,
     /// Period of a full state exchange with one random Down member (Serf's reconnect):
     /// how the two sides of a healed partition find each other. Not scaled with the
     /// cluster: each node reaches out this often while it holds Down members.
@@ -118,6 +124,7 @@ impl Config {
             verify_before_down: true,
             push_pull_interval: Duration::from_secs(30),
             reconnect_interval: Duration::from_secs(15),
+            catch_up_sync: Duration::from_secs(1),
             join_retry_interval: Duration::from_secs(1),
             reclaim_after: Duration::from_secs(60),
             max_id_len: 128,
@@ -142,6 +149,7 @@ impl Config {
             gossip_to_the_dead: Duration::from_secs(60),
             suspicion_mult: 6,
             push_pull_interval: Duration::from_secs(60),
+            catch_up_sync: Duration::from_secs(5),
             join_retry_interval: Duration::from_secs(5),
             reclaim_after: Duration::from_secs(180),
             ..Config::lan(cluster_size)
@@ -157,6 +165,7 @@ impl Config {
             gossip_to_the_dead: Duration::from_secs(15),
             suspicion_mult: 3,
             push_pull_interval: Duration::from_secs(15),
+            catch_up_sync: Duration::from_millis(500),
             reclaim_after: Duration::from_secs(30),
             ..Config::lan(cluster_size)
         }

@@ -58,7 +58,13 @@ pub(crate) struct Dissemination {
 impl Dissemination {
     /// An empty queue whose subject index hashes with `keys`.
     pub(crate) fn new(keys: Keys) -> Self {
-        Dissemination { entries: Vec::new(), free: Vec::new(), by_subject: id_map(keys), levels: Vec::new(), taken: Vec::new() }
+        Dissemination {
+            entries: Vec::new(),
+            free: Vec::new(),
+            by_subject: id_map(keys),
+            levels: Vec::new(),
+            taken: Vec::new(),
+        }
     }
 
     /// Pieces of news queued.

@@ -20,7 +20,10 @@ pub struct NodeId(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, buf: [u8; NodeId::INLINE] },
+    Inline {
+        len: u8,
+        buf: [u8; NodeId::INLINE],
+    },
     /// A thin pointer (to a boxed slice), so that the whole id stays 16 bytes.
     Shared(Arc<Box<[u8]>>),
 }

@@ -2,12 +2,12 @@
 //! decide whether a piece of news about a member supersedes what is known.
 
 use crate::hashing::Keys;
-use core::hash::BuildHasher;
-use hashbrown::HashTable;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
 use bytes::Bytes;
+use core::hash::BuildHasher;
 use core::net::{IpAddr, SocketAddr};
+use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 /// Everything this node knows about one other member.

@@ -70,7 +70,9 @@ impl<R: RngCore> Node<R> {
             Some(false) => self.events.push_back(Event::MemberUpdated(m.info())),
             None => {}
         }
-        self.enqueue_news(&subject, &Message::Alive { incarnation, id, addr, meta });
+        if !self.quiet {
+            self.enqueue_news(&subject, &Message::Alive { incarnation, id, addr, meta });
+        }
     }
 
     /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion).

@@ -58,6 +58,8 @@ pub struct Node<R> {
     pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
     pub(crate) next_join_retry: Option<Time>,
     pub(crate) joined: bool,
+    /// Set while merging a join reply: what it teaches us is not re-gossiped.
+    pub(crate) quiet: bool,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
@@ -102,6 +104,7 @@ impl<R: RngCore> Node<R> {
             seeds: SmallVec::new(),
             next_join_retry: None,
             joined: false,
+            quiet: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -365,8 +368,22 @@ impl<R: RngCore> Node<R> {
             Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::PushPull { join: _, reply, states } => {
+                let join_reply = !reply && !self.joined && !self.seeds.is_empty();
+                let catch_up = !self.config.catch_up_sync.is_zero();
+                let known = (self.members.len(), self.members.live());
                 for record in states.iter() {
+                    self.quiet = join_reply && catch_up && record.id != sender;
                     self.merge_record(now, &record);
+                }
+                self.quiet = false;
+                // After a join, and after a response that taught us members (more may be
+                // missing), sync again soon rather than a full interval later. Not sooner:
+                // a peer asked too early knows no more than our seed did.
+                let learned = self.members.len() > known.0 || self.members.live() > known.1;
+                if !reply && catch_up && (learned || join_reply) {
+                    let delay = self.config.catch_up_sync;
+                    let at = self.random_phase(now.saturating_add(delay), delay, delay);
+                    self.next_push_pull = if join_reply { at } else { self.next_push_pull.min(at) };
                 }
                 if reply {
                     // Answer where the sender says it lives now (its own record comes
@@ -374,7 +391,7 @@ impl<R: RngCore> Node<R> {
                     let own = states.iter().next().filter(|r| r.id == sender);
                     let dest = own.map_or(from, |r| r.addr);
                     self.send_push_pull(dest, false, false);
-                } else if !self.joined && !self.seeds.is_empty() {
+                } else if join_reply {
                     self.joined = true;
                     self.next_join_retry = None;
                     self.events.push_back(Event::Joined);

@@ -49,6 +49,7 @@ pub fn set(config: &mut Config, field: &str, value: &str) -> Result<(), String> 
         "verify_before_down" => config.verify_before_down = parse(v)?,
         "push_pull_interval" => config.push_pull_interval = duration(v)?,
         "reconnect_interval" => config.reconnect_interval = duration(v)?,
+        "catch_up_sync" => config.catch_up_sync = duration(v)?,
         "join_retry_interval" => config.join_retry_interval = duration(v)?,
         "reclaim_after" => config.reclaim_after = duration(v)?,
         "max_id_len" => config.max_id_len = parse(v)?,

@@ -34,6 +34,33 @@ fn fifty_nodes_join_through_one_seed_and_all_see_all() {
     }
 }
 
+// A join reply is merged quietly: the members it names are not re-gossiped by the joiner
+// (the seed already spreads them; the n² re-gossip is what makes mass joins slow), and the
+// catch-up sync fills what gossip then misses. With catch-up off, the joiner re-gossips
+// everything, as memberlist does. Either way the cluster converges.
+#[test]
+fn a_join_reply_is_merged_quietly_and_catch_up_syncs_converge() {
+    for seed in seeds() {
+        for catch_up in [Duration::from_secs(1), Duration::ZERO] {
+            let mut config = Config::lan(40);
+            config.catch_up_sync = catch_up;
+            let mut h = Harness::new(40, seed, config);
+            h.join_all();
+            let last = 39;
+            h.run_until(SECOND, Duration::from_millis(1), |h| h.node(last).members().count() > 0);
+            let (learned, queued) = (h.node(last).members().count(), h.node(last).pending_news());
+            assert!(learned >= 30, "seed {seed}: the join reply named {learned} members");
+            if catch_up.is_zero() {
+                assert!(queued >= learned, "seed {seed}: {queued} queued of {learned} learned");
+            } else {
+                assert!(queued <= 2, "seed {seed}: {queued} queued after a quiet merge of {learned}");
+            }
+            let t = h.run_until(Duration::from_secs(60), SECOND, Harness::converged);
+            assert!(t.is_some(), "seed {seed}, catch-up {catch_up:?}: no convergence in 60 s");
+        }
+    }
+}
+
 // A crashed node is marked Down by every live node, and nobody else is.
 #[test]
 fn crashed_node_is_marked_down_by_every_live_node() {

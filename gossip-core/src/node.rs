@@ -20,6 +20,14 @@ use rand_core::RngCore;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
+/// At most this many catch-up syncs follow a join (see [`Config::catch_up_sync`]), so a
+/// node that knows more than any peer does not sync every second for ever.
+const MAX_CATCH_UP_ROUNDS: u8 = 8;
+
+/// In a mass join, where the peers are catching up too (their responses say so), at
+/// least this many catch-up syncs follow a join.
+const MIN_CATCH_UP_ROUNDS: u8 = 3;
+
 /// Largest datagram accepted from the network, bytes.
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -58,8 +66,11 @@ pub struct Node<R> {
     pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
     pub(crate) next_join_retry: Option<Time>,
     pub(crate) joined: bool,
-    /// Set while merging a join reply: what it teaches us is not re-gossiped.
+    /// Set while merging secondhand state that is not to be re-gossiped (see
+    /// [`Config::catch_up_sync`]).
     pub(crate) quiet: bool,
+    /// Catch-up syncs left: set by a join reply, zeroed once caught up.
+    catch_up_rounds: u8,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
@@ -105,6 +116,7 @@ impl<R: RngCore> Node<R> {
             next_join_retry: None,
             joined: false,
             quiet: false,
+            catch_up_rounds: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -367,12 +379,17 @@ impl<R: RngCore> Node<R> {
             Message::Suspect { incarnation, id, from: accuser } => self.on_suspect(now, incarnation, id, accuser),
             Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::PushPull { join: _, reply, states } => {
+            Message::PushPull { join, reply, states } => {
                 let join_reply = !reply && !self.joined && !self.seeds.is_empty();
                 let catch_up = !self.config.catch_up_sync.is_zero();
+                // Secondhand state in a join-phase exchange is merged quietly: from a
+                // joining sender (only its own record is news), or in answer to our join
+                // or catch-up. Re-gossiping it would cost n² messages in a mass join.
+                let catching_up = self.catch_up_rounds > 0;
+                let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
                 let known = (self.members.len(), self.members.live());
                 for record in states.iter() {
-                    self.quiet = join_reply && catch_up && record.id != sender;
+                    self.quiet = quiet && record.id != sender;
                     self.merge_record(now, &record);
                 }
                 self.quiet = false;
@@ -380,17 +397,34 @@ impl<R: RngCore> Node<R> {
                 // missing), sync again soon rather than a full interval later. Not sooner:
                 // a peer asked too early knows no more than our seed did.
                 let learned = self.members.len() > known.0 || self.members.live() > known.1;
-                if !reply && catch_up && (learned || join_reply) {
-                    let delay = self.config.catch_up_sync;
-                    let at = self.random_phase(now.saturating_add(delay), delay, delay);
-                    self.next_push_pull = if join_reply { at } else { self.next_push_pull.min(at) };
+                if !reply && catch_up {
+                    // Caught up once a peer that knew at least as many members as we do
+                    // taught us nothing; a peer that knew fewer proves nothing.
+                    let peer_knew_as_much = states.len() > known.0;
+                    if join_reply {
+                        self.catch_up_rounds = MAX_CATCH_UP_ROUNDS;
+                    } else if catching_up {
+                        self.catch_up_rounds -= 1;
+                        let rounds = MAX_CATCH_UP_ROUNDS - self.catch_up_rounds;
+                        // A peer still catching up itself may lag as we do: trust its
+                        // silence only after a few rounds.
+                        let trusted = !join || rounds >= MIN_CATCH_UP_ROUNDS;
+                        if trusted && !learned && peer_knew_as_much {
+                            self.catch_up_rounds = 0;
+                        }
+                    }
+                    if join_reply || learned || self.catch_up_rounds > 0 {
+                        let delay = self.config.catch_up_sync;
+                        let at = self.random_phase(now.saturating_add(delay), delay, delay);
+                        self.next_push_pull = if join_reply { at } else { self.next_push_pull.min(at) };
+                    }
                 }
                 if reply {
                     // Answer where the sender says it lives now (its own record comes
                     // first), not where our table last saw it: it may have restarted.
                     let own = states.iter().next().filter(|r| r.id == sender);
                     let dest = own.map_or(from, |r| r.addr);
-                    self.send_push_pull(dest, false, false);
+                    self.send_push_pull(dest, self.catch_up_rounds > 0, false);
                 } else if join_reply {
                     self.joined = true;
                     self.next_join_retry = None;
@@ -502,7 +536,8 @@ impl<R: RngCore> Node<R> {
         };
         if m.state.is_live() {
             let dest = m.addr();
-            self.send_push_pull(dest, false, true);
+            // While catching up, flag the exchange as join-phase: our table is secondhand.
+            self.send_push_pull(dest, self.catch_up_rounds > 0, true);
         }
     }
 

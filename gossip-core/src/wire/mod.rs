@@ -148,7 +148,8 @@ pub enum Message<'a> {
     },
     /// A full exchange of membership state, sent over a reliable stream.
     PushPull {
-        /// The sender is joining through the receiver.
+        /// The sender is joining (through the receiver, or catching up after its join):
+        /// its table may lag, and only its own record is firsthand.
         join: bool,
         /// The sender wants the receiver's state back.
         reply: bool,

@@ -2,7 +2,8 @@
 
 use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::NodeId;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
+use smallvec::SmallVec;
 
 /// How many times each piece of news is sent: `mult * ceil(log10(n + 1))` for `n` live
 /// members, enough to reach all of them with high probability (SWIM's infection-style
@@ -16,10 +17,15 @@ pub(crate) fn retransmit_limit(mult: u32, n: usize) -> u32 {
 /// No entry: the end of a stack.
 const NONE: u32 = u32::MAX;
 
+/// One encoded message, inline when it is small (most are: an Alive with a short id is
+/// about 25 bytes). Not a slice of a shared buffer: a long-queued message would pin the
+/// whole buffer it was cut from.
+type Encoded = SmallVec<[u8; 32]>;
+
 #[derive(Debug)]
 struct Entry {
     subject: NodeId,
-    message: Bytes,
+    message: Encoded,
     /// Times sent so far: the entry sits in the stack `levels[sends]`.
     sends: u32,
     /// Neighbours in that stack (slab indices, or [`NONE`]).
@@ -112,19 +118,27 @@ impl Dissemination {
         }
     }
 
-    /// Takes entry `idx` out of the queue.
+    /// Takes entry `idx` out of the queue. Once the queue is empty, frees what a burst of
+    /// news (a mass join) made it allocate.
     fn retire(&mut self, idx: u32) {
         self.unlink(idx);
         if let Some(entry) = self.entries[idx as usize].take() {
             self.by_subject.remove(&entry.subject);
             self.free.push(idx);
         }
+        if self.by_subject.is_empty() && self.entries.capacity() > 256 {
+            self.entries = Vec::new();
+            self.free = Vec::new();
+            self.by_subject.shrink_to(0);
+            self.levels.clear();
+        }
     }
 
     /// Queues `message` (one encoded wire message) about `subject`, replacing older news
     /// about the same subject. If more than `capacity` are queued, the most-sent entry is
     /// dropped and `true` returned so the caller can count it.
-    pub(crate) fn push(&mut self, subject: NodeId, message: Bytes, capacity: usize) -> bool {
+    pub(crate) fn push(&mut self, subject: NodeId, message: &[u8], capacity: usize) -> bool {
+        let message = Encoded::from_slice(message);
         if let Some(&idx) = self.by_subject.get(&subject) {
             self.unlink(idx);
             let entry = self.entry(idx);
@@ -215,9 +229,9 @@ mod tests {
     #[test]
     fn newer_news_replaces_older_and_least_sent_goes_first() {
         let mut q = Dissemination::new(Keys::default());
-        q.push(NodeId::from("a"), Bytes::from_static(b"a-old-news"), 10);
-        q.push(NodeId::from("b"), Bytes::from_static(b"b-news-xx"), 10);
-        q.push(NodeId::from("a"), Bytes::from_static(b"a-new-news"), 10);
+        q.push(NodeId::from("a"), b"a-old-news", 10);
+        q.push(NodeId::from("b"), b"b-news-xx", 10);
+        q.push(NodeId::from("a"), b"a-new-news", 10);
         assert_eq!(q.len(), 2);
         let mut out = BytesMut::new();
         // Room for one message: the newest (a-new) goes first.
@@ -238,11 +252,11 @@ mod tests {
     #[test]
     fn capacity_drops_the_most_sent() {
         let mut q = Dissemination::new(Keys::default());
-        q.push(NodeId::from("a"), Bytes::from_static(b"aaaaaaa"), 2);
+        q.push(NodeId::from("a"), b"aaaaaaa", 2);
         let mut out = BytesMut::new();
         q.fill(&mut out, 100, 5);
-        q.push(NodeId::from("b"), Bytes::from_static(b"bbbbbbb"), 2);
-        assert!(q.push(NodeId::from("c"), Bytes::from_static(b"ccccccc"), 2));
+        q.push(NodeId::from("b"), b"bbbbbbb", 2);
+        assert!(q.push(NodeId::from("c"), b"ccccccc", 2));
         out.clear();
         q.fill(&mut out, 100, 5);
         assert_eq!(&out[..], b"cccccccbbbbbbb");
@@ -314,7 +328,7 @@ mod tests {
                     proptest::prop_assert!(count <= expected.len() && out.len() <= room);
                 } else {
                     let message = vec![i as u8; size];
-                    let dropped = q.push(NodeId::new([subject]), Bytes::from(message.clone()), capacity);
+                    let dropped = q.push(NodeId::new([subject]), &message, capacity);
                     proptest::prop_assert_eq!(dropped, model.push(subject, message, capacity));
                 }
                 proptest::prop_assert_eq!(q.len(), model.entries.len());

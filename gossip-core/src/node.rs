@@ -13,7 +13,7 @@ use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Header, Limits, MemberRecord, Message};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -27,6 +27,16 @@ const MAX_CATCH_UP_ROUNDS: u8 = 8;
 /// In a mass join, where the peers are catching up too (their responses say so), at
 /// least this many catch-up syncs follow a join.
 const MIN_CATCH_UP_ROUNDS: u8 = 3;
+
+/// Frees the room a drained output queue kept from a burst (a full sync can raise a
+/// thousand events at once): a node holds few outputs between polls, and a simulator
+/// holds thousands of nodes.
+fn release_burst<T>(queue: &mut VecDeque<T>) {
+    const KEEP: usize = 64;
+    if queue.capacity() > 4 * KEEP {
+        queue.shrink_to(KEEP);
+    }
+}
 
 /// Largest datagram accepted from the network, bytes.
 const MAX_DATAGRAM: usize = 65_535;
@@ -281,7 +291,10 @@ impl<R: RngCore> Node<R> {
     /// The next packet to send, if any. Send datagrams as they come; deliver a
     /// `reliable` one as a single frame on a stream to `dest`.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let t = self.transmits.pop_front()?;
+        let Some(t) = self.transmits.pop_front() else {
+            release_burst(&mut self.transmits);
+            return None;
+        };
         self.stats.packets_out += 1;
         self.stats.bytes_out += t.payload.len() as u64;
         Some(t)
@@ -289,7 +302,11 @@ impl<R: RngCore> Node<R> {
 
     /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            release_burst(&mut self.events);
+        }
+        event
     }
 
     /// When [`Node::handle_timeout`] must next be called; `None` when nothing is
@@ -485,10 +502,11 @@ impl<R: RngCore> Node<R> {
     /// Encodes `message` once and queues it for piggybacking, replacing older news about
     /// `subject`.
     pub(crate) fn enqueue_news(&mut self, subject: &NodeId, message: &Message<'_>) {
-        self.arena.reserve(message.encoded_len());
+        let start = self.arena.len();
         message.encode(&mut self.arena);
-        let bytes: Bytes = self.arena.split().freeze();
-        if self.gossip.push(subject.clone(), bytes, self.config.max_gossip_queue) {
+        let dropped = self.gossip.push(subject.clone(), &self.arena[start..], self.config.max_gossip_queue);
+        self.arena.truncate(start);
+        if dropped {
             self.stats.gossip_dropped += 1;
         }
     }

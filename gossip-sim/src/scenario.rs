@@ -59,6 +59,9 @@ pub struct Report {
     pub simulated_secs: f64,
     /// Wall-clock seconds the run took.
     pub wall_secs: f64,
+    /// Of those, the seconds spent forming the cluster before the scenario's event (all of
+    /// them for `join`): the rest is the scenario proper, e.g. the steady state of `loss`.
+    pub form_wall_secs: f64,
     /// First time every live node's view matched the truth, after the event.
     pub converged_secs: Option<f64>,
     /// Fault until the first live node marked the subject Down or Left.
@@ -155,13 +158,16 @@ impl Scenario {
             let end = sim.now.saturating_add(duration);
             let converged = sim.run_until(end, |s| s.truth.converged());
             let converged_secs = converged.then(|| secs(sim.now.saturating_since(joined_at)));
-            return Ok(self.report(&sim, joined_at, converged_secs, wall, vec![]));
+            let mut report = self.report(&sim, joined_at, converged_secs, wall, vec![]);
+            report.form_wall_secs = report.wall_secs;
+            return Ok(report);
         }
         if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
             return Err(format!("the cluster did not converge within 120 s of joining (seed {})", self.seed));
         }
 
         let event_at = sim.now;
+        let form_wall_secs = wall.elapsed().as_secs_f64();
         sim.reset_traffic();
         let fp_before = (sim.truth.false_positive_notices, sim.truth.false_positive_decisions.len());
         let victim = 1 + (choice.next_u64() as usize) % (n - 1);
@@ -287,6 +293,7 @@ impl Scenario {
             marks.push((measured_from, "heal"));
         }
         let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
+        report.form_wall_secs = form_wall_secs;
         report.false_positive_notices -= fp_before.0;
         report.false_positives -= fp_before.1 as u64;
         Ok(report)
@@ -312,6 +319,7 @@ impl Scenario {
             seed: self.seed,
             simulated_secs: secs(sim.now.saturating_since(Time::ZERO)),
             wall_secs: wall.elapsed().as_secs_f64(),
+            form_wall_secs: 0.0,
             converged_secs,
             detect_first_secs: since(first, watch_from),
             detect_all_secs: since(all, watch_from),
@@ -363,7 +371,7 @@ impl Report {
                 "\"converged_secs\": {}, \"detect_first_secs\": {}, \"detect_all_secs\": {}, ",
                 "\"false_positives\": {}, \"false_positive_notices\": {}, \"max_packet_bytes\": {}, ",
                 "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
-                "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}}}"
+                "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}}}"
             ),
             self.scenario,
             self.nodes,
@@ -382,6 +390,7 @@ impl Report {
             self.peak_rss_bytes,
             self.trace_hash,
             self.steps,
+            self.form_wall_secs,
         )
     }
 }

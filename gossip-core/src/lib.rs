@@ -60,6 +60,7 @@ mod node;
 mod probe;
 mod rand;
 mod stats;
+mod sync;
 mod time;
 mod timer;
 pub mod wire;

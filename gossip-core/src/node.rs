@@ -71,8 +71,8 @@ pub struct Node<R> {
     /// Set while merging secondhand state that is not to be re-gossiped (see
     /// [`Config::catch_up_sync`]).
     pub(crate) quiet: bool,
-    /// Catch-up syncs left: set by a join reply, zeroed once caught up.
-    pub(crate) catch_up_rounds: u8,
+    /// The pace of catch-up syncs ([`Config::catch_up_sync`]); zero once caught up.
+    pub(crate) catch_up: Duration,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
@@ -118,7 +118,7 @@ impl<R: RngCore> Node<R> {
             next_join_retry: None,
             joined: false,
             quiet: false,
-            catch_up_rounds: 0,
+            catch_up: Duration::ZERO,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -252,7 +252,10 @@ impl<R: RngCore> Node<R> {
             self.gossip_round(now);
         }
         if self.next_push_pull <= now {
-            self.next_push_pull = now.saturating_add(self.push_pull_interval());
+            self.next_push_pull = match self.config.push_pull_interval.is_zero() {
+                true => Time::MAX, // off: only catch-up syncs set this timer
+                false => now.saturating_add(self.push_pull_interval()),
+            };
             self.push_pull_round();
         }
         if self.next_reconnect <= now {

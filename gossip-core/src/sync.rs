@@ -12,14 +12,6 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 
-/// At most this many catch-up syncs follow a join (see [`Config::catch_up_sync`](crate::Config::catch_up_sync)), so a
-/// node that knows more than any peer does not sync every second for ever.
-const MAX_CATCH_UP_ROUNDS: u8 = 8;
-
-/// In a mass join, where the peers are catching up too (their responses say so), at
-/// least this many catch-up syncs follow a join.
-const MIN_CATCH_UP_ROUNDS: u8 = 3;
-
 impl<R: RngCore> Node<R> {
     /// A full state from `sender` (at `from`): merge it, answer it if asked, and track
     /// the join and its catch-up.
@@ -37,7 +29,7 @@ impl<R: RngCore> Node<R> {
         // Secondhand state in a join-phase exchange is merged quietly: from a
         // joining sender (only its own record is news), or in answer to our join
         // or catch-up. Re-gossiping it would cost n² messages in a mass join.
-        let catching_up = self.catch_up_rounds > 0;
+        let catching_up = !self.catch_up.is_zero();
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
         let known = (self.members.len(), self.members.live());
         for record in states.iter() {
@@ -45,42 +37,49 @@ impl<R: RngCore> Node<R> {
             self.merge_record(now, &record);
         }
         self.quiet = false;
-        // After a join, and after a response that taught us members (more may be
-        // missing), sync again soon rather than a full interval later. Not sooner:
-        // a peer asked too early knows no more than our seed did.
-        let learned = self.members.len() > known.0 || self.members.live() > known.1;
         if !reply && catch_up {
-            // Caught up once a peer that knew at least as many members as we do
-            // taught us nothing; a peer that knew fewer proves nothing.
-            let peer_knew_as_much = states.len() > known.0;
-            if join_reply {
-                self.catch_up_rounds = MAX_CATCH_UP_ROUNDS;
-            } else if catching_up {
-                self.catch_up_rounds -= 1;
-                let rounds = MAX_CATCH_UP_ROUNDS - self.catch_up_rounds;
-                // A peer still catching up itself may lag as we do: trust its
-                // silence only after a few rounds.
-                let trusted = !join || rounds >= MIN_CATCH_UP_ROUNDS;
-                if trusted && !learned && peer_knew_as_much {
-                    self.catch_up_rounds = 0;
-                }
-            }
-            if join_reply || learned || self.catch_up_rounds > 0 {
-                let delay = self.config.catch_up_sync;
-                let at = self.random_phase(now.saturating_add(delay), delay, delay);
-                self.next_push_pull = if join_reply { at } else { self.next_push_pull.min(at) };
-            }
+            self.pace_catch_up(now, join_reply, self.members.len() > known.0 || self.members.live() > known.1);
         }
         if reply {
             // Answer where the sender says it lives now (its own record comes
             // first), not where our table last saw it: it may have restarted.
             let own = states.iter().next().filter(|r| r.id == sender);
             let dest = own.map_or(from, |r| r.addr);
-            self.send_push_pull(dest, self.catch_up_rounds > 0, false);
+            self.send_push_pull(dest, !self.catch_up.is_zero(), false);
         } else if join_reply {
             self.joined = true;
             self.next_join_retry = None;
             self.events.push_back(Event::Joined);
+        }
+    }
+
+    /// Paces the catch-up syncs after a response to our sync (Trickle-like): a join reply
+    /// starts them at `catch_up_sync`; while catching up, a response that taught us members
+    /// keeps that pace and one that taught nothing doubles the delay, until it reaches the
+    /// regular push-pull interval and the node is caught up. (A regular sync that taught
+    /// something is followed by another soon, without entering catch-up.) In a mass join the gaps of a node and of its peers are alike
+    /// (the last joiners are known to few), so a fruitless sync does not stop the catch-up
+    /// at once: it only slows it down.
+    fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: bool) {
+        let first = self.config.catch_up_sync;
+        let delay = if join_reply {
+            self.catch_up = first;
+            first
+        } else if !self.catch_up.is_zero() {
+            self.catch_up = if learned { first } else { self.catch_up.saturating_mul(2) };
+            // Caught up at the regular pace (or at 16 × the first delay, with periodic sync off).
+            if self.catch_up >= self.push_pull_interval().max(first.saturating_mul(16)) {
+                self.catch_up = Duration::ZERO;
+            }
+            self.catch_up
+        } else if learned {
+            first // a regular sync that taught something: another one soon (not quiet)
+        } else {
+            Duration::ZERO
+        };
+        if !delay.is_zero() {
+            let at = self.random_phase(now.saturating_add(delay), delay, delay);
+            self.next_push_pull = if join_reply { at } else { self.next_push_pull.min(at) };
         }
     }
 
@@ -129,7 +128,7 @@ impl<R: RngCore> Node<R> {
         if m.state.is_live() {
             let dest = m.addr();
             // While catching up, flag the exchange as join-phase: our table is secondhand.
-            self.send_push_pull(dest, self.catch_up_rounds > 0, true);
+            self.send_push_pull(dest, !self.catch_up.is_zero(), true);
         }
     }
 

@@ -55,8 +55,8 @@ impl<R: RngCore> Node<R> {
 
     /// Paces the catch-up syncs after a response to our sync (Trickle-like): a join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
-    /// keeps that pace and one that taught nothing doubles the delay, until it reaches the
-    /// regular push-pull interval and the node is caught up. (A regular sync that taught
+    /// keeps that pace and one that taught nothing doubles the delay, until three in a row
+    /// taught nothing and the node is caught up. (A regular sync that taught
     /// something is followed by another soon, without entering catch-up.) In a mass join the gaps of a node and of its peers are alike
     /// (the last joiners are known to few), so a fruitless sync does not stop the catch-up
     /// at once: it only slows it down.
@@ -67,8 +67,9 @@ impl<R: RngCore> Node<R> {
             first
         } else if !self.catch_up.is_zero() {
             self.catch_up = if learned { first } else { self.catch_up.saturating_mul(2) };
-            // Caught up at the regular pace (or at 16 × the first delay, with periodic sync off).
-            if self.catch_up >= self.push_pull_interval().max(first.saturating_mul(16)) {
+            // Caught up after three fruitless syncs in a row (1, 2 and 4 times the first
+            // delay): full syncs are big, and the regular push-pull takes over from there.
+            if self.catch_up >= first.saturating_mul(8) {
                 self.catch_up = Duration::ZERO;
             }
             self.catch_up

@@ -26,7 +26,8 @@ pub struct Truth {
     mismatches: u64,
     /// `MemberDown` events about live members, summed over observers.
     pub false_positive_notices: u64,
-    /// Distinct (subject, incarnation) pairs some observer declared Down while live.
+    /// Distinct (subject, incarnation) pairs some observer declared Down while live (not
+    /// counting Downs about a restarted member's previous life).
     pub false_positive_decisions: BTreeSet<(usize, u32)>,
     /// The member whose failure or departure is being timed, and since when.
     pub watched: Option<(usize, Time)>,
@@ -37,6 +38,13 @@ pub struct Truth {
     /// When each observer first saw the watched member Down or Left (for the CDF).
     pub detections: Vec<Time>,
     seen_gone: Vec<bool>,
+    /// Per subject, the highest incarnation any observer reported for it.
+    highest: Vec<u32>,
+    /// Per subject, the highest incarnation reported before its latest restart: a Down at
+    /// or below it is about a previous life (which did die), not a false positive.
+    previous_life: Vec<Option<u32>>,
+    /// Whether each node was ever started (so the next start is a restart).
+    booted: Vec<bool>,
 }
 
 impl Truth {
@@ -56,6 +64,9 @@ impl Truth {
             detect_all: None,
             detections: Vec::new(),
             seen_gone: vec![false; n],
+            highest: vec![0; n],
+            previous_life: vec![None; n],
+            booted: vec![false; n],
         }
     }
 
@@ -121,6 +132,10 @@ impl Truth {
     pub fn set_live(&mut self, j: usize, live: bool, fresh: bool) {
         let before: u64 =
             (0..self.n).map(|k| u64::from(self.pair_wrong(k, j)) + u64::from(self.pair_wrong(j, k))).sum();
+        if live && fresh && self.booted[j] {
+            self.previous_life[j] = Some(self.highest[j]);
+        }
+        self.booted[j] |= live;
         self.live[j] = live;
         if fresh {
             self.view[j * self.n..(j + 1) * self.n].fill(UNKNOWN);
@@ -140,7 +155,9 @@ impl Truth {
         };
         let Some(&j) = self.index.get(id) else { return };
         self.set_view(i, j, v);
-        if v == DOWN && self.live[j] && self.live[i] {
+        self.highest[j] = self.highest[j].max(incarnation);
+        let previous_life = self.previous_life[j].is_some_and(|top| incarnation <= top);
+        if v == DOWN && self.live[j] && self.live[i] && !previous_life {
             self.false_positive_notices += 1;
             self.false_positive_decisions.insert((j, incarnation));
         }
@@ -171,5 +188,30 @@ impl Truth {
         self.detect_all = None;
         self.detections.clear();
         self.seen_gone.fill(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A Down about a restarted member counts as a false positive only when it is about an
+    // incarnation its previous life never reached (that life did die).
+    #[test]
+    fn downs_about_a_previous_life_are_not_false_positives() {
+        let ids: Vec<NodeId> = ["a", "b"].into_iter().map(NodeId::from).collect();
+        let mut t = Truth::new(&ids);
+        let down = |incarnation| Event::MemberDown { id: NodeId::from("b"), incarnation };
+        t.set_live(0, true, true);
+        t.set_live(1, true, true);
+        t.observe(Time::ZERO, 0, &down(3));
+        assert_eq!(t.false_positive_notices, 1, "b was live: a false Down");
+        t.set_live(1, false, false);
+        t.set_live(1, true, true); // restarted: its previous life reached incarnation 3
+        t.observe(Time::ZERO, 0, &down(3));
+        assert_eq!(t.false_positive_notices, 1, "a late Down about the dead life");
+        t.observe(Time::ZERO, 0, &down(4));
+        assert_eq!(t.false_positive_notices, 2, "incarnation 4 is the new life's");
+        assert_eq!(t.false_positive_decisions.len(), 2);
     }
 }

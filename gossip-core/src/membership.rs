@@ -70,7 +70,9 @@ impl<R: RngCore> Node<R> {
             Some(false) => self.events.push_back(Event::MemberUpdated(m.info())),
             None => {}
         }
-        if !self.quiet {
+        // A quiet merge keeps quiet only about members that are new to us (who exists);
+        // news about a member we knew (a refutation, a new address) is spread as usual.
+        if !(self.quiet && current.is_none()) {
             self.enqueue_news(&subject, &Message::Alive { incarnation, id, addr, meta });
         }
     }

@@ -68,8 +68,8 @@ pub struct Node<R> {
     pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
     pub(crate) next_join_retry: Option<Time>,
     pub(crate) joined: bool,
-    /// Set while merging secondhand state that is not to be re-gossiped (see
-    /// [`Config::catch_up_sync`]).
+    /// Set while merging secondhand state whose new members are not to be re-gossiped
+    /// (see [`Config::catch_up_sync`]).
     pub(crate) quiet: bool,
     /// The pace of catch-up syncs ([`Config::catch_up_sync`]); zero once caught up.
     pub(crate) catch_up: Duration,

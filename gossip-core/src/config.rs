@@ -66,11 +66,13 @@ pub struct Config {
     /// (anti-entropy for anything gossip missed). Stretched for large clusters like
     /// memberlist does. `Duration::ZERO` disables it.
     pub push_pull_interval: Duration,
-    /// After joining, one extra full exchange with a random member at a random moment
-    /// between this and twice this. A join reply is merged quietly (not re-gossiped: the
-    /// seed already spreads it), so news of members that joined at about the same time
-    /// reaches us only by gossip, which in a mass join is thin; this sync catches up.
-    /// `Duration::ZERO` disables it (and then join replies are re-gossiped, as memberlist does).
+    /// Pace of the catch-up syncs that follow a join. The join reply, and the state either
+    /// side of a join-phase sync learns, is merged quietly: members new to the receiver are
+    /// not re-gossiped (the seed already spreads them; re-gossiping makes a mass join cost
+    /// n² messages). Instead the joiner syncs with a random member between this and twice
+    /// this after joining, again at that pace while syncs teach it members, and at doubling
+    /// delays after syncs that teach nothing; three of those in a row end the catch-up.
+    /// `Duration::ZERO` disables it, and join replies are then re-gossiped as memberlist does.
     pub catch_up_sync: Duration,
     /// Period of a full state exchange with one random Down member (Serf's reconnect):
     /// how the two sides of a healed partition find each other. Not scaled with the

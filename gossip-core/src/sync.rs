@@ -55,7 +55,7 @@ impl<R: RngCore> Node<R> {
 
     /// Paces the catch-up syncs after a response to our sync (Trickle-like): a join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
-    /// keeps that pace and one that taught nothing doubles the delay, until three in a row
+    /// keeps that pace and one that taught nothing doubles the delay, until two in a row
     /// taught nothing and the node is caught up. (A regular sync that taught
     /// something is followed by another soon, without entering catch-up.) In a mass join the gaps of a node and of its peers are alike
     /// (the last joiners are known to few), so a fruitless sync does not stop the catch-up
@@ -67,9 +67,9 @@ impl<R: RngCore> Node<R> {
             first
         } else if !self.catch_up.is_zero() {
             self.catch_up = if learned { first } else { self.catch_up.saturating_mul(2) };
-            // Caught up after three fruitless syncs in a row (1, 2 and 4 times the first
+            // Caught up after two fruitless syncs in a row (at 1 and 2 times the first
             // delay): full syncs are big, and the regular push-pull takes over from there.
-            if self.catch_up >= first.saturating_mul(8) {
+            if self.catch_up >= first.saturating_mul(4) {
                 self.catch_up = Duration::ZERO;
             }
             self.catch_up
@@ -129,6 +129,8 @@ impl<R: RngCore> Node<R> {
         if m.state.is_live() {
             let dest = m.addr();
             // While catching up, flag the exchange as join-phase: our table is secondhand.
+            // (Pulling only, without sending our table, halves the cost but slowed the
+            // convergence of restarted members in the churn scenario: peers learn from it.)
             self.send_push_pull(dest, !self.catch_up.is_zero(), true);
         }
     }

@@ -71,7 +71,8 @@ pub struct Config {
     /// not re-gossiped (the seed already spreads them; re-gossiping makes a mass join cost
     /// n² messages). Instead the joiner syncs with a random member between this and twice
     /// this after joining, again at that pace while syncs teach it members, and at doubling
-    /// delays after syncs that teach nothing; two of those in a row end the catch-up.
+    /// delays after syncs that teach nothing; two of those in a row (three while the peers
+    /// are catching up too, as in a mass join) end the catch-up.
     /// `Duration::ZERO` disables it, and join replies are then re-gossiped as memberlist does.
     pub catch_up_sync: Duration,
     /// Period of a full state exchange with one random Down member (Serf's reconnect):

@@ -73,6 +73,8 @@ pub struct Node<R> {
     pub(crate) quiet: bool,
     /// The pace of catch-up syncs ([`Config::catch_up_sync`]); zero once caught up.
     pub(crate) catch_up: Duration,
+    /// When the catch-up ends even if no response ends it.
+    pub(crate) catch_up_until: Time,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
@@ -119,6 +121,7 @@ impl<R: RngCore> Node<R> {
             joined: false,
             quiet: false,
             catch_up: Duration::ZERO,
+            catch_up_until: Time::ZERO,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),

@@ -12,6 +12,11 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 
+/// A catch-up ends at the latest this many `catch_up_sync` delays after its last useful
+/// sync, even when responses stop coming (a partition, a crashed peer): a node must not
+/// stay in its quiet join phase for ever.
+const CATCH_UP_SPAN: u32 = 16;
+
 impl<R: RngCore> Node<R> {
     /// A full state from `sender` (at `from`): merge it, answer it if asked, and track
     /// the join and its catch-up.
@@ -29,7 +34,7 @@ impl<R: RngCore> Node<R> {
         // Secondhand state in a join-phase exchange is merged quietly: from a
         // joining sender (only its own record is news), or in answer to our join
         // or catch-up. Re-gossiping it would cost n² messages in a mass join.
-        let catching_up = !self.catch_up.is_zero();
+        let catching_up = self.catching_up(now);
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
         let known = (self.members.len(), self.members.live());
         for record in states.iter() {
@@ -38,14 +43,15 @@ impl<R: RngCore> Node<R> {
         }
         self.quiet = false;
         if !reply && catch_up {
-            self.pace_catch_up(now, join_reply, self.members.len() > known.0 || self.members.live() > known.1);
+            let learned = self.members.len() > known.0 || self.members.live() > known.1;
+            self.pace_catch_up(now, join_reply, learned, join);
         }
         if reply {
             // Answer where the sender says it lives now (its own record comes
             // first), not where our table last saw it: it may have restarted.
             let own = states.iter().next().filter(|r| r.id == sender);
             let dest = own.map_or(from, |r| r.addr);
-            self.send_push_pull(dest, !self.catch_up.is_zero(), false);
+            self.send_push_pull(dest, self.catching_up(now), false);
         } else if join_reply {
             self.joined = true;
             self.next_join_retry = None;
@@ -53,23 +59,35 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// Whether this node is still catching up after its join (see [`Node::pace_catch_up`]).
+    fn catching_up(&self, now: Time) -> bool {
+        !self.catch_up.is_zero() && now <= self.catch_up_until
+    }
+
     /// Paces the catch-up syncs after a response to our sync (Trickle-like): a join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
     /// keeps that pace and one that taught nothing doubles the delay, until two in a row
-    /// taught nothing and the node is caught up. (A regular sync that taught
+    /// taught nothing (three if the peer is catching up too) and the node is caught up. (A regular sync that taught
     /// something is followed by another soon, without entering catch-up.) In a mass join the gaps of a node and of its peers are alike
     /// (the last joiners are known to few), so a fruitless sync does not stop the catch-up
     /// at once: it only slows it down.
-    fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: bool) {
+    fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: bool, peer_catching_up: bool) {
         let first = self.config.catch_up_sync;
         let delay = if join_reply {
             self.catch_up = first;
+            self.catch_up_until = now.saturating_add(first.saturating_mul(CATCH_UP_SPAN));
             first
-        } else if !self.catch_up.is_zero() {
+        } else if self.catching_up(now) {
             self.catch_up = if learned { first } else { self.catch_up.saturating_mul(2) };
+            if learned {
+                self.catch_up_until = now.saturating_add(first.saturating_mul(CATCH_UP_SPAN));
+            }
             // Caught up after two fruitless syncs in a row (at 1 and 2 times the first
-            // delay): full syncs are big, and the regular push-pull takes over from there.
-            if self.catch_up >= first.saturating_mul(4) {
+            // delay), or three when the last peer was catching up too (in a mass join the
+            // gaps of peers are alike): full syncs are big, and the regular push-pull
+            // takes over from there.
+            let enough = first.saturating_mul(if peer_catching_up { 8 } else { 4 });
+            if self.catch_up >= enough {
                 self.catch_up = Duration::ZERO;
             }
             self.catch_up
@@ -131,7 +149,8 @@ impl<R: RngCore> Node<R> {
             // While catching up, flag the exchange as join-phase: our table is secondhand.
             // (Pulling only, without sending our table, halves the cost but slowed the
             // convergence of restarted members in the churn scenario: peers learn from it.)
-            self.send_push_pull(dest, !self.catch_up.is_zero(), true);
+            let catching_up = self.catching_up(self.clock);
+            self.send_push_pull(dest, catching_up, true);
         }
     }
 

@@ -31,9 +31,9 @@ impl<R: RngCore> Node<R> {
     ) {
         let join_reply = !reply && !self.joined && !self.seeds.is_empty();
         let catch_up = !self.config.catch_up_sync.is_zero();
-        // Secondhand state in a join-phase exchange is merged quietly: from a
-        // joining sender (only its own record is news), or in answer to our join
-        // or catch-up. Re-gossiping it would cost n² messages in a mass join.
+        // Secondhand state in a join-phase exchange is merged quietly (members new to us
+        // are not re-gossiped): from a joining sender (only its own record is news), or in
+        // answer to our join or catch-up. Re-gossiping it costs n² messages in a mass join.
         let catching_up = self.catching_up(now);
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
         let known = (self.members.len(), self.members.live());
@@ -64,35 +64,29 @@ impl<R: RngCore> Node<R> {
         !self.catch_up.is_zero() && now <= self.catch_up_until
     }
 
-    /// Paces the catch-up syncs after a response to our sync (Trickle-like): a join reply
+    /// Paces the catch-up syncs after a response to our sync (Trickle-like). A join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
-    /// keeps that pace and one that taught nothing doubles the delay, until two in a row
-    /// taught nothing (three if the peer is catching up too) and the node is caught up. (A regular sync that taught
-    /// something is followed by another soon, without entering catch-up.) In a mass join the gaps of a node and of its peers are alike
-    /// (the last joiners are known to few), so a fruitless sync does not stop the catch-up
-    /// at once: it only slows it down.
+    /// keeps that pace and one that taught nothing doubles the delay. Two fruitless syncs in
+    /// a row end the catch-up, three if the peer is catching up too: in a mass join the gaps
+    /// of a node and of its peers are alike (the last joiners are known to few), so silence
+    /// is weak evidence. A regular sync that taught something is followed by another soon,
+    /// without entering catch-up.
     fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: bool, peer_catching_up: bool) {
         let first = self.config.catch_up_sync;
-        let delay = if join_reply {
+        let catching_up = self.catching_up(now);
+        let delay = if join_reply || (catching_up && learned) {
             self.catch_up = first;
             self.catch_up_until = now.saturating_add(first.saturating_mul(CATCH_UP_SPAN));
             first
-        } else if self.catching_up(now) {
-            self.catch_up = if learned { first } else { self.catch_up.saturating_mul(2) };
-            if learned {
-                self.catch_up_until = now.saturating_add(first.saturating_mul(CATCH_UP_SPAN));
-            }
-            // Caught up after two fruitless syncs in a row (at 1 and 2 times the first
-            // delay), or three when the last peer was catching up too (in a mass join the
-            // gaps of peers are alike): full syncs are big, and the regular push-pull
-            // takes over from there.
+        } else if catching_up {
+            self.catch_up = self.catch_up.saturating_mul(2);
             let enough = first.saturating_mul(if peer_catching_up { 8 } else { 4 });
             if self.catch_up >= enough {
-                self.catch_up = Duration::ZERO;
+                self.catch_up = Duration::ZERO; // caught up: the regular push-pull takes over
             }
             self.catch_up
         } else if learned {
-            first // a regular sync that taught something: another one soon (not quiet)
+            first // not quiet: only a join starts a catch-up
         } else {
             Duration::ZERO
         };

@@ -255,9 +255,11 @@ impl<R: RngCore> Node<R> {
             self.gossip_round(now);
         }
         if self.next_push_pull <= now {
-            self.next_push_pull = match self.config.push_pull_interval.is_zero() {
-                true => Time::MAX, // off: only catch-up syncs set this timer
-                false => now.saturating_add(self.push_pull_interval()),
+            // Off (zero): only catch-up syncs set this timer.
+            self.next_push_pull = if self.config.push_pull_interval.is_zero() {
+                Time::MAX
+            } else {
+                now.saturating_add(self.push_pull_interval())
             };
             self.push_pull_round();
         }

@@ -106,14 +106,13 @@ impl Dissemination {
     /// Takes entry `idx` out of its stack.
     fn unlink(&mut self, idx: u32) {
         let Entry { sends, above, below, .. } = *self.entry(idx);
-        let stack = &mut self.levels[sends as usize];
+        let level = sends as usize;
         match above {
-            NONE => stack.top = below,
+            NONE => self.levels[level].top = below,
             a => self.entry(a).below = below,
         }
-        let stack = &mut self.levels[sends as usize];
         match below {
-            NONE => stack.bottom = above,
+            NONE => self.levels[level].bottom = above,
             b => self.entry(b).above = above,
         }
     }

@@ -82,7 +82,7 @@ pub enum FuzzMessage {
     Suspect { incarnation: u8, id: u8, from: u8 },
     Down { incarnation: u8, id: u8, from: u8 },
     Left { incarnation: u8, id: u8 },
-    PushPull { reply: bool, records: Vec<(u8, u8, u8)> },
+    PushPull { reply: bool, records: Vec<(u8, u8, u8)>, sums: Option<Vec<u64>> },
 }
 
 fn peer_id(n: u8) -> NodeId {
@@ -127,7 +127,7 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
             Message::Down { incarnation: incarnation(*i), id: id(*n), from: id(*f) }
         }
         FuzzMessage::Left { incarnation: i, id: n } => Message::Left { incarnation: incarnation(*i), id: id(*n) },
-        FuzzMessage::PushPull { reply, records } => {
+        FuzzMessage::PushPull { reply, records, sums } => {
             let records: Vec<MemberRecord<'_>> = records
                 .iter()
                 .take(64)
@@ -140,7 +140,14 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
                 })
                 .collect();
             header.encode(&mut out);
-            wire::encode_push_pull(&mut out, false, *reply, records.into_iter());
+            // A digest of the largest power-of-two length the input allows.
+            let sums = sums.as_ref().map(|s| {
+                let mut s = s.clone();
+                s.resize(s.len().max(1), 0);
+                s.truncate(1 << s.len().ilog2().min(10));
+                s
+            });
+            wire::encode_push_pull(&mut out, false, *reply, records.into_iter(), sums.as_deref());
             return out.to_vec();
         }
     };

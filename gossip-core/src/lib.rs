@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod digest;
 mod dissemination;
 mod error;
 mod event;

@@ -1,6 +1,7 @@
 //! The member table: a slab of members with a by-id index, and the precedence rules that
 //! decide whether a piece of news about a member supersedes what is known.
 
+use crate::digest::Digest;
 use crate::hashing::Keys;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
@@ -173,12 +174,22 @@ pub(crate) struct Members {
     keys: Keys,
     live: usize,
     down: usize,
+    /// Per-bucket sums of every member's (id, incarnation, state), for digest-first syncs.
+    digest: Digest,
 }
 
 impl Members {
     /// An empty table whose id index hashes with `keys`.
     pub(crate) fn new(keys: Keys) -> Self {
-        Members { slots: Vec::new(), free: Vec::new(), index: HashTable::new(), keys, live: 0, down: 0 }
+        Members {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            keys,
+            live: 0,
+            down: 0,
+            digest: Digest::default(),
+        }
     }
 
     /// Members tracked, tombstones included.
@@ -194,6 +205,11 @@ impl Members {
     /// Members Down (tombstones not yet reclaimed).
     pub(crate) fn down(&self) -> usize {
         self.down
+    }
+
+    /// The digest of the table (see [`crate::digest`]).
+    pub(crate) fn digest(&self) -> &Digest {
+        &self.digest
     }
 
     /// Adjusts the live and Down counts for a member entering (`+1`) or leaving (`-1`) a state.
@@ -231,6 +247,7 @@ impl Members {
     /// Adds a member not yet known; the caller checked with [`Members::find`].
     pub(crate) fn insert(&mut self, member: Member) -> MemberRef {
         self.count(member.state, 1);
+        self.digest.add(member.id.as_bytes(), member.incarnation, member.state);
         let hash = self.keys.hash_one(member.id.as_bytes());
         let r = match self.free.pop() {
             Some(idx) => {
@@ -256,14 +273,19 @@ impl Members {
     pub(crate) fn update(&mut self, r: MemberRef, f: impl FnOnce(&mut Member)) -> Option<u32> {
         let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.as_mut()?;
-        let before = member.state;
+        let before = (member.state, member.incarnation);
         f(member);
-        let after = member.state;
+        let after = (member.state, member.incarnation);
         slot.epoch = slot.epoch.wrapping_add(1);
         let epoch = slot.epoch;
         if before != after {
-            self.count(before, -1);
-            self.count(after, 1);
+            let id = member.id.as_bytes();
+            self.digest.remove(id, before.1, before.0);
+            self.digest.add(id, after.1, after.0);
+        }
+        if before.0 != after.0 {
+            self.count(before.0, -1);
+            self.count(after.0, 1);
         }
         Some(epoch)
     }
@@ -283,6 +305,7 @@ impl Members {
         let slot = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)?;
         let member = slot.member.take()?;
         self.count(member.state, -1);
+        self.digest.remove(member.id.as_bytes(), member.incarnation, member.state);
         if let Ok(entry) = self.index.find_entry(self.keys.hash_one(member.id.as_bytes()), |&idx| idx == r.idx) {
             entry.remove();
         }

@@ -396,7 +396,9 @@ impl<R: RngCore> Node<R> {
             Message::Suspect { incarnation, id, from: accuser } => self.on_suspect(now, incarnation, id, accuser),
             Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::PushPull { join, reply, states } => self.on_push_pull(now, from, sender, join, reply, &states),
+            Message::PushPull { join, reply, states, sums } => {
+                self.on_push_pull(now, from, sender, join, reply, &states, sums)
+            }
         }
     }
 

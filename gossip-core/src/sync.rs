@@ -2,11 +2,12 @@
 //! push-pull (anti-entropy for anything gossip missed), the catch-up syncs that follow a
 //! join, and Serf's reconnect to Down members that heals partitions.
 
+use crate::digest;
 use crate::event::{Event, Transmit};
 use crate::identity::MemberState;
 use crate::node::Node;
 use crate::time::Time;
-use crate::wire::{self, Header, MemberRecord, StateList};
+use crate::wire::{self, BucketSums, Header, MemberRecord, StateList};
 use bytes::BytesMut;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -17,9 +18,21 @@ use rand_core::RngCore;
 /// stay in its quiet join phase for ever.
 const CATCH_UP_SPAN: u32 = 16;
 
+/// The parts of a digest-first sync (see [`Message::PushPull`](crate::wire::Message)).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SyncPart {
+    /// Our own record and digest; asks for what differs.
+    Request,
+    /// Our members of the buckets where the request's digest differs, and our digest.
+    Response,
+    /// After a response: our members of the buckets that still differ.
+    PushBack,
+}
+
 impl<R: RngCore> Node<R> {
-    /// A full state from `sender` (at `from`): merge it, answer it if asked, and track
+    /// A sync message from `sender` (at `from`): merge its records, answer it, and track
     /// the join and its catch-up.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_push_pull(
         &mut self,
         now: Time,
@@ -28,8 +41,10 @@ impl<R: RngCore> Node<R> {
         join: bool,
         reply: bool,
         states: &StateList<'_>,
+        sums: Option<BucketSums<'_>>,
     ) {
-        let join_reply = !reply && !self.joined && !self.seeds.is_empty();
+        let response = !reply && sums.is_some();
+        let join_reply = response && !self.joined && !self.seeds.is_empty();
         let catch_up = !self.config.catch_up_sync.is_zero();
         // Secondhand state in a join-phase exchange is merged quietly (members new to us
         // are not re-gossiped): from a joining sender (only its own record is news), or in
@@ -42,23 +57,25 @@ impl<R: RngCore> Node<R> {
             self.merge_record(now, &record);
         }
         self.quiet = false;
-        if !reply && catch_up {
+        if response && catch_up {
             let learned = self.members.len() > known.0 || self.members.live() > known.1;
             self.pace_catch_up(now, join_reply, learned, join);
         }
+        // Answer where the sender says it lives now (its own record comes first), not
+        // where our table last saw it: it may have restarted.
+        let own = states.iter().next().filter(|r| r.id == sender);
+        let dest = own.map_or(from, |r| r.addr);
         if reply {
-            // Answer where the sender says it lives now (its own record comes
-            // first), not where our table last saw it: it may have restarted.
-            let own = states.iter().next().filter(|r| r.id == sender);
-            let dest = own.map_or(from, |r| r.addr);
-            self.send_push_pull(dest, self.catching_up(now), false);
-        } else if join_reply {
+            self.send_push_pull(dest, self.catching_up(now), SyncPart::Response, sums);
+        } else if response {
+            self.send_push_pull(dest, self.catching_up(now), SyncPart::PushBack, sums);
+        }
+        if join_reply {
             self.joined = true;
             self.next_join_retry = None;
             self.events.push_back(Event::Joined);
         }
     }
-
     /// Whether this node is still catching up after its join (see [`Node::pace_catch_up`]).
     fn catching_up(&self, now: Time) -> bool {
         !self.catch_up.is_zero() && now <= self.catch_up_until
@@ -96,29 +113,55 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Queues this node's full membership view to `dest` over a reliable stream.
-    pub(crate) fn send_push_pull(&mut self, dest: SocketAddr, join: bool, reply: bool) {
+    /// Queues one part of a sync to `dest` over a reliable stream: our own record, then
+    /// (in a response or push-back) our members of the buckets where our digest differs
+    /// from `peer` (all of them without a peer digest), then (in a request or response)
+    /// our digest. A push-back with nothing differing is not sent.
+    pub(crate) fn send_push_pull(
+        &mut self,
+        dest: SocketAddr,
+        join: bool,
+        part: SyncPart,
+        peer: Option<BucketSums<'_>>,
+    ) {
         let me = self.local();
-        let mut records: Vec<MemberRecord<'_>> = Vec::with_capacity(self.members.len() + 1);
-        records.push(MemberRecord {
+        let view = self.members.len() + 1;
+        let log2 = peer.map_or_else(|| digest::log2_for(view), |p| p.log2());
+        let mine = self.members.digest().fold(log2, (me.id.as_bytes(), me.incarnation, me.state));
+        let theirs: Option<Vec<u64>> = peer.map(|p| p.iter().collect());
+        let same = theirs.as_ref() == Some(&mine);
+        if part == SyncPart::PushBack && same {
+            return;
+        }
+        let differs = |id: &[u8]| {
+            let b = digest::bucket(id, log2);
+            theirs.as_ref().is_none_or(|t| t.get(b) != mine.get(b))
+        };
+        let mut records: Vec<MemberRecord<'_>> = vec![MemberRecord {
             state: me.state,
             incarnation: me.incarnation,
             id: me.id.as_bytes(),
             addr: me.addr,
             meta: &me.meta,
-        });
-        records.extend(self.members.iter().map(|(_, m)| MemberRecord {
-            state: m.state,
-            incarnation: m.incarnation,
-            id: m.id.as_bytes(),
-            addr: m.addr(),
-            meta: m.meta(),
-        }));
+        }];
+        if part != SyncPart::Request && !same {
+            records.extend(self.members.iter().filter(|(_, m)| differs(m.id.as_bytes())).map(|(_, m)| MemberRecord {
+                state: m.state,
+                incarnation: m.incarnation,
+                id: m.id.as_bytes(),
+                addr: m.addr(),
+                meta: m.meta(),
+            }));
+        }
+        let sums = (part != SyncPart::PushBack).then_some(&mine[..]);
         let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
-        let len = header.encoded_len() + 6 + records.iter().map(MemberRecord::encoded_len).sum::<usize>();
+        let len = header.encoded_len()
+            + 6
+            + records.iter().map(MemberRecord::encoded_len).sum::<usize>()
+            + wire::sums_len(sums.map(<[u64]>::len));
         let mut out = BytesMut::with_capacity(len);
         header.encode(&mut out);
-        wire::encode_push_pull(&mut out, join, reply, records.into_iter());
+        wire::encode_push_pull(&mut out, join, part == SyncPart::Request, records.into_iter(), sums);
         self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
     }
 
@@ -144,7 +187,7 @@ impl<R: RngCore> Node<R> {
             // (Pulling only, without sending our table, halves the cost but slowed the
             // convergence of restarted members in the churn scenario: peers learn from it.)
             let catching_up = self.catching_up(self.clock);
-            self.send_push_pull(dest, catching_up, true);
+            self.send_push_pull(dest, catching_up, SyncPart::Request, None);
         }
     }
 
@@ -163,14 +206,14 @@ impl<R: RngCore> Node<R> {
         if self.members.down() > 0 {
             if let Some(m) = self.members.random_in(MemberState::Down, &mut self.rng) {
                 let dest = m.addr();
-                self.send_push_pull(dest, false, true);
+                self.send_push_pull(dest, false, SyncPart::Request, None);
             }
             return;
         }
         const SEED_SYNCS_PER_ROUND: usize = 3;
         if !self.seeds.is_empty() && crate::rand::below(&mut self.rng, self.members.live() + 1) < SEED_SYNCS_PER_ROUND {
             let seed = self.seeds[crate::rand::below(&mut self.rng, self.seeds.len())];
-            self.send_push_pull(seed, false, true);
+            self.send_push_pull(seed, false, SyncPart::Request, None);
         }
     }
 
@@ -182,8 +225,104 @@ impl<R: RngCore> Node<R> {
         }
         for i in 0..self.seeds.len() {
             let seed = self.seeds[i];
-            self.send_push_pull(seed, true, true);
+            self.send_push_pull(seed, true, SyncPart::Request, None);
         }
         self.next_join_retry = Some(now.saturating_add(self.config.join_retry_interval));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyncPart;
+    use crate::tests::util::SplitMix;
+    use crate::wire::{self, Header, Limits, MemberRecord, Message};
+    use crate::{Config, Identity, MemberState, Node, Time};
+    use bytes::BytesMut;
+    use core::net::SocketAddr;
+    use std::collections::BTreeSet;
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 1, i], 7946))
+    }
+
+    fn node(name: &str, i: u8) -> Node<SplitMix> {
+        Node::new(Config::lan(100), Identity::new(name, addr(i)), SplitMix(u64::from(i))).unwrap()
+    }
+
+    /// Teaches `node` the Alive members named by `peers` (a push-back: merged, not answered).
+    fn teach(node: &mut Node<SplitMix>, peers: &[(String, u8)]) {
+        let records = peers.iter().map(|(id, i)| MemberRecord {
+            state: MemberState::Alive,
+            incarnation: 0,
+            id: id.as_bytes(),
+            addr: addr(*i),
+            meta: b"",
+        });
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
+        wire::encode_push_pull(&mut out, false, false, records.collect::<Vec<_>>().into_iter(), None);
+        node.handle_stream(Time::ZERO, addr(250), &out).unwrap();
+        assert!(node.poll_transmit().is_none(), "a push-back is not answered");
+    }
+
+    /// The reliable transmit `node` queued, decoded: (ids of its records, whether it has a digest).
+    fn sent(node: &mut Node<SplitMix>) -> Option<(Vec<u8>, BTreeSet<String>, bool)> {
+        let t = node.poll_transmit()?;
+        assert!(t.reliable && node.poll_transmit().is_none());
+        let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
+        let Message::PushPull { states, sums, .. } = packet.messages[0] else { panic!("not a sync") };
+        let ids = states.iter().map(|r| String::from_utf8(r.id.to_vec()).unwrap()).collect();
+        Some((t.payload.to_vec(), ids, sums.is_some()))
+    }
+
+    /// One digest-first sync from `a` to `b`: the ids each message carried.
+    fn sync(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<BTreeSet<String>> {
+        a.send_push_pull(addr(2), false, SyncPart::Request, None);
+        let (request, ids, digest) = sent(a).unwrap();
+        assert!(digest);
+        let mut carried = vec![ids];
+        b.handle_stream(Time::ZERO, addr(1), &request).unwrap();
+        let (response, ids, digest) = sent(b).unwrap();
+        assert!(digest);
+        carried.push(ids);
+        a.handle_stream(Time::ZERO, addr(2), &response).unwrap();
+        if let Some((push_back, ids, digest)) = sent(a) {
+            assert!(!digest);
+            carried.push(ids);
+            b.handle_stream(Time::ZERO, addr(1), &push_back).unwrap();
+            assert!(b.poll_transmit().is_none(), "a push-back is not answered");
+        }
+        carried
+    }
+
+    fn view(node: &Node<SplitMix>) -> BTreeSet<String> {
+        node.members().map(|m| String::from_utf8(m.id().as_bytes().to_vec()).unwrap()).collect()
+    }
+
+    // Two nodes that agree exchange only their own records and digests; when each knows a
+    // member the other lacks, the sync carries those members' buckets (a few records, not
+    // the table) in both directions, and leaves the two views equal.
+    #[test]
+    fn a_sync_carries_only_the_buckets_that_differ() {
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        let peers: Vec<(String, u8)> = (10..110).map(|i| (format!("peer-{i}"), i)).collect();
+        teach(&mut a, &[peers.clone(), vec![("b".into(), 2)]].concat());
+        teach(&mut b, &[peers.clone(), vec![("a".into(), 1)]].concat());
+        let own = |id: &str| BTreeSet::from([id.to_string()]);
+        assert_eq!(sync(&mut a, &mut b), vec![own("a"), own("b")], "agreeing nodes send their own records only");
+
+        teach(&mut a, &[("only-a".into(), 200)]);
+        teach(&mut b, &[("only-b".into(), 201)]);
+        let carried = sync(&mut a, &mut b);
+        assert_eq!(carried.len(), 3, "the requester pushes back what the responder lacks");
+        assert!(carried[1].contains("only-b") && !carried[1].contains("only-a"));
+        assert!(carried[2].contains("only-a") && !carried[2].contains("only-b"));
+        for ids in &carried {
+            assert!(ids.len() <= 40, "a sync carried {} of 103 members", ids.len());
+        }
+        let (mut va, mut vb) = (view(&a), view(&b));
+        assert!(va.remove("b") && vb.remove("a"));
+        assert_eq!(va, vb);
+        assert_eq!(sync(&mut a, &mut b), vec![own("a"), own("b")], "synced nodes agree");
     }
 }

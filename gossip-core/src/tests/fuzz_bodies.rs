@@ -16,8 +16,12 @@ fn message() -> impl Strategy<Value = FuzzMessage> {
         (n(), n(), n()).prop_map(|(incarnation, id, from)| FuzzMessage::Suspect { incarnation, id, from }),
         (n(), n(), n()).prop_map(|(incarnation, id, from)| FuzzMessage::Down { incarnation, id, from }),
         (n(), n()).prop_map(|(incarnation, id)| FuzzMessage::Left { incarnation, id }),
-        (any::<bool>(), proptest::collection::vec((n(), n(), n()), 0..10))
-            .prop_map(|(reply, records)| FuzzMessage::PushPull { reply, records }),
+        (
+            any::<bool>(),
+            proptest::collection::vec((n(), n(), n()), 0..10),
+            proptest::option::of(proptest::collection::vec(any::<u64>(), 0..5))
+        )
+            .prop_map(|(reply, records, sums)| FuzzMessage::PushPull { reply, records, sums }),
     ]
 }
 
@@ -65,8 +69,11 @@ proptest! {
 fn regression_confirmed_suspicion_deadline_in_the_past() {
     use FuzzMessage::PushPull;
     let ops = [
-        Op::Valid { from: 1, message: PushPull { reply: false, records: vec![(0, 0, 3), (12, 0, 31), (0, 0, 15)] } },
-        Op::Valid { from: 1, message: PushPull { reply: false, records: vec![(92, 0, 28), (41, 0, 23)] } },
+        Op::Valid {
+            from: 1,
+            message: PushPull { reply: false, records: vec![(0, 0, 3), (12, 0, 31), (0, 0, 15)], sums: None },
+        },
+        Op::Valid { from: 1, message: PushPull { reply: false, records: vec![(92, 0, 28), (41, 0, 23)], sums: None } },
         Op::Timeout { advance_ms: 2502 },
         Op::Timeout { advance_ms: 2295 },
         Op::Timeout { advance_ms: 496 },

@@ -146,15 +146,20 @@ pub enum Message<'a> {
         /// The member.
         id: &'a [u8],
     },
-    /// A full exchange of membership state, sent over a reliable stream.
+    /// A full-state sync, sent over a reliable stream. A sync is digest-first: the request
+    /// carries the sender's own record and its digest; the response, the members of the
+    /// buckets whose sums differ and the responder's digest; then the requester pushes back
+    /// its members of the buckets that still differ, if any.
     PushPull {
         /// The sender is joining (through the receiver, or catching up after its join):
         /// its table may lag, and only its own record is firsthand.
         join: bool,
         /// The sender wants the receiver's state back.
         reply: bool,
-        /// The sender's view of every member it knows, itself included.
+        /// The sender's own record first, then the members it sends.
         states: StateList<'a>,
+        /// The sender's digest: what the receiver compares its view with.
+        sums: Option<BucketSums<'a>>,
     },
 }
 
@@ -198,6 +203,34 @@ impl<'a> StateList<'a> {
         // `encode_push_pull`), so a failure here cannot happen; it would end the iteration.
         let limits = Limits { max_id_len: 255, max_meta_len: 65_535, ..Limits::default() };
         core::iter::from_fn(move || if reader.is_empty() { None } else { read_record(&mut reader, &limits).ok() })
+    }
+}
+
+/// A digest on the wire: per bucket of member ids, the sum of the sender's member hashes
+/// (see `crate::digest`). Its length is a power of two up to [`MAX_BUCKETS`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BucketSums<'a> {
+    log2: u8,
+    raw: &'a [u8],
+}
+
+/// The most buckets a digest may have.
+pub const MAX_BUCKETS: usize = 1 << crate::digest::MAX_LOG2;
+
+impl BucketSums<'_> {
+    /// The number of buckets, as a power of two.
+    pub fn log2(&self) -> u8 {
+        self.log2
+    }
+
+    /// The sums, bucket by bucket.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.raw.chunks_exact(8).map(|c| c.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+    }
+
+    /// Encoded size: the bucket count's log2, then the sums.
+    fn encoded_len(&self) -> usize {
+        1usize.saturating_add(self.raw.len())
     }
 }
 
@@ -343,7 +376,7 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
         tag::LEFT => Message::Left { incarnation: read_incarnation(r)?, id: read_id(r, limits, "member id")? },
         tag::PUSH_PULL => {
             let flags = r.u8("push-pull flags")?;
-            if flags & !0b11 != 0 {
+            if flags & !0b111 != 0 {
                 return Err(DecodeError::UnknownFlags(flags));
             }
             let count = r.u32("push-pull count")? as usize;
@@ -357,15 +390,32 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
             }
             let consumed = before.remaining().saturating_sub(r.remaining());
             let raw = before.clone().bytes(consumed, "push-pull members")?;
+            let sums = if flags & 4 != 0 { Some(read_sums(r)?) } else { None };
             Message::PushPull {
                 join: flags & 1 != 0,
                 reply: flags & 2 != 0,
                 // `count <= max <= usize` and it came from a u32.
                 states: StateList { count: count as u32, raw },
+                sums,
             }
         }
         other => return Err(DecodeError::UnknownMessage(other)),
     })
+}
+
+fn read_sums<'a>(r: &mut Reader<'a>) -> Result<BucketSums<'a>, DecodeError> {
+    let log2 = r.u8("digest size")?;
+    if log2 > crate::digest::MAX_LOG2 {
+        let count = 1usize.checked_shl(u32::from(log2)).unwrap_or(usize::MAX);
+        return Err(DecodeError::TooMany { field: "digest buckets", count, max: MAX_BUCKETS });
+    }
+    let raw = r.bytes(8usize << log2, "digest sums")?;
+    Ok(BucketSums { log2, raw })
+}
+
+/// The push-pull flags byte.
+fn push_pull_flags(join: bool, reply: bool, sums: bool) -> u8 {
+    u8::from(join) | (u8::from(reply) << 1) | (u8::from(sums) << 2)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -445,20 +495,34 @@ impl MemberRecord<'_> {
     }
 }
 
-/// Writes a push-pull message carrying `records` (the owned-state counterpart of
-/// [`Message::PushPull`]). Returns nothing: the caller sized the buffer.
+/// Writes a push-pull message carrying `records` and, if given, a digest of `sums` (the
+/// owned-state counterpart of [`Message::PushPull`]; `sums` has a power-of-two length up
+/// to [`MAX_BUCKETS`]). Returns nothing: the caller sized the buffer.
 pub fn encode_push_pull<'r>(
     out: &mut impl BufMut,
     join: bool,
     reply: bool,
     records: impl ExactSizeIterator<Item = MemberRecord<'r>>,
+    sums: Option<&[u64]>,
 ) {
     out.put_u8(tag::PUSH_PULL);
-    out.put_u8(u8::from(join) | (u8::from(reply) << 1));
+    out.put_u8(push_pull_flags(join, reply, sums.is_some()));
     out.put_u32(records.len() as u32);
     for record in records {
         record.encode(out);
     }
+    if let Some(sums) = sums {
+        debug_assert!(sums.len().is_power_of_two() && sums.len() <= MAX_BUCKETS);
+        out.put_u8(sums.len().trailing_zeros() as u8);
+        for &s in sums {
+            out.put_u64(s);
+        }
+    }
+}
+
+/// Encoded size of a push-pull digest of `buckets` sums (zero without one).
+pub fn sums_len(buckets: Option<usize>) -> usize {
+    buckets.map_or(0, |n| n.saturating_mul(8).saturating_add(1))
 }
 
 impl Message<'_> {
@@ -479,7 +543,9 @@ impl Message<'_> {
                 4usize.saturating_add(id_len(id)).saturating_add(id_len(from))
             }
             Message::Left { id, .. } => 4usize.saturating_add(id_len(id)),
-            Message::PushPull { states, .. } => 5usize.saturating_add(states.raw.len()),
+            Message::PushPull { states, sums, .. } => {
+                5usize.saturating_add(states.raw.len()).saturating_add(sums.map_or(0, |s| s.encoded_len()))
+            }
         };
         body.saturating_add(1)
     }
@@ -530,11 +596,15 @@ impl Message<'_> {
                 out.put_u32(incarnation);
                 put_id(out, id);
             }
-            Message::PushPull { join, reply, states } => {
+            Message::PushPull { join, reply, states, sums } => {
                 out.put_u8(tag::PUSH_PULL);
-                out.put_u8(u8::from(join) | (u8::from(reply) << 1));
+                out.put_u8(push_pull_flags(join, reply, sums.is_some()));
                 out.put_u32(states.count);
                 out.put_slice(states.raw);
+                if let Some(sums) = sums {
+                    out.put_u8(sums.log2);
+                    out.put_slice(sums.raw);
+                }
             }
         }
     }

@@ -42,18 +42,20 @@ enum OwnedMessage {
     Suspect(u32, Vec<u8>, Vec<u8>),
     Down(u32, Vec<u8>, Vec<u8>),
     Left(u32, Vec<u8>),
-    /// The records and their `encode_push_pull` output (tag included).
+    /// The records, the digest and their `encode_push_pull` output (tag included).
     PushPull {
         records: Vec<OwnedRecord>,
+        sums: Option<Vec<u64>>,
         wire: Vec<u8>,
     },
 }
 
 impl OwnedMessage {
-    fn push_pull(join: bool, reply: bool, records: Vec<OwnedRecord>) -> Self {
+    fn push_pull(join: bool, reply: bool, records: Vec<OwnedRecord>, sums: Option<Vec<u64>>) -> Self {
         let mut wire = Vec::new();
-        encode_push_pull(&mut wire, join, reply, records.iter().map(OwnedRecord::view).collect::<Vec<_>>().into_iter());
-        OwnedMessage::PushPull { records, wire }
+        let views = records.iter().map(OwnedRecord::view).collect::<Vec<_>>();
+        encode_push_pull(&mut wire, join, reply, views.into_iter(), sums.as_deref());
+        OwnedMessage::PushPull { records, sums, wire }
     }
 
     fn view(&self) -> Message<'_> {
@@ -130,6 +132,11 @@ fn record() -> impl Strategy<Value = OwnedRecord> {
     })
 }
 
+/// A digest of 1 to 8 buckets, or none.
+fn sums() -> impl Strategy<Value = Option<Vec<u64>>> {
+    proptest::option::of((0..=3usize).prop_flat_map(|log2| vec(any::<u64>(), 1 << log2)))
+}
+
 fn message() -> impl Strategy<Value = OwnedMessage> {
     prop_oneof![
         (any::<u32>(), id()).prop_map(|(s, t)| OwnedMessage::Ping(s, t)),
@@ -140,7 +147,8 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Suspect(i, id, f)),
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Down(i, id, f)),
         (incarnation(), id()).prop_map(|(i, id)| OwnedMessage::Left(i, id)),
-        (any::<bool>(), any::<bool>(), vec(record(), 0..6)).prop_map(|(j, r, rs)| OwnedMessage::push_pull(j, r, rs)),
+        (any::<bool>(), any::<bool>(), vec(record(), 0..6), sums())
+            .prop_map(|(j, r, rs, sums)| OwnedMessage::push_pull(j, r, rs, sums)),
     ]
 }
 
@@ -194,11 +202,12 @@ proptest! {
 
     // A decoded push-pull re-encodes byte for byte and iterates back the records encoded.
     #[test]
-    fn push_pull_records_round_trip(join: bool, reply: bool, records in vec(record(), 0..12)) {
-        let owned = OwnedMessage::push_pull(join, reply, records);
-        let OwnedMessage::PushPull { records, wire } = &owned else { unreachable!() };
-        let Message::PushPull { join: j, reply: r, states } = owned.view() else { panic!("not a push-pull") };
+    fn push_pull_records_round_trip(join: bool, reply: bool, records in vec(record(), 0..12), sums in sums()) {
+        let owned = OwnedMessage::push_pull(join, reply, records, sums);
+        let OwnedMessage::PushPull { records, sums, wire } = &owned else { unreachable!() };
+        let Message::PushPull { join: j, reply: r, states, sums: got_sums } = owned.view() else { panic!("not a push-pull") };
         prop_assert_eq!((j, r, states.len(), states.is_empty()), (join, reply, records.len(), records.is_empty()));
+        prop_assert_eq!(got_sums.map(|s| s.iter().collect::<Vec<_>>()), sums.clone());
         let mut again = Vec::new();
         owned.view().encode(&mut again);
         prop_assert_eq!(&again, wire);
@@ -332,8 +341,14 @@ error_cases! {
         => DecodeError::TooMany { field: "messages", count: 256, max: 255 };
     /// A member state byte outside 0..=3 is refused.
     member_state: push_pull_body(0, 1, &record_bytes(4)), DEFAULT => DecodeError::UnknownState(4);
-    /// Push-pull flags with a bit other than join and reply are refused.
-    push_pull_flags: push_pull_body(0b100, 0, &[]), DEFAULT => DecodeError::UnknownFlags(0b100);
+    /// Push-pull flags with a bit other than join, reply and digest are refused.
+    push_pull_flags: push_pull_body(0b1000, 0, &[]), DEFAULT => DecodeError::UnknownFlags(0b1000);
+    /// A digest of more than `MAX_BUCKETS` buckets is refused before its sums are read.
+    huge_digest: push_pull_body(0b100, 0, &[11]), DEFAULT
+        => DecodeError::TooMany { field: "digest buckets", count: 2048, max: MAX_BUCKETS };
+    /// A digest cut short names the field.
+    truncated_digest: push_pull_body(0b100, 0, &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), DEFAULT
+        => DecodeError::Truncated { field: "digest sums" };
 }
 
 // The malformed inputs above are valid once the one defect is repaired, so each test fails
@@ -346,6 +361,8 @@ fn repaired_cases_decode() {
     assert_eq!(ok(&with_body(&[8, 255, 255, 255, 254, 1, b'a']), &DEFAULT), Ok(1));
     assert_eq!(ok(&with_body(&[5, 0, 0, 0, 1, 1, b'a', 4, 1, 2, 3, 4, 0, 80, 0, 0]), &DEFAULT), Ok(1));
     assert_eq!(ok(&push_pull_body(0b11, 1, &record_bytes(3)), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b111, 0, &[[0].as_slice(), &[0; 8]].concat()), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b100, 0, &[[10].as_slice(), &[0; 8192]].concat()), &DEFAULT), Ok(1));
     assert_eq!(ok(&with_body(&[2, 0, 0, 0, 7].repeat(255)), &DEFAULT), Ok(255));
     assert_eq!(DEFAULT, Limits::default());
 }

@@ -53,6 +53,7 @@ mod dissemination;
 mod error;
 mod event;
 mod hashing;
+mod id_index;
 mod identity;
 mod lifeguard;
 mod members;

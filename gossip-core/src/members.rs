@@ -3,12 +3,12 @@
 
 use crate::digest::Digest;
 use crate::hashing::Keys;
+use crate::id_index::IdIndex;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
 use bytes::Bytes;
 use core::hash::BuildHasher;
 use core::net::{IpAddr, SocketAddr};
-use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 /// Everything this node knows about one other member.
@@ -168,9 +168,9 @@ struct Slot {
 pub(crate) struct Members {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Slot indices of occupied slots, hashed by member id: 4 bytes per member, and the
-    /// id compared is the one in the slot, which a lookup reads anyway.
-    index: HashTable<u32>,
+    /// Slot indices of occupied slots, hashed by member id: about 5 bytes per member, and
+    /// the id compared is the one in the slot, which a lookup reads anyway.
+    index: IdIndex,
     keys: Keys,
     live: usize,
     down: usize,
@@ -184,7 +184,7 @@ impl Members {
         Members {
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashTable::new(),
+            index: IdIndex::default(),
             keys,
             live: 0,
             down: 0,
@@ -223,7 +223,7 @@ impl Members {
     }
 
     pub(crate) fn find(&self, id: &[u8]) -> Option<MemberRef> {
-        let idx = *self.index.find(self.keys.hash_one(id), |&idx| id_at(&self.slots, idx) == id)?;
+        let idx = self.index.find(self.keys.hash_one(id), |idx| id_at(&self.slots, idx) == id)?;
         Some(MemberRef { idx, generation: self.slots[idx as usize].generation })
     }
 
@@ -264,7 +264,7 @@ impl Members {
             }
         };
         let (slots, keys) = (&self.slots, &self.keys);
-        self.index.insert_unique(hash, r.idx, |&idx| keys.hash_one(id_at(slots, idx)));
+        self.index.insert(hash, r.idx, |idx| keys.hash_one(id_at(slots, idx)));
         r
     }
 
@@ -306,9 +306,7 @@ impl Members {
         let member = slot.member.take()?;
         self.count(member.state, -1);
         self.digest.remove(member.id.as_bytes(), member.incarnation, member.state);
-        if let Ok(entry) = self.index.find_entry(self.keys.hash_one(member.id.as_bytes()), |&idx| idx == r.idx) {
-            entry.remove();
-        }
+        self.index.remove(self.keys.hash_one(member.id.as_bytes()), r.idx);
         self.free.push(r.idx);
         Some(member)
     }

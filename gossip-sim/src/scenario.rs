@@ -38,6 +38,9 @@ pub struct Scenario {
     pub net: NetConfig,
     /// Simulated seconds after the fault; `None` picks the scenario's default.
     pub duration: Option<f64>,
+    /// Simulated seconds between convergence and the fault (0 by default): time for the
+    /// join's gossip and catch-up syncs to die down, so the measured window is steady state.
+    pub settle: f64,
     /// The configuration every node runs.
     pub config: Config,
     /// Draw the run as SVG into [`Report::svg`].
@@ -59,8 +62,9 @@ pub struct Report {
     pub simulated_secs: f64,
     /// Wall-clock seconds the run took.
     pub wall_secs: f64,
-    /// Of those, the seconds spent forming the cluster before the scenario's event (all of
-    /// them for `join`): the rest is the scenario proper, e.g. the steady state of `loss`.
+    /// Of those, the seconds spent forming the cluster (and settling, see
+    /// [`Scenario::settle`]) before the scenario's event (all of them for `join`): the rest
+    /// is the scenario proper, e.g. the steady state of `loss`.
     pub form_wall_secs: f64,
     /// First time every live node's view matched the truth, after the event.
     pub converged_secs: Option<f64>,
@@ -107,6 +111,7 @@ impl Scenario {
             seed,
             net: NetConfig::default(),
             duration: None,
+            settle: 0.0,
             config: Config::lan(nodes),
             svg: false,
             progress: false,
@@ -165,6 +170,8 @@ impl Scenario {
         if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
             return Err(format!("the cluster did not converge within 120 s of joining (seed {})", self.seed));
         }
+        let settled = sim.now.saturating_add(Duration::from_secs_f64(self.settle));
+        sim.run_until(settled, |_| false);
 
         let event_at = sim.now;
         let form_wall_secs = wall.elapsed().as_secs_f64();

@@ -1,11 +1,11 @@
 //! `gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-//! [--duration SECS] [--set FIELD=VALUE]... [--svg FILE] [--json]`
+//! [--duration SECS] [--settle SECS] [--set FIELD=VALUE]... [--svg FILE] [--json]`
 
 use gossip_sim::{Scenario, scenario::SCENARIOS, settings};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-                      [--duration SECS] [--set FIELD=VALUE]... [--svg FILE] [--json]";
+                      [--duration SECS] [--settle SECS] [--set FIELD=VALUE]... [--svg FILE] [--json]";
 
 fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     let mut it = args.iter();
@@ -14,7 +14,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     }
     let (mut name, mut nodes, mut seed) = (None, None, None);
     let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
-    let mut svg = None;
+    let (mut svg, mut settle) = (None, None);
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -33,6 +33,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
                 latency = Some((lo, hi));
             }
             "--duration" => duration = Some(value()?.parse::<f64>().map_err(|_| "--duration takes seconds")?),
+            "--settle" => settle = Some(value()?.parse::<f64>().map_err(|_| "--settle takes seconds")?),
             "--set" => sets.push(value()?),
             "--json" => json = true,
             "--svg" => svg = Some(value()?),
@@ -52,6 +53,12 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
         scenario.net.latency_ms = l;
     }
     scenario.duration = duration;
+    if let Some(s) = settle {
+        if !(0.0..=3600.0).contains(&s) {
+            return Err("--settle takes 0 to 3600 seconds".into());
+        }
+        scenario.settle = s;
+    }
     for s in sets {
         let (field, value) = s.split_once('=').ok_or(format!("--set takes FIELD=VALUE, got {s:?}"))?;
         settings::set(&mut scenario.config, field, value)?;

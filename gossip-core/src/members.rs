@@ -314,14 +314,10 @@ impl Members {
     /// A uniformly random occupied slot, by rejection over the slab; `None` after a few
     /// misses (an almost empty slab). O(1) expected: no scan of the table.
     pub(crate) fn random(&self, rng: &mut impl rand_core::RngCore) -> Option<(MemberRef, &Member)> {
-        for _ in 0..8 {
-            let idx = crate::rand::below(rng, self.slots.len());
-            let slot = self.slots.get(idx)?;
-            if let Some(m) = &slot.member {
-                return Some((MemberRef { idx: idx as u32, generation: slot.generation }, m));
-            }
+        if self.slots.is_empty() {
+            return None;
         }
-        None
+        (0..8).find_map(|_| self.at(crate::rand::below(rng, self.slots.len())))
     }
 
     /// A uniformly random member in `state`: by rejection first, then, when such members
@@ -339,13 +335,21 @@ impl Members {
         self.iter().map(|(_, m)| m).filter(|m| m.state == state).nth(k)
     }
 
+    /// The slab's length: slot numbers run below it.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The member in slot `idx`, if any.
+    pub(crate) fn at(&self, idx: usize) -> Option<(MemberRef, &Member)> {
+        let slot = self.slots.get(idx)?;
+        Some((MemberRef { idx: idx as u32, generation: slot.generation }, slot.member.as_ref()?))
+    }
+
     /// Every member, in table order (deterministic: it depends only on the history of
     /// inserts and removals, never on hashing).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberRef, &Member)> {
-        self.slots.iter().enumerate().filter_map(|(idx, s)| {
-            let m = s.member.as_ref()?;
-            Some((MemberRef { idx: idx as u32, generation: s.generation }, m))
-        })
+        (0..self.slots.len()).filter_map(|idx| self.at(idx))
     }
 }
 

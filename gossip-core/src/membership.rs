@@ -47,7 +47,6 @@ impl<R: RngCore> Node<R> {
                 let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);
                 member.set_meta(meta);
                 let r = self.members.insert(member);
-                self.prober.add(r, &mut self.rng);
                 (r, Some(true))
             }
             Some((r, was, _)) => {

@@ -4,6 +4,7 @@
 use crate::identity::MemberState;
 use crate::members::{MemberRef, Members};
 use crate::node::Node;
+use crate::rand::Walk;
 use crate::time::Time;
 use crate::wire::Message;
 use core::net::SocketAddr;
@@ -14,9 +15,8 @@ use std::collections::VecDeque;
 /// Probe scheduling and the probes in flight.
 #[derive(Debug, Default)]
 pub(crate) struct Prober {
-    /// Members in probe order: shuffled, walked round-robin, reshuffled each round.
-    order: Vec<MemberRef>,
-    cursor: usize,
+    /// This round's walk over the member slab: each member once per round, in random order.
+    round: Walk,
     pub(crate) next_probe: Time,
     current: Option<Probe>,
     seq: u32,
@@ -58,15 +58,6 @@ impl Prober {
         self.seq
     }
 
-    /// Adds a new member at a random place in the probe order (memberlist does the same),
-    /// so a newcomer is probed within about one round.
-    pub(crate) fn add(&mut self, member: MemberRef, rng: &mut impl RngCore) {
-        self.order.push(member);
-        let last = self.order.len() - 1;
-        let at = crate::rand::below(rng, self.order.len());
-        self.order.swap(at, last);
-    }
-
     /// Stops probing for good (the node left).
     pub(crate) fn abandon(&mut self) {
         self.current = None;
@@ -88,20 +79,22 @@ impl Prober {
         Some(next)
     }
 
-    /// The next live member in probe order; reshuffles at the end of each round and drops
-    /// reclaimed members then.
+    /// The next live member in probe order: a random walk over the member slab, anew each
+    /// round, so each member is probed once per round (SWIM's randomized round-robin). A
+    /// member added during a round is probed in it if its slot is still ahead, else in the
+    /// next (memberlist inserts newcomers at a random place: the same bound).
     fn next_target(&mut self, members: &Members, rng: &mut impl RngCore) -> Option<MemberRef> {
-        for _ in 0..=self.order.len() {
-            if self.cursor >= self.order.len() {
-                self.order.retain(|r| members.get(*r).is_some());
-                crate::rand::shuffle(rng, &mut self.order);
-                self.cursor = 0;
+        let slots = members.slot_count();
+        // Two walks at most: the rest of this round, then a whole new one.
+        for _ in 0..2 {
+            while let Some(idx) = self.round.next() {
+                if let Some((r, m)) = members.at(idx)
+                    && m.state.is_live()
+                {
+                    return Some(r);
+                }
             }
-            let r = *self.order.get(self.cursor)?;
-            self.cursor += 1;
-            if members.get(r).is_some_and(|m| m.state.is_live()) {
-                return Some(r);
-            }
+            self.round = Walk::new(rng, slots);
         }
         None
     }

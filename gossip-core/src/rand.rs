@@ -18,11 +18,54 @@ pub fn below(rng: &mut impl RngCore, n: usize) -> usize {
     }
 }
 
-/// Shuffles `items` in place (Fisher-Yates).
-pub fn shuffle<T>(rng: &mut impl RngCore, items: &mut [T]) {
-    for i in (1..items.len()).rev() {
-        items.swap(i, below(rng, i + 1));
+/// A random order over `0..len` walked one index at a time, in O(1) memory: index
+/// `k` of the walk is `(start + k * stride) mod len`, with `start` random and `stride` a
+/// random number coprime to `len`, so every index comes exactly once. Not every
+/// permutation is reachable, which does not matter where the indices carry no meaning
+/// (slab positions); a table of 10^4 members saves a 10^4-entry shuffled list per node.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Walk {
+    len: u64,
+    start: u64,
+    stride: u64,
+    step: u64,
+}
+
+impl Walk {
+    /// A new walk over `0..len`.
+    pub(crate) fn new(rng: &mut impl RngCore, len: usize) -> Self {
+        let len = len as u64;
+        let start = below(rng, len as usize) as u64;
+        let mut stride = 1;
+        if len > 2 {
+            // About len / φ(len) tries: a handful for any len.
+            loop {
+                stride = 1 + below(rng, len as usize - 1) as u64;
+                if gcd(stride, len) == 1 {
+                    break;
+                }
+            }
+        }
+        Walk { len, start, stride, step: 0 }
     }
+
+    /// The next index, or `None` once all `len` have come.
+    pub(crate) fn next(&mut self) -> Option<usize> {
+        if self.step >= self.len {
+            return None;
+        }
+        // start, stride < len <= usize::MAX: the product fits in u128.
+        let at = (u128::from(self.start) + u128::from(self.step) * u128::from(self.stride)) % u128::from(self.len);
+        self.step += 1;
+        Some(at as usize)
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// A uniform duration-like jitter in `0..=max` nanoseconds.
@@ -47,12 +90,21 @@ mod tests {
     }
 
     #[test]
-    fn shuffle_is_a_permutation() {
-        let mut rng = Counter(1);
-        let mut v: Vec<u32> = (0..100).collect();
-        shuffle(&mut rng, &mut v);
-        assert_ne!(v, (0..100).collect::<Vec<_>>());
-        v.sort();
-        assert_eq!(v, (0..100).collect::<Vec<_>>());
+    fn a_walk_visits_every_index_once_in_a_random_order() {
+        let mut rng = Counter(5);
+        for len in [0usize, 1, 2, 3, 10, 64, 97, 1000] {
+            let mut seen = vec![0u32; len];
+            let mut walk = Walk::new(&mut rng, len);
+            let order: Vec<usize> = core::iter::from_fn(|| walk.next()).collect();
+            for &i in &order {
+                seen[i] += 1;
+            }
+            assert!(seen.iter().all(|&c| c == 1), "len {len}: {seen:?}");
+            if len >= 10 {
+                assert_ne!(order, (0..len).collect::<Vec<_>>(), "len {len}: not shuffled");
+                let mut again = Walk::new(&mut rng, len);
+                assert_ne!(order, core::iter::from_fn(|| again.next()).collect::<Vec<_>>(), "len {len}: same walk twice");
+            }
+        }
     }
 }

@@ -8,18 +8,20 @@ use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::time::Time;
 use bytes::Bytes;
 use core::hash::BuildHasher;
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use smallvec::SmallVec;
 
 /// Everything this node knows about one other member.
 ///
-/// Kept small (56 bytes with an inline id): a node holds one per member, and a simulator
+/// Kept small (48 bytes with an inline id): a node holds one per member, and a simulator
 /// holds n² of them. The address is stored as IP and port (the wire carries no IPv6 flow
-/// or scope); metadata and suspicion bookkeeping, which most members lack, are boxed.
+/// or scope), an IPv6 address, metadata and suspicion bookkeeping, which most members
+/// lack, in one optional box.
 #[derive(Clone, Debug)]
 pub struct Member {
     pub(crate) id: NodeId,
-    ip: IpAddr,
+    /// The IPv4 address; unused when `extra` holds an IPv6 one.
+    ipv4: Ipv4Addr,
     port: u16,
     pub(crate) incarnation: u32,
     pub(crate) state: MemberState,
@@ -31,6 +33,7 @@ pub struct Member {
 /// The parts of a member most members lack; present only while one of them is.
 #[derive(Clone, Debug, Default)]
 struct Extra {
+    ipv6: Option<Ipv6Addr>,
     meta: Bytes,
     /// Lifeguard bookkeeping while Suspect.
     suspicion: Option<Suspicion>,
@@ -42,14 +45,16 @@ static NO_META: Bytes = Bytes::new();
 impl Member {
     /// A member first heard of at `since`.
     pub(crate) fn new(id: NodeId, addr: SocketAddr, incarnation: u32, state: MemberState, since: Time) -> Self {
-        Member { id, ip: addr.ip(), port: addr.port(), incarnation, state, since, extra: None }
+        let mut member = Member { id, ipv4: Ipv4Addr::UNSPECIFIED, port: 0, incarnation, state, since, extra: None };
+        member.set_addr(addr);
+        member
     }
 
     /// Changes the boxed parts through `f`, boxing on demand and unboxing once empty.
     fn edit_extra(&mut self, f: impl FnOnce(&mut Extra)) {
         let mut extra = self.extra.take().unwrap_or_default();
         f(&mut extra);
-        if !extra.meta.is_empty() || extra.suspicion.is_some() {
+        if extra.ipv6.is_some() || !extra.meta.is_empty() || extra.suspicion.is_some() {
             self.extra = Some(extra);
         }
     }
@@ -73,7 +78,17 @@ impl Member {
 
     /// Sets the address peers reach it at.
     pub(crate) fn set_addr(&mut self, addr: SocketAddr) {
-        (self.ip, self.port) = (addr.ip(), addr.port());
+        self.port = addr.port();
+        let ipv6 = match addr.ip() {
+            IpAddr::V4(ip) => {
+                self.ipv4 = ip;
+                None
+            }
+            IpAddr::V6(ip) => Some(ip),
+        };
+        if ipv6.is_some() || self.extra.as_ref().is_some_and(|e| e.ipv6.is_some()) {
+            self.edit_extra(|e| e.ipv6 = ipv6);
+        }
     }
 
     /// Sets its metadata, keeping the buffer when it is unchanged. Returns whether it changed.
@@ -91,7 +106,11 @@ impl Member {
     }
     /// Where it is reached.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::new(self.ip, self.port)
+        let ip = match self.extra.as_ref().and_then(|e| e.ipv6) {
+            Some(ip) => IpAddr::V6(ip),
+            None => IpAddr::V4(self.ipv4),
+        };
+        SocketAddr::new(ip, self.port)
     }
     /// Its incarnation as last heard.
     pub fn incarnation(&self) -> u32 {
@@ -416,9 +435,25 @@ mod tests {
     /// A simulator holds one `Member` per pair of nodes: 10,000 nodes make 10^8 of them.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_member_fits_in_56_bytes() {
-        assert!(core::mem::size_of::<Member>() <= 56, "{}", core::mem::size_of::<Member>());
-        assert!(core::mem::size_of::<Slot>() <= 64, "{}", core::mem::size_of::<Slot>());
+    fn a_member_fits_in_48_bytes() {
+        assert!(core::mem::size_of::<Member>() <= 48, "{}", core::mem::size_of::<Member>());
+        assert!(core::mem::size_of::<Slot>() <= 56, "{}", core::mem::size_of::<Slot>());
+    }
+
+    /// Addresses of either family survive, and the box goes once only IPv4 is left.
+    #[test]
+    fn addresses_of_both_families_round_trip() {
+        let mut m = member("a", Alive);
+        for addr in ["[2001:db8::7]:7946", "10.0.0.9:80", "[::1]:1", "127.0.0.1:1"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            m.set_addr(addr);
+            assert_eq!(m.addr(), addr);
+            assert_eq!(m.extra.is_some(), addr.is_ipv6());
+        }
+        m.set_addr("[::1]:2".parse().unwrap());
+        m.set_meta(b"x");
+        m.set_addr("10.0.0.1:3".parse().unwrap());
+        assert_eq!((m.addr(), &m.meta()[..]), ("10.0.0.1:3".parse().unwrap(), &b"x"[..]));
     }
 
     #[test]

@@ -103,7 +103,11 @@ mod tests {
             if len >= 10 {
                 assert_ne!(order, (0..len).collect::<Vec<_>>(), "len {len}: not shuffled");
                 let mut again = Walk::new(&mut rng, len);
-                assert_ne!(order, core::iter::from_fn(|| again.next()).collect::<Vec<_>>(), "len {len}: same walk twice");
+                assert_ne!(
+                    order,
+                    core::iter::from_fn(|| again.next()).collect::<Vec<_>>(),
+                    "len {len}: same walk twice"
+                );
             }
         }
     }

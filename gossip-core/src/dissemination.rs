@@ -134,17 +134,18 @@ impl Dissemination {
     }
 
     /// Queues `message` (one encoded wire message) about `subject`, replacing older news
-    /// about the same subject. If more than `capacity` are queued, the most-sent entry is
-    /// dropped and `true` returned so the caller can count it.
-    pub(crate) fn push(&mut self, subject: NodeId, message: &[u8], capacity: usize) -> bool {
+    /// about the same subject, as if already sent `sent` times (a smaller retransmit budget,
+    /// and a place behind fresher news). If more than `capacity` are queued, the most-sent
+    /// entry is dropped and `true` returned so the caller can count it.
+    pub(crate) fn push(&mut self, subject: NodeId, message: &[u8], capacity: usize, sent: u32) -> bool {
         let message = Encoded::from_slice(message);
         if let Some(&idx) = self.by_subject.get(&subject) {
             self.unlink(idx);
             let entry = self.entry(idx);
-            (entry.message, entry.sends) = (message, 0);
+            (entry.message, entry.sends) = (message, sent);
             self.link(idx);
         } else {
-            let entry = Some(Entry { subject: subject.clone(), message, sends: 0, above: NONE, below: NONE });
+            let entry = Some(Entry { subject: subject.clone(), message, sends: sent, above: NONE, below: NONE });
             let idx = match self.free.pop() {
                 Some(idx) => {
                     self.entries[idx as usize] = entry;
@@ -228,9 +229,9 @@ mod tests {
     #[test]
     fn newer_news_replaces_older_and_least_sent_goes_first() {
         let mut q = Dissemination::new(Keys::default());
-        q.push(NodeId::from("a"), b"a-old-news", 10);
-        q.push(NodeId::from("b"), b"b-news-xx", 10);
-        q.push(NodeId::from("a"), b"a-new-news", 10);
+        q.push(NodeId::from("a"), b"a-old-news", 10, 0);
+        q.push(NodeId::from("b"), b"b-news-xx", 10, 0);
+        q.push(NodeId::from("a"), b"a-new-news", 10, 0);
         assert_eq!(q.len(), 2);
         let mut out = BytesMut::new();
         // Room for one message: the newest (a-new) goes first.
@@ -251,11 +252,11 @@ mod tests {
     #[test]
     fn capacity_drops_the_most_sent() {
         let mut q = Dissemination::new(Keys::default());
-        q.push(NodeId::from("a"), b"aaaaaaa", 2);
+        q.push(NodeId::from("a"), b"aaaaaaa", 2, 0);
         let mut out = BytesMut::new();
         q.fill(&mut out, 100, 5);
-        q.push(NodeId::from("b"), b"bbbbbbb", 2);
-        assert!(q.push(NodeId::from("c"), b"ccccccc", 2));
+        q.push(NodeId::from("b"), b"bbbbbbb", 2, 0);
+        assert!(q.push(NodeId::from("c"), b"ccccccc", 2, 0));
         out.clear();
         q.fill(&mut out, 100, 5);
         assert_eq!(&out[..], b"cccccccbbbbbbb");
@@ -272,10 +273,10 @@ mod tests {
     }
 
     impl Model {
-        fn push(&mut self, subject: u8, message: Vec<u8>, capacity: usize) -> bool {
+        fn push(&mut self, subject: u8, message: Vec<u8>, capacity: usize, sent: u32) -> bool {
             self.clock += 1;
             self.entries.retain(|e| e.0 != subject);
-            self.entries.push((subject, message, 0, self.clock));
+            self.entries.push((subject, message, sent, self.clock));
             if self.entries.len() <= capacity {
                 return false;
             }
@@ -312,12 +313,12 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_queue_behaves_like_its_model(
-            ops in proptest::collection::vec((0u8..12, 7usize..40, proptest::bool::ANY), 1..300),
+            ops in proptest::collection::vec((0u8..12, 7usize..40, proptest::bool::ANY, 0u32..3), 1..300),
             capacity in 1usize..10,
             limit in 1u32..6,
         ) {
             let (mut q, mut model) = (Dissemination::new(Keys::default()), Model::default());
-            for (i, (subject, size, is_fill)) in ops.into_iter().enumerate() {
+            for (i, (subject, size, is_fill, sent)) in ops.into_iter().enumerate() {
                 if is_fill {
                     let mut out = BytesMut::new();
                     let room = size * 3;
@@ -327,8 +328,9 @@ mod tests {
                     proptest::prop_assert!(count <= expected.len() && out.len() <= room);
                 } else {
                     let message = vec![i as u8; size];
-                    let dropped = q.push(NodeId::new([subject]), &message, capacity);
-                    proptest::prop_assert_eq!(dropped, model.push(subject, message, capacity));
+                    let sent = sent.min(limit - 1); // a head start short of the limit, as nodes use it
+                    let dropped = q.push(NodeId::new([subject]), &message, capacity, sent);
+                    proptest::prop_assert_eq!(dropped, model.push(subject, message, capacity, sent));
                 }
                 proptest::prop_assert_eq!(q.len(), model.entries.len());
             }

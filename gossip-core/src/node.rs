@@ -427,9 +427,20 @@ impl<R: RngCore> Node<R> {
     /// Encodes `message` once and queues it for piggybacking, replacing older news about
     /// `subject`.
     pub(crate) fn enqueue_news(&mut self, subject: &NodeId, message: &Message<'_>) {
+        self.enqueue_news_sent(subject, message, 0);
+    }
+
+    /// Like [`Node::enqueue_news`], with only a quarter of the retransmit budget: news this
+    /// node merely relays while others relay it too (see `on_alive`).
+    pub(crate) fn enqueue_news_sparingly(&mut self, subject: &NodeId, message: &Message<'_>) {
+        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
+        self.enqueue_news_sent(subject, message, limit - (limit / 4).max(1));
+    }
+
+    fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
-        let dropped = self.gossip.push(subject.clone(), &self.arena[start..], self.config.max_gossip_queue);
+        let dropped = self.gossip.push(subject.clone(), &self.arena[start..], self.config.max_gossip_queue, sent);
         self.arena.truncate(start);
         if dropped {
             self.stats.gossip_dropped += 1;

@@ -77,7 +77,7 @@ impl<R: RngCore> Node<R> {
         }
     }
     /// Whether this node is still catching up after its join (see [`Node::pace_catch_up`]).
-    fn catching_up(&self, now: Time) -> bool {
+    pub(crate) fn catching_up(&self, now: Time) -> bool {
         !self.catch_up.is_zero() && now <= self.catch_up_until
     }
 
@@ -324,5 +324,49 @@ mod tests {
         assert!(va.remove("b") && vb.remove("a"));
         assert_eq!(va, vb);
         assert_eq!(sync(&mut a, &mut b), vec![own("a"), own("b")], "synced nodes agree");
+    }
+
+    /// How many times `node` piggybacks news about `id` over `secs` seconds from `from`.
+    fn sends_about(node: &mut Node<SplitMix>, id: &[u8], from: Time, secs: u64) -> usize {
+        let mut count = 0;
+        for ms in (0..secs * 1000).step_by(50) {
+            node.handle_timeout(from.saturating_add(core::time::Duration::from_millis(ms)));
+            while let Some(t) = node.poll_transmit() {
+                let Ok(packet) = wire::decode(&t.payload, &Limits::default()) else { continue };
+                count +=
+                    packet.messages.iter().filter(|m| matches!(m, Message::Alive { id: i, .. } if *i == id)).count();
+            }
+        }
+        count
+    }
+
+    // A node catching up after its join relays a member it first hears of by gossip (most
+    // likely another joiner) with a quarter of the retransmit budget; once caught up, or
+    // with catch-up off, with all of it.
+    #[test]
+    fn a_catching_up_node_relays_new_members_sparingly() {
+        let mut relays = Vec::new();
+        for catch_up in [true, false] {
+            let mut a = node("a", 1);
+            a.config.catch_up_sync =
+                if catch_up { core::time::Duration::from_secs(1) } else { core::time::Duration::ZERO };
+            a.join(Time::ZERO, &[addr(2)]).unwrap();
+            let _ = a.poll_transmit();
+            // The seed's answer: its own record, and a digest.
+            let seed =
+                MemberRecord { state: MemberState::Alive, incarnation: 0, id: b"seed", addr: addr(2), meta: b"" };
+            let mut out = BytesMut::new();
+            Header { cluster: b"", sender: b"seed" }.encode(&mut out);
+            wire::encode_push_pull(&mut out, false, false, [seed].into_iter(), Some(&[0]));
+            a.handle_stream(Time::ZERO, addr(2), &out).unwrap();
+            assert_eq!(a.catching_up(Time::ZERO), catch_up);
+            let mut gossip = BytesMut::new();
+            Header { cluster: b"", sender: b"seed" }.encode(&mut gossip);
+            Message::Alive { incarnation: 0, id: b"joiner", addr: addr(3), meta: b"" }.encode(&mut gossip);
+            a.handle_datagram(Time::ZERO, addr(2), &gossip).unwrap();
+            relays.push(sends_about(&mut a, b"joiner", Time::ZERO, 3));
+        }
+        // Three members known (a, the seed, the joiner): a budget of 4 sends, a quarter 1.
+        assert_eq!(relays, vec![1, 4]);
     }
 }

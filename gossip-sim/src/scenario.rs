@@ -9,8 +9,9 @@ use gossip_core::{Config, Time};
 use rand_core::RngCore;
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 13] = [
+pub const SCENARIOS: [&str; 14] = [
     "join",
+    "steady",
     "crash",
     "loss",
     "leave",
@@ -121,6 +122,7 @@ impl Scenario {
     fn default_duration(&self) -> f64 {
         match self.name.as_str() {
             "loss" | "slow" | "flap" => 300.0,
+            "steady" => 60.0,
             _ => 120.0,
         }
     }
@@ -190,6 +192,8 @@ impl Scenario {
                 sim.leave(victim);
             }
             "loss" => sim.net.config.loss = loss,
+            // A converged cluster where nothing happens: the cost of just running it.
+            "steady" => {}
             "partition" | "long-partition" => {
                 // Long: past the reclaim time, so the two halves forget each other entirely
                 // (memberlist #222).

@@ -55,6 +55,18 @@ fn leave_reaches_everyone() {
     }
 }
 
+// Once settled, a cluster where nothing happens stays converged and sends only its probes:
+// a ping and an ack per node per second (no gossip, no full syncs beyond the periodic ones).
+#[test]
+fn a_settled_cluster_only_probes() {
+    for seed in SEEDS {
+        let r = run("steady", 300, seed, |s| s.settle = 30.0);
+        assert_eq!(r.false_positives, 0, "seed {seed}");
+        assert!(r.packets_per_node_per_sec <= 2.02, "seed {seed}: {}", r.to_json());
+        assert!(r.bytes_per_node_per_sec <= 50.0, "seed {seed}: {}", r.to_json());
+    }
+}
+
 // 5% loss for 300 simulated seconds: no live node is ever declared Down.
 #[test]
 fn no_false_positives_at_five_percent_loss() {

@@ -1,0 +1,378 @@
+//! Replicated key/value state, reconciled the Scuttlebutt way (van Renesse et al., 2008).
+//!
+//! Every node owns its keys and stamps each write (a set or a delete) with the next
+//! version of its own counter. A replica of an owner's state is always a prefix of the
+//! owner's history: it holds every write up to some version, its `max`, so one number
+//! per owner (the digest) says what a replica lacks, and a delta is the owner's writes
+//! above the peer's `max`, in version order. A delta cut short by the packet budget is
+//! still a prefix, so it never leaves a gap.
+//!
+//! Deletes are tombstones, kept for a grace period and then reclaimed. A replica that
+//! lags behind a reclaimed tombstone could no longer learn of that delete from a delta,
+//! and would keep the key for ever (chitchat #110, #138): such a peer gets the owner's
+//! whole state instead, which replaces its copy (a reset).
+
+use crate::identity::NodeId;
+use crate::time::Time;
+use bytes::Bytes;
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+
+/// One write by an owner: a value, or `None` for a delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Write {
+    pub(crate) key: Bytes,
+    pub(crate) value: Option<Bytes>,
+    pub(crate) version: u64,
+}
+
+/// What a delta carries for one owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OwnerDelta {
+    pub(crate) owner: NodeId,
+    /// The whole state, replacing the receiver's copy (see the module docs).
+    pub(crate) reset: bool,
+    /// Not a reset: the version the writes start after; the receiver applies them only if
+    /// it holds everything up to it (else there would be a gap). A reset: the sender's
+    /// reclaim watermark, which the receiver adopts.
+    pub(crate) base: u64,
+    /// The writes, in version order: those above the receiver's `max`, or all for a reset.
+    pub(crate) writes: Vec<Write>,
+    /// The version the receiver holds everything up to once it applies this: the last
+    /// write's, or the owner's `max` when the delta is complete.
+    pub(crate) up_to: u64,
+}
+
+/// A replica of one owner's keys.
+#[derive(Clone, Debug, Default)]
+struct Replica {
+    /// Every write up to this version is reflected here.
+    max: u64,
+    /// The highest version of a reclaimed tombstone: a peer below it gets a reset.
+    reclaimed: u64,
+    /// Latest write per key (deletes included, until reclaimed).
+    keys: BTreeMap<Bytes, (Option<Bytes>, u64)>,
+    /// Tombstones in the order they were learned here, with when, for reclaiming.
+    tombstones: VecDeque<(Time, Bytes, u64)>,
+}
+
+impl Replica {
+    /// Applies one write known to be newer than anything here for its key.
+    fn put(&mut self, now: Time, w: &Write) {
+        if w.value.is_none() {
+            self.tombstones.push_back((now, w.key.clone(), w.version));
+        }
+        self.keys.insert(w.key.clone(), (w.value.clone(), w.version));
+        self.max = self.max.max(w.version);
+    }
+
+    /// Writes above `after`, in version order.
+    fn writes_after(&self, after: u64) -> Vec<Write> {
+        let mut writes: Vec<Write> = self
+            .keys
+            .iter()
+            .filter(|(_, (_, v))| *v > after)
+            .map(|(k, (value, v))| Write { key: k.clone(), value: value.clone(), version: *v })
+            .collect();
+        writes.sort_by_key(|w| w.version);
+        writes
+    }
+}
+
+/// Every owner's keys as this node knows them, its own included.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KvStore {
+    replicas: BTreeMap<NodeId, Replica>,
+}
+
+/// Encoded size of a write, as the wire will carry it: key (u16 length), version, and a
+/// value (u32 length) or a delete marker.
+pub(crate) fn write_len(w: &Write) -> usize {
+    2 + w.key.len() + 8 + 1 + w.value.as_ref().map_or(0, |v| 4 + v.len())
+}
+
+/// Encoded size of an owner's delta header: id, reset flag, `base`, `up_to`, write count.
+fn owner_delta_len(owner: &NodeId) -> usize {
+    1 + owner.as_bytes().len() + 1 + 8 + 8 + 2
+}
+
+impl KvStore {
+    /// `owner`'s write of `key` (`None`: a delete) with the next version; returns it.
+    pub(crate) fn write(&mut self, now: Time, owner: &NodeId, key: Bytes, value: Option<Bytes>) -> Write {
+        let replica = self.replicas.entry(owner.clone()).or_default();
+        let w = Write { key, value, version: replica.max + 1 };
+        replica.put(now, &w);
+        w
+    }
+
+    /// The live value of `key` at `owner`.
+    pub(crate) fn get(&self, owner: &[u8], key: &[u8]) -> Option<&Bytes> {
+        self.replicas.get(owner)?.keys.get(key)?.0.as_ref()
+    }
+
+    /// `owner`'s live keys and values, in key order.
+    pub(crate) fn entries(&self, owner: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+        self.replicas
+            .get(owner)
+            .into_iter()
+            .flat_map(|r| r.keys.iter().filter_map(|(k, (v, _))| Some((k, v.as_ref()?))))
+    }
+
+    /// The digest: each known owner and the version its replica is complete up to.
+    pub(crate) fn digest(&self) -> impl Iterator<Item = (&NodeId, u64)> {
+        self.replicas.iter().map(|(id, r)| (id, r.max))
+    }
+
+    /// What a peer whose digest is `peer` lacks, within `budget` encoded bytes: owners
+    /// the peer has never heard of first, then those it lags most behind (scuttle depth),
+    /// each as a prefix of its writes in version order. A reset (see the module docs) is
+    /// all or nothing: it waits for a budget it fits in.
+    pub(crate) fn delta(&self, peer: &BTreeMap<NodeId, u64>, budget: usize) -> Vec<OwnerDelta> {
+        let mut behind: Vec<(&NodeId, &Replica, Option<u64>)> = self
+            .replicas
+            .iter()
+            .filter_map(|(id, r)| {
+                let theirs = peer.get(id).copied();
+                (r.max > theirs.unwrap_or(0)).then_some((id, r, theirs))
+            })
+            .collect();
+        // Unknown owners first, then the largest lag; the id breaks ties (deterministic).
+        behind.sort_by_key(|(id, r, theirs)| (theirs.is_some(), u64::MAX - (r.max - theirs.unwrap_or(0)), *id));
+        let mut room = budget;
+        let mut deltas = Vec::new();
+        for (owner, replica, theirs) in behind {
+            let header = owner_delta_len(owner);
+            if room < header {
+                break;
+            }
+            let after = theirs.unwrap_or(0);
+            let reset = after < replica.reclaimed;
+            let writes = replica.writes_after(if reset { 0 } else { after });
+            let mut used = header;
+            let mut taken = 0;
+            for w in &writes {
+                if used + write_len(w) > room {
+                    break;
+                }
+                used += write_len(w);
+                taken += 1;
+            }
+            if taken == 0 && !writes.is_empty() || reset && taken < writes.len() {
+                continue; // nothing of it fits; a smaller owner may
+            }
+            let complete = taken == writes.len();
+            let mut writes = writes;
+            writes.truncate(taken);
+            let up_to = if complete { replica.max } else { writes.last().map_or(after, |w| w.version) };
+            room -= used;
+            let base = if reset { replica.reclaimed } else { after };
+            deltas.push(OwnerDelta { owner: owner.clone(), reset, base, writes, up_to });
+        }
+        deltas
+    }
+
+    /// Applies a peer's delta for one owner (never our own: we are its only writer).
+    /// Returns the writes that changed a live value here (sets, and deletes of keys we
+    /// had), for events.
+    pub(crate) fn apply(&mut self, now: Time, me: &NodeId, delta: &OwnerDelta) -> Vec<Write> {
+        let mut changed = Vec::new();
+        if delta.owner == *me {
+            return changed;
+        }
+        let replica = self.replicas.entry(delta.owner.clone()).or_default();
+        if delta.up_to <= replica.max || (!delta.reset && delta.base > replica.max) {
+            return changed; // nothing newer, or a gap
+        }
+        if delta.reset {
+            // Live keys the owner no longer has were deleted, their tombstones reclaimed.
+            let kept: std::collections::BTreeSet<&Bytes> = delta.writes.iter().map(|w| &w.key).collect();
+            let gone: Vec<Bytes> = replica
+                .keys
+                .iter()
+                .filter(|(k, (v, _))| v.is_some() && !kept.contains(k))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in gone {
+                replica.keys.remove(&key);
+                changed.push(Write { key, value: None, version: delta.up_to });
+            }
+            replica.reclaimed = replica.reclaimed.max(delta.base);
+        }
+        for w in &delta.writes {
+            let current = replica.keys.get(&w.key);
+            let newer = current.is_none_or(|(_, v)| w.version > *v);
+            if newer && (delta.reset || w.version > replica.max) {
+                let was_live = current.is_some_and(|(v, _)| v.is_some());
+                replica.put(now, w);
+                if w.value.is_some() || was_live {
+                    changed.push(w.clone());
+                }
+            }
+        }
+        replica.max = replica.max.max(delta.up_to);
+        changed
+    }
+
+    /// Forgets tombstones learned more than `grace` ago.
+    pub(crate) fn reclaim(&mut self, now: Time, grace: Duration) {
+        for replica in self.replicas.values_mut() {
+            while let Some((at, _, _)) = replica.tombstones.front()
+                && now.saturating_since(*at) >= grace
+            {
+                let Some((_, key, version)) = replica.tombstones.pop_front() else { break };
+                // A tombstone since overwritten by a set needs no reclaiming: lagging
+                // peers get the set, which supersedes the delete.
+                if replica.keys.get(&key).is_some_and(|(v, ver)| v.is_none() && *ver == version) {
+                    replica.keys.remove(&key);
+                    replica.reclaimed = replica.reclaimed.max(version);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NODES: usize = 3;
+    const GRACE: Duration = Duration::from_secs(10);
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Node `owner` sets key `key` to `value` (or deletes it).
+        Write { owner: usize, key: u8, value: Option<u8> },
+        /// `to` asks `from` for what it lacks, with this budget.
+        Sync { from: usize, to: usize, budget: usize },
+        /// Time passes (seconds), and every node reclaims old tombstones.
+        Wait { secs: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..NODES, 0..4u8, proptest::option::of(any::<u8>())).prop_map(|(owner, key, value)| Op::Write { owner, key, value }),
+            3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
+            1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
+        ]
+    }
+
+    fn id(i: usize) -> NodeId {
+        NodeId::from(format!("n{i}"))
+    }
+
+    /// What a replica complete up to `max` may show for `key`: exactly the owner's latest
+    /// write if that is at or below `max`, else any earlier write of it or nothing. A
+    /// deleted key never shows a value.
+    fn check_key(history: &[Write], key: &Bytes, max: u64, shown: Option<&Bytes>) -> Result<(), String> {
+        let writes: Vec<&Write> = history.iter().filter(|w| w.key == *key).collect();
+        match writes.last() {
+            Some(latest) if latest.version <= max => {
+                (latest.value.as_ref() == shown).then_some(()).ok_or(format!("{key:?}: {shown:?}, latest {latest:?}"))
+            }
+            _ => (shown.is_none() || writes.iter().any(|w| w.version <= max && w.value.as_ref() == shown))
+                .then_some(())
+                .ok_or(format!("{key:?}: {shown:?} was never written by version {max}")),
+        }
+    }
+
+    /// The live keys of an owner after its writes up to `version`.
+    fn as_of(history: &[Write], version: u64) -> BTreeMap<Bytes, Bytes> {
+        let mut state = BTreeMap::new();
+        for w in history.iter().filter(|w| w.version <= version) {
+            match &w.value {
+                Some(v) => state.insert(w.key.clone(), v.clone()),
+                None => state.remove(&w.key),
+            };
+        }
+        state
+    }
+
+    fn view(store: &KvStore, owner: &NodeId) -> BTreeMap<Bytes, Bytes> {
+        store.entries(owner.as_bytes()).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn sync(stores: &mut [KvStore], now: Time, from: usize, to: usize, budget: usize) -> Vec<Write> {
+        let digest: BTreeMap<NodeId, u64> = stores[to].digest().map(|(id, v)| (id.clone(), v)).collect();
+        let deltas = stores[from].delta(&digest, budget);
+        let encoded: usize =
+            deltas.iter().map(|d| owner_delta_len(&d.owner) + d.writes.iter().map(write_len).sum::<usize>()).sum();
+        assert!(encoded <= budget, "a delta of {encoded} bytes for a budget of {budget}");
+        deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
+    }
+
+    proptest! {
+        // Whatever the writes, partial syncs and reclaims: every replica complete up to a
+        // version holds each key the owner last wrote by then exactly as written (no gap,
+        // no deleted key back), and nothing the owner never wrote; and syncing everyone
+        // with everyone makes every replica the owner's current state.
+        #[test]
+        fn replicas_are_prefixes_and_converge(ops in proptest::collection::vec(op(), 0..120)) {
+            let mut stores: Vec<KvStore> = (0..NODES).map(|_| KvStore::default()).collect();
+            let mut history: Vec<Vec<Write>> = vec![Vec::new(); NODES];
+            let mut now = Time::ZERO;
+            for op in ops {
+                match op {
+                    Op::Write { owner, key, value } => {
+                        let w = stores[owner].write(now, &id(owner), Bytes::from(vec![key]), value.map(|v| Bytes::from(vec![v])));
+                        history[owner].push(w);
+                    }
+                    Op::Sync { from, to, budget } => {
+                        if from != to {
+                            sync(&mut stores, now, from, to, budget);
+                        }
+                    }
+                    Op::Wait { secs } => {
+                        now = now.saturating_add(Duration::from_secs(secs));
+                        for s in &mut stores {
+                            s.reclaim(now, GRACE);
+                        }
+                    }
+                }
+                for (i, s) in stores.iter().enumerate() {
+                    for owner in 0..NODES {
+                        let max = s.digest().find(|(o, _)| **o == id(owner)).map_or(0, |(_, v)| v);
+                        for key in (0..4u8).map(|k| Bytes::from(vec![k])) {
+                            let shown = s.get(id(owner).as_bytes(), &key);
+                            let checked = check_key(&history[owner], &key, max, shown);
+                            prop_assert!(checked.is_ok(), "node {} owner {}: {:?}", i, owner, checked);
+                        }
+                    }
+                }
+            }
+            for _ in 0..2 {
+                for from in 0..NODES {
+                    for to in (0..NODES).filter(|&to| to != from) {
+                        sync(&mut stores, now, from, to, usize::MAX);
+                    }
+                }
+            }
+            for s in &stores {
+                for owner in 0..NODES {
+                    prop_assert_eq!(view(s, &id(owner)), as_of(&history[owner], u64::MAX));
+                }
+            }
+        }
+    }
+
+    // A replica that lags behind a delete whose tombstone everyone else has reclaimed gets
+    // a reset, and the deleted key does not come back (chitchat #110).
+    #[test]
+    fn a_reclaimed_delete_still_reaches_a_lagging_replica() {
+        let mut stores: Vec<KvStore> = (0..3).map(|_| KvStore::default()).collect();
+        let t0 = Time::ZERO;
+        stores[0].write(t0, &id(0), Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")));
+        sync(&mut stores, t0, 0, 2, usize::MAX);
+        assert_eq!(stores[2].get(b"n0", b"k").map(|v| &v[..]), Some(&b"v"[..]));
+        stores[0].write(t0, &id(0), Bytes::from_static(b"k"), None);
+        sync(&mut stores, t0, 0, 1, usize::MAX);
+        let later = t0.saturating_add(GRACE);
+        for s in &mut stores {
+            s.reclaim(later, GRACE);
+        }
+        let changed = sync(&mut stores, later, 1, 2, usize::MAX);
+        assert_eq!(stores[2].get(b"n0", b"k"), None);
+        assert_eq!(changed.len(), 1, "the delete is reported: {changed:?}");
+        assert!(changed[0].value.is_none());
+    }
+}

@@ -89,6 +89,13 @@ pub struct Config {
     pub max_id_len: usize,
     /// Longest metadata accepted, bytes (at most 65535).
     pub max_meta_len: usize,
+    /// Longest key of the replicated key/value state, bytes (at most 65535).
+    pub max_key_len: usize,
+    /// Longest value of the replicated key/value state, bytes.
+    pub max_value_len: usize,
+    /// A deleted key is kept as a tombstone this long after a node learns of the delete,
+    /// then forgotten; a replica that lagged behind it gets its owner's whole state.
+    pub key_tombstone_grace: Duration,
     /// Most messages accepted in one received packet.
     pub max_messages_per_packet: usize,
     /// Most members accepted in one push-pull; also the most members this node tracks.
@@ -132,6 +139,9 @@ impl Config {
             reclaim_after: Duration::from_secs(60),
             max_id_len: 128,
             max_meta_len: 512,
+            max_key_len: 256,
+            max_value_len: 4096,
+            key_tombstone_grace: Duration::from_secs(300),
             max_messages_per_packet: 255,
             max_members,
             max_stream_frame: max_members.saturating_mul(1024).max(1 << 20),
@@ -189,6 +199,8 @@ impl Config {
             max_meta_len: self.max_meta_len,
             max_messages: self.max_messages_per_packet,
             max_push_pull_members: self.max_members,
+            max_key_len: self.max_key_len,
+            max_value_len: self.max_value_len,
         }
     }
 
@@ -214,6 +226,12 @@ impl Config {
         }
         if self.max_meta_len > usize::from(u16::MAX) {
             return invalid("max_meta_len", "must be at most 65535");
+        }
+        if self.max_key_len > usize::from(u16::MAX) {
+            return invalid("max_key_len", "must be at most 65535");
+        }
+        if self.max_value_len > self.max_stream_frame / 4 {
+            return invalid("max_value_len", "must be at most a quarter of max_stream_frame");
         }
         // An empty packet must hold a header, a ping, a buddy suspicion and the largest
         // Alive, so that every message fits some packet and nothing is ever sent oversize.

@@ -99,19 +99,31 @@ impl core::error::Error for RecvError {
     }
 }
 
-/// Why a command ([`Node::join`](crate::Node::join), [`Node::leave`](crate::Node::leave))
-/// was refused. Nothing changed.
+/// Why a command ([`Node::join`](crate::Node::join), [`Node::leave`](crate::Node::leave),
+/// [`Node::set`](crate::Node::set), ...) was refused. Nothing changed.
 #[non_exhaustive]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum CommandError {
     /// The node has already left; build a new node to rejoin.
     AlreadyLeft,
+    /// A key longer than [`Config::max_key_len`](crate::Config), or empty.
+    KeyLength {
+        /// Its length.
+        len: usize,
+    },
+    /// A value longer than [`Config::max_value_len`](crate::Config).
+    ValueTooLong {
+        /// Its length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommandError::AlreadyLeft => f.write_str("the node has already left the cluster"),
+            CommandError::KeyLength { len } => write!(f, "a key of {len} bytes is empty or above max_key_len"),
+            CommandError::ValueTooLong { len } => write!(f, "a value of {len} bytes is above max_value_len"),
         }
     }
 }

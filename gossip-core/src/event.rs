@@ -54,4 +54,15 @@ pub enum Event {
     },
     /// The first full membership state arrived from a seed: this node is in the cluster.
     Joined,
+    /// Another node's replicated key changed here (see [`Node::set`](crate::Node::set)).
+    KeyChanged {
+        /// The node that owns the key.
+        owner: NodeId,
+        /// The key.
+        key: Bytes,
+        /// Its new value, or `None`: deleted.
+        value: Option<Bytes>,
+        /// The owner's version of this change.
+        version: u64,
+    },
 }

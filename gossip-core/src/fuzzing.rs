@@ -82,7 +82,7 @@ pub enum FuzzMessage {
     Suspect { incarnation: u8, id: u8, from: u8 },
     Down { incarnation: u8, id: u8, from: u8 },
     Left { incarnation: u8, id: u8 },
-    PushPull { reply: bool, records: Vec<(u8, u8, u8)>, sums: Option<Vec<u64>> },
+    PushPull { reply: bool, records: Vec<(u8, u8, u8)>, sums: Option<Vec<u64>>, kv: Vec<(u8, u8, u64, Option<u8>)> },
 }
 
 fn peer_id(n: u8) -> NodeId {
@@ -127,7 +127,7 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
             Message::Down { incarnation: incarnation(*i), id: id(*n), from: id(*f) }
         }
         FuzzMessage::Left { incarnation: i, id: n } => Message::Left { incarnation: incarnation(*i), id: id(*n) },
-        FuzzMessage::PushPull { reply, records, sums } => {
+        FuzzMessage::PushPull { reply, records, sums, kv } => {
             let records: Vec<MemberRecord<'_>> = records
                 .iter()
                 .take(64)
@@ -147,7 +147,24 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
                 s.truncate(1 << s.len().ilog2().min(10));
                 s
             });
-            wire::encode_push_pull(&mut out, false, *reply, records.into_iter(), sums.as_deref());
+            // Key/value writes, one delta each: (owner, key, version, value); every seventh
+            // a reset, with a base of half the version.
+            let kv: Vec<u8> = {
+                let mut section = Vec::new();
+                let keys: Vec<[u8; 1]> = kv.iter().take(16).map(|&(_, k, _, _)| [k % 4]).collect();
+                let values: Vec<Option<[u8; 1]>> = kv.iter().take(16).map(|&(_, _, _, v)| v.map(|v| [v])).collect();
+                wire::encode_section(
+                    &mut section,
+                    kv.iter().take(16).map(|&(o, _, version, _)| (id(o), version)).collect::<Vec<_>>().into_iter(),
+                    kv.iter().take(16).enumerate().map(|(i, &(o, _, version, _))| {
+                        let write = wire::KvWrite { key: &keys[i], version, value: values[i].as_ref().map(|v| &v[..]) };
+                        (id(o), version % 7 == 0, version / 2, version, core::iter::once(write))
+                    }),
+                );
+                section
+            };
+            let kv = (!kv.is_empty()).then_some(&kv[..]);
+            wire::encode_push_pull(&mut out, false, *reply, records.into_iter(), sums.as_deref(), kv);
             return out.to_vec();
         }
     };

@@ -12,10 +12,16 @@
 //! and would keep the key for ever (chitchat #110, #138): such a peer gets the owner's
 //! whole state instead, which replaces its copy (a reset).
 
+use crate::error::CommandError;
+use crate::event::Event;
 use crate::identity::NodeId;
+use crate::node::Node;
+use crate::sync::SyncPart;
 use crate::time::Time;
+use crate::wire::{self, KvSection, KvWrite};
 use bytes::Bytes;
 use core::time::Duration;
+use rand_core::RngCore;
 use std::collections::{BTreeMap, VecDeque};
 
 /// One write by an owner: a value, or `None` for a delete.
@@ -52,16 +58,11 @@ struct Replica {
     reclaimed: u64,
     /// Latest write per key (deletes included, until reclaimed).
     keys: BTreeMap<Bytes, (Option<Bytes>, u64)>,
-    /// Tombstones in the order they were learned here, with when, for reclaiming.
-    tombstones: VecDeque<(Time, Bytes, u64)>,
 }
 
 impl Replica {
     /// Applies one write known to be newer than anything here for its key.
-    fn put(&mut self, now: Time, w: &Write) {
-        if w.value.is_none() {
-            self.tombstones.push_back((now, w.key.clone(), w.version));
-        }
+    fn put(&mut self, w: &Write) {
         self.keys.insert(w.key.clone(), (w.value.clone(), w.version));
         self.max = self.max.max(w.version);
     }
@@ -83,17 +84,18 @@ impl Replica {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KvStore {
     replicas: BTreeMap<NodeId, Replica>,
+    /// Tombstones in the order they were learned here, with when, for reclaiming.
+    tombstones: VecDeque<(Time, NodeId, Bytes, u64)>,
 }
 
-/// Encoded size of a write, as the wire will carry it: key (u16 length), version, and a
-/// value (u32 length) or a delete marker.
+/// Encoded size of a write on the wire.
 pub(crate) fn write_len(w: &Write) -> usize {
-    2 + w.key.len() + 8 + 1 + w.value.as_ref().map_or(0, |v| 4 + v.len())
+    KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() }.encoded_len()
 }
 
-/// Encoded size of an owner's delta header: id, reset flag, `base`, `up_to`, write count.
+/// Encoded size of an owner's delta header on the wire.
 fn owner_delta_len(owner: &NodeId) -> usize {
-    1 + owner.as_bytes().len() + 1 + 8 + 8 + 2
+    wire::delta_header_len(owner.as_bytes())
 }
 
 impl KvStore {
@@ -101,7 +103,10 @@ impl KvStore {
     pub(crate) fn write(&mut self, now: Time, owner: &NodeId, key: Bytes, value: Option<Bytes>) -> Write {
         let replica = self.replicas.entry(owner.clone()).or_default();
         let w = Write { key, value, version: replica.max + 1 };
-        replica.put(now, &w);
+        replica.put(&w);
+        if w.value.is_none() {
+            self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
+        }
         w
     }
 
@@ -203,7 +208,10 @@ impl KvStore {
             let newer = current.is_none_or(|(_, v)| w.version > *v);
             if newer && (delta.reset || w.version > replica.max) {
                 let was_live = current.is_some_and(|(v, _)| v.is_some());
-                replica.put(now, w);
+                replica.put(w);
+                if w.value.is_none() {
+                    self.tombstones.push_back((now, delta.owner.clone(), w.key.clone(), w.version));
+                }
                 if w.value.is_some() || was_live {
                     changed.push(w.clone());
                 }
@@ -215,19 +223,137 @@ impl KvStore {
 
     /// Forgets tombstones learned more than `grace` ago.
     pub(crate) fn reclaim(&mut self, now: Time, grace: Duration) {
-        for replica in self.replicas.values_mut() {
-            while let Some((at, _, _)) = replica.tombstones.front()
-                && now.saturating_since(*at) >= grace
-            {
-                let Some((_, key, version)) = replica.tombstones.pop_front() else { break };
-                // A tombstone since overwritten by a set needs no reclaiming: lagging
-                // peers get the set, which supersedes the delete.
-                if replica.keys.get(&key).is_some_and(|(v, ver)| v.is_none() && *ver == version) {
-                    replica.keys.remove(&key);
-                    replica.reclaimed = replica.reclaimed.max(version);
-                }
+        while let Some((at, _, _, _)) = self.tombstones.front()
+            && now.saturating_since(*at) >= grace
+        {
+            let Some((_, owner, key, version)) = self.tombstones.pop_front() else { break };
+            // A tombstone since overwritten by a set needs no reclaiming: lagging peers get
+            // the set, which supersedes the delete. An owner forgotten meanwhile neither.
+            let Some(replica) = self.replicas.get_mut(&owner) else { continue };
+            if replica.keys.get(&key).is_some_and(|(v, ver)| v.is_none() && *ver == version) {
+                replica.keys.remove(&key);
+                replica.reclaimed = replica.reclaimed.max(version);
             }
         }
+    }
+
+    /// When the oldest tombstone is due for reclaiming, if there is one.
+    pub(crate) fn next_reclaim(&self, grace: Duration) -> Option<Time> {
+        self.tombstones.front().map(|(at, ..)| at.saturating_add(grace))
+    }
+
+    /// Forgets an owner's keys (it was reclaimed from the member table).
+    pub(crate) fn forget(&mut self, owner: &[u8]) {
+        self.replicas.remove(owner);
+    }
+}
+
+impl<R: RngCore> Node<R> {
+    /// Sets `key` to `value` in this node's replicated state. Every member learns it
+    /// through syncs and reports [`Event::KeyChanged`]; setting the current value again
+    /// changes nothing.
+    pub fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), CommandError> {
+        let (key, value) = (key.into(), value.into());
+        self.check_key(&key)?;
+        if value.len() > self.config.max_value_len {
+            return Err(CommandError::ValueTooLong { len: value.len() });
+        }
+        if self.kv.get(self.identity.id.as_bytes(), &key) != Some(&value) {
+            let me = self.identity.id.clone();
+            self.kv.write(self.clock, &me, key, Some(value));
+        }
+        Ok(())
+    }
+
+    /// Deletes `key` from this node's replicated state (a no-op if it is not set).
+    pub fn delete(&mut self, key: impl Into<Bytes>) -> Result<(), CommandError> {
+        let key = key.into();
+        self.check_key(&key)?;
+        if self.kv.get(self.identity.id.as_bytes(), &key).is_some() {
+            let me = self.identity.id.clone();
+            self.kv.write(self.clock, &me, key, None);
+        }
+        Ok(())
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        if key.is_empty() || key.len() > self.config.max_key_len {
+            return Err(CommandError::KeyLength { len: key.len() });
+        }
+        Ok(())
+    }
+
+    /// The value of `key` in `owner`'s state, as far as this node knows it (`owner` may be
+    /// this node's own id).
+    pub fn get(&self, owner: &[u8], key: &[u8]) -> Option<&Bytes> {
+        self.kv.get(owner, key)
+    }
+
+    /// `owner`'s keys and values as this node knows them, in key order.
+    pub fn keys(&self, owner: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+        self.kv.entries(owner)
+    }
+
+    /// Applies the deltas of a sync's key/value section, for owners this node knows as
+    /// members (state about strangers could grow without bound), and reports changes.
+    pub(crate) fn merge_kv(&mut self, now: Time, section: &KvSection<'_>) {
+        let me = self.identity.id.clone();
+        for d in section.deltas() {
+            if self.members.find(d.owner).is_none() {
+                continue;
+            }
+            let owner = NodeId::copy_from_slice(d.owner);
+            let writes = d
+                .writes()
+                .map(|w| Write {
+                    key: Bytes::copy_from_slice(w.key),
+                    value: w.value.map(Bytes::copy_from_slice),
+                    version: w.version,
+                })
+                .collect();
+            let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
+            for w in self.kv.apply(now, &me, &delta) {
+                self.events.push_back(Event::KeyChanged {
+                    owner: owner.clone(),
+                    key: w.key,
+                    value: w.value,
+                    version: w.version,
+                });
+            }
+        }
+    }
+
+    /// Encodes the key/value section of one part of a sync: our digest in a request or a
+    /// response, and in a response or push-back the deltas the peer lacks by its digest
+    /// (`peer`; none means it knows nothing), within half a stream frame. `None` when
+    /// there is nothing to say.
+    pub(crate) fn kv_section(&self, part: SyncPart, peer: Option<&KvSection<'_>>) -> Option<Vec<u8>> {
+        let deltas = if part == SyncPart::Request {
+            Vec::new()
+        } else {
+            let digest: BTreeMap<NodeId, u64> =
+                peer.iter().flat_map(|s| s.digest()).map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect();
+            self.kv.delta(&digest, self.config.max_stream_frame / 2)
+        };
+        let digest: Vec<(&NodeId, u64)> =
+            if part == SyncPart::PushBack { Vec::new() } else { self.kv.digest().collect() };
+        if digest.is_empty() && deltas.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        wire::encode_section(
+            &mut out,
+            digest.iter().map(|(id, max)| (id.as_bytes(), *max)),
+            deltas.iter().map(|d| {
+                let writes =
+                    d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
+                (d.owner.as_bytes(), d.reset, d.base, d.up_to, writes)
+            }),
+        );
+        Some(out)
     }
 }
 

@@ -55,8 +55,6 @@ mod event;
 mod hashing;
 mod id_index;
 mod identity;
-// The key/value store is wired into the node's syncs in the next step (issue 4).
-#[cfg_attr(not(test), allow(dead_code))]
 mod kv;
 mod lifeguard;
 mod members;

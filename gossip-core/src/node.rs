@@ -6,6 +6,7 @@ use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
 use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
+use crate::kv::KvStore;
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
 use crate::probe::Prober;
@@ -75,6 +76,8 @@ pub struct Node<R> {
     pub(crate) catch_up: Duration,
     /// When the catch-up ends even if no response ends it.
     pub(crate) catch_up_until: Time,
+    /// Replicated key/value state: ours and every other owner's, as far as we know it.
+    pub(crate) kv: KvStore,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
@@ -122,6 +125,7 @@ impl<R: RngCore> Node<R> {
             quiet: false,
             catch_up: Duration::ZERO,
             catch_up_until: Time::ZERO,
+            kv: KvStore::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -270,6 +274,7 @@ impl<R: RngCore> Node<R> {
         if self.next_join_retry.is_some_and(|t| t <= now) {
             self.contact_seeds(now);
         }
+        self.kv.reclaim(now, self.config.key_tombstone_grace);
         // Member deadlines last: a failed probe above may confirm a suspicion and move its
         // deadline into the past, and it must fire now, not on a spurious next wake-up.
         while let Some(d) = self.deadlines.pop_due(now) {
@@ -279,7 +284,9 @@ impl<R: RngCore> Node<R> {
             match d.kind {
                 TimerKind::Suspicion => self.suspicion_expired(now, d.member),
                 TimerKind::Reclaim => {
-                    self.members.remove(d.member);
+                    if let Some(m) = self.members.remove(d.member) {
+                        self.kv.forget(m.id.as_bytes());
+                    }
                 }
             }
         }
@@ -316,7 +323,10 @@ impl<R: RngCore> Node<R> {
             return None;
         }
         let mut next = self.next_gossip.min(self.next_push_pull).min(self.next_reconnect);
-        for t in [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry].into_iter().flatten() {
+        let reclaim = self.kv.next_reclaim(self.config.key_tombstone_grace);
+        for t in
+            [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry, reclaim].into_iter().flatten()
+        {
             next = next.min(t);
         }
         Some(next)
@@ -396,8 +406,8 @@ impl<R: RngCore> Node<R> {
             Message::Suspect { incarnation, id, from: accuser } => self.on_suspect(now, incarnation, id, accuser),
             Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::PushPull { join, reply, states, sums } => {
-                self.on_push_pull(now, from, sender, join, reply, &states, sums)
+            Message::PushPull { join, reply, states, sums, kv } => {
+                self.on_push_pull(now, from, sender, join, reply, &states, sums, kv)
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::event::{Event, Transmit};
 use crate::identity::MemberState;
 use crate::node::Node;
 use crate::time::Time;
-use crate::wire::{self, BucketSums, Header, MemberRecord, StateList};
+use crate::wire::{self, BucketSums, Header, KvSection, MemberRecord, StateList};
 use bytes::BytesMut;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -42,6 +42,7 @@ impl<R: RngCore> Node<R> {
         reply: bool,
         states: &StateList<'_>,
         sums: Option<BucketSums<'_>>,
+        kv: Option<KvSection<'_>>,
     ) {
         let response = !reply && sums.is_some();
         let join_reply = response && !self.joined && !self.seeds.is_empty();
@@ -57,6 +58,9 @@ impl<R: RngCore> Node<R> {
             self.merge_record(now, &record);
         }
         self.quiet = false;
+        if let Some(section) = &kv {
+            self.merge_kv(now, section);
+        }
         if response && catch_up {
             let learned = self.members.len() > known.0 || self.members.live() > known.1;
             self.pace_catch_up(now, join_reply, learned, join);
@@ -66,9 +70,9 @@ impl<R: RngCore> Node<R> {
         let own = states.iter().next().filter(|r| r.id == sender);
         let dest = own.map_or(from, |r| r.addr);
         if reply {
-            self.send_push_pull(dest, self.catching_up(now), SyncPart::Response, sums);
+            self.send_push_pull(dest, self.catching_up(now), SyncPart::Response, sums, kv.as_ref());
         } else if response {
-            self.send_push_pull(dest, self.catching_up(now), SyncPart::PushBack, sums);
+            self.send_push_pull(dest, self.catching_up(now), SyncPart::PushBack, sums, kv.as_ref());
         }
         if join_reply {
             self.joined = true;
@@ -116,13 +120,15 @@ impl<R: RngCore> Node<R> {
     /// Queues one part of a sync to `dest` over a reliable stream: our own record, then
     /// (in a response or push-back) our members of the buckets where our digest differs
     /// from `peer` (all of them without a peer digest), then (in a request or response)
-    /// our digest. A push-back with nothing differing is not sent.
+    /// our digest, then the key/value section (see [`Node::kv_section`]). A push-back
+    /// with nothing to say is not sent.
     pub(crate) fn send_push_pull(
         &mut self,
         dest: SocketAddr,
         join: bool,
         part: SyncPart,
         peer: Option<BucketSums<'_>>,
+        peer_kv: Option<&KvSection<'_>>,
     ) {
         let me = self.local();
         let view = self.members.len() + 1;
@@ -130,7 +136,8 @@ impl<R: RngCore> Node<R> {
         let mine = self.members.digest().fold(log2, (me.id.as_bytes(), me.incarnation, me.state));
         let theirs: Option<Vec<u64>> = peer.map(|p| p.iter().collect());
         let same = theirs.as_ref() == Some(&mine);
-        if part == SyncPart::PushBack && same {
+        let kv = self.kv_section(part, peer_kv);
+        if part == SyncPart::PushBack && same && kv.is_none() {
             return;
         }
         let differs = |id: &[u8]| {
@@ -158,10 +165,11 @@ impl<R: RngCore> Node<R> {
         let len = header.encoded_len()
             + 6
             + records.iter().map(MemberRecord::encoded_len).sum::<usize>()
-            + wire::sums_len(sums.map(<[u64]>::len));
+            + wire::sums_len(sums.map(<[u64]>::len))
+            + kv.as_ref().map_or(0, Vec::len);
         let mut out = BytesMut::with_capacity(len);
         header.encode(&mut out);
-        wire::encode_push_pull(&mut out, join, part == SyncPart::Request, records.into_iter(), sums);
+        wire::encode_push_pull(&mut out, join, part == SyncPart::Request, records.into_iter(), sums, kv.as_deref());
         self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
     }
 
@@ -187,7 +195,7 @@ impl<R: RngCore> Node<R> {
             // (Pulling only, without sending our table, halves the cost but slowed the
             // convergence of restarted members in the churn scenario: peers learn from it.)
             let catching_up = self.catching_up(self.clock);
-            self.send_push_pull(dest, catching_up, SyncPart::Request, None);
+            self.send_push_pull(dest, catching_up, SyncPart::Request, None, None);
         }
     }
 
@@ -206,14 +214,14 @@ impl<R: RngCore> Node<R> {
         if self.members.down() > 0 {
             if let Some(m) = self.members.random_in(MemberState::Down, &mut self.rng) {
                 let dest = m.addr();
-                self.send_push_pull(dest, false, SyncPart::Request, None);
+                self.send_push_pull(dest, false, SyncPart::Request, None, None);
             }
             return;
         }
         const SEED_SYNCS_PER_ROUND: usize = 3;
         if !self.seeds.is_empty() && crate::rand::below(&mut self.rng, self.members.live() + 1) < SEED_SYNCS_PER_ROUND {
             let seed = self.seeds[crate::rand::below(&mut self.rng, self.seeds.len())];
-            self.send_push_pull(seed, false, SyncPart::Request, None);
+            self.send_push_pull(seed, false, SyncPart::Request, None, None);
         }
     }
 
@@ -225,7 +233,7 @@ impl<R: RngCore> Node<R> {
         }
         for i in 0..self.seeds.len() {
             let seed = self.seeds[i];
-            self.send_push_pull(seed, true, SyncPart::Request, None);
+            self.send_push_pull(seed, true, SyncPart::Request, None, None);
         }
         self.next_join_retry = Some(now.saturating_add(self.config.join_retry_interval));
     }
@@ -260,7 +268,7 @@ mod tests {
         });
         let mut out = BytesMut::new();
         Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
-        wire::encode_push_pull(&mut out, false, false, records.collect::<Vec<_>>().into_iter(), None);
+        wire::encode_push_pull(&mut out, false, false, records.collect::<Vec<_>>().into_iter(), None, None);
         node.handle_stream(Time::ZERO, addr(250), &out).unwrap();
         assert!(node.poll_transmit().is_none(), "a push-back is not answered");
     }
@@ -277,7 +285,7 @@ mod tests {
 
     /// One digest-first sync from `a` to `b`: the ids each message carried.
     fn sync(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<BTreeSet<String>> {
-        a.send_push_pull(addr(2), false, SyncPart::Request, None);
+        a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
         let (request, ids, digest) = sent(a).unwrap();
         assert!(digest);
         let mut carried = vec![ids];
@@ -357,7 +365,7 @@ mod tests {
                 MemberRecord { state: MemberState::Alive, incarnation: 0, id: b"seed", addr: addr(2), meta: b"" };
             let mut out = BytesMut::new();
             Header { cluster: b"", sender: b"seed" }.encode(&mut out);
-            wire::encode_push_pull(&mut out, false, false, [seed].into_iter(), Some(&[0]));
+            wire::encode_push_pull(&mut out, false, false, [seed].into_iter(), Some(&[0]), None);
             a.handle_stream(Time::ZERO, addr(2), &out).unwrap();
             assert_eq!(a.catching_up(Time::ZERO), catch_up);
             let mut gossip = BytesMut::new();
@@ -368,5 +376,64 @@ mod tests {
         }
         // Three members known (a, the seed, the joiner): a budget of 4 sends, a quarter 1.
         assert_eq!(relays, vec![1, 4]);
+    }
+
+    fn key_events(node: &mut Node<SplitMix>) -> Vec<(String, Option<String>)> {
+        core::iter::from_fn(|| node.poll_event())
+            .filter_map(|e| match e {
+                crate::Event::KeyChanged { key, value, .. } => Some((
+                    String::from_utf8(key.to_vec()).unwrap(),
+                    value.map(|v| String::from_utf8(v.to_vec()).unwrap()),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    // Keys ride on syncs: a set and a delete reach the peer, which reports each once; a
+    // sync with nothing new reports nothing; keys of an owner the receiver does not know as
+    // a member are ignored.
+    #[test]
+    fn keys_travel_with_syncs() {
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        teach(&mut a, &[("b".into(), 2)]);
+        teach(&mut b, &[("a".into(), 1)]);
+        a.set("colour", "blue").unwrap();
+        a.set("size", "9").unwrap();
+        sync(&mut a, &mut b);
+        assert_eq!(b.get(b"a", b"colour").map(|v| &v[..]), Some(&b"blue"[..]));
+        let mut events = key_events(&mut b);
+        events.sort();
+        assert_eq!(events, vec![("colour".into(), Some("blue".into())), ("size".into(), Some("9".into()))]);
+        sync(&mut b, &mut a);
+        assert!(key_events(&mut b).is_empty() && key_events(&mut a).is_empty());
+        a.delete("colour").unwrap();
+        sync(&mut b, &mut a);
+        assert_eq!(key_events(&mut b), vec![("colour".into(), None)]);
+        assert_eq!(b.keys(b"a").count(), 1);
+
+        // A delta about "ghost", which b has never heard of, from a known peer.
+        let mut section = Vec::new();
+        let write = wire::KvWrite { key: b"x", version: 1, value: Some(b"1") };
+        wire::encode_section(
+            &mut section,
+            core::iter::empty(),
+            [(&b"ghost"[..], false, 0, 1, core::iter::once(write))].into_iter(),
+        );
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender: b"a" }.encode(&mut out);
+        wire::encode_push_pull(&mut out, false, false, core::iter::empty(), None, Some(&section));
+        b.handle_stream(Time::ZERO, addr(1), &out).unwrap();
+        assert!(b.get(b"ghost", b"x").is_none() && key_events(&mut b).is_empty());
+    }
+
+    #[test]
+    fn keys_and_values_are_bounded() {
+        let mut a = node("a", 1);
+        assert_eq!(a.set("", "v"), Err(crate::CommandError::KeyLength { len: 0 }));
+        assert_eq!(a.set(vec![b'k'; 257], "v"), Err(crate::CommandError::KeyLength { len: 257 }));
+        assert_eq!(a.set("k", vec![0u8; 4097]), Err(crate::CommandError::ValueTooLong { len: 4097 }));
+        assert!(a.set("k", vec![0u8; 4096]).is_ok());
+        assert_eq!(a.get(b"a", b"k").map(|v| v.len()), Some(4096));
     }
 }

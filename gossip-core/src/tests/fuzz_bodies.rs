@@ -19,9 +19,10 @@ fn message() -> impl Strategy<Value = FuzzMessage> {
         (
             any::<bool>(),
             proptest::collection::vec((n(), n(), n()), 0..10),
-            proptest::option::of(proptest::collection::vec(any::<u64>(), 0..5))
+            proptest::option::of(proptest::collection::vec(any::<u64>(), 0..5)),
+            proptest::collection::vec((n(), n(), 0..12u64, proptest::option::of(n())), 0..4),
         )
-            .prop_map(|(reply, records, sums)| FuzzMessage::PushPull { reply, records, sums }),
+            .prop_map(|(reply, records, sums, kv)| FuzzMessage::PushPull { reply, records, sums, kv }),
     ]
 }
 
@@ -71,9 +72,17 @@ fn regression_confirmed_suspicion_deadline_in_the_past() {
     let ops = [
         Op::Valid {
             from: 1,
-            message: PushPull { reply: false, records: vec![(0, 0, 3), (12, 0, 31), (0, 0, 15)], sums: None },
+            message: PushPull {
+                reply: false,
+                records: vec![(0, 0, 3), (12, 0, 31), (0, 0, 15)],
+                sums: None,
+                kv: vec![],
+            },
         },
-        Op::Valid { from: 1, message: PushPull { reply: false, records: vec![(92, 0, 28), (41, 0, 23)], sums: None } },
+        Op::Valid {
+            from: 1,
+            message: PushPull { reply: false, records: vec![(92, 0, 28), (41, 0, 23)], sums: None, kv: vec![] },
+        },
         Op::Timeout { advance_ms: 2502 },
         Op::Timeout { advance_ms: 2295 },
         Op::Timeout { advance_ms: 496 },

@@ -50,11 +50,13 @@ pub enum DecodeError {
     ImpossibleIncarnation,
     /// A packet with a header but no message.
     NoMessages,
+    /// A key/value write kind other than delete (0) or set (1).
+    UnknownWriteKind(u8),
 }
 
 impl DecodeError {
     /// Number of distinct kinds, for per-kind counters.
-    pub const KINDS: usize = 11;
+    pub const KINDS: usize = 12;
 
     /// A stable index per variant in `0..KINDS`, for per-kind counters.
     pub fn kind(&self) -> usize {
@@ -70,6 +72,7 @@ impl DecodeError {
             DecodeError::TooMany { .. } => 8,
             DecodeError::ImpossibleIncarnation => 9,
             DecodeError::NoMessages => 10,
+            DecodeError::UnknownWriteKind(_) => 11,
         }
     }
 
@@ -86,6 +89,7 @@ impl DecodeError {
         "too_many",
         "impossible_incarnation",
         "no_messages",
+        "unknown_write_kind",
     ];
 }
 
@@ -107,6 +111,7 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::ImpossibleIncarnation => f.write_str("incarnation u32::MAX is reserved"),
             DecodeError::NoMessages => f.write_str("packet carries no message"),
+            DecodeError::UnknownWriteKind(k) => write!(f, "unknown key write kind {k}"),
         }
     }
 }

@@ -23,9 +23,11 @@
 )]
 
 mod error;
+mod kv;
 mod reader;
 
 pub use error::DecodeError;
+pub use kv::{KvDelta, KvSection, KvWrite, delta_header_len, digest_entry_len, encode_section};
 pub use reader::Reader;
 
 use crate::identity::MemberState;
@@ -45,13 +47,24 @@ pub struct Limits {
     pub max_meta_len: usize,
     /// Most messages accepted in one packet.
     pub max_messages: usize,
-    /// Most member records accepted in one push-pull message.
+    /// Most member records accepted in one push-pull message (also the most key owners).
     pub max_push_pull_members: usize,
+    /// Longest key accepted, bytes (at most 65535: the length is a `u16`).
+    pub max_key_len: usize,
+    /// Longest value accepted, bytes.
+    pub max_value_len: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_id_len: 128, max_meta_len: 512, max_messages: 255, max_push_pull_members: 65_536 }
+        Limits {
+            max_id_len: 128,
+            max_meta_len: 512,
+            max_messages: 255,
+            max_push_pull_members: 65_536,
+            max_key_len: 256,
+            max_value_len: 4096,
+        }
     }
 }
 
@@ -160,6 +173,9 @@ pub enum Message<'a> {
         states: StateList<'a>,
         /// The sender's digest: what the receiver compares its view with.
         sums: Option<BucketSums<'a>>,
+        /// Replicated key/value state: the sender's Scuttlebutt digest, and deltas for
+        /// the receiver.
+        kv: Option<KvSection<'a>>,
     },
 }
 
@@ -376,7 +392,7 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
         tag::LEFT => Message::Left { incarnation: read_incarnation(r)?, id: read_id(r, limits, "member id")? },
         tag::PUSH_PULL => {
             let flags = r.u8("push-pull flags")?;
-            if flags & !0b111 != 0 {
+            if flags & !0b1111 != 0 {
                 return Err(DecodeError::UnknownFlags(flags));
             }
             let count = r.u32("push-pull count")? as usize;
@@ -391,12 +407,14 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
             let consumed = before.remaining().saturating_sub(r.remaining());
             let raw = before.clone().bytes(consumed, "push-pull members")?;
             let sums = if flags & 4 != 0 { Some(read_sums(r)?) } else { None };
+            let kv = if flags & 8 != 0 { Some(kv::read_section(r, limits)?) } else { None };
             Message::PushPull {
                 join: flags & 1 != 0,
                 reply: flags & 2 != 0,
                 // `count <= max <= usize` and it came from a u32.
                 states: StateList { count: count as u32, raw },
                 sums,
+                kv,
             }
         }
         other => return Err(DecodeError::UnknownMessage(other)),
@@ -414,8 +432,8 @@ fn read_sums<'a>(r: &mut Reader<'a>) -> Result<BucketSums<'a>, DecodeError> {
 }
 
 /// The push-pull flags byte.
-fn push_pull_flags(join: bool, reply: bool, sums: bool) -> u8 {
-    u8::from(join) | (u8::from(reply) << 1) | (u8::from(sums) << 2)
+fn push_pull_flags(join: bool, reply: bool, sums: bool, kv: bool) -> u8 {
+    u8::from(join) | (u8::from(reply) << 1) | (u8::from(sums) << 2) | (u8::from(kv) << 3)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -495,18 +513,20 @@ impl MemberRecord<'_> {
     }
 }
 
-/// Writes a push-pull message carrying `records` and, if given, a digest of `sums` (the
-/// owned-state counterpart of [`Message::PushPull`]; `sums` has a power-of-two length up
-/// to [`MAX_BUCKETS`]). Returns nothing: the caller sized the buffer.
+/// Writes a push-pull message carrying `records` and, if given, a digest of `sums` and a
+/// key/value section `kv` (the owned-state counterpart of [`Message::PushPull`]; `sums`
+/// has a power-of-two length up to [`MAX_BUCKETS`], `kv` is [`encode_section`] output).
+/// Returns nothing: the caller sized the buffer.
 pub fn encode_push_pull<'r>(
     out: &mut impl BufMut,
     join: bool,
     reply: bool,
     records: impl ExactSizeIterator<Item = MemberRecord<'r>>,
     sums: Option<&[u64]>,
+    kv: Option<&[u8]>,
 ) {
     out.put_u8(tag::PUSH_PULL);
-    out.put_u8(push_pull_flags(join, reply, sums.is_some()));
+    out.put_u8(push_pull_flags(join, reply, sums.is_some(), kv.is_some()));
     out.put_u32(records.len() as u32);
     for record in records {
         record.encode(out);
@@ -517,6 +537,9 @@ pub fn encode_push_pull<'r>(
         for &s in sums {
             out.put_u64(s);
         }
+    }
+    if let Some(kv) = kv {
+        out.put_slice(kv);
     }
 }
 
@@ -543,9 +566,10 @@ impl Message<'_> {
                 4usize.saturating_add(id_len(id)).saturating_add(id_len(from))
             }
             Message::Left { id, .. } => 4usize.saturating_add(id_len(id)),
-            Message::PushPull { states, sums, .. } => {
-                5usize.saturating_add(states.raw.len()).saturating_add(sums.map_or(0, |s| s.encoded_len()))
-            }
+            Message::PushPull { states, sums, kv, .. } => 5usize
+                .saturating_add(states.raw.len())
+                .saturating_add(sums.map_or(0, |s| s.encoded_len()))
+                .saturating_add(kv.map_or(0, |k| k.encoded_len())),
         };
         body.saturating_add(1)
     }
@@ -596,14 +620,17 @@ impl Message<'_> {
                 out.put_u32(incarnation);
                 put_id(out, id);
             }
-            Message::PushPull { join, reply, states, sums } => {
+            Message::PushPull { join, reply, states, sums, kv } => {
                 out.put_u8(tag::PUSH_PULL);
-                out.put_u8(push_pull_flags(join, reply, sums.is_some()));
+                out.put_u8(push_pull_flags(join, reply, sums.is_some(), kv.is_some()));
                 out.put_u32(states.count);
                 out.put_slice(states.raw);
                 if let Some(sums) = sums {
                     out.put_u8(sums.log2);
                     out.put_slice(sums.raw);
+                }
+                if let Some(kv) = kv {
+                    kv.encode(out);
                 }
             }
         }

@@ -42,20 +42,29 @@ enum OwnedMessage {
     Suspect(u32, Vec<u8>, Vec<u8>),
     Down(u32, Vec<u8>, Vec<u8>),
     Left(u32, Vec<u8>),
-    /// The records, the digest and their `encode_push_pull` output (tag included).
+    /// The records, the digest, the key/value section and their `encode_push_pull`
+    /// output (tag included).
     PushPull {
         records: Vec<OwnedRecord>,
         sums: Option<Vec<u64>>,
+        kv: Option<OwnedKv>,
         wire: Vec<u8>,
     },
 }
 
 impl OwnedMessage {
-    fn push_pull(join: bool, reply: bool, records: Vec<OwnedRecord>, sums: Option<Vec<u64>>) -> Self {
+    fn push_pull(
+        join: bool,
+        reply: bool,
+        records: Vec<OwnedRecord>,
+        sums: Option<Vec<u64>>,
+        kv: Option<OwnedKv>,
+    ) -> Self {
         let mut wire = Vec::new();
         let views = records.iter().map(OwnedRecord::view).collect::<Vec<_>>();
-        encode_push_pull(&mut wire, join, reply, views.into_iter(), sums.as_deref());
-        OwnedMessage::PushPull { records, sums, wire }
+        let section = kv.as_ref().map(OwnedKv::encode);
+        encode_push_pull(&mut wire, join, reply, views.into_iter(), sums.as_deref(), section.as_deref());
+        OwnedMessage::PushPull { records, sums, kv, wire }
     }
 
     fn view(&self) -> Message<'_> {
@@ -132,6 +141,53 @@ fn record() -> impl Strategy<Value = OwnedRecord> {
     })
 }
 
+/// Owned form of a key/value section: digest entries, and deltas of
+/// (owner, reset, base, up_to, writes of (key, version, value)).
+type OwnedWrite = (Vec<u8>, u64, Option<Vec<u8>>);
+type OwnedDelta = (Vec<u8>, bool, u64, u64, Vec<OwnedWrite>);
+#[derive(Clone, Debug, PartialEq)]
+struct OwnedKv {
+    digest: Vec<(Vec<u8>, u64)>,
+    deltas: Vec<OwnedDelta>,
+}
+
+impl OwnedKv {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_section(
+            &mut out,
+            self.digest.iter().map(|(id, v)| (&id[..], *v)),
+            self.deltas.iter().map(|(owner, reset, base, up_to, writes)| {
+                let writes =
+                    writes.iter().map(|(k, version, v)| KvWrite { key: k, version: *version, value: v.as_deref() });
+                (&owner[..], *reset, *base, *up_to, writes)
+            }),
+        );
+        out
+    }
+
+    fn read(section: &KvSection<'_>) -> Self {
+        OwnedKv {
+            digest: section.digest().map(|(id, v)| (id.to_vec(), v)).collect(),
+            deltas: section
+                .deltas()
+                .map(|d| {
+                    let writes = d.writes().map(|w| (w.key.to_vec(), w.version, w.value.map(<[u8]>::to_vec))).collect();
+                    (d.owner.to_vec(), d.reset, d.base, d.up_to, writes)
+                })
+                .collect(),
+        }
+    }
+}
+
+fn kv_section() -> impl Strategy<Value = Option<OwnedKv>> {
+    let write = (bytes_in(0, 8), any::<u64>(), proptest::option::of(bytes_in(0, 16)));
+    let delta = (id(), any::<bool>(), any::<u64>(), any::<u64>(), vec(write, 0..4));
+    proptest::option::of(
+        (vec((id(), any::<u64>()), 0..4), vec(delta, 0..3)).prop_map(|(digest, deltas)| OwnedKv { digest, deltas }),
+    )
+}
+
 /// A digest of 1 to 8 buckets, or none.
 fn sums() -> impl Strategy<Value = Option<Vec<u64>>> {
     proptest::option::of((0..=3usize).prop_flat_map(|log2| vec(any::<u64>(), 1 << log2)))
@@ -147,8 +203,8 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Suspect(i, id, f)),
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Down(i, id, f)),
         (incarnation(), id()).prop_map(|(i, id)| OwnedMessage::Left(i, id)),
-        (any::<bool>(), any::<bool>(), vec(record(), 0..6), sums())
-            .prop_map(|(j, r, rs, sums)| OwnedMessage::push_pull(j, r, rs, sums)),
+        (any::<bool>(), any::<bool>(), vec(record(), 0..6), sums(), kv_section())
+            .prop_map(|(j, r, rs, sums, kv)| OwnedMessage::push_pull(j, r, rs, sums, kv)),
     ]
 }
 
@@ -202,12 +258,21 @@ proptest! {
 
     // A decoded push-pull re-encodes byte for byte and iterates back the records encoded.
     #[test]
-    fn push_pull_records_round_trip(join: bool, reply: bool, records in vec(record(), 0..12), sums in sums()) {
-        let owned = OwnedMessage::push_pull(join, reply, records, sums);
-        let OwnedMessage::PushPull { records, sums, wire } = &owned else { unreachable!() };
-        let Message::PushPull { join: j, reply: r, states, sums: got_sums } = owned.view() else { panic!("not a push-pull") };
+    fn push_pull_records_round_trip(
+        join: bool,
+        reply: bool,
+        records in vec(record(), 0..12),
+        sums in sums(),
+        kv in kv_section(),
+    ) {
+        let owned = OwnedMessage::push_pull(join, reply, records, sums, kv);
+        let OwnedMessage::PushPull { records, sums, kv, wire } = &owned else { unreachable!() };
+        let Message::PushPull { join: j, reply: r, states, sums: got_sums, kv: got_kv } = owned.view() else {
+            panic!("not a push-pull")
+        };
         prop_assert_eq!((j, r, states.len(), states.is_empty()), (join, reply, records.len(), records.is_empty()));
         prop_assert_eq!(got_sums.map(|s| s.iter().collect::<Vec<_>>()), sums.clone());
+        prop_assert_eq!(got_kv.map(|s| OwnedKv::read(&s)), kv.clone());
         let mut again = Vec::new();
         owned.view().encode(&mut again);
         prop_assert_eq!(&again, wire);
@@ -275,6 +340,32 @@ fn record_bytes(state: u8) -> [u8; 16] {
     [state, 0, 0, 0, 1, 1, b'a', 4, 10, 0, 0, 1, 0x1F, 0x90, 0, 0]
 }
 
+/// A key/value section of one delta (owner "o") with one write of key "k" whose kind byte
+/// is `kind`: a set of an empty value for 1, nothing after the kind otherwise.
+fn kv_write_bytes(kind: u8) -> Vec<u8> {
+    let mut v = vec![0, 0, 0, 0, 0, 0, 0, 1, 1, b'o', 0];
+    v.extend_from_slice(&[0; 16]);
+    v.extend_from_slice(&[0, 0, 0, 1, 0, 1, b'k']);
+    v.extend_from_slice(&[0; 8]);
+    v.push(kind);
+    if kind == 1 {
+        v.extend_from_slice(&[0; 4]);
+    }
+    v
+}
+
+/// Like [`kv_write_bytes`] with a set of a key `len` bytes long.
+fn kv_write_bytes_key(len: u16) -> Vec<u8> {
+    let mut v = vec![0, 0, 0, 0, 0, 0, 0, 1, 1, b'o', 0];
+    v.extend_from_slice(&[0; 16]);
+    v.extend_from_slice(&[0, 0, 0, 1]);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend(core::iter::repeat_n(b'k', usize::from(len)));
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&[1, 0, 0, 0, 0]);
+    v
+}
+
 fn push_pull_body(flags: u8, count: u32, records: &[u8]) -> Vec<u8> {
     let mut body = vec![tag::PUSH_PULL, flags];
     body.extend_from_slice(&count.to_be_bytes());
@@ -299,7 +390,14 @@ macro_rules! error_cases {
     };
 }
 
-const DEFAULT: Limits = Limits { max_id_len: 128, max_meta_len: 512, max_messages: 255, max_push_pull_members: 65_536 };
+const DEFAULT: Limits = Limits {
+    max_id_len: 128,
+    max_meta_len: 512,
+    max_messages: 255,
+    max_push_pull_members: 65_536,
+    max_key_len: 256,
+    max_value_len: 4096,
+};
 
 error_cases! {
     /// A version other than `VERSION` is refused before anything else is read.
@@ -341,8 +439,13 @@ error_cases! {
         => DecodeError::TooMany { field: "messages", count: 256, max: 255 };
     /// A member state byte outside 0..=3 is refused.
     member_state: push_pull_body(0, 1, &record_bytes(4)), DEFAULT => DecodeError::UnknownState(4);
-    /// Push-pull flags with a bit other than join, reply and digest are refused.
-    push_pull_flags: push_pull_body(0b1000, 0, &[]), DEFAULT => DecodeError::UnknownFlags(0b1000);
+    /// Push-pull flags with a bit other than join, reply, digest and key/value are refused.
+    push_pull_flags: push_pull_body(0b1_0000, 0, &[]), DEFAULT => DecodeError::UnknownFlags(0b1_0000);
+    /// A key/value write that is neither a delete nor a set is refused.
+    write_kind: push_pull_body(0b1000, 0, &kv_write_bytes(2)), DEFAULT => DecodeError::UnknownWriteKind(2);
+    /// A key over `max_key_len` is refused before its bytes are read.
+    long_key: push_pull_body(0b1000, 0, &kv_write_bytes_key(257)), DEFAULT
+        => DecodeError::TooLong { field: "key", len: 257, max: 256 };
     /// A digest of more than `MAX_BUCKETS` buckets is refused before its sums are read.
     huge_digest: push_pull_body(0b100, 0, &[11]), DEFAULT
         => DecodeError::TooMany { field: "digest buckets", count: 2048, max: MAX_BUCKETS };
@@ -361,6 +464,8 @@ fn repaired_cases_decode() {
     assert_eq!(ok(&with_body(&[8, 255, 255, 255, 254, 1, b'a']), &DEFAULT), Ok(1));
     assert_eq!(ok(&with_body(&[5, 0, 0, 0, 1, 1, b'a', 4, 1, 2, 3, 4, 0, 80, 0, 0]), &DEFAULT), Ok(1));
     assert_eq!(ok(&push_pull_body(0b11, 1, &record_bytes(3)), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b1000, 0, &kv_write_bytes(1)), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b1000, 0, &kv_write_bytes_key(256)), &DEFAULT), Ok(1));
     assert_eq!(ok(&push_pull_body(0b111, 0, &[[0].as_slice(), &[0; 8]].concat()), &DEFAULT), Ok(1));
     assert_eq!(ok(&push_pull_body(0b100, 0, &[[10].as_slice(), &[0; 8192]].concat()), &DEFAULT), Ok(1));
     assert_eq!(ok(&with_body(&[2, 0, 0, 0, 7].repeat(255)), &DEFAULT), Ok(255));

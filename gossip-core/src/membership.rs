@@ -71,12 +71,12 @@ impl<R: RngCore> Node<R> {
         }
         // A quiet merge keeps quiet only about members that are new to us (who exists);
         // news about a member we knew (a refutation, a new address) is spread as usual.
-        // A member new to a node still catching up after its join is most likely another
-        // joiner: in a mass join every node hears of every other, and relaying each with the
-        // full budget costs n² · 4·log10(n) sends. It is relayed with a quarter of it; the
+        // A member new to a node in the middle of a mass join (see `in_join_storm`) is most
+        // likely another joiner: every node hears of every other, and relaying each with
+        // the full budget costs n² · 4·log10(n) sends. It is relayed with half of it; the
         // few nodes the thinner epidemic misses get the member from their catch-up syncs.
         let message = Message::Alive { incarnation, id, addr, meta };
-        match (current, self.quiet, self.catching_up(now)) {
+        match (current, self.quiet, self.in_join_storm(now)) {
             (None, true, _) => {}
             (None, false, true) => self.enqueue_news_sparingly(&subject, &message),
             _ => self.enqueue_news(&subject, &message),

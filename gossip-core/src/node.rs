@@ -440,11 +440,11 @@ impl<R: RngCore> Node<R> {
         self.enqueue_news_sent(subject, message, 0);
     }
 
-    /// Like [`Node::enqueue_news`], with only a quarter of the retransmit budget: news this
-    /// node merely relays while others relay it too (see `on_alive`).
+    /// Like [`Node::enqueue_news`], with only half the retransmit budget: news this node
+    /// merely relays while others relay it too (see `on_alive`).
     pub(crate) fn enqueue_news_sparingly(&mut self, subject: &NodeId, message: &Message<'_>) {
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
-        self.enqueue_news_sent(subject, message, limit - (limit / 4).max(1));
+        self.enqueue_news_sent(subject, message, limit - (limit / 2).max(1));
     }
 
     fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {

@@ -85,6 +85,13 @@ impl<R: RngCore> Node<R> {
         !self.catch_up.is_zero() && now <= self.catch_up_until
     }
 
+    /// Whether this node is catching up and its last sync still taught it members (the
+    /// pace has not slowed down): the middle of a mass join, where every node hears of
+    /// every other and relaying each with the full budget costs n² · budget sends.
+    pub(crate) fn in_join_storm(&self, now: Time) -> bool {
+        self.catching_up(now) && self.catch_up == self.config.catch_up_sync
+    }
+
     /// Paces the catch-up syncs after a response to our sync (Trickle-like). A join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
     /// keeps that pace and one that taught nothing doubles the delay. Two fruitless syncs in
@@ -348,25 +355,29 @@ mod tests {
         count
     }
 
-    // A node catching up after its join relays a member it first hears of by gossip (most
-    // likely another joiner) with a quarter of the retransmit budget; once caught up, or
-    // with catch-up off, with all of it.
+    // A node whose catch-up syncs still teach it members (a mass join) relays a member it
+    // first hears of by gossip (most likely another joiner) with half the retransmit
+    // budget; once a sync taught it nothing, or with catch-up off, with all of it.
     #[test]
-    fn a_catching_up_node_relays_new_members_sparingly() {
+    fn a_node_in_a_join_storm_relays_new_members_sparingly() {
         let mut relays = Vec::new();
-        for catch_up in [true, false] {
+        for (catch_up, fruitless_syncs) in [(true, 0), (true, 1), (false, 0)] {
             let mut a = node("a", 1);
             a.config.catch_up_sync =
                 if catch_up { core::time::Duration::from_secs(1) } else { core::time::Duration::ZERO };
             a.join(Time::ZERO, &[addr(2)]).unwrap();
             let _ = a.poll_transmit();
-            // The seed's answer: its own record, and a digest.
+            // The seed's answer (its own record, and a digest), then as many responses that
+            // teach nothing.
             let seed =
                 MemberRecord { state: MemberState::Alive, incarnation: 0, id: b"seed", addr: addr(2), meta: b"" };
             let mut out = BytesMut::new();
             Header { cluster: b"", sender: b"seed" }.encode(&mut out);
             wire::encode_push_pull(&mut out, false, false, [seed].into_iter(), Some(&[0]), None);
-            a.handle_stream(Time::ZERO, addr(2), &out).unwrap();
+            for _ in 0..=fruitless_syncs {
+                a.handle_stream(Time::ZERO, addr(2), &out).unwrap();
+                while a.poll_transmit().is_some() {}
+            }
             assert_eq!(a.catching_up(Time::ZERO), catch_up);
             let mut gossip = BytesMut::new();
             Header { cluster: b"", sender: b"seed" }.encode(&mut gossip);
@@ -374,8 +385,8 @@ mod tests {
             a.handle_datagram(Time::ZERO, addr(2), &gossip).unwrap();
             relays.push(sends_about(&mut a, b"joiner", Time::ZERO, 3));
         }
-        // Three members known (a, the seed, the joiner): a budget of 4 sends, a quarter 1.
-        assert_eq!(relays, vec![1, 4]);
+        // Three members known (a, the seed, the joiner): a budget of 4 sends, half of it 2.
+        assert_eq!(relays, vec![2, 4, 4]);
     }
 
     fn key_events(node: &mut Node<SplitMix>) -> Vec<(String, Option<String>)> {

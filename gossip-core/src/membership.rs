@@ -83,6 +83,32 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// The sender of a packet accuses `id` at `claimed` in its own name (`accuser` is the
+    /// sender), but we know `id` Alive at a higher incarnation: the accuser missed the
+    /// refutation, and holds a suspicion that will end in a false Down unless a check
+    /// happens to reach the suspect. Tell it directly, at once. (The refutation's gossip
+    /// is over by then; at 20% loss a node missed all of it about once in 40 runs of 40
+    /// nodes for two minutes.)
+    pub(crate) fn correct_stale_accuser(
+        &mut self,
+        at: SocketAddr,
+        sender: &[u8],
+        accuser: &[u8],
+        claimed: u32,
+        id: &[u8],
+    ) {
+        if accuser != sender || self.left {
+            return;
+        }
+        let Some(m) = self.members.by_id(id).filter(|m| m.state == MemberState::Alive && m.incarnation > claimed)
+        else {
+            return;
+        };
+        let (incarnation, addr, meta) = (m.incarnation, m.addr(), m.meta().clone());
+        self.stats.corrections += 1;
+        self.send(at, &[Message::Alive { incarnation, id, addr, meta: &meta }]);
+    }
+
     /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion).
     pub(crate) fn on_suspect(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
@@ -311,5 +337,55 @@ impl<R: RngCore> Node<R> {
         let alive =
             Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta };
         self.enqueue_news(&me.id, &alive);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::util::SplitMix;
+    use crate::wire::{self, Header, Limits, Message};
+    use crate::{Config, Identity, Node, Time};
+    use bytes::BytesMut;
+    use core::net::SocketAddr;
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 2, i], 7946))
+    }
+
+    fn datagram(sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender }.encode(&mut out);
+        for m in messages {
+            m.encode(&mut out);
+        }
+        out.to_vec()
+    }
+
+    // An accuser that missed a refutation and still spreads its own suspicion (or Down) is
+    // answered at once with the newer Alive; a second-hand or current accusation is not.
+    #[test]
+    fn a_stale_accuser_is_corrected_directly() {
+        let mut node = Node::new(Config::lan(10), Identity::new("a", addr(1)), SplitMix(1)).unwrap();
+        let alive =
+            |id: &'static [u8], i: u8, inc: u32| Message::Alive { incarnation: inc, id, addr: addr(i), meta: b"" };
+        let t = Time::ZERO;
+        node.handle_datagram(t, addr(2), &datagram(b"b", &[alive(b"b", 2, 0), alive(b"x", 3, 2)])).unwrap();
+        while node.poll_transmit().is_some() {}
+        let cases: [(&[u8], Message<'_>, bool); 4] = [
+            (b"b", Message::Suspect { incarnation: 1, id: b"x", from: b"b" }, true),
+            (b"b", Message::Down { incarnation: 1, id: b"x", from: b"b" }, true),
+            (b"b", Message::Suspect { incarnation: 1, id: b"x", from: b"c" }, false),
+            (b"b", Message::Suspect { incarnation: 2, id: b"x", from: b"b" }, false),
+        ];
+        for (sender, accusation, corrected) in cases {
+            node.handle_datagram(t, addr(2), &datagram(sender, &[accusation])).unwrap();
+            let replies: Vec<_> = core::iter::from_fn(|| node.poll_transmit()).filter(|p| p.dest == addr(2)).collect();
+            let carries_alive = replies.iter().any(|p| {
+                let packet = wire::decode(&p.payload, &Limits::default()).unwrap();
+                packet.messages.iter().any(|m| matches!(m, Message::Alive { id: b"x", incarnation: 2, .. }))
+            });
+            assert_eq!(carries_alive, corrected, "{accusation:?}");
+        }
+        assert_eq!(node.stats().corrections, 2);
     }
 }

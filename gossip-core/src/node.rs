@@ -403,8 +403,14 @@ impl<R: RngCore> Node<R> {
             Message::Nack { seq } => self.on_nack(seq),
             Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
             Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
-            Message::Suspect { incarnation, id, from: accuser } => self.on_suspect(now, incarnation, id, accuser),
-            Message::Down { incarnation, id, from: accuser } => self.on_down(now, incarnation, id, accuser),
+            Message::Suspect { incarnation, id, from: accuser } => {
+                self.on_suspect(now, incarnation, id, accuser);
+                self.correct_stale_accuser(from, sender, accuser, incarnation, id);
+            }
+            Message::Down { incarnation, id, from: accuser } => {
+                self.on_down(now, incarnation, id, accuser);
+                self.correct_stale_accuser(from, sender, accuser, incarnation, id);
+            }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::PushPull { join, reply, states, sums, kv } => {
                 self.on_push_pull(now, from, sender, join, reply, &states, sums, kv)

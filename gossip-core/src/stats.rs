@@ -34,6 +34,8 @@ pub struct Stats {
     pub verifications: u64,
     /// Times this node refuted a suspicion or declaration about itself.
     pub refutations: u64,
+    /// Times this node told an accuser that its suspect had already refuted.
+    pub corrections: u64,
     /// Pings addressed to another id (a stale address): not answered.
     pub misdirected_pings: u64,
     /// Members dropped because `max_members` were already tracked.

@@ -1,6 +1,11 @@
 //! Full-state synchronisation over reliable streams: joining through seeds, the periodic
 //! push-pull (anti-entropy for anything gossip missed), the catch-up syncs that follow a
 //! join, and Serf's reconnect to Down members that heals partitions.
+//!
+//! Every sync is digest-first: a request, a response, and a push-back when something
+//! still differs (see [`SyncPart`]). Members travel only for buckets whose sums differ
+//! (`crate::digest`); replicated keys as Scuttlebutt deltas against the peer's digest
+//! (`crate::kv`).
 
 use crate::digest;
 use crate::event::{Event, Transmit};

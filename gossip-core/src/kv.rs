@@ -184,10 +184,11 @@ impl KvStore {
         if delta.owner == *me {
             return changed;
         }
-        let replica = self.replicas.entry(delta.owner.clone()).or_default();
-        if delta.up_to <= replica.max || (!delta.reset && delta.base > replica.max) {
+        let max = self.replicas.get(&delta.owner).map_or(0, |r| r.max);
+        if delta.up_to <= max || (!delta.reset && delta.base > max) {
             return changed; // nothing newer, or a gap
         }
+        let replica = self.replicas.entry(delta.owner.clone()).or_default();
         if delta.reset {
             // Live keys the owner no longer has were deleted, their tombstones reclaimed.
             let kept: std::collections::BTreeSet<&Bytes> = delta.writes.iter().map(|w| &w.key).collect();

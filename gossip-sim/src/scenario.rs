@@ -8,6 +8,10 @@ use core::time::Duration;
 use gossip_core::{Config, Time};
 use rand_core::RngCore;
 
+/// The key and value the `kv` scenario sets.
+const KV_KEY: &[u8] = b"service";
+const KV_VALUE: &[u8] = b"db:5432";
+
 /// Scenario names `gossip-sim run --scenario` accepts.
 pub const SCENARIOS: [&str; 14] = [
     "join",
@@ -123,6 +127,8 @@ impl Scenario {
         match self.name.as_str() {
             "loss" | "slow" | "flap" => 300.0,
             "steady" => 60.0,
+            // Keys ride only on full syncs so far (issue 4): about ten minutes at 500 nodes.
+            "kv" => 1800.0,
             _ => 120.0,
         }
     }
@@ -182,6 +188,7 @@ impl Scenario {
         let victim = 1 + (choice.next_u64() as usize) % (n - 1);
         let mut end = event_at.saturating_add(duration);
         let mut measured_from = event_at;
+        let mut delivered_all_secs = None;
         match self.name.as_str() {
             "crash" => {
                 sim.truth.watch(victim, event_at);
@@ -278,8 +285,10 @@ impl Scenario {
                 measured_from = sim.now;
                 end = measured_from.saturating_add(Duration::from_secs(60));
             }
-            // Replicated state and user broadcasts come with issue 4: nothing to deliver yet.
-            "broadcast" | "kv" => {}
+            // One node sets one replicated key; delivered once every live node has it.
+            "kv" => sim.set_key(victim, KV_KEY, KV_VALUE),
+            // User broadcasts come with issue 4: nothing to deliver yet.
+            "broadcast" => {}
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {
@@ -287,7 +296,18 @@ impl Scenario {
             "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
-            "broadcast" | "kv" => sim.truth.converged(),
+            "kv" => {
+                // Checked every 100 ms: the check reads every node.
+                let step = Duration::from_millis(100);
+                while sim.now < end && !sim.all_have_key(victim, KV_KEY, KV_VALUE) {
+                    sim.run_until(sim.now.saturating_add(step).min(end), |_| false);
+                }
+                if sim.all_have_key(victim, KV_KEY, KV_VALUE) {
+                    delivered_all_secs = Some(secs(sim.now.saturating_since(event_at)));
+                }
+                sim.truth.converged()
+            }
+            "broadcast" => sim.truth.converged(),
             _ => {
                 sim.run_until(end, |_| false);
                 sim.truth.converged()
@@ -305,6 +325,7 @@ impl Scenario {
         }
         let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
         report.form_wall_secs = form_wall_secs;
+        report.delivered_all_secs = delivered_all_secs;
         report.false_positive_notices -= fp_before.0;
         report.false_positives -= fp_before.1 as u64;
         Ok(report)

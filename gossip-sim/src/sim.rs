@@ -198,6 +198,22 @@ impl Sim {
         self.start(i, seeds);
     }
 
+    /// Node `i` sets one of its replicated keys.
+    pub fn set_key(&mut self, i: usize, key: &[u8], value: &[u8]) {
+        if let Some(node) = self.slots[i].node.as_mut() {
+            let _ = node.set(key.to_vec(), value.to_vec());
+        }
+        self.flush(i);
+    }
+
+    /// Whether every live node other than `owner` holds `owner`'s `key` at `value`.
+    pub fn all_have_key(&self, owner: usize, key: &[u8], value: &[u8]) -> bool {
+        let id = name(owner);
+        (0..self.len())
+            .filter(|&i| i != owner && self.truth.is_live(i))
+            .all(|i| self.node(i).is_some_and(|n| n.get(id.as_bytes(), key).is_some_and(|v| v[..] == *value)))
+    }
+
     /// Node `i` leaves gracefully; it keeps running until its notice is out.
     pub fn leave(&mut self, i: usize) {
         let now = self.now;

@@ -67,6 +67,17 @@ fn a_settled_cluster_only_probes() {
     }
 }
 
+// A key one node sets reaches every live node (through full syncs only, so far: slow),
+// and nobody is wrongly declared Down meanwhile.
+#[test]
+fn a_key_reaches_every_node() {
+    for seed in SEEDS {
+        let r = run("kv", 500, seed, |_| {});
+        assert!(r.delivered_all_secs.is_some(), "seed {seed}: {}", r.to_json());
+        assert_eq!(r.false_positives, 0, "seed {seed}");
+    }
+}
+
 // 5% loss for 300 simulated seconds: no live node is ever declared Down.
 #[test]
 fn no_false_positives_at_five_percent_loss() {

@@ -18,7 +18,7 @@ use crate::identity::NodeId;
 use crate::node::Node;
 use crate::sync::SyncPart;
 use crate::time::Time;
-use crate::wire::{self, KvSection, KvWrite};
+use crate::wire::{self, KvSection, KvWrite, Message};
 use bytes::Bytes;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -108,6 +108,21 @@ impl KvStore {
             self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
         }
         w
+    }
+
+    /// The version `owner`'s replica here is complete up to (0: nothing known).
+    pub(crate) fn max(&self, owner: &[u8]) -> u64 {
+        self.replicas.get(owner).map_or(0, |r| r.max)
+    }
+
+    /// The `base` of `owner`'s latest write, to `key`, when sent on its own (see
+    /// [`Message::KeyWrite`](crate::wire::Message)): the newest version of any other key
+    /// (or of a reclaimed tombstone) below it. A replica complete up to there misses only
+    /// earlier writes to this same key, which this one supersedes.
+    pub(crate) fn base_of_latest(&self, owner: &[u8], key: &[u8]) -> u64 {
+        self.replicas.get(owner).map_or(0, |r| {
+            r.keys.iter().filter(|(k, _)| k[..] != *key).map(|(_, (_, v))| *v).fold(r.reclaimed, u64::max)
+        })
     }
 
     /// The live value of `key` at `owner`.
@@ -260,10 +275,50 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::ValueTooLong { len: value.len() });
         }
         if self.kv.get(self.identity.id.as_bytes(), &key) != Some(&value) {
-            let me = self.identity.id.clone();
-            self.kv.write(self.clock, &me, key, Some(value));
+            self.write_own(key, Some(value));
         }
         Ok(())
+    }
+
+    /// Records our own write and piggybacks it, when small enough to ride on any packet
+    /// (larger ones travel with syncs only).
+    fn write_own(&mut self, key: Bytes, value: Option<Bytes>) {
+        let me = self.identity.id.clone();
+        let w = self.kv.write(self.clock, &me, key, value);
+        let base = self.kv.base_of_latest(me.as_bytes(), &w.key);
+        let write = KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() };
+        let message = Message::KeyWrite { owner: me.as_bytes(), base, write };
+        if message.encoded_len() <= self.config.max_message_len() {
+            self.enqueue_key_news(&message);
+        }
+    }
+
+    /// A write piggybacked by a peer: applied when it leaves no gap (else a sync will
+    /// bring it), reported, and relayed if it taught us something.
+    pub(crate) fn on_key_write(&mut self, now: Time, owner: &[u8], base: u64, write: KvWrite<'_>) {
+        if owner == self.identity.id.as_bytes() || self.members.find(owner).is_none() {
+            return;
+        }
+        let owner_id = NodeId::copy_from_slice(owner);
+        let before = self.kv.max(owner);
+        let w = Write {
+            key: Bytes::copy_from_slice(write.key),
+            value: write.value.map(Bytes::copy_from_slice),
+            version: write.version,
+        };
+        let delta = OwnerDelta { owner: owner_id.clone(), reset: false, base, writes: vec![w], up_to: write.version };
+        let me = self.identity.id.clone();
+        for w in self.kv.apply(now, &me, &delta) {
+            self.events.push_back(Event::KeyChanged {
+                owner: owner_id.clone(),
+                key: w.key,
+                value: w.value,
+                version: w.version,
+            });
+        }
+        if self.kv.max(owner) > before {
+            self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
+        }
     }
 
     /// Deletes `key` from this node's replicated state (a no-op if it is not set).
@@ -271,8 +326,7 @@ impl<R: RngCore> Node<R> {
         let key = key.into();
         self.check_key(&key)?;
         if self.kv.get(self.identity.id.as_bytes(), &key).is_some() {
-            let me = self.identity.id.clone();
-            self.kv.write(self.clock, &me, key, None);
+            self.write_own(key, None);
         }
         Ok(())
     }
@@ -374,6 +428,8 @@ mod tests {
         Sync { from: usize, to: usize, budget: usize },
         /// Time passes (seconds), and every node reclaims old tombstones.
         Wait { secs: u64 },
+        /// `to` gets `owner`'s latest write alone, as gossip carries it.
+        Piggyback { owner: usize, to: usize },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -381,6 +437,7 @@ mod tests {
             3 => (0..NODES, 0..4u8, proptest::option::of(any::<u8>())).prop_map(|(owner, key, value)| Op::Write { owner, key, value }),
             3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
             1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
+            3 => (0..NODES, 0..NODES).prop_map(|(owner, to)| Op::Piggyback { owner, to }),
         ]
     }
 
@@ -453,6 +510,13 @@ mod tests {
                         now = now.saturating_add(Duration::from_secs(secs));
                         for s in &mut stores {
                             s.reclaim(now, GRACE);
+                        }
+                    }
+                    Op::Piggyback { owner, to } => {
+                        if let Some(w) = history[owner].last().filter(|_| owner != to) {
+                            let base = stores[owner].base_of_latest(id(owner).as_bytes(), &w.key);
+                            let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w.clone()], up_to: w.version };
+                            stores[to].apply(now, &id(to), &delta);
                         }
                     }
                 }

@@ -60,6 +60,9 @@ pub struct Node<R> {
     pub(crate) started: bool,
     pub(crate) members: Members,
     pub(crate) gossip: Dissemination,
+    /// Piggybacked key writes, apart from membership news (their own subjects: owner and
+    /// key), and sent after it.
+    pub(crate) key_gossip: Dissemination,
     pub(crate) health: LocalHealth,
     pub(crate) deadlines: Deadlines,
     pub(crate) prober: Prober,
@@ -113,6 +116,7 @@ impl<R: RngCore> Node<R> {
             started: false,
             members: Members::new(keys),
             gossip: Dissemination::new(keys),
+            key_gossip: Dissemination::new(keys),
             health: LocalHealth::default(),
             deadlines: Deadlines::default(),
             prober: Prober::default(),
@@ -412,6 +416,7 @@ impl<R: RngCore> Node<R> {
                 self.correct_stale_accuser(from, sender, accuser, incarnation, id);
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
+            Message::KeyWrite { owner, base, write } => self.on_key_write(now, owner, base, write),
             Message::PushPull { join, reply, states, sums, kv } => {
                 self.on_push_pull(now, from, sender, join, reply, &states, sums, kv)
             }
@@ -431,7 +436,9 @@ impl<R: RngCore> Node<R> {
         // `Config::validate` guarantees a header and the primary messages fit the MTU.
         let room = self.config.mtu.saturating_sub(arena.len());
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
-        let piggybacked = self.gossip.fill(arena, room, limit);
+        let mut piggybacked = self.gossip.fill(arena, room, limit);
+        let room = self.config.mtu.saturating_sub(arena.len());
+        piggybacked += self.key_gossip.fill(arena, room, limit);
         if primary.is_empty() && piggybacked == 0 {
             arena.clear();
             return;
@@ -453,6 +460,23 @@ impl<R: RngCore> Node<R> {
         self.enqueue_news_sent(subject, message, limit - (limit / 2).max(1));
     }
 
+    /// Queues a key write for piggybacking, replacing an older write of the same key.
+    pub(crate) fn enqueue_key_news(&mut self, message: &Message<'_>) {
+        let Message::KeyWrite { owner, write, .. } = message else { return };
+        // The subject names the owner and the key, length-prefixed so no two collide.
+        let mut subject = Vec::with_capacity(1 + owner.len() + write.key.len());
+        subject.push(owner.len() as u8);
+        subject.extend_from_slice(owner);
+        subject.extend_from_slice(write.key);
+        let start = self.arena.len();
+        message.encode(&mut self.arena);
+        let dropped = self.key_gossip.push(NodeId::new(subject), &self.arena[start..], self.config.max_gossip_queue, 0);
+        self.arena.truncate(start);
+        if dropped {
+            self.stats.gossip_dropped += 1;
+        }
+    }
+
     fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
@@ -466,7 +490,7 @@ impl<R: RngCore> Node<R> {
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
-        if self.gossip.is_empty() {
+        if self.gossip.is_empty() && self.key_gossip.is_empty() {
             return;
         }
         let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();

@@ -87,7 +87,7 @@ fn read_count(r: &mut Reader<'_>, field: &'static str, min_item: usize, max: usi
     Ok(count)
 }
 
-fn read_write<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvWrite<'a>, DecodeError> {
+pub(super) fn read_write<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvWrite<'a>, DecodeError> {
     let key_len = usize::from(r.u16("key length")?);
     if key_len > limits.max_key_len {
         return Err(DecodeError::TooLong { field: "key", len: key_len, max: limits.max_key_len });
@@ -201,17 +201,22 @@ pub fn encode_section<'w, W>(
         out.put_u64(up_to);
         out.put_u32(writes.len() as u32);
         for w in writes {
-            out.put_u16(w.key.len() as u16);
-            out.put_slice(w.key);
-            out.put_u64(w.version);
-            match w.value {
-                None => out.put_u8(0),
-                Some(v) => {
-                    out.put_u8(1);
-                    out.put_u32(v.len() as u32);
-                    out.put_slice(v);
-                }
-            }
+            put_write(out, &w);
+        }
+    }
+}
+
+/// Writes one write (key, version, kind, value).
+pub(super) fn put_write(out: &mut impl BufMut, w: &KvWrite<'_>) {
+    out.put_u16(w.key.len() as u16);
+    out.put_slice(w.key);
+    out.put_u64(w.version);
+    match w.value {
+        None => out.put_u8(0),
+        Some(v) => {
+            out.put_u8(1);
+            out.put_u32(v.len() as u32);
+            out.put_slice(v);
         }
     }
 }

@@ -91,6 +91,7 @@ mod tag {
     pub const DOWN: u8 = 7;
     pub const LEFT: u8 = 8;
     pub const PUSH_PULL: u8 = 9;
+    pub const KEY_WRITE: u8 = 10;
 }
 
 /// One protocol message, borrowing its variable-length fields from the received bytes.
@@ -176,6 +177,17 @@ pub enum Message<'a> {
         /// Replicated key/value state: the sender's Scuttlebutt digest, and deltas for
         /// the receiver.
         kv: Option<KvSection<'a>>,
+    },
+    /// One write of an owner's replicated key, piggybacked like membership news. A
+    /// receiver holding everything of `owner` up to `base` can apply it without a gap:
+    /// the owner's writes between `base` and this one were all to this same key.
+    KeyWrite {
+        /// Whose key.
+        owner: &'a [u8],
+        /// See above.
+        base: u64,
+        /// The write.
+        write: KvWrite<'a>,
     },
 }
 
@@ -417,6 +429,11 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
                 kv,
             }
         }
+        tag::KEY_WRITE => Message::KeyWrite {
+            owner: read_id(r, limits, "key owner")?,
+            base: r.u64("write base")?,
+            write: kv::read_write(r, limits)?,
+        },
         other => return Err(DecodeError::UnknownMessage(other)),
     })
 }
@@ -566,6 +583,9 @@ impl Message<'_> {
                 4usize.saturating_add(id_len(id)).saturating_add(id_len(from))
             }
             Message::Left { id, .. } => 4usize.saturating_add(id_len(id)),
+            Message::KeyWrite { owner, write, .. } => {
+                id_len(owner).saturating_add(8).saturating_add(write.encoded_len())
+            }
             Message::PushPull { states, sums, kv, .. } => 5usize
                 .saturating_add(states.raw.len())
                 .saturating_add(sums.map_or(0, |s| s.encoded_len()))
@@ -619,6 +639,12 @@ impl Message<'_> {
                 out.put_u8(tag::LEFT);
                 out.put_u32(incarnation);
                 put_id(out, id);
+            }
+            Message::KeyWrite { owner, base, write } => {
+                out.put_u8(tag::KEY_WRITE);
+                put_id(out, owner);
+                out.put_u64(base);
+                kv::put_write(out, &write);
             }
             Message::PushPull { join, reply, states, sums, kv } => {
                 out.put_u8(tag::PUSH_PULL);

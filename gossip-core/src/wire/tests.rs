@@ -405,7 +405,7 @@ error_cases! {
     /// Any nonzero header flag byte is refused.
     header_flags: [1u8, 0x80, 0, 1, b'n', 2, 0, 0, 0, 0], DEFAULT => DecodeError::UnknownFlags(0x80);
     /// A tag past the last known one is refused.
-    unknown_tag: with_body(&[10, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(10);
+    unknown_tag: with_body(&[11, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(11);
     /// A zero-length sender id is refused.
     empty_sender: [1u8, 0, 0, 0, 2, 0, 0, 0, 0], DEFAULT => DecodeError::EmptyId { field: "sender" };
     /// An id one byte over `max_id_len` is refused.

@@ -82,6 +82,7 @@ pub enum FuzzMessage {
     Suspect { incarnation: u8, id: u8, from: u8 },
     Down { incarnation: u8, id: u8, from: u8 },
     Left { incarnation: u8, id: u8 },
+    KeyWrite { owner: u8, base: u8, key: u8, version: u8, value: Option<u8> },
     PushPull { reply: bool, records: Vec<(u8, u8, u8)>, sums: Option<Vec<u64>>, kv: Vec<(u8, u8, u64, Option<u8>)> },
 }
 
@@ -127,6 +128,15 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
             Message::Down { incarnation: incarnation(*i), id: id(*n), from: id(*f) }
         }
         FuzzMessage::Left { incarnation: i, id: n } => Message::Left { incarnation: incarnation(*i), id: id(*n) },
+        FuzzMessage::KeyWrite { owner, base, key, version, value } => {
+            let (key, value) = ([key % 4], value.map(|v| [v]));
+            let write =
+                wire::KvWrite { key: &key, version: u64::from(*version), value: value.as_ref().map(|v| &v[..]) };
+            let m = Message::KeyWrite { owner: id(*owner), base: u64::from(*base), write };
+            header.encode(&mut out);
+            m.encode(&mut out);
+            return out.to_vec();
+        }
         FuzzMessage::PushPull { reply, records, sums, kv } => {
             let records: Vec<MemberRecord<'_>> = records
                 .iter()

@@ -452,4 +452,37 @@ mod tests {
         assert!(a.set("k", vec![0u8; 4096]).is_ok());
         assert_eq!(a.get(b"a", b"k").map(|v| v.len()), Some(4096));
     }
+
+    // A key write rides on the next gossip packets (no sync needed); the receiver reports
+    // it and relays it; a newer write of the same key replaces the queued one.
+    #[test]
+    fn key_writes_ride_on_gossip() {
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        teach(&mut a, &[("b".into(), 2)]);
+        teach(&mut b, &[("a".into(), 1)]);
+        a.join(Time::ZERO, &[]).unwrap();
+        a.set("colour", "red").unwrap();
+        a.set("colour", "blue").unwrap();
+        let mut writes = Vec::new();
+        for ms in (0..2000).step_by(50) {
+            let now = Time::ZERO.saturating_add(core::time::Duration::from_millis(ms));
+            a.handle_timeout(now);
+            while let Some(t) = a.poll_transmit() {
+                if t.reliable {
+                    continue;
+                }
+                let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
+                for m in &packet.messages {
+                    if let Message::KeyWrite { write, .. } = m {
+                        writes.push(String::from_utf8(write.value.unwrap().to_vec()).unwrap());
+                    }
+                }
+                b.handle_datagram(now, addr(1), &t.payload).unwrap();
+            }
+        }
+        assert!(!writes.is_empty() && writes.iter().all(|v| v == "blue"), "{writes:?}");
+        assert_eq!(b.get(b"a", b"colour").map(|v| &v[..]), Some(&b"blue"[..]));
+        assert_eq!(key_events(&mut b), vec![("colour".into(), Some("blue".into()))]);
+        assert!(!b.key_gossip.is_empty(), "b relays what it learned");
+    }
 }

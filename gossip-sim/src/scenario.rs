@@ -127,8 +127,6 @@ impl Scenario {
         match self.name.as_str() {
             "loss" | "slow" | "flap" => 300.0,
             "steady" => 60.0,
-            // Keys ride only on full syncs so far (issue 4): about ten minutes at 500 nodes.
-            "kv" => 1800.0,
             _ => 120.0,
         }
     }

@@ -16,6 +16,8 @@ fn message() -> impl Strategy<Value = FuzzMessage> {
         (n(), n(), n()).prop_map(|(incarnation, id, from)| FuzzMessage::Suspect { incarnation, id, from }),
         (n(), n(), n()).prop_map(|(incarnation, id, from)| FuzzMessage::Down { incarnation, id, from }),
         (n(), n()).prop_map(|(incarnation, id)| FuzzMessage::Left { incarnation, id }),
+        (n(), 0..8u8, n(), 0..8u8, proptest::option::of(n()))
+            .prop_map(|(owner, base, key, version, value)| FuzzMessage::KeyWrite { owner, base, key, version, value }),
         (
             any::<bool>(),
             proptest::collection::vec((n(), n(), n()), 0..10),

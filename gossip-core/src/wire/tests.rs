@@ -42,6 +42,8 @@ enum OwnedMessage {
     Suspect(u32, Vec<u8>, Vec<u8>),
     Down(u32, Vec<u8>, Vec<u8>),
     Left(u32, Vec<u8>),
+    /// Owner, base, key, version, value.
+    KeyWrite(Vec<u8>, u64, Vec<u8>, u64, Option<Vec<u8>>),
     /// The records, the digest, the key/value section and their `encode_push_pull`
     /// output (tag included).
     PushPull {
@@ -77,6 +79,11 @@ impl OwnedMessage {
             OwnedMessage::Suspect(inc, id, from) => Message::Suspect { incarnation: *inc, id, from },
             OwnedMessage::Down(inc, id, from) => Message::Down { incarnation: *inc, id, from },
             OwnedMessage::Left(inc, id) => Message::Left { incarnation: *inc, id },
+            OwnedMessage::KeyWrite(owner, base, key, version, value) => Message::KeyWrite {
+                owner,
+                base: *base,
+                write: KvWrite { key, version: *version, value: value.as_deref() },
+            },
             // The only public way to a `StateList` is decoding the encoded records.
             OwnedMessage::PushPull { wire, .. } => {
                 let mut r = Reader::new(wire);
@@ -203,6 +210,8 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Suspect(i, id, f)),
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Down(i, id, f)),
         (incarnation(), id()).prop_map(|(i, id)| OwnedMessage::Left(i, id)),
+        (id(), any::<u64>(), bytes_in(0, 256), any::<u64>(), proptest::option::of(bytes_in(0, 64)))
+            .prop_map(|(o, b, k, v, val)| OwnedMessage::KeyWrite(o, b, k, v, val)),
         (any::<bool>(), any::<bool>(), vec(record(), 0..6), sums(), kv_section())
             .prop_map(|(j, r, rs, sums, kv)| OwnedMessage::push_pull(j, r, rs, sums, kv)),
     ]

@@ -129,12 +129,21 @@ pub struct Identity {
     /// Opaque application metadata (at most [`Config::max_meta_len`](crate::Config) bytes),
     /// carried in every Alive announcement.
     pub meta: Bytes,
+    /// Which life of this node this is. A restarted node must come back with a higher one
+    /// (a boot counter, or the boot time in seconds): its replicated keys then supersede
+    /// its previous life's, which every replica drops. 0 by default.
+    pub generation: u32,
 }
 
 impl Identity {
-    /// An identity without metadata.
+    /// An identity without metadata, of generation 0.
     pub fn new(id: impl Into<NodeId>, addr: SocketAddr) -> Self {
-        Identity { id: id.into(), addr, meta: Bytes::new() }
+        Identity { id: id.into(), addr, meta: Bytes::new(), generation: 0 }
+    }
+
+    /// The same identity with another generation (see [`Identity::generation`]).
+    pub fn with_generation(self, generation: u32) -> Self {
+        Identity { generation, ..self }
     }
 }
 

@@ -88,6 +88,13 @@ pub(crate) struct KvStore {
     tombstones: VecDeque<(Time, NodeId, Bytes, u64)>,
 }
 
+/// The owner's life a version belongs to: its high 32 bits (see
+/// [`Identity::generation`](crate::Identity::generation)); within a life, versions count up
+/// from `generation << 32 | 1`.
+fn generation(version: u64) -> u64 {
+    version >> 32
+}
+
 /// Encoded size of a write on the wire.
 pub(crate) fn write_len(w: &Write) -> usize {
     KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() }.encoded_len()
@@ -99,10 +106,18 @@ fn owner_delta_len(owner: &NodeId) -> usize {
 }
 
 impl KvStore {
-    /// `owner`'s write of `key` (`None`: a delete) with the next version; returns it.
-    pub(crate) fn write(&mut self, now: Time, owner: &NodeId, key: Bytes, value: Option<Bytes>) -> Write {
+    /// `owner`'s write of `key` (`None`: a delete) with the next version of its life
+    /// `generation` (see [`generation`]); returns it.
+    pub(crate) fn write(
+        &mut self,
+        now: Time,
+        owner: &NodeId,
+        generation: u32,
+        key: Bytes,
+        value: Option<Bytes>,
+    ) -> Write {
         let replica = self.replicas.entry(owner.clone()).or_default();
-        let w = Write { key, value, version: replica.max + 1 };
+        let w = Write { key, value, version: (replica.max + 1).max(u64::from(generation) << 32 | 1) };
         replica.put(&w);
         if w.value.is_none() {
             self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
@@ -199,8 +214,19 @@ impl KvStore {
         if delta.owner == *me {
             return changed;
         }
-        let max = self.replicas.get(&delta.owner).map_or(0, |r| r.max);
-        if delta.up_to <= max || (!delta.reset && delta.base > max) {
+        let mut max = self.replicas.get(&delta.owner).map_or(0, |r| r.max);
+        if generation(delta.up_to) > generation(max) && max > 0 {
+            // The owner restarted: its previous life's keys are gone.
+            if let Some(old) = self.replicas.remove(&delta.owner) {
+                let live = old.keys.into_iter().filter(|(_, (v, _))| v.is_some());
+                changed.extend(live.map(|(key, _)| Write { key, value: None, version: delta.up_to }));
+            }
+            max = 0;
+        }
+        // A delta that starts in an older generation holds the newer one from its start: a
+        // replica never mixes two lives.
+        let base = if generation(delta.base) < generation(delta.up_to) { 0 } else { delta.base };
+        if delta.up_to <= max || (!delta.reset && base > max) {
             return changed; // nothing newer, or a gap
         }
         let replica = self.replicas.entry(delta.owner.clone()).or_default();
@@ -284,7 +310,7 @@ impl<R: RngCore> Node<R> {
     /// (larger ones travel with syncs only).
     fn write_own(&mut self, key: Bytes, value: Option<Bytes>) {
         let me = self.identity.id.clone();
-        let w = self.kv.write(self.clock, &me, key, value);
+        let w = self.kv.write(self.clock, &me, self.identity.generation, key, value);
         let base = self.kv.base_of_latest(me.as_bytes(), &w.key);
         let write = KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() };
         let message = Message::KeyWrite { owner: me.as_bytes(), base, write };
@@ -498,7 +524,7 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Write { owner, key, value } => {
-                        let w = stores[owner].write(now, &id(owner), Bytes::from(vec![key]), value.map(|v| Bytes::from(vec![v])));
+                        let w = stores[owner].write(now, &id(owner), 0, Bytes::from(vec![key]), value.map(|v| Bytes::from(vec![v])));
                         history[owner].push(w);
                     }
                     Op::Sync { from, to, budget } => {
@@ -546,16 +572,64 @@ mod tests {
         }
     }
 
+    // An owner that restarts with a higher generation supersedes its previous life: a
+    // replica drops the old keys (reporting them deleted) on its first write, whether the
+    // write comes alone (gossip) or in a delta built against the old life's version.
+    #[test]
+    fn a_restarted_owner_replaces_its_previous_life() {
+        let t = Time::ZERO;
+        let (old, new) = (id(0), id(0));
+        for alone in [true, false] {
+            let mut owner = KvStore::default();
+            let mut replica = KvStore::default();
+            owner.write(t, &old, 1, Bytes::from_static(b"a"), Some(Bytes::from_static(b"1")));
+            owner.write(t, &old, 1, Bytes::from_static(b"b"), Some(Bytes::from_static(b"2")));
+            for d in owner.delta(&BTreeMap::new(), usize::MAX) {
+                replica.apply(t, &id(1), &d);
+            }
+            let old_max = replica.max(old.as_bytes());
+            let mut reborn = KvStore::default();
+            let w = reborn.write(t, &new, 2, Bytes::from_static(b"c"), Some(Bytes::from_static(b"3")));
+            assert!(w.version > old_max);
+            let delta = if alone {
+                let base = reborn.base_of_latest(new.as_bytes(), b"c");
+                OwnerDelta {
+                    owner: new.clone(),
+                    reset: false,
+                    base,
+                    writes: vec![w],
+                    up_to: reborn.max(new.as_bytes()),
+                }
+            } else {
+                let digest = BTreeMap::from([(new.clone(), old_max)]);
+                reborn.delta(&digest, usize::MAX).remove(0)
+            };
+            let mut changed: Vec<(Bytes, Option<Bytes>)> =
+                replica.apply(t, &id(1), &delta).into_iter().map(|w| (w.key, w.value)).collect();
+            changed.sort();
+            assert_eq!(
+                changed,
+                vec![
+                    (Bytes::from_static(b"a"), None),
+                    (Bytes::from_static(b"b"), None),
+                    (Bytes::from_static(b"c"), Some(Bytes::from_static(b"3")))
+                ],
+                "alone: {alone}"
+            );
+            assert_eq!(view(&replica, &new), BTreeMap::from([(Bytes::from_static(b"c"), Bytes::from_static(b"3"))]));
+        }
+    }
+
     // A replica that lags behind a delete whose tombstone everyone else has reclaimed gets
     // a reset, and the deleted key does not come back (chitchat #110).
     #[test]
     fn a_reclaimed_delete_still_reaches_a_lagging_replica() {
         let mut stores: Vec<KvStore> = (0..3).map(|_| KvStore::default()).collect();
         let t0 = Time::ZERO;
-        stores[0].write(t0, &id(0), Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")));
+        stores[0].write(t0, &id(0), 0, Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")));
         sync(&mut stores, t0, 0, 2, usize::MAX);
         assert_eq!(stores[2].get(b"n0", b"k").map(|v| &v[..]), Some(&b"v"[..]));
-        stores[0].write(t0, &id(0), Bytes::from_static(b"k"), None);
+        stores[0].write(t0, &id(0), 0, Bytes::from_static(b"k"), None);
         sync(&mut stores, t0, 0, 1, usize::MAX);
         let later = t0.saturating_add(GRACE);
         for s in &mut stores {

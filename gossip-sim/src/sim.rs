@@ -167,7 +167,8 @@ impl Sim {
         let slot = &mut self.slots[i];
         slot.boots += 1;
         let rng = SplitMix::new(self.seed, (i as u64 + 1) | (slot.boots << 40));
-        let identity = Identity::new(name(i), slot.addr);
+        // Each boot is a new life: its keys supersede the previous life's.
+        let identity = Identity::new(name(i), slot.addr).with_generation(slot.boots as u32);
         let node = Node::new(self.config.clone(), identity, rng).expect("valid simulator config");
         slot.node = Some(node);
         slot.timer_at = None;

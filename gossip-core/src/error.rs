@@ -116,6 +116,11 @@ pub enum CommandError {
         /// Its length.
         len: usize,
     },
+    /// Metadata longer than [`Config::max_meta_len`](crate::Config).
+    MetaTooLong {
+        /// Its length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -124,6 +129,7 @@ impl fmt::Display for CommandError {
             CommandError::AlreadyLeft => f.write_str("the node has already left the cluster"),
             CommandError::KeyLength { len } => write!(f, "a key of {len} bytes is empty or above max_key_len"),
             CommandError::ValueTooLong { len } => write!(f, "a value of {len} bytes is above max_value_len"),
+            CommandError::MetaTooLong { len } => write!(f, "metadata of {len} bytes is above max_meta_len"),
         }
     }
 }

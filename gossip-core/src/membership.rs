@@ -332,7 +332,7 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Queues this node's Alive at its current incarnation for dissemination.
-    fn announce_self(&mut self) {
+    pub(crate) fn announce_self(&mut self) {
         let me = self.identity.clone();
         let alive =
             Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta };

@@ -14,7 +14,7 @@ use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Header, Limits, Message};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -207,6 +207,26 @@ impl<R: RngCore> Node<R> {
             }
         }
         self.contact_seeds(now);
+        Ok(())
+    }
+
+    /// Replaces this node's metadata. The change spreads like a refutation, with a new
+    /// incarnation, and every member reports [`Event::MemberUpdated`]; the same metadata
+    /// again changes nothing.
+    pub fn set_meta(&mut self, meta: impl Into<Bytes>) -> Result<(), CommandError> {
+        let meta = meta.into();
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        if meta.len() > self.config.max_meta_len {
+            return Err(CommandError::MetaTooLong { len: meta.len() });
+        }
+        if meta != self.identity.meta {
+            self.identity.meta = meta;
+            // u32::MAX never goes out (the decoder rejects it), as in `refute`.
+            self.incarnation = self.incarnation.saturating_add(1).min(u32::MAX - 1);
+            self.announce_self();
+        }
         Ok(())
     }
 

@@ -97,6 +97,34 @@ fn falsely_suspected_node_refutes_and_stays_alive() {
     }
 }
 
+// Metadata changed at run time reaches every member with a new incarnation, and each
+// reports it as an update; setting the same metadata again changes nothing.
+#[test]
+fn metadata_updates_reach_everyone() {
+    for seed in seeds() {
+        let mut h = converged_cluster(50, seed, Config::lan(50));
+        let start = h.events.len();
+        h.with(5, |node, _| node.set_meta("role=db").unwrap());
+        h.with(5, |node, _| node.set_meta("role=db").unwrap());
+        assert_eq!(h.node(5).local().incarnation, 1);
+        h.run_for(Duration::from_secs(10));
+        let updated: std::collections::BTreeSet<usize> = h.events[start..]
+            .iter()
+            .filter(|(_, _, e)| matches!(e, Event::MemberUpdated(m) if m.id == name(5) && &m.meta[..] == b"role=db"))
+            .map(|(_, observer, _)| *observer)
+            .collect();
+        assert_eq!(updated.len(), 49, "seed {seed}: updated at {updated:?}");
+        for i in (0..50).filter(|&i| i != 5) {
+            let m = h.node(i).members().find(|m| *m.id() == name(5)).unwrap();
+            assert_eq!((&m.meta()[..], m.incarnation()), (&b"role=db"[..], 1), "seed {seed}: node {i}");
+        }
+        assert_eq!(
+            h.with(5, |node, _| node.set_meta(vec![0u8; 513])),
+            Err(crate::CommandError::MetaTooLong { len: 513 })
+        );
+    }
+}
+
 // A leaving node is Left everywhere, then forgotten everywhere after the reclaim time.
 #[test]
 fn leaving_node_is_left_everywhere_then_reclaimed() {

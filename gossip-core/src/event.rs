@@ -54,6 +54,20 @@ pub enum Event {
     },
     /// The first full membership state arrived from a seed: this node is in the cluster.
     Joined,
+    /// A member's broadcast (see [`Node::broadcast`](crate::Node::broadcast)), delivered once.
+    Broadcast {
+        /// Who broadcast it.
+        origin: NodeId,
+        /// Its bytes.
+        payload: Bytes,
+    },
+    /// A message for this node alone (see [`Node::send_to`](crate::Node::send_to)).
+    Message {
+        /// Who sent it.
+        from: NodeId,
+        /// Its bytes.
+        payload: Bytes,
+    },
     /// Another node's replicated key changed here (see [`Node::set`](crate::Node::set)).
     KeyChanged {
         /// The node that owns the key.

@@ -83,6 +83,8 @@ pub enum FuzzMessage {
     Down { incarnation: u8, id: u8, from: u8 },
     Left { incarnation: u8, id: u8 },
     KeyWrite { owner: u8, base: u8, key: u8, version: u8, value: Option<u8> },
+    Broadcast { origin: u8, seq: u8, key: Option<u8>, payload: Vec<u8> },
+    UserMessage { payload: Vec<u8> },
     PushPull { reply: bool, records: Vec<(u8, u8, u8)>, sums: Option<Vec<u64>>, kv: Vec<(u8, u8, u64, Option<u8>)> },
 }
 
@@ -128,6 +130,14 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
             Message::Down { incarnation: incarnation(*i), id: id(*n), from: id(*f) }
         }
         FuzzMessage::Left { incarnation: i, id: n } => Message::Left { incarnation: incarnation(*i), id: id(*n) },
+        FuzzMessage::Broadcast { origin, seq, key, payload } => {
+            let key: Vec<u8> = key.iter().map(|k| k % 4).collect();
+            let payload = &payload[..payload.len().min(64)];
+            header.encode(&mut out);
+            Message::Broadcast { origin: id(*origin), seq: u64::from(*seq), key: &key, payload }.encode(&mut out);
+            return out.to_vec();
+        }
+        FuzzMessage::UserMessage { payload } => Message::UserMessage { payload: &payload[..payload.len().min(64)] },
         FuzzMessage::KeyWrite { owner, base, key, version, value } => {
             let (key, value) = ([key % 4], value.map(|v| [v]));
             let write =

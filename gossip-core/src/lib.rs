@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod broadcast;
 mod config;
 mod digest;
 mod dissemination;

@@ -1,10 +1,11 @@
 //! [`Node`]: one member's protocol state machine and its public API.
 
+use crate::broadcast::{QueueKind, SeenWindow};
 use crate::config::Config;
 use crate::dissemination::{Dissemination, retransmit_limit};
 use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
-use crate::hashing::Keys;
+use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::kv::KvStore;
 use crate::lifeguard::LocalHealth;
@@ -63,6 +64,12 @@ pub struct Node<R> {
     /// Piggybacked key writes, apart from membership news (their own subjects: owner and
     /// key), and sent after it.
     pub(crate) key_gossip: Dissemination,
+    /// Piggybacked user broadcasts, sent after key writes.
+    pub(crate) user_gossip: Dissemination,
+    /// Broadcasts this node has sent in this life (see [`Node::broadcast`]).
+    pub(crate) broadcasts_sent: u32,
+    /// Per origin, which of its broadcasts were delivered here.
+    pub(crate) seen_broadcasts: IdMap<SeenWindow>,
     pub(crate) health: LocalHealth,
     pub(crate) deadlines: Deadlines,
     pub(crate) prober: Prober,
@@ -117,6 +124,9 @@ impl<R: RngCore> Node<R> {
             members: Members::new(keys),
             gossip: Dissemination::new(keys),
             key_gossip: Dissemination::new(keys),
+            user_gossip: Dissemination::new(keys),
+            broadcasts_sent: 0,
+            seen_broadcasts: id_map(keys),
             health: LocalHealth::default(),
             deadlines: Deadlines::default(),
             prober: Prober::default(),
@@ -310,6 +320,7 @@ impl<R: RngCore> Node<R> {
                 TimerKind::Reclaim => {
                     if let Some(m) = self.members.remove(d.member) {
                         self.kv.forget(m.id.as_bytes());
+                        self.seen_broadcasts.remove(m.id.as_bytes());
                     }
                 }
             }
@@ -437,6 +448,11 @@ impl<R: RngCore> Node<R> {
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::KeyWrite { owner, base, write } => self.on_key_write(now, owner, base, write),
+            Message::Broadcast { origin, seq, key, payload } => self.on_broadcast(origin, seq, key, payload),
+            Message::UserMessage { payload } => self.events.push_back(Event::Message {
+                from: NodeId::copy_from_slice(sender),
+                payload: Bytes::copy_from_slice(payload),
+            }),
             Message::PushPull { join, reply, states, sums, kv } => {
                 self.on_push_pull(now, from, sender, join, reply, &states, sums, kv)
             }
@@ -459,6 +475,8 @@ impl<R: RngCore> Node<R> {
         let mut piggybacked = self.gossip.fill(arena, room, limit);
         let room = self.config.mtu.saturating_sub(arena.len());
         piggybacked += self.key_gossip.fill(arena, room, limit);
+        let room = self.config.mtu.saturating_sub(arena.len());
+        piggybacked += self.user_gossip.fill(arena, room, limit);
         if primary.is_empty() && piggybacked == 0 {
             arena.clear();
             return;
@@ -488,9 +506,18 @@ impl<R: RngCore> Node<R> {
         subject.push(owner.len() as u8);
         subject.extend_from_slice(owner);
         subject.extend_from_slice(write.key);
+        self.enqueue_on(QueueKind::Keys, NodeId::new(subject), message);
+    }
+
+    /// Queues application news (key writes, broadcasts) on its own piggyback queue.
+    pub(crate) fn enqueue_on(&mut self, kind: QueueKind, subject: NodeId, message: &Message<'_>) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
-        let dropped = self.key_gossip.push(NodeId::new(subject), &self.arena[start..], self.config.max_gossip_queue, 0);
+        let queue = match kind {
+            QueueKind::Keys => &mut self.key_gossip,
+            QueueKind::User => &mut self.user_gossip,
+        };
+        let dropped = queue.push(subject, &self.arena[start..], self.config.max_gossip_queue, 0);
         self.arena.truncate(start);
         if dropped {
             self.stats.gossip_dropped += 1;
@@ -510,7 +537,7 @@ impl<R: RngCore> Node<R> {
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
-        if self.gossip.is_empty() && self.key_gossip.is_empty() {
+        if self.gossip.is_empty() && self.key_gossip.is_empty() && self.user_gossip.is_empty() {
             return;
         }
         let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();

@@ -18,6 +18,9 @@ fn message() -> impl Strategy<Value = FuzzMessage> {
         (n(), n()).prop_map(|(incarnation, id)| FuzzMessage::Left { incarnation, id }),
         (n(), 0..8u8, n(), 0..8u8, proptest::option::of(n()))
             .prop_map(|(owner, base, key, version, value)| FuzzMessage::KeyWrite { owner, base, key, version, value }),
+        (n(), 0..8u8, proptest::option::of(n()), proptest::collection::vec(any::<u8>(), 0..8))
+            .prop_map(|(origin, seq, key, payload)| FuzzMessage::Broadcast { origin, seq, key, payload }),
+        proptest::collection::vec(any::<u8>(), 0..8).prop_map(|payload| FuzzMessage::UserMessage { payload }),
         (
             any::<bool>(),
             proptest::collection::vec((n(), n(), n()), 0..10),

@@ -92,6 +92,8 @@ mod tag {
     pub const LEFT: u8 = 8;
     pub const PUSH_PULL: u8 = 9;
     pub const KEY_WRITE: u8 = 10;
+    pub const BROADCAST: u8 = 11;
+    pub const USER_MESSAGE: u8 = 12;
 }
 
 /// One protocol message, borrowing its variable-length fields from the received bytes.
@@ -188,6 +190,24 @@ pub enum Message<'a> {
         base: u64,
         /// The write.
         write: KvWrite<'a>,
+    },
+    /// A user broadcast for every member, piggybacked like membership news.
+    Broadcast {
+        /// Who broadcast it.
+        origin: &'a [u8],
+        /// Its number at the origin (unique per origin, with the origin's generation in
+        /// the high 32 bits), so each member delivers it once.
+        seq: u64,
+        /// The invalidation key (empty: none): a newer broadcast of the origin with the
+        /// same key replaces this one in every queue it still waits in.
+        key: &'a [u8],
+        /// The application's bytes.
+        payload: &'a [u8],
+    },
+    /// A user message for the receiver alone, from the packet's sender.
+    UserMessage {
+        /// The application's bytes.
+        payload: &'a [u8],
     },
 }
 
@@ -434,8 +454,31 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
             base: r.u64("write base")?,
             write: kv::read_write(r, limits)?,
         },
+        tag::BROADCAST => Message::Broadcast {
+            origin: read_id(r, limits, "broadcast origin")?,
+            seq: r.u64("broadcast seq")?,
+            key: read_key(r, limits)?,
+            payload: read_payload(r, limits)?,
+        },
+        tag::USER_MESSAGE => Message::UserMessage { payload: read_payload(r, limits)? },
         other => return Err(DecodeError::UnknownMessage(other)),
     })
+}
+
+fn read_key<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<&'a [u8], DecodeError> {
+    let len = usize::from(r.u16("key length")?);
+    if len > limits.max_key_len {
+        return Err(DecodeError::TooLong { field: "key", len, max: limits.max_key_len });
+    }
+    r.bytes(len, "key")
+}
+
+fn read_payload<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<&'a [u8], DecodeError> {
+    let len = r.u32("payload length")? as usize;
+    if len > limits.max_value_len {
+        return Err(DecodeError::TooLong { field: "payload", len, max: limits.max_value_len });
+    }
+    r.bytes(len, "payload")
 }
 
 fn read_sums<'a>(r: &mut Reader<'a>) -> Result<BucketSums<'a>, DecodeError> {
@@ -586,6 +629,10 @@ impl Message<'_> {
             Message::KeyWrite { owner, write, .. } => {
                 id_len(owner).saturating_add(8).saturating_add(write.encoded_len())
             }
+            Message::Broadcast { origin, key, payload, .. } => {
+                id_len(origin).saturating_add(8 + 2 + 4).saturating_add(key.len()).saturating_add(payload.len())
+            }
+            Message::UserMessage { payload } => payload.len().saturating_add(4),
             Message::PushPull { states, sums, kv, .. } => 5usize
                 .saturating_add(states.raw.len())
                 .saturating_add(sums.map_or(0, |s| s.encoded_len()))
@@ -639,6 +686,20 @@ impl Message<'_> {
                 out.put_u8(tag::LEFT);
                 out.put_u32(incarnation);
                 put_id(out, id);
+            }
+            Message::Broadcast { origin, seq, key, payload } => {
+                out.put_u8(tag::BROADCAST);
+                put_id(out, origin);
+                out.put_u64(seq);
+                out.put_u16(key.len() as u16);
+                out.put_slice(key);
+                out.put_u32(payload.len() as u32);
+                out.put_slice(payload);
+            }
+            Message::UserMessage { payload } => {
+                out.put_u8(tag::USER_MESSAGE);
+                out.put_u32(payload.len() as u32);
+                out.put_slice(payload);
             }
             Message::KeyWrite { owner, base, write } => {
                 out.put_u8(tag::KEY_WRITE);

@@ -44,6 +44,9 @@ enum OwnedMessage {
     Left(u32, Vec<u8>),
     /// Owner, base, key, version, value.
     KeyWrite(Vec<u8>, u64, Vec<u8>, u64, Option<Vec<u8>>),
+    /// Origin, seq, key, payload.
+    Broadcast(Vec<u8>, u64, Vec<u8>, Vec<u8>),
+    UserMessage(Vec<u8>),
     /// The records, the digest, the key/value section and their `encode_push_pull`
     /// output (tag included).
     PushPull {
@@ -79,6 +82,10 @@ impl OwnedMessage {
             OwnedMessage::Suspect(inc, id, from) => Message::Suspect { incarnation: *inc, id, from },
             OwnedMessage::Down(inc, id, from) => Message::Down { incarnation: *inc, id, from },
             OwnedMessage::Left(inc, id) => Message::Left { incarnation: *inc, id },
+            OwnedMessage::Broadcast(origin, seq, key, payload) => {
+                Message::Broadcast { origin, seq: *seq, key, payload }
+            }
+            OwnedMessage::UserMessage(payload) => Message::UserMessage { payload },
             OwnedMessage::KeyWrite(owner, base, key, version, value) => Message::KeyWrite {
                 owner,
                 base: *base,
@@ -212,6 +219,9 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
         (incarnation(), id()).prop_map(|(i, id)| OwnedMessage::Left(i, id)),
         (id(), any::<u64>(), bytes_in(0, 256), any::<u64>(), proptest::option::of(bytes_in(0, 64)))
             .prop_map(|(o, b, k, v, val)| OwnedMessage::KeyWrite(o, b, k, v, val)),
+        (id(), any::<u64>(), bytes_in(0, 256), bytes_in(0, 64))
+            .prop_map(|(o, s, k, p)| OwnedMessage::Broadcast(o, s, k, p)),
+        bytes_in(0, 64).prop_map(OwnedMessage::UserMessage),
         (any::<bool>(), any::<bool>(), vec(record(), 0..6), sums(), kv_section())
             .prop_map(|(j, r, rs, sums, kv)| OwnedMessage::push_pull(j, r, rs, sums, kv)),
     ]
@@ -414,7 +424,7 @@ error_cases! {
     /// Any nonzero header flag byte is refused.
     header_flags: [1u8, 0x80, 0, 1, b'n', 2, 0, 0, 0, 0], DEFAULT => DecodeError::UnknownFlags(0x80);
     /// A tag past the last known one is refused.
-    unknown_tag: with_body(&[11, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(11);
+    unknown_tag: with_body(&[13, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(13);
     /// A zero-length sender id is refused.
     empty_sender: [1u8, 0, 0, 0, 2, 0, 0, 0, 0], DEFAULT => DecodeError::EmptyId { field: "sender" };
     /// An id one byte over `max_id_len` is refused.

@@ -57,7 +57,7 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::KeyLength { len: key.len() });
         }
         let me = self.identity.id.clone();
-        let seq = u64::from(self.identity.generation) << 32 | u64::from(self.broadcasts_sent) + 1;
+        let seq = (u64::from(self.identity.generation) << 32) | (u64::from(self.broadcasts_sent) + 1);
         let message = Message::Broadcast { origin: me.as_bytes(), seq, key: &key, payload: &payload };
         if payload.len() > self.config.max_value_len || message.encoded_len() > self.config.max_message_len() {
             return Err(CommandError::ValueTooLong { len: payload.len() });

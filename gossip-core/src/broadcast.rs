@@ -138,6 +138,106 @@ pub(crate) enum QueueKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::util::SplitMix;
+    use crate::wire::{self, Limits};
+    use crate::{Config, Identity, Time};
+    use core::net::SocketAddr;
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 3, i], 7946))
+    }
+
+    fn datagram(sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender }.encode(&mut out);
+        for m in messages {
+            m.encode(&mut out);
+        }
+        out.to_vec()
+    }
+
+    /// Node `name` at `addr(i)` that knows `peers` (name, address byte) as Alive members.
+    fn node(name: &str, i: u8, peers: &[(&'static [u8], u8)]) -> Node<SplitMix> {
+        let mut node = Node::new(Config::lan(10), Identity::new(name, addr(i)), SplitMix(u64::from(i))).unwrap();
+        for &(id, j) in peers {
+            let alive = Message::Alive { incarnation: 0, id, addr: addr(j), meta: b"" };
+            node.handle_datagram(Time::ZERO, addr(j), &datagram(id, &[alive])).unwrap();
+        }
+        while node.poll_transmit().is_some() {}
+        while node.poll_event().is_some() {}
+        node
+    }
+
+    fn payloads(node: &mut Node<SplitMix>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        core::iter::from_fn(|| node.poll_event())
+            .filter_map(|e| match e {
+                Event::Broadcast { origin, payload } | Event::Message { from: origin, payload } => {
+                    Some((origin.as_bytes().to_vec(), payload.to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    // A broadcast from a member is delivered once however often it arrives, and relayed;
+    // one from a stranger is ignored.
+    #[test]
+    fn a_broadcast_is_delivered_once_and_relayed() {
+        let mut a = node("a", 1, &[(b"b", 2)]);
+        let from_b = Message::Broadcast { origin: b"b", seq: 1, key: b"", payload: b"hello" };
+        let from_z = Message::Broadcast { origin: b"z", seq: 1, key: b"", payload: b"spam" };
+        for _ in 0..3 {
+            a.handle_datagram(Time::ZERO, addr(2), &datagram(b"b", &[from_b, from_z])).unwrap();
+        }
+        assert_eq!(payloads(&mut a), vec![(b"b".to_vec(), b"hello".to_vec())]);
+        assert_eq!(a.user_gossip.len(), 1, "relayed once");
+    }
+
+    // A newer broadcast with the same invalidation key replaces the one still queued;
+    // unkeyed broadcasts all stay.
+    #[test]
+    fn an_invalidation_key_replaces_the_queued_broadcast() {
+        let mut a = node("a", 1, &[(b"b", 2)]);
+        a.broadcast_keyed("config", "v1").unwrap();
+        a.broadcast_keyed("config", "v2").unwrap();
+        a.broadcast("x").unwrap();
+        a.broadcast("x").unwrap();
+        assert_eq!(a.user_gossip.len(), 3);
+        a.send(addr(2), &[]);
+        let t = a.poll_transmit().unwrap();
+        let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
+        let sent: Vec<&[u8]> = packet
+            .messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Broadcast { payload, .. } => Some(*payload),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 3);
+        assert!(sent.contains(&&b"v2"[..]) && !sent.contains(&&b"v1"[..]));
+        assert_eq!(a.broadcast(vec![0u8; 4097]), Err(CommandError::ValueTooLong { len: 4097 }));
+    }
+
+    // A direct message reaches its member alone, by datagram or by stream; a message to a
+    // stranger is refused.
+    #[test]
+    fn a_direct_message_reaches_its_member() {
+        let mut a = node("a", 1, &[(b"b", 2)]);
+        let mut b = node("b", 2, &[(b"a", 1)]);
+        for reliable in [false, true] {
+            a.send_to(b"b", "ping me", reliable).unwrap();
+            let t = a.poll_transmit().unwrap();
+            assert_eq!((t.dest, t.reliable), (addr(2), reliable));
+            if reliable {
+                b.handle_stream(Time::ZERO, addr(1), &t.payload).unwrap();
+            } else {
+                b.handle_datagram(Time::ZERO, addr(1), &t.payload).unwrap();
+            }
+            assert_eq!(payloads(&mut b), vec![(b"a".to_vec(), b"ping me".to_vec())]);
+        }
+        assert_eq!(a.send_to(b"nobody", "x", false), Err(CommandError::UnknownMember));
+    }
 
     #[test]
     fn each_sequence_number_is_new_once() {

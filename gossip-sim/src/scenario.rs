@@ -285,8 +285,8 @@ impl Scenario {
             }
             // One node sets one replicated key; delivered once every live node has it.
             "kv" => sim.set_key(victim, KV_KEY, KV_VALUE),
-            // User broadcasts come with issue 4: nothing to deliver yet.
-            "broadcast" => {}
+            // One node broadcasts one message; delivered once every live node has it.
+            "broadcast" => sim.broadcast(victim, KV_VALUE),
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {
@@ -294,18 +294,21 @@ impl Scenario {
             "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
-            "kv" => {
+            "kv" | "broadcast" => {
+                let delivered = |s: &Sim| match self.name.as_str() {
+                    "kv" => s.all_have_key(victim, KV_KEY, KV_VALUE),
+                    _ => s.all_delivered_broadcast(victim),
+                };
                 // Checked every 100 ms: the check reads every node.
                 let step = Duration::from_millis(100);
-                while sim.now < end && !sim.all_have_key(victim, KV_KEY, KV_VALUE) {
+                while sim.now < end && !delivered(&sim) {
                     sim.run_until(sim.now.saturating_add(step).min(end), |_| false);
                 }
-                if sim.all_have_key(victim, KV_KEY, KV_VALUE) {
+                if delivered(&sim) {
                     delivered_all_secs = Some(secs(sim.now.saturating_since(event_at)));
                 }
                 sim.truth.converged()
             }
-            "broadcast" => sim.truth.converged(),
             _ => {
                 sim.run_until(end, |_| false);
                 sim.truth.converged()

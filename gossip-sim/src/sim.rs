@@ -94,6 +94,8 @@ pub struct Sim {
     /// Print a progress line to stderr every few wall-clock seconds.
     pub progress: bool,
     last_progress: Option<std::time::Instant>,
+    /// Broadcasts each node has delivered.
+    broadcasts_delivered: Vec<u32>,
 }
 
 /// The name of node `i`.
@@ -133,6 +135,7 @@ impl Sim {
             next_sample: Time::ZERO,
             progress: false,
             last_progress: None,
+            broadcasts_delivered: vec![0; n],
         }
     }
 
@@ -207,6 +210,19 @@ impl Sim {
         self.flush(i);
     }
 
+    /// Node `i` broadcasts `payload` to the cluster.
+    pub fn broadcast(&mut self, i: usize, payload: &[u8]) {
+        if let Some(node) = self.slots[i].node.as_mut() {
+            let _ = node.broadcast(payload.to_vec());
+        }
+        self.flush(i);
+    }
+
+    /// Whether every live node other than `origin` has delivered a broadcast.
+    pub fn all_delivered_broadcast(&self, origin: usize) -> bool {
+        (0..self.len()).filter(|&i| i != origin && self.truth.is_live(i)).all(|i| self.broadcasts_delivered[i] > 0)
+    }
+
     /// Whether every live node other than `owner` holds `owner`'s `key` at `value`.
     pub fn all_have_key(&self, owner: usize, key: &[u8], value: &[u8]) -> bool {
         let id = name(owner);
@@ -269,6 +285,9 @@ impl Sim {
             }
         }
         for e in events.drain(..) {
+            if matches!(e, Event::Broadcast { .. }) {
+                self.broadcasts_delivered[i] += 1;
+            }
             self.digest.event(i, &e);
             self.truth.observe(now, i, &e);
         }

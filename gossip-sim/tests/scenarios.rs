@@ -67,15 +67,18 @@ fn a_settled_cluster_only_probes() {
     }
 }
 
-// A key one node sets reaches every live node within seconds (its write rides on gossip;
-// syncs repair what gossip misses), and nobody is wrongly declared Down meanwhile.
+// A key one node sets, and a message one node broadcasts, reach every live node within
+// seconds (both ride on gossip; syncs repair what gossip misses for keys), and nobody is
+// wrongly declared Down meanwhile.
 #[test]
-fn a_key_reaches_every_node() {
+fn keys_and_broadcasts_reach_every_node() {
     for seed in SEEDS {
-        let r = run("kv", 500, seed, |_| {});
-        let delivered = r.delivered_all_secs.unwrap_or_else(|| panic!("seed {seed}: {}", r.to_json()));
-        assert!(delivered < 5.0, "seed {seed}: {delivered} s");
-        assert_eq!(r.false_positives, 0, "seed {seed}");
+        for name in ["kv", "broadcast"] {
+            let r = run(name, 500, seed, |_| {});
+            let delivered = r.delivered_all_secs.unwrap_or_else(|| panic!("{name} seed {seed}: {}", r.to_json()));
+            assert!(delivered < 5.0, "{name} seed {seed}: {delivered} s");
+            assert_eq!(r.false_positives, 0, "{name} seed {seed}");
+        }
     }
 }
 

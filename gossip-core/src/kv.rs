@@ -20,6 +20,7 @@ use crate::sync::SyncPart;
 use crate::time::Time;
 use crate::wire::{self, KvSection, KvWrite, Message};
 use bytes::Bytes;
+use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::{BTreeMap, VecDeque};
@@ -130,14 +131,22 @@ impl KvStore {
         self.replicas.get(owner).map_or(0, |r| r.max)
     }
 
-    /// The `base` of `owner`'s latest write, to `key`, when sent on its own (see
-    /// [`Message::KeyWrite`](crate::wire::Message)): the newest version of any other key
-    /// (or of a reclaimed tombstone) below it. A replica complete up to there misses only
-    /// earlier writes to this same key, which this one supersedes.
-    pub(crate) fn base_of_latest(&self, owner: &[u8], key: &[u8]) -> u64 {
+    /// The `base` of `owner`'s write of `key` at `version` when sent on its own (see
+    /// [`Message::KeyWrite`](crate::wire::Message)): the newest version below it of any
+    /// other key held here (or of a reclaimed tombstone). A replica complete up to there
+    /// misses only writes this one supersedes, or writes of keys whose latest version is
+    /// above it (which a replica may show older until it reaches them).
+    pub(crate) fn base_of(&self, owner: &[u8], key: &[u8], version: u64) -> u64 {
         self.replicas.get(owner).map_or(0, |r| {
-            r.keys.iter().filter(|(k, _)| k[..] != *key).map(|(_, (_, v))| *v).fold(r.reclaimed, u64::max)
+            let others = r.keys.iter().filter(|(k, (_, v))| k[..] != *key && *v < version);
+            // Tombstones reclaimed below the watermark are unknown, so it counts whole.
+            others.map(|(_, (_, v))| *v).fold(r.reclaimed, u64::max)
         })
+    }
+
+    /// Whether this replica holds `owner`'s write of `key` at exactly `version`.
+    fn holds(&self, owner: &[u8], key: &[u8], version: u64) -> bool {
+        self.replicas.get(owner).and_then(|r| r.keys.get(key)).is_some_and(|(_, v)| *v == version)
     }
 
     /// The live value of `key` at `owner`.
@@ -311,17 +320,24 @@ impl<R: RngCore> Node<R> {
     fn write_own(&mut self, key: Bytes, value: Option<Bytes>) {
         let me = self.identity.id.clone();
         let w = self.kv.write(self.clock, &me, self.identity.generation, key, value);
-        let base = self.kv.base_of_latest(me.as_bytes(), &w.key);
+        self.piggyback_write(&me, &w);
+    }
+
+    /// Queues a write held here for gossip, when small enough to ride on any packet.
+    fn piggyback_write(&mut self, owner: &NodeId, w: &Write) {
+        let base = self.kv.base_of(owner.as_bytes(), &w.key, w.version);
         let write = KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() };
-        let message = Message::KeyWrite { owner: me.as_bytes(), base, write };
+        let message = Message::KeyWrite { owner: owner.as_bytes(), base, write };
         if message.encoded_len() <= self.config.max_message_len() {
             self.enqueue_key_news(&message);
         }
     }
 
-    /// A write piggybacked by a peer: applied when it leaves no gap (else a sync will
-    /// bring it), reported, and relayed if it taught us something.
-    pub(crate) fn on_key_write(&mut self, now: Time, owner: &[u8], base: u64, write: KvWrite<'_>) {
+    /// A write piggybacked by a peer (at `from`): applied when it leaves no gap, reported,
+    /// and relayed if it taught us something. After a gap, this node is behind on that
+    /// owner: it syncs with the sender at once (at most once per `catch_up_sync`, or per
+    /// second when that is off), rather than wait for its periodic push-pull.
+    pub(crate) fn on_key_write(&mut self, now: Time, from: SocketAddr, owner: &[u8], base: u64, write: KvWrite<'_>) {
         if owner == self.identity.id.as_bytes() || self.members.find(owner).is_none() {
             return;
         }
@@ -342,8 +358,15 @@ impl<R: RngCore> Node<R> {
                 version: w.version,
             });
         }
-        if self.kv.max(owner) > before {
+        let after = self.kv.max(owner);
+        if after > before {
             self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
+        }
+        if after < write.version && now >= self.next_gap_sync {
+            let pause =
+                if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
+            self.next_gap_sync = now.saturating_add(pause);
+            self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
         }
     }
 
@@ -380,7 +403,11 @@ impl<R: RngCore> Node<R> {
 
     /// Applies the deltas of a sync's key/value section, for owners this node knows as
     /// members (state about strangers could grow without bound), and reports changes.
+    /// Outside its join phase the node also gossips what the sync taught it: after a
+    /// partition heals, a sync across the cut is how one side first hears of the other's
+    /// writes. (A joiner learning the whole state does not: that would be a storm.)
     pub(crate) fn merge_kv(&mut self, now: Time, section: &KvSection<'_>) {
+        let relay = !self.catching_up(now);
         let me = self.identity.id.clone();
         for d in section.deltas() {
             if self.members.find(d.owner).is_none() {
@@ -397,6 +424,10 @@ impl<R: RngCore> Node<R> {
                 .collect();
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
             for w in self.kv.apply(now, &me, &delta) {
+                // Not the deletes a reset or a new generation implies: those are no writes.
+                if relay && self.kv.holds(owner.as_bytes(), &w.key, w.version) {
+                    self.piggyback_write(&owner, &w);
+                }
                 self.events.push_back(Event::KeyChanged {
                     owner: owner.clone(),
                     key: w.key,
@@ -454,8 +485,9 @@ mod tests {
         Sync { from: usize, to: usize, budget: usize },
         /// Time passes (seconds), and every node reclaims old tombstones.
         Wait { secs: u64 },
-        /// `to` gets `owner`'s latest write alone, as gossip carries it.
-        Piggyback { owner: usize, to: usize },
+        /// `from` relays the write of `key` by `owner` it holds to `to`, alone, as gossip
+        /// carries it.
+        Piggyback { from: usize, owner: usize, key: u8, to: usize },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -463,7 +495,7 @@ mod tests {
             3 => (0..NODES, 0..4u8, proptest::option::of(any::<u8>())).prop_map(|(owner, key, value)| Op::Write { owner, key, value }),
             3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
             1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
-            3 => (0..NODES, 0..NODES).prop_map(|(owner, to)| Op::Piggyback { owner, to }),
+            3 => (0..NODES, 0..NODES, 0..4u8, 0..NODES).prop_map(|(from, owner, key, to)| Op::Piggyback { from, owner, key, to }),
         ]
     }
 
@@ -538,10 +570,13 @@ mod tests {
                             s.reclaim(now, GRACE);
                         }
                     }
-                    Op::Piggyback { owner, to } => {
-                        if let Some(w) = history[owner].last().filter(|_| owner != to) {
-                            let base = stores[owner].base_of_latest(id(owner).as_bytes(), &w.key);
-                            let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w.clone()], up_to: w.version };
+                    Op::Piggyback { from, owner, key, to } => {
+                        let key = Bytes::from(vec![key]);
+                        let held = stores[from].replicas.get(id(owner).as_bytes()).and_then(|r| r.keys.get(&key)).cloned();
+                        if let Some((value, version)) = held.filter(|_| from != to) {
+                            let base = stores[from].base_of(id(owner).as_bytes(), &key, version);
+                            let w = Write { key, value, version };
+                            let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w], up_to: version };
                             stores[to].apply(now, &id(to), &delta);
                         }
                     }
@@ -592,7 +627,7 @@ mod tests {
             let w = reborn.write(t, &new, 2, Bytes::from_static(b"c"), Some(Bytes::from_static(b"3")));
             assert!(w.version > old_max);
             let delta = if alone {
-                let base = reborn.base_of_latest(new.as_bytes(), b"c");
+                let base = reborn.base_of(new.as_bytes(), b"c", reborn.max(new.as_bytes()));
                 OwnerDelta {
                     owner: new.clone(),
                     reset: false,

@@ -88,6 +88,8 @@ pub struct Node<R> {
     pub(crate) catch_up_until: Time,
     /// Replicated key/value state: ours and every other owner's, as far as we know it.
     pub(crate) kv: KvStore,
+    /// A piggybacked key write that left a gap starts a sync, but not before this.
+    pub(crate) next_gap_sync: Time,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
@@ -140,6 +142,7 @@ impl<R: RngCore> Node<R> {
             catch_up: Duration::ZERO,
             catch_up_until: Time::ZERO,
             kv: KvStore::default(),
+            next_gap_sync: Time::ZERO,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -425,7 +428,18 @@ impl<R: RngCore> Node<R> {
         if sender == self.identity.id.as_bytes() {
             return Err(RecvError::FromSelf);
         }
-        for message in &packet.messages {
+        for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrite { .. })) {
+            self.apply_message(now, from, sender, message);
+        }
+        // Key writes last, each owner's in version order: a queue sends its newest news
+        // first, and a write applies only after the ones it follows (see `on_key_write`).
+        let mut writes: SmallVec<[&Message<'_>; 8]> =
+            packet.messages.iter().filter(|m| matches!(m, Message::KeyWrite { .. })).collect();
+        writes.sort_by_key(|m| match m {
+            Message::KeyWrite { owner, write, .. } => (*owner, write.version),
+            _ => (&[][..], 0),
+        });
+        for message in writes {
             self.apply_message(now, from, sender, message);
         }
         Ok(())
@@ -447,7 +461,7 @@ impl<R: RngCore> Node<R> {
                 self.correct_stale_accuser(from, sender, accuser, incarnation, id);
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::KeyWrite { owner, base, write } => self.on_key_write(now, owner, base, write),
+            Message::KeyWrite { owner, base, write } => self.on_key_write(now, from, owner, base, write),
             Message::Broadcast { origin, seq, key, payload } => self.on_broadcast(origin, seq, key, payload),
             Message::UserMessage { payload } => self.events.push_back(Event::Message {
                 from: NodeId::copy_from_slice(sender),

@@ -13,7 +13,7 @@ const KV_KEY: &[u8] = b"service";
 const KV_VALUE: &[u8] = b"db:5432";
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 14] = [
+pub const SCENARIOS: [&str; 15] = [
     "join",
     "steady",
     "crash",
@@ -28,6 +28,7 @@ pub const SCENARIOS: [&str; 14] = [
     "churn",
     "broadcast",
     "kv",
+    "kv-partition",
 ];
 
 /// One simulator run: what happens, to how many nodes, on which network.
@@ -127,6 +128,8 @@ impl Scenario {
         match self.name.as_str() {
             "loss" | "slow" | "flap" => 300.0,
             "steady" => 60.0,
+            // A node the epidemic misses waits for its periodic push-pull (150 s at 500 nodes).
+            "kv-partition" => 300.0,
             _ => 120.0,
         }
     }
@@ -187,6 +190,8 @@ impl Scenario {
         let mut end = event_at.saturating_add(duration);
         let mut measured_from = event_at;
         let mut delivered_all_secs = None;
+        let mut kv_owners: Vec<usize> = Vec::new();
+        let mut stepped_converged = None;
         match self.name.as_str() {
             "crash" => {
                 sim.truth.watch(victim, event_at);
@@ -211,6 +216,30 @@ impl Scenario {
                 sim.net.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration); // the heal is the event measured
+            }
+            "kv-partition" => {
+                // One owner on each side of a 30 s partition sets keys, then while apart both
+                // delete one, change one and add one. After the heal every node must hold
+                // exactly each owner's keys: no deleted key back, no change lost.
+                let (a, b) = (victim % (n / 2), n / 2 + victim % (n - n / 2));
+                for owner in [a, b] {
+                    for key in [&b"gone"[..], b"changed", b"kept"] {
+                        sim.set_key(owner, key, b"before");
+                    }
+                }
+                sim.run_until(event_at.saturating_add(Duration::from_secs(5)), |_| false);
+                sim.net.partition(|i| u16::from(i >= n / 2));
+                sim.run_until(sim.now.saturating_add(Duration::from_secs(5)), |_| false);
+                for owner in [a, b] {
+                    sim.delete_key(owner, b"gone");
+                    sim.set_key(owner, b"changed", b"after");
+                    sim.set_key(owner, b"new", b"after");
+                }
+                sim.run_until(event_at.saturating_add(Duration::from_secs(35)), |_| false);
+                sim.net.heal();
+                measured_from = sim.now;
+                end = measured_from.saturating_add(duration);
+                kv_owners = vec![a, b];
             }
             "slow" => {
                 // One node in ten stalls for 4 s out of every 5 s (a CPU-starved process).
@@ -294,20 +323,30 @@ impl Scenario {
             "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
-            "kv" | "broadcast" => {
+            "kv" | "broadcast" | "kv-partition" => {
                 let delivered = |s: &Sim| match self.name.as_str() {
                     "kv" => s.all_have_key(victim, KV_KEY, KV_VALUE),
-                    _ => s.all_delivered_broadcast(victim),
+                    "broadcast" => s.all_delivered_broadcast(victim),
+                    _ => kv_owners.iter().all(|&o| s.all_agree_on_keys(o)),
                 };
-                // Checked every 100 ms: the check reads every node.
+                // Checked every 100 ms: the check reads every node. Membership convergence
+                // (after a heal) is timed on the same steps.
                 let step = Duration::from_millis(100);
-                while sim.now < end && !delivered(&sim) {
+                let mut converged_at = None;
+                loop {
+                    if converged_at.is_none() && sim.truth.converged() {
+                        converged_at = Some(sim.now);
+                    }
+                    if delivered_all_secs.is_none() && delivered(&sim) {
+                        delivered_all_secs = Some(secs(sim.now.saturating_since(measured_from)));
+                    }
+                    if sim.now >= end || (converged_at.is_some() && delivered_all_secs.is_some()) {
+                        break;
+                    }
                     sim.run_until(sim.now.saturating_add(step).min(end), |_| false);
                 }
-                if delivered(&sim) {
-                    delivered_all_secs = Some(secs(sim.now.saturating_since(event_at)));
-                }
-                sim.truth.converged()
+                stepped_converged = converged_at.map(|at| secs(at.saturating_since(measured_from)));
+                converged_at.is_some()
             }
             _ => {
                 sim.run_until(end, |_| false);
@@ -318,6 +357,7 @@ impl Scenario {
             "crash" | "leave" | "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 converged.then(|| secs(sim.now.saturating_since(measured_from)))
             }
+            "kv-partition" => stepped_converged,
             _ => None,
         };
         let mut marks = vec![(event_at, self.name.as_str())];

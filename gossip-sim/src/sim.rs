@@ -210,6 +210,24 @@ impl Sim {
         self.flush(i);
     }
 
+    /// Node `i` deletes one of its replicated keys.
+    pub fn delete_key(&mut self, i: usize, key: &[u8]) {
+        if let Some(node) = self.slots[i].node.as_mut() {
+            let _ = node.delete(key.to_vec());
+        }
+        self.flush(i);
+    }
+
+    /// Whether every live node other than `owner` sees exactly `owner`'s own keys.
+    pub fn all_agree_on_keys(&self, owner: usize) -> bool {
+        let id = name(owner);
+        let Some(truth) = self.node(owner) else { return false };
+        let truth: Vec<_> = truth.keys(id.as_bytes()).collect();
+        (0..self.len())
+            .filter(|&i| i != owner && self.truth.is_live(i))
+            .all(|i| self.node(i).is_some_and(|n| n.keys(id.as_bytes()).eq(truth.iter().copied())))
+    }
+
     /// Node `i` broadcasts `payload` to the cluster.
     pub fn broadcast(&mut self, i: usize, payload: &[u8]) {
         if let Some(node) = self.slots[i].node.as_mut() {

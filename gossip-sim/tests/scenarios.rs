@@ -82,6 +82,18 @@ fn keys_and_broadcasts_reach_every_node() {
     }
 }
 
+// Keys set, changed and deleted on both sides of a partition: after the heal every node
+// holds exactly each owner's keys (no deleted key back, no change lost), and the
+// membership converges.
+#[test]
+fn keys_agree_after_a_partition_heals() {
+    for seed in SEEDS {
+        let r = run("kv-partition", 500, seed, |_| {});
+        assert!(r.delivered_all_secs.is_some(), "seed {seed}: {}", r.to_json());
+        assert!(r.converged_secs.is_some(), "seed {seed}: {}", r.to_json());
+    }
+}
+
 // 5% loss for 300 simulated seconds: no live node is ever declared Down.
 #[test]
 fn no_false_positives_at_five_percent_loss() {

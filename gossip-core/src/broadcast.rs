@@ -138,22 +138,13 @@ pub(crate) enum QueueKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::util::SplitMix;
+    use crate::tests::util::{SplitMix, datagram};
     use crate::wire::{self, Limits};
     use crate::{Config, Identity, Time};
     use core::net::SocketAddr;
 
     fn addr(i: u8) -> SocketAddr {
         SocketAddr::from(([10, 0, 3, i], 7946))
-    }
-
-    fn datagram(sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        Header { cluster: b"", sender }.encode(&mut out);
-        for m in messages {
-            m.encode(&mut out);
-        }
-        out.to_vec()
     }
 
     /// Node `name` at `addr(i)` that knows `peers` (name, address byte) as Alive members.

@@ -342,23 +342,13 @@ impl<R: RngCore> Node<R> {
 
 #[cfg(test)]
 mod tests {
-    use crate::tests::util::SplitMix;
-    use crate::wire::{self, Header, Limits, Message};
+    use crate::tests::util::{SplitMix, datagram};
+    use crate::wire::{self, Limits, Message};
     use crate::{Config, Identity, Node, Time};
-    use bytes::BytesMut;
     use core::net::SocketAddr;
 
     fn addr(i: u8) -> SocketAddr {
         SocketAddr::from(([10, 0, 2, i], 7946))
-    }
-
-    fn datagram(sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        Header { cluster: b"", sender }.encode(&mut out);
-        for m in messages {
-            m.encode(&mut out);
-        }
-        out.to_vec()
     }
 
     // An accuser that missed a refutation and still spreads its own suspicion (or Down) is

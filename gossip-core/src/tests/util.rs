@@ -299,3 +299,13 @@ impl Harness {
         })
     }
 }
+
+/// A datagram from `sender` (no cluster name) carrying `messages`.
+pub(crate) fn datagram(sender: &[u8], messages: &[crate::wire::Message<'_>]) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    crate::wire::Header { cluster: b"", sender }.encode(&mut out);
+    for m in messages {
+        m.encode(&mut out);
+    }
+    out.to_vec()
+}

@@ -61,6 +61,13 @@ struct Replica {
     keys: BTreeMap<Bytes, (Option<Bytes>, u64)>,
 }
 
+impl Write {
+    /// An owned copy of a write as the wire carries it.
+    fn from_wire(w: &KvWrite<'_>) -> Self {
+        Write { key: Bytes::copy_from_slice(w.key), value: w.value.map(Bytes::copy_from_slice), version: w.version }
+    }
+}
+
 impl Replica {
     /// Applies one write known to be newer than anything here for its key.
     fn put(&mut self, w: &Write) {
@@ -343,20 +350,11 @@ impl<R: RngCore> Node<R> {
         }
         let owner_id = NodeId::copy_from_slice(owner);
         let before = self.kv.max(owner);
-        let w = Write {
-            key: Bytes::copy_from_slice(write.key),
-            value: write.value.map(Bytes::copy_from_slice),
-            version: write.version,
-        };
-        let delta = OwnerDelta { owner: owner_id.clone(), reset: false, base, writes: vec![w], up_to: write.version };
+        let writes = vec![Write::from_wire(&write)];
+        let delta = OwnerDelta { owner: owner_id.clone(), reset: false, base, writes, up_to: write.version };
         let me = self.identity.id.clone();
         for w in self.kv.apply(now, &me, &delta) {
-            self.events.push_back(Event::KeyChanged {
-                owner: owner_id.clone(),
-                key: w.key,
-                value: w.value,
-                version: w.version,
-            });
+            self.report_key_change(&owner_id, w);
         }
         let after = self.kv.max(owner);
         if after > before {
@@ -414,28 +412,26 @@ impl<R: RngCore> Node<R> {
                 continue;
             }
             let owner = NodeId::copy_from_slice(d.owner);
-            let writes = d
-                .writes()
-                .map(|w| Write {
-                    key: Bytes::copy_from_slice(w.key),
-                    value: w.value.map(Bytes::copy_from_slice),
-                    version: w.version,
-                })
-                .collect();
+            let writes = d.writes().map(|w| Write::from_wire(&w)).collect();
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
             for w in self.kv.apply(now, &me, &delta) {
                 // Not the deletes a reset or a new generation implies: those are no writes.
                 if relay && self.kv.holds(owner.as_bytes(), &w.key, w.version) {
                     self.piggyback_write(&owner, &w);
                 }
-                self.events.push_back(Event::KeyChanged {
-                    owner: owner.clone(),
-                    key: w.key,
-                    value: w.value,
-                    version: w.version,
-                });
+                self.report_key_change(&owner, w);
             }
         }
+    }
+
+    /// Tells the application that `owner`'s key changed here.
+    fn report_key_change(&mut self, owner: &NodeId, w: Write) {
+        self.events.push_back(Event::KeyChanged {
+            owner: owner.clone(),
+            key: w.key,
+            value: w.value,
+            version: w.version,
+        });
     }
 
     /// Encodes the key/value section of one part of a sync: our digest in a request or a

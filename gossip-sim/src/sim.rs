@@ -223,9 +223,7 @@ impl Sim {
         let id = name(owner);
         let Some(truth) = self.node(owner) else { return false };
         let truth: Vec<_> = truth.keys(id.as_bytes()).collect();
-        (0..self.len())
-            .filter(|&i| i != owner && self.truth.is_live(i))
-            .all(|i| self.node(i).is_some_and(|n| n.keys(id.as_bytes()).eq(truth.iter().copied())))
+        self.live_others(owner).all(|i| self.node(i).is_some_and(|n| n.keys(id.as_bytes()).eq(truth.iter().copied())))
     }
 
     /// Node `i` broadcasts `payload` to the cluster.
@@ -236,16 +234,20 @@ impl Sim {
         self.flush(i);
     }
 
+    /// The live nodes other than `i`.
+    fn live_others(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len()).filter(move |&j| j != i && self.truth.is_live(j))
+    }
+
     /// Whether every live node other than `origin` has delivered a broadcast.
     pub fn all_delivered_broadcast(&self, origin: usize) -> bool {
-        (0..self.len()).filter(|&i| i != origin && self.truth.is_live(i)).all(|i| self.broadcasts_delivered[i] > 0)
+        self.live_others(origin).all(|i| self.broadcasts_delivered[i] > 0)
     }
 
     /// Whether every live node other than `owner` holds `owner`'s `key` at `value`.
     pub fn all_have_key(&self, owner: usize, key: &[u8], value: &[u8]) -> bool {
         let id = name(owner);
-        (0..self.len())
-            .filter(|&i| i != owner && self.truth.is_live(i))
+        self.live_others(owner)
             .all(|i| self.node(i).is_some_and(|n| n.get(id.as_bytes(), key).is_some_and(|v| v[..] == *value)))
     }
 

@@ -484,13 +484,13 @@ impl<R: RngCore> Node<R> {
             m.encode(arena);
         }
         // `Config::validate` guarantees a header and the primary messages fit the MTU.
-        let room = self.config.mtu.saturating_sub(arena.len());
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
-        let mut piggybacked = self.gossip.fill(arena, room, limit);
-        let room = self.config.mtu.saturating_sub(arena.len());
-        piggybacked += self.key_gossip.fill(arena, room, limit);
-        let room = self.config.mtu.saturating_sub(arena.len());
-        piggybacked += self.user_gossip.fill(arena, room, limit);
+        let mut piggybacked = 0;
+        // Membership news first, then key writes, then user broadcasts.
+        for queue in [&mut self.gossip, &mut self.key_gossip, &mut self.user_gossip] {
+            let room = self.config.mtu.saturating_sub(arena.len());
+            piggybacked += queue.fill(arena, room, limit);
+        }
         if primary.is_empty() && piggybacked == 0 {
             arena.clear();
             return;

@@ -96,6 +96,12 @@ pub struct Config {
     /// A deleted key is kept as a tombstone this long after a node learns of the delete,
     /// then forgotten; a replica that lagged behind it gets its owner's whole state.
     pub key_tombstone_grace: Duration,
+    /// Flow control: the most bytes per second of key/value anti-entropy this node sends
+    /// (piggybacked key writes, the deltas of syncs, pulls and their answers), in bursts of
+    /// up to one second's worth, so that a large or busy state never floods the network:
+    /// beyond it, replicas lag instead. Membership traffic is never held back by it.
+    /// Zero: no limit.
+    pub kv_bytes_per_sec: usize,
     /// Most messages accepted in one received packet.
     pub max_messages_per_packet: usize,
     /// Most members accepted in one push-pull; also the most members this node tracks.
@@ -112,7 +118,8 @@ pub struct Config {
 impl Config {
     /// A LAN cluster of about `cluster_size` members: memberlist's `DefaultLANConfig`
     /// timings (probe 1 s, timeout 500 ms, 3 indirect probes, gossip to 3 every 200 ms,
-    /// suspicion ×4, retransmit ×4, push-pull every 30 s), with bounds sized to the cluster.
+    /// suspicion ×4, retransmit ×4, push-pull every 30 s), with bounds sized to the cluster,
+    /// and 32 KiB/s of key/value anti-entropy per node.
     pub fn lan(cluster_size: usize) -> Self {
         let max_members = cluster_size.saturating_mul(4).max(1024);
         Config {
@@ -142,6 +149,7 @@ impl Config {
             max_key_len: 256,
             max_value_len: 4096,
             key_tombstone_grace: Duration::from_secs(300),
+            kv_bytes_per_sec: 32 * 1024,
             max_messages_per_packet: 255,
             max_members,
             max_stream_frame: max_members.saturating_mul(1024).max(1 << 20),
@@ -152,7 +160,8 @@ impl Config {
 
     /// A WAN cluster of about `cluster_size` members: memberlist's `DefaultWANConfig`
     /// timings (probe 5 s, timeout 3 s, gossip to 4 every 500 ms, suspicion ×6, push-pull
-    /// every 60 s), for links with high and variable latency.
+    /// every 60 s, 16 KiB/s of key/value anti-entropy), for links with high and variable
+    /// latency.
     pub fn wan(cluster_size: usize) -> Self {
         Config {
             probe_interval: Duration::from_secs(5),
@@ -165,12 +174,14 @@ impl Config {
             catch_up_sync: Duration::from_secs(5),
             join_retry_interval: Duration::from_secs(5),
             reclaim_after: Duration::from_secs(180),
+            kv_bytes_per_sec: 16 * 1024,
             ..Config::lan(cluster_size)
         }
     }
 
     /// Members on one host or a fast local network: memberlist's `DefaultLocalConfig`
-    /// (probe timeout 200 ms, gossip every 100 ms, suspicion ×3, push-pull every 15 s).
+    /// (probe timeout 200 ms, gossip every 100 ms, suspicion ×3, push-pull every 15 s), with
+    /// 64 KiB/s of key/value anti-entropy.
     pub fn local(cluster_size: usize) -> Self {
         Config {
             probe_timeout: Duration::from_millis(200),
@@ -180,6 +191,7 @@ impl Config {
             push_pull_interval: Duration::from_secs(15),
             catch_up_sync: Duration::from_millis(500),
             reclaim_after: Duration::from_secs(30),
+            kv_bytes_per_sec: 64 * 1024,
             ..Config::lan(cluster_size)
         }
     }

@@ -25,6 +25,9 @@ use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::{BTreeMap, VecDeque};
 
+/// The key/value budget's burst: a second's worth may be spent at once.
+const BURST: Duration = Duration::from_secs(1);
+
 /// One write by an owner: a value, or `None` for a delete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Write {
@@ -75,12 +78,13 @@ impl Replica {
         self.max = self.max.max(w.version);
     }
 
-    /// Writes above `after`, in version order.
+    /// Writes above `after` and up to `max`, in version order: a prefix of the owner's
+    /// history (never the newer writes held out of order, see [`KvStore::apply_gossip`]).
     fn writes_after(&self, after: u64) -> Vec<Write> {
         let mut writes: Vec<Write> = self
             .keys
             .iter()
-            .filter(|(_, (_, v))| *v > after)
+            .filter(|(_, (_, v))| *v > after && *v <= self.max)
             .map(|(k, (value, v))| Write { key: k.clone(), value: value.clone(), version: *v })
             .collect();
         writes.sort_by_key(|w| w.version);
@@ -252,7 +256,7 @@ impl KvStore {
             let gone: Vec<Bytes> = replica
                 .keys
                 .iter()
-                .filter(|(k, (v, _))| v.is_some() && !kept.contains(k))
+                .filter(|(k, (v, ver))| v.is_some() && *ver <= delta.up_to && !kept.contains(k))
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in gone {
@@ -279,6 +283,49 @@ impl KvStore {
         changed
     }
 
+    /// A write piggybacked alone, with its `base` (see [`Message::KeyWrite`]): applied in
+    /// order when the replica holds everything up to `base`; otherwise, if it is newer than
+    /// what is held for its key, kept out of order: shown at once, but not counted in the
+    /// replica's `max`, not sent on in deltas, and not reclaimed while above it. So a busy
+    /// owner's keys stay fresh through gossip even when every write leaves a gap, and the
+    /// prefix still fills in through syncs. Returns the changes to report, and
+    /// whether the write was taken (in order or not): worth relaying.
+    pub(crate) fn apply_gossip(
+        &mut self,
+        now: Time,
+        me: &NodeId,
+        owner: &NodeId,
+        base: u64,
+        w: Write,
+    ) -> (Vec<Write>, bool) {
+        let version = w.version;
+        let before = self.max(owner.as_bytes());
+        let delta = OwnerDelta { owner: owner.clone(), reset: false, base, writes: vec![w], up_to: version };
+        let mut changed = self.apply(now, me, &delta);
+        let after = self.max(owner.as_bytes());
+        if after >= version || *owner == *me {
+            return (changed, after > before);
+        }
+        let replica = self.replicas.entry(owner.clone()).or_default();
+        // Out of order: only within the replica's life, and only if newer for its key.
+        let w = &delta.writes[0];
+        let current = replica.keys.get(&w.key);
+        if generation(version) != generation(replica.max) && replica.max > 0
+            || current.is_some_and(|(_, v)| *v >= version)
+        {
+            return (changed, false);
+        }
+        let was_live = current.is_some_and(|(v, _)| v.is_some());
+        replica.keys.insert(w.key.clone(), (w.value.clone(), version));
+        if w.value.is_none() {
+            self.tombstones.push_back((now, owner.clone(), w.key.clone(), version));
+        }
+        if w.value.is_some() || was_live {
+            changed.push(w.clone());
+        }
+        (changed, true)
+    }
+
     /// Forgets tombstones learned more than `grace` ago.
     pub(crate) fn reclaim(&mut self, now: Time, grace: Duration) {
         while let Some((at, _, _, _)) = self.tombstones.front()
@@ -289,6 +336,11 @@ impl KvStore {
             // the set, which supersedes the delete. An owner forgotten meanwhile neither.
             let Some(replica) = self.replicas.get_mut(&owner) else { continue };
             if replica.keys.get(&key).is_some_and(|(v, ver)| v.is_none() && *ver == version) {
+                if version > replica.max {
+                    // Held out of order: the prefix must reach it first (see `apply_gossip`).
+                    self.tombstones.push_back((now, owner, key, version));
+                    continue;
+                }
                 replica.keys.remove(&key);
                 replica.reclaimed = replica.reclaimed.max(version);
             }
@@ -340,32 +392,57 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// A write piggybacked by a peer (at `from`): applied when it leaves no gap, reported,
-    /// and relayed if it taught us something. After a gap, this node is behind on that
+    /// A write piggybacked by a peer (at `from`): applied (see [`KvStore::apply_gossip`]),
+    /// reported, and relayed if it was taken. After a gap, this node is behind on that
     /// owner: it syncs with the sender at once (at most once per `catch_up_sync`, or per
-    /// second when that is off), rather than wait for its periodic push-pull.
+    /// second when that is off, and only with key/value budget left), rather than wait
+    /// for its periodic push-pull. (Pulling only the owners with gaps was tried: under a
+    /// steady write load it brought writes the same gossip had just refreshed, and made
+    /// copies staler for the same bytes than a sync, which brings what the node lags on most.)
     pub(crate) fn on_key_write(&mut self, now: Time, from: SocketAddr, owner: &[u8], base: u64, write: KvWrite<'_>) {
         if owner == self.identity.id.as_bytes() || self.members.find(owner).is_none() {
             return;
         }
         let owner_id = NodeId::copy_from_slice(owner);
-        let before = self.kv.max(owner);
-        let writes = vec![Write::from_wire(&write)];
-        let delta = OwnerDelta { owner: owner_id.clone(), reset: false, base, writes, up_to: write.version };
         let me = self.identity.id.clone();
-        for w in self.kv.apply(now, &me, &delta) {
+        let (changed, taken) = self.kv.apply_gossip(now, &me, &owner_id, base, Write::from_wire(&write));
+        for w in changed {
             self.report_key_change(&owner_id, w);
         }
-        let after = self.kv.max(owner);
-        if after > before {
+        if taken {
+            // Relayed with the base it came with: only the owner's is sure to be right.
             self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
         }
-        if after < write.version && now >= self.next_gap_sync {
+        let after = self.kv.max(owner);
+        if after < write.version && now >= self.next_gap_sync && self.kv_room() > 0 {
             let pause =
                 if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
             self.next_gap_sync = now.saturating_add(pause);
             self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
         }
+    }
+
+    /// How many key/value bytes the budget lets this node send now (see
+    /// [`Config::kv_bytes_per_sec`](crate::Config::kv_bytes_per_sec)).
+    pub(crate) fn kv_room(&self) -> usize {
+        let rate = self.config.kv_bytes_per_sec;
+        if rate == 0 {
+            return usize::MAX;
+        }
+        // Paid back in full one burst window after `kv_paid_until`'s debt began.
+        let debt = self.kv_paid_until.saturating_since(self.clock).min(BURST);
+        let free = BURST - debt;
+        (rate as u128 * free.as_nanos() / BURST.as_nanos()) as usize
+    }
+
+    /// Records `bytes` of key/value traffic sent against the budget.
+    pub(crate) fn kv_spend(&mut self, bytes: usize) {
+        let rate = self.config.kv_bytes_per_sec;
+        if rate == 0 || bytes == 0 {
+            return;
+        }
+        let nanos = (bytes as u128 * BURST.as_nanos() / rate as u128).min(u128::from(u64::MAX)) as u64;
+        self.kv_paid_until = self.kv_paid_until.max(self.clock).saturating_add(Duration::from_nanos(nanos));
     }
 
     /// Deletes `key` from this node's replicated state (a no-op if it is not set).
@@ -404,9 +481,11 @@ impl<R: RngCore> Node<R> {
     /// Outside its join phase the node also gossips what the sync taught it: after a
     /// partition heals, a sync across the cut is how one side first hears of the other's
     /// writes. (A joiner learning the whole state does not: that would be a storm.)
-    pub(crate) fn merge_kv(&mut self, now: Time, section: &KvSection<'_>) {
+    /// Returns whether any replica moved forward.
+    pub(crate) fn merge_kv(&mut self, now: Time, section: &KvSection<'_>) -> bool {
         let relay = !self.catching_up(now);
         let me = self.identity.id.clone();
+        let mut advanced = false;
         for d in section.deltas() {
             if self.members.find(d.owner).is_none() {
                 continue;
@@ -414,7 +493,10 @@ impl<R: RngCore> Node<R> {
             let owner = NodeId::copy_from_slice(d.owner);
             let writes = d.writes().map(|w| Write::from_wire(&w)).collect();
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
-            for w in self.kv.apply(now, &me, &delta) {
+            let before = self.kv.max(d.owner);
+            let changed = self.kv.apply(now, &me, &delta);
+            advanced |= self.kv.max(d.owner) != before;
+            for w in changed {
                 // Not the deletes a reset or a new generation implies: those are no writes.
                 if relay && self.kv.holds(owner.as_bytes(), &w.key, w.version) {
                     self.piggyback_write(&owner, &w);
@@ -422,6 +504,7 @@ impl<R: RngCore> Node<R> {
                 self.report_key_change(&owner, w);
             }
         }
+        advanced
     }
 
     /// Tells the application that `owner`'s key changed here.
@@ -436,33 +519,41 @@ impl<R: RngCore> Node<R> {
 
     /// Encodes the key/value section of one part of a sync: our digest in a request or a
     /// response, and in a response or push-back the deltas the peer lacks by its digest
-    /// (`peer`; none means it knows nothing), within half a stream frame. `None` when
-    /// there is nothing to say.
-    pub(crate) fn kv_section(&self, part: SyncPart, peer: Option<&KvSection<'_>>) -> Option<Vec<u8>> {
+    /// (`peer`; none means it knows nothing), within half a stream frame and the budget.
+    /// `None` when there is nothing to say.
+    pub(crate) fn kv_section(&mut self, part: SyncPart, peer: Option<&KvSection<'_>>) -> Option<Vec<u8>> {
         let deltas = if part == SyncPart::Request {
             Vec::new()
         } else {
             let digest: BTreeMap<NodeId, u64> =
                 peer.iter().flat_map(|s| s.digest()).map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect();
-            self.kv.delta(&digest, self.config.max_stream_frame / 2)
+            self.kv.delta(&digest, (self.config.max_stream_frame / 2).min(self.kv_room()))
         };
         let digest: Vec<(&NodeId, u64)> =
             if part == SyncPart::PushBack { Vec::new() } else { self.kv.digest().collect() };
         if digest.is_empty() && deltas.is_empty() {
             return None;
         }
-        let mut out = Vec::new();
-        wire::encode_section(
-            &mut out,
-            digest.iter().map(|(id, max)| (id.as_bytes(), *max)),
-            deltas.iter().map(|d| {
-                let writes =
-                    d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
-                (d.owner.as_bytes(), d.reset, d.base, d.up_to, writes)
-            }),
-        );
+        let out = encode_deltas(digest.into_iter().map(|(id, max)| (id.as_bytes(), max)), &deltas);
+        self.kv_spend(out.len());
+        self.stats.kv_sync_bytes += out.len() as u64;
         Some(out)
     }
+}
+
+/// Encodes a key/value section of `digest` entries and `deltas`.
+fn encode_deltas<'a>(digest: impl ExactSizeIterator<Item = (&'a [u8], u64)>, deltas: &'a [OwnerDelta]) -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::encode_section(
+        &mut out,
+        digest,
+        deltas.iter().map(|d| {
+            let writes =
+                d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
+            (d.owner.as_bytes(), d.reset, d.base, d.up_to, writes)
+        }),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -481,9 +572,12 @@ mod tests {
         Sync { from: usize, to: usize, budget: usize },
         /// Time passes (seconds), and every node reclaims old tombstones.
         Wait { secs: u64 },
-        /// `from` relays the write of `key` by `owner` it holds to `to`, alone, as gossip
-        /// carries it.
+        /// `from` relays the write of `key` by `owner` it holds in order to `to`, alone, as
+        /// gossip carries it.
         Piggyback { from: usize, owner: usize, key: u8, to: usize },
+        /// `owner` gossips its `back`-th latest write of `key` (an old one may still be in
+        /// flight) to `to`, which takes it even out of order (as a node does).
+        Gossip { owner: usize, key: u8, back: usize, to: usize },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -492,6 +586,7 @@ mod tests {
             3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
             1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
             3 => (0..NODES, 0..NODES, 0..4u8, 0..NODES).prop_map(|(from, owner, key, to)| Op::Piggyback { from, owner, key, to }),
+            3 => (0..NODES, 0..4u8, 0..3usize, 0..NODES).prop_map(|(owner, key, back, to)| Op::Gossip { owner, key, back, to }),
         ]
     }
 
@@ -500,17 +595,18 @@ mod tests {
     }
 
     /// What a replica complete up to `max` may show for `key`: exactly the owner's latest
-    /// write if that is at or below `max`, else any earlier write of it or nothing. A
-    /// deleted key never shows a value.
+    /// write if that is at or below `max`; else nothing or the value of any of its writes
+    /// (an earlier one it has, or a later one taken out of order from gossip). A deleted
+    /// key whose delete is the latest write, at or below `max`, never shows a value.
     fn check_key(history: &[Write], key: &Bytes, max: u64, shown: Option<&Bytes>) -> Result<(), String> {
         let writes: Vec<&Write> = history.iter().filter(|w| w.key == *key).collect();
         match writes.last() {
             Some(latest) if latest.version <= max => {
                 (latest.value.as_ref() == shown).then_some(()).ok_or(format!("{key:?}: {shown:?}, latest {latest:?}"))
             }
-            _ => (shown.is_none() || writes.iter().any(|w| w.version <= max && w.value.as_ref() == shown))
+            _ => (shown.is_none() || writes.iter().any(|w| w.value.as_ref() == shown))
                 .then_some(())
-                .ok_or(format!("{key:?}: {shown:?} was never written by version {max}")),
+                .ok_or(format!("{key:?}: {shown:?} was never written")),
         }
     }
 
@@ -540,6 +636,9 @@ mod tests {
     }
 
     proptest! {
+        // Cheap cases, and the out-of-order paths need many to be reached.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
         // Whatever the writes, partial syncs and reclaims: every replica complete up to a
         // version holds each key the owner last wrote by then exactly as written (no gap,
         // no deleted key back), and nothing the owner never wrote; and syncing everyone
@@ -548,6 +647,7 @@ mod tests {
         fn replicas_are_prefixes_and_converge(ops in proptest::collection::vec(op(), 0..120)) {
             let mut stores: Vec<KvStore> = (0..NODES).map(|_| KvStore::default()).collect();
             let mut history: Vec<Vec<Write>> = vec![Vec::new(); NODES];
+            let mut highest = [[[0u64; 4]; NODES]; NODES];
             let mut now = Time::ZERO;
             for op in ops {
                 match op {
@@ -569,11 +669,22 @@ mod tests {
                     Op::Piggyback { from, owner, key, to } => {
                         let key = Bytes::from(vec![key]);
                         let held = stores[from].replicas.get(id(owner).as_bytes()).and_then(|r| r.keys.get(&key)).cloned();
-                        if let Some((value, version)) = held.filter(|_| from != to) {
+                        // A node relays a write held out of order only with the base it came
+                        // with (`on_key_write`), never with one of its own making.
+                        let in_order = |v: &u64| *v <= stores[from].max(id(owner).as_bytes());
+                        if let Some((value, version)) = held.filter(|(_, v)| from != to && in_order(v)) {
                             let base = stores[from].base_of(id(owner).as_bytes(), &key, version);
                             let w = Write { key, value, version };
                             let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w], up_to: version };
                             stores[to].apply(now, &id(to), &delta);
+                        }
+                    }
+                    Op::Gossip { owner, key, back, to } => {
+                        let key = Bytes::from(vec![key]);
+                        let latest = history[owner].iter().rev().filter(|w| w.key == key).nth(back).cloned();
+                        if let Some(w) = latest.filter(|_| owner != to) {
+                            let base = stores[owner].base_of(id(owner).as_bytes(), &key, w.version);
+                            stores[to].apply_gossip(now, &id(to), &id(owner), base, w);
                         }
                     }
                 }
@@ -584,6 +695,11 @@ mod tests {
                             let shown = s.get(id(owner).as_bytes(), &key);
                             let checked = check_key(written, &key, max, shown);
                             prop_assert!(checked.is_ok(), "node {} owner {}: {:?}", i, owner, checked);
+                            // What a replica holds for a key only ever moves forward.
+                            let held = s.replicas.get(id(owner).as_bytes()).and_then(|r| r.keys.get(&key)).map(|e| e.1);
+                            let seen = &mut highest[i][owner][usize::from(key[0])];
+                            prop_assert!(held.is_none_or(|v| v >= *seen), "node {} owner {} key {:?}: {:?} after {}", i, owner, key, held, seen);
+                            *seen = held.unwrap_or(*seen).max(*seen);
                         }
                     }
                 }

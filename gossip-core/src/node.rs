@@ -88,6 +88,9 @@ pub struct Node<R> {
     pub(crate) catch_up_until: Time,
     /// Replicated key/value state: ours and every other owner's, as far as we know it.
     pub(crate) kv: KvStore,
+    /// Flow control of key/value traffic (see [`Config::kv_bytes_per_sec`]): the time at
+    /// which the budget spent so far is paid back; a second's worth may be spent ahead.
+    pub(crate) kv_paid_until: Time,
     /// A piggybacked key write that left a gap starts a sync, but not before this.
     pub(crate) next_gap_sync: Time,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -142,6 +145,7 @@ impl<R: RngCore> Node<R> {
             catch_up: Duration::ZERO,
             catch_up_until: Time::ZERO,
             kv: KvStore::default(),
+            kv_paid_until: Time::ZERO,
             next_gap_sync: Time::ZERO,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -476,6 +480,7 @@ impl<R: RngCore> Node<R> {
     /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
     /// news as fits the MTU. With no primary message and no news, nothing is sent.
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
+        let kv_room = self.kv_room();
         let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
         let arena = &mut self.arena;
         arena.reserve(self.config.mtu);
@@ -486,10 +491,20 @@ impl<R: RngCore> Node<R> {
         // `Config::validate` guarantees a header and the primary messages fit the MTU.
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
         let mut piggybacked = 0;
-        // Membership news first, then key writes, then user broadcasts.
-        for queue in [&mut self.gossip, &mut self.key_gossip, &mut self.user_gossip] {
-            let room = self.config.mtu.saturating_sub(arena.len());
+        // Membership news first, then key writes (within the key/value budget), then user
+        // broadcasts.
+        let mut kv_spent = 0;
+        for (queue, is_kv) in [(&mut self.gossip, false), (&mut self.key_gossip, true), (&mut self.user_gossip, false)]
+        {
+            let before = arena.len();
+            let mut room = self.config.mtu.saturating_sub(before);
+            if is_kv {
+                room = room.min(kv_room);
+            }
             piggybacked += queue.fill(arena, room, limit);
+            if is_kv {
+                kv_spent = arena.len() - before;
+            }
         }
         if primary.is_empty() && piggybacked == 0 {
             arena.clear();
@@ -497,6 +512,8 @@ impl<R: RngCore> Node<R> {
         }
         let payload = arena.split().freeze();
         self.transmits.push_back(Transmit { dest, payload, reliable: false });
+        self.kv_spend(kv_spent);
+        self.stats.kv_gossip_bytes += kv_spent as u64;
     }
 
     /// Encodes `message` once and queues it for piggybacking, replacing older news about

@@ -36,6 +36,10 @@ pub struct Stats {
     pub refutations: u64,
     /// Times this node told an accuser that its suspect had already refuted.
     pub corrections: u64,
+    /// Key/value bytes sent: piggybacked key writes.
+    pub kv_gossip_bytes: u64,
+    /// Key/value bytes sent: digests and deltas in full syncs (streams).
+    pub kv_sync_bytes: u64,
     /// Pings addressed to another id (a stale address): not answered.
     pub misdirected_pings: u64,
     /// Members dropped because `max_members` were already tracked.

@@ -63,11 +63,10 @@ impl<R: RngCore> Node<R> {
             self.merge_record(now, &record);
         }
         self.quiet = false;
-        if let Some(section) = &kv {
-            self.merge_kv(now, section);
-        }
+        // Keys count as learning too: a joiner catches up on a large state sync by sync.
+        let keys_learned = kv.as_ref().is_some_and(|section| self.merge_kv(now, section));
         if response && catch_up {
-            let learned = self.members.len() > known.0 || self.members.live() > known.1;
+            let learned = self.members.len() > known.0 || self.members.live() > known.1 || keys_learned;
             self.pace_catch_up(now, join_reply, learned, join);
         }
         // Answer where the sender says it lives now (its own record comes first), not

@@ -13,7 +13,7 @@ const KV_KEY: &[u8] = b"service";
 const KV_VALUE: &[u8] = b"db:5432";
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 15] = [
+pub const SCENARIOS: [&str; 16] = [
     "join",
     "steady",
     "crash",
@@ -29,7 +29,11 @@ pub const SCENARIOS: [&str; 15] = [
     "broadcast",
     "kv",
     "kv-partition",
+    "kv-load",
 ];
+
+/// Keys each node owns in `kv-load`, each rewritten once a second.
+const LOAD_KEYS: usize = 10;
 
 /// One simulator run: what happens, to how many nodes, on which network.
 #[derive(Clone, Debug)]
@@ -84,8 +88,15 @@ pub struct Report {
     pub false_positive_notices: u64,
     /// Largest datagram sent.
     pub max_packet_bytes: usize,
-    /// Broadcast/key delivery time (not implemented in the core yet: always `None`).
+    /// Broadcast/key delivery time: until every live node has it (`kv-load`: from the end
+    /// of the writes until every node holds every owner's keys exactly).
     pub delivered_all_secs: Option<f64>,
+    /// `kv-load`, at the end of the writes: how old each node's copy of each other node's
+    /// keys is, on average over every (node, owner, key), in seconds (a key not yet seen
+    /// counts from the start of the writes).
+    pub staleness_mean_secs: Option<f64>,
+    /// `kv-load`: the oldest such copy, in seconds.
+    pub staleness_max_secs: Option<f64>,
     /// Mean bytes sent per node per simulated second, after the event.
     pub bytes_per_node_per_sec: f64,
     /// Mean packets sent per node per simulated second, after the event.
@@ -127,7 +138,7 @@ impl Scenario {
     fn default_duration(&self) -> f64 {
         match self.name.as_str() {
             "loss" | "slow" | "flap" => 300.0,
-            "steady" => 60.0,
+            "steady" | "kv-load" => 60.0,
             // A node the epidemic misses waits for its periodic push-pull (150 s at 500 nodes).
             "kv-partition" => 300.0,
             _ => 120.0,
@@ -192,6 +203,8 @@ impl Scenario {
         let mut delivered_all_secs = None;
         let mut kv_owners: Vec<usize> = Vec::new();
         let mut stepped_converged = None;
+        let mut load_traffic = None;
+        let mut staleness = None;
         match self.name.as_str() {
             "crash" => {
                 sim.truth.watch(victim, event_at);
@@ -312,6 +325,32 @@ impl Scenario {
                 measured_from = sim.now;
                 end = measured_from.saturating_add(Duration::from_secs(60));
             }
+            "kv-load" => {
+                // Every node owns LOAD_KEYS keys and rewrites each once a second, at its own
+                // random phase; the value is the write's time in milliseconds. Traffic is
+                // measured over the writes; then how stale the copies are, and how long
+                // after the last write every node holds every owner's keys exactly.
+                let mut phases: Vec<(u64, usize)> = (0..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
+                phases.sort();
+                let keys: Vec<Vec<u8>> = (0..LOAD_KEYS).map(|k| format!("k{k}").into_bytes()).collect();
+                let mut second = event_at;
+                while second < end {
+                    for &(micros, i) in &phases {
+                        sim.run_until(second.saturating_add(Duration::from_micros(micros)), |_| false);
+                        let value = format!("{:012}", sim.now.as_nanos() / 1_000_000);
+                        for key in &keys {
+                            sim.set_key(i, key, value.as_bytes());
+                        }
+                    }
+                    second = second.saturating_add(Duration::from_secs(1));
+                }
+                sim.run_until(end, |_| false);
+                load_traffic = Some(sim.traffic.clone());
+                staleness = Some(sim.key_staleness(&keys, event_at));
+                measured_from = sim.now;
+                end = measured_from.saturating_add(Duration::from_secs(120));
+                kv_owners = (0..n).collect();
+            }
             // One node sets one replicated key; delivered once every live node has it.
             "kv" => sim.set_key(victim, KV_KEY, KV_VALUE),
             // One node broadcasts one message; delivered once every live node has it.
@@ -323,7 +362,7 @@ impl Scenario {
             "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
-            "kv" | "broadcast" | "kv-partition" => {
+            "kv" | "broadcast" | "kv-partition" | "kv-load" => {
                 let delivered = |s: &Sim| match self.name.as_str() {
                     "kv" => s.all_have_key(victim, KV_KEY, KV_VALUE),
                     "broadcast" => s.all_delivered_broadcast(victim),
@@ -367,6 +406,16 @@ impl Scenario {
         let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
         report.form_wall_secs = form_wall_secs;
         report.delivered_all_secs = delivered_all_secs;
+        if let Some(traffic) = load_traffic {
+            // The load's window only, not the quiet drain after it.
+            let per = secs(duration) * n as f64;
+            report.bytes_per_node_per_sec = traffic.bytes as f64 / per;
+            report.packets_per_node_per_sec = traffic.packets as f64 / per;
+        }
+        if let Some((mean, max)) = staleness {
+            report.staleness_mean_secs = Some(mean);
+            report.staleness_max_secs = Some(max);
+        }
         report.false_positive_notices -= fp_before.0;
         report.false_positives -= fp_before.1 as u64;
         Ok(report)
@@ -400,6 +449,8 @@ impl Scenario {
             false_positive_notices: sim.truth.false_positive_notices,
             max_packet_bytes: sim.traffic.max_datagram,
             delivered_all_secs: None,
+            staleness_mean_secs: None,
+            staleness_max_secs: None,
             bytes_per_node_per_sec: sim.traffic.bytes as f64 / per,
             packets_per_node_per_sec: sim.traffic.packets as f64 / per,
             peak_rss_bytes: peak_rss_bytes(),
@@ -444,7 +495,8 @@ impl Report {
                 "\"converged_secs\": {}, \"detect_first_secs\": {}, \"detect_all_secs\": {}, ",
                 "\"false_positives\": {}, \"false_positive_notices\": {}, \"max_packet_bytes\": {}, ",
                 "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
-                "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}}}"
+                "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}, ",
+                "\"staleness_mean_secs\": {}, \"staleness_max_secs\": {}}}"
             ),
             self.scenario,
             self.nodes,
@@ -464,6 +516,8 @@ impl Report {
             self.trace_hash,
             self.steps,
             self.form_wall_secs,
+            opt(self.staleness_mean_secs),
+            opt(self.staleness_max_secs),
         )
     }
 }

@@ -59,6 +59,8 @@ pub struct Traffic {
     pub bytes: u64,
     /// Packets handed to the network.
     pub packets: u64,
+    /// Of [`Traffic::bytes`], those sent over reliable streams (full syncs, big messages).
+    pub stream_bytes: u64,
     /// The largest datagram.
     pub max_datagram: usize,
 }
@@ -226,6 +228,28 @@ impl Sim {
         self.live_others(owner).all(|i| self.node(i).is_some_and(|n| n.keys(id.as_bytes()).eq(truth.iter().copied())))
     }
 
+    /// How old every live node's copy of every other live node's `keys` is, in seconds,
+    /// as (mean, max), where each value holds its write's time in milliseconds (the
+    /// `kv-load` scenario); a key not yet seen counts from `since`.
+    pub fn key_staleness(&self, keys: &[Vec<u8>], since: Time) -> (f64, f64) {
+        let now_ms = self.now.as_nanos() / 1_000_000;
+        let since_ms = since.as_nanos() / 1_000_000;
+        let (mut sum, mut max, mut count) = (0u64, 0u64, 0u64);
+        for owner in (0..self.len()).filter(|&o| self.truth.is_live(o)) {
+            let id = name(owner);
+            for node in self.live_others(owner).filter_map(|i| self.node(i)) {
+                for key in keys {
+                    let written = node.get(id.as_bytes(), key).and_then(|v| core::str::from_utf8(v).ok()?.parse().ok());
+                    let age = now_ms.saturating_sub(written.unwrap_or(since_ms));
+                    sum += age;
+                    max = max.max(age);
+                    count += 1;
+                }
+            }
+        }
+        (sum as f64 / count.max(1) as f64 / 1000.0, max as f64 / 1000.0)
+    }
+
     /// Node `i` broadcasts `payload` to the cluster.
     pub fn broadcast(&mut self, i: usize, payload: &[u8]) {
         if let Some(node) = self.slots[i].node.as_mut() {
@@ -292,7 +316,9 @@ impl Sim {
             self.digest.bytes(&t.payload);
             self.traffic.bytes += t.payload.len() as u64;
             self.traffic.packets += 1;
-            if !t.reliable {
+            if t.reliable {
+                self.traffic.stream_bytes += t.payload.len() as u64;
+            } else {
                 self.traffic.max_datagram = self.traffic.max_datagram.max(t.payload.len());
             }
             let Some(&to) = self.by_addr.get(&t.dest) else { continue };

@@ -26,6 +26,25 @@ pub struct Config {
     /// How long to wait for a direct ack before asking `indirect_checks` members to probe
     /// the target for us. Must not exceed `probe_interval`.
     pub probe_timeout: Duration,
+    /// The failure signal that ends the wait for a direct ack, and with it when a probe
+    /// gives up and suspects its target: SWIM's fixed `probe_timeout`, or a timeout that
+    /// phi accrual derives from the round-trip times this node measures.
+    pub detector: Detector,
+    /// [`Detector::Phi`]: how unlikely a late ack must be before it counts as missing,
+    /// `10^-phi_threshold` under a normal model of the RTT (1..=16). 8 waits
+    /// `mean + 5.6 * sigma`.
+    pub phi_threshold: u32,
+    /// [`Detector::Phi`]: the standard deviation assumed at least, whatever the window
+    /// says. A quiet network's RTTs barely vary, and without a floor a scheduling hiccup
+    /// or a GC pause of a few milliseconds would look like a failure. Must be non-zero.
+    /// LAN 20 ms: the direct wait is at least the mean RTT plus 112 ms at threshold 8, a
+    /// quarter of SWIM's 500 ms yet far above a LAN's jitter; local 10 ms, WAN 100 ms.
+    pub phi_min_std: Duration,
+    /// [`Detector::Phi`]: round-trip samples needed before phi is used (1..=100); until
+    /// then probes run on SWIM's fixed timeouts. The presets take 4: a node has that many
+    /// a few seconds after joining, and where `phi_min_std` dominates (a LAN), a mean of
+    /// four is already off by less than the floor's margin.
+    pub phi_min_samples: usize,
     /// How many members relay a probe (ping-req) when the direct ping goes unanswered.
     /// More helpers mean fewer false suspicions caused by one lossy link.
     pub indirect_checks: usize,
@@ -127,6 +146,10 @@ impl Config {
             mtu: 1400,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
+            detector: Detector::Swim,
+            phi_threshold: 8,
+            phi_min_std: Duration::from_millis(20),
+            phi_min_samples: 4,
             indirect_checks: 3,
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
@@ -166,6 +189,7 @@ impl Config {
         Config {
             probe_interval: Duration::from_secs(5),
             probe_timeout: Duration::from_secs(3),
+            phi_min_std: Duration::from_millis(100),
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: 4,
             gossip_to_the_dead: Duration::from_secs(60),
@@ -185,6 +209,7 @@ impl Config {
     pub fn local(cluster_size: usize) -> Self {
         Config {
             probe_timeout: Duration::from_millis(200),
+            phi_min_std: Duration::from_millis(10),
             gossip_interval: Duration::from_millis(100),
             gossip_to_the_dead: Duration::from_secs(15),
             suspicion_mult: 3,
@@ -257,6 +282,15 @@ impl Config {
         if self.probe_timeout.is_zero() || self.probe_timeout > self.probe_interval {
             return invalid("probe_timeout", "must be non-zero and at most probe_interval");
         }
+        if !crate::phi::THRESHOLDS.contains(&self.phi_threshold) {
+            return invalid("phi_threshold", "must be 1..=16");
+        }
+        if self.phi_min_std.is_zero() || self.phi_min_std > self.probe_interval {
+            return invalid("phi_min_std", "must be non-zero and at most probe_interval");
+        }
+        if self.phi_min_samples == 0 || self.phi_min_samples > crate::phi::WINDOW {
+            return invalid("phi_min_samples", "must be 1..=100");
+        }
         if self.indirect_checks > 16 || self.gossip_nodes == 0 || self.gossip_nodes > 64 {
             return invalid("indirect_checks", "indirect_checks at most 16, gossip_nodes 1..=64");
         }
@@ -271,6 +305,22 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Which failure signal a probe waits on ([`Config::detector`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Detector {
+    /// SWIM's fixed timeouts: ping-reqs after `probe_timeout` without a direct ack, and a
+    /// suspicion when the probe interval ends without any ack.
+    #[default]
+    Swim,
+    /// Phi accrual (Hayashibara et al.) over the round-trip times of the direct acks to
+    /// this node's own pings: ping-reqs once a direct ack is overdue at `phi_threshold`
+    /// (time `t`), a suspicion once the helpers too had their time (`2t` more), all within
+    /// the probe interval. The same `t` bounds the pre-Down check and, as a helper, the
+    /// wait before a nack. Until `phi_min_samples` RTTs are known, as [`Detector::Swim`].
+    Phi,
 }
 
 impl Default for Config {
@@ -297,5 +347,14 @@ mod tests {
         let mut c = Config::lan(10);
         c.mtu = 600;
         assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "mtu", .. })));
+        for (threshold, ok) in [(0, false), (1, true), (16, true), (17, false)] {
+            let c = Config { detector: Detector::Phi, phi_threshold: threshold, ..Config::lan(10) };
+            assert_eq!(c.validate().is_ok(), ok, "phi_threshold {threshold}");
+        }
+        let c = Config { phi_min_std: Duration::ZERO, ..Config::lan(10) };
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "phi_min_std", .. })));
+        let c = Config { phi_min_samples: 101, ..Config::lan(10) };
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "phi_min_samples", .. })));
+        assert_eq!(Config::lan(10).detector, Detector::Swim);
     }
 }

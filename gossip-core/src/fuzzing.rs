@@ -219,12 +219,18 @@ fn snapshot(node: &Node<FuzzRng>) -> Snapshot {
     node.members().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
 }
 
-/// Drives one node (`node-0`) through `ops` and checks its invariants after each:
+/// Drives one node (`node-0`, with the phi detector when `ops` has odd length) through
+/// `ops` and checks its invariants after each:
 /// datagrams never exceed the MTU; after `handle_timeout(now)` the next deadline is later
 /// than `now`; the node never lists itself; the live count matches the table; and input
 /// rejected with an error changed nothing and was counted exactly once.
 pub fn drive_node(ops: &[Op]) {
-    let config = Config::lan(16);
+    let mut config = Config::lan(16);
+    if ops.len() % 2 == 1 {
+        // Odd-length inputs run the phi detector, on from the first round trip.
+        config.detector = crate::Detector::Phi;
+        config.phi_min_samples = 1;
+    }
     let mtu = config.mtu;
     let me = peer_id(0);
     let mut node = Node::new(config, Identity::new(me.clone(), peer_addr(0)), FuzzRng(0x9E37_79B9_7F4A_7C15)).unwrap();

@@ -61,6 +61,7 @@ mod lifeguard;
 mod members;
 mod membership;
 mod node;
+mod phi;
 mod probe;
 mod rand;
 mod stats;
@@ -74,7 +75,7 @@ pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
-pub use config::Config;
+pub use config::{Config, Detector};
 pub use error::{CommandError, ConfigError, RecvError};
 pub use event::{Event, Transmit};
 pub use identity::{Identity, MAX_ID_LEN, MemberInfo, MemberState, NodeId};

@@ -216,7 +216,10 @@ impl<R: RngCore> Node<R> {
             });
             self.verify_suspect(r);
             if let Some(epoch) = epoch {
-                let at = now.saturating_add(self.health.scale(self.config.probe_timeout));
+                // The answer may come through a helper: with phi, wait as a probe waits
+                // for its helpers (two round trips); SWIM waits one probe timeout.
+                let wait = self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect);
+                let at = now.saturating_add(self.health.scale(wait));
                 self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
             }
             return;

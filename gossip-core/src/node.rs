@@ -452,7 +452,7 @@ impl<R: RngCore> Node<R> {
     fn apply_message(&mut self, now: Time, from: SocketAddr, sender: &[u8], message: &Message<'_>) {
         match *message {
             Message::Ping { seq, target } => self.on_ping(from, seq, target),
-            Message::Ack { seq } => self.on_ack(now, seq),
+            Message::Ack { seq } => self.on_ack(now, from, seq),
             Message::Nack { seq } => self.on_nack(seq),
             Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
             Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),

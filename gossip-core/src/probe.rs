@@ -1,13 +1,16 @@
 //! The SWIM probe cycle: randomized round-robin pings, ping-req through helpers, relayed
 //! acks and Lifeguard nacks, and a suspicion when nothing answers.
 
+use crate::config::Detector;
 use crate::identity::MemberState;
 use crate::members::{MemberRef, Members};
 use crate::node::Node;
+use crate::phi::{RttWindow, probe_waits};
 use crate::rand::Walk;
 use crate::time::Time;
 use crate::wire::Message;
 use core::net::SocketAddr;
+use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
@@ -24,19 +27,32 @@ pub(crate) struct Prober {
     relays: VecDeque<Relay>,
     /// Pre-Down checks of suspects in flight: the ping's sequence number and the suspect.
     verifications: VecDeque<(u32, MemberRef)>,
+    /// Round-trip times of the direct acks to this node's probes ([`Detector::Phi`]).
+    pub(crate) rtt: RttWindow,
 }
 
 /// This node's probe of one member, from its ping to the next probe tick.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Probe {
     seq: u32,
     target: MemberRef,
+    /// The target's address when pinged: only an ack from there is a direct one.
+    addr: SocketAddr,
     /// The target's incarnation when probed: a failure is evidence against that one only.
     incarnation: u32,
+    /// When the ping went out (its ack's round trip is measured from here).
+    sent: Time,
     /// When to ask helpers if no ack came.
     indirect_at: Time,
+    /// When to give up and suspect the target, before the next probe tick
+    /// ([`Detector::Phi`]); `Time::MAX` under SWIM, where the tick ends the probe.
+    finish_at: Time,
     acked: bool,
+    /// A direct ack arrived (and, with phi, its round trip was recorded).
+    direct_acked: bool,
     indirect_sent: bool,
+    /// The probe already ended (early, at `finish_at`); it still records a late direct ack.
+    finished: bool,
     /// Lifeguard: nacks expected from helpers, and received.
     expected_nacks: u32,
     nacks: u32,
@@ -69,9 +85,13 @@ impl Prober {
         let mut next = self.next_probe;
         if let Some(p) = &self.current
             && !p.acked
-            && !p.indirect_sent
         {
-            next = next.min(p.indirect_at);
+            if !p.indirect_sent {
+                next = next.min(p.indirect_at);
+            }
+            if !p.finished {
+                next = next.min(p.finish_at);
+            }
         }
         if let Some(r) = self.relays.front() {
             next = next.min(r.deadline);
@@ -117,8 +137,19 @@ impl<R: RngCore> Node<R> {
         {
             self.send_indirect();
         }
+        if let Some(p) = self.prober.current.as_mut()
+            && !p.acked
+            && !p.finished
+            && p.finish_at <= now
+        {
+            p.finished = true;
+            let p = *p;
+            self.finish_probe(now, p);
+        }
         if self.prober.next_probe <= now && !self.left {
-            if let Some(p) = self.prober.current.take() {
+            if let Some(p) = self.prober.current.take()
+                && !p.finished
+            {
                 self.finish_probe(now, p);
             }
             self.start_probe(now);
@@ -130,21 +161,52 @@ impl<R: RngCore> Node<R> {
         let Some(target) = self.prober.next_target(&self.members, &mut self.rng) else {
             return;
         };
-        let Some(incarnation) = self.members.get(target).map(|m| m.incarnation) else {
+        let Some((incarnation, addr)) = self.members.get(target).map(|m| (m.incarnation, m.addr())) else {
             return;
         };
         let seq = self.ping_member(target, self.config.buddy_system);
         self.stats.probes += 1;
+        let (indirect_at, finish_at) = match self.phi_waits() {
+            Some((direct, indirect)) => {
+                let indirect_at = now.saturating_add(self.health.scale(direct));
+                (indirect_at, indirect_at.saturating_add(self.health.scale(indirect)))
+            }
+            None => (now.saturating_add(self.health.scale(self.config.probe_timeout)), Time::MAX),
+        };
         self.prober.current = Some(Probe {
             seq,
             target,
+            addr,
             incarnation,
-            indirect_at: now.saturating_add(self.health.scale(self.config.probe_timeout)),
+            sent: now,
+            indirect_at,
+            finish_at,
             acked: false,
+            direct_acked: false,
             indirect_sent: false,
+            finished: false,
             expected_nacks: 0,
             nacks: 0,
         });
+    }
+
+    /// [`Detector::Phi`] with enough round trips measured: the wait for a direct ack and
+    /// then for the helpers' answers, before local health stretches them (see
+    /// [`probe_waits`]). `None` means SWIM's fixed timeouts apply.
+    pub(crate) fn phi_waits(&self) -> Option<(Duration, Duration)> {
+        if self.config.detector != Detector::Phi || self.prober.rtt.len() < self.config.phi_min_samples {
+            return None;
+        }
+        let t = self.prober.rtt.timeout(self.config.phi_threshold, self.config.phi_min_std)?;
+        Some(probe_waits(t, self.config.probe_interval))
+    }
+
+    /// How long this node now waits for a direct ack before asking helpers, local health's
+    /// stretch included: `probe_timeout`, or with [`Detector::Phi`] (once
+    /// `phi_min_samples` round trips are known) the phi timeout of the measured RTTs.
+    pub fn direct_ack_timeout(&self) -> Duration {
+        let wait = self.phi_waits().map_or(self.config.probe_timeout, |(direct, _)| direct);
+        self.health.scale(wait)
     }
 
     /// Pings a member and returns the sequence number used. With `buddy`, a ping to a
@@ -251,11 +313,23 @@ impl<R: RngCore> Node<R> {
         self.send(from, &[Message::Ack { seq }]);
     }
 
-    pub(crate) fn on_ack(&mut self, now: Time, seq: u32) {
+    /// An ack from `from`: for the current probe (directly from its target, or relayed by
+    /// a helper), a pre-Down check, or a ping this node relays.
+    pub(crate) fn on_ack(&mut self, now: Time, from: SocketAddr, seq: u32) {
         if let Some(p) = self.prober.current.as_mut()
             && p.seq == seq
         {
             p.acked = true;
+            // Phi's window: round trips of direct acks only, each probe's first one (a
+            // duplicate is no new sample), late ones too: a window that never saw a slow
+            // answer would tighten the timeout around the fast ones.
+            if from == p.addr && !p.direct_acked {
+                p.direct_acked = true;
+                if self.config.detector == Detector::Phi {
+                    let rtt = now.saturating_since(p.sent);
+                    self.prober.rtt.record(rtt);
+                }
+            }
             return;
         }
         if let Some(i) = self.prober.verifications.iter().position(|v| v.0 == seq)
@@ -294,8 +368,17 @@ impl<R: RngCore> Node<R> {
         }
         let seq = self.prober.next_seq();
         // Nack a little before the origin's probe ends, so that it arrives in time to count.
-        let deadline = now.saturating_add(self.config.probe_timeout.mul_f32(0.8));
-        self.prober.relays.push_back(Relay { seq, origin: from, origin_seq, deadline });
+        // With phi, the origin waits `2t` for its helpers and this node's own `t` (the time
+        // by which a live member's ack is due) is the estimate of the origin's: nack at
+        // 0.8 t, as SWIM does at 0.8 probe_timeout.
+        let deadline = match self.phi_waits() {
+            Some((direct, _)) => now.saturating_add(direct.saturating_mul(4) / 5),
+            None => now.saturating_add(self.config.probe_timeout.mul_f32(0.8)),
+        };
+        // Kept in deadline order (phi's `t` moves between relays; SWIM's wait does not, and
+        // there this is a push to the back).
+        let at = self.prober.relays.partition_point(|r| r.deadline <= deadline);
+        self.prober.relays.insert(at, Relay { seq, origin: from, origin_seq, deadline });
         self.send(addr, &[Message::Ping { seq, target }]);
         self.stats.relays += 1;
     }

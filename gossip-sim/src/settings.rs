@@ -2,7 +2,7 @@
 //! with one knob turned.
 
 use core::time::Duration;
-use gossip_core::Config;
+use gossip_core::{Config, Detector};
 
 /// Durations are `500ms`, `1.5s`, or a plain number of milliseconds.
 fn duration(v: &str) -> Result<Duration, String> {
@@ -29,8 +29,16 @@ pub fn set(config: &mut Config, field: &str, value: &str) -> Result<(), String> 
     let v = value;
     match field {
         "lifeguard" => config.set_lifeguard(parse(v)?),
-        "detector" if v == "swim" => {}
-        "detector" => return Err(format!("detector={v}: only `swim` exists until phi accrual lands")),
+        "detector" => {
+            config.detector = match v {
+                "swim" => Detector::Swim,
+                "phi" => Detector::Phi,
+                _ => return Err(format!("detector={v}: expected `swim` or `phi`")),
+            }
+        }
+        "phi_threshold" => config.phi_threshold = parse(v)?,
+        "phi_min_std" => config.phi_min_std = duration(v)?,
+        "phi_min_samples" => config.phi_min_samples = parse(v)?,
         "cluster_name" => config.cluster_name = bytes::Bytes::copy_from_slice(v.as_bytes()),
         "mtu" => config.mtu = parse(v)?,
         "probe_interval" => config.probe_interval = duration(v)?,
@@ -86,6 +94,17 @@ mod tests {
         assert!(set(&mut c, "no_such_field", "1").unwrap_err().contains("unknown config field"));
         assert!(set(&mut c, "suspicion_mult", "many").unwrap_err().contains("not a valid"));
         assert!(set(&mut c, "probe_timeout", "9s").unwrap_err().contains("probe_timeout"));
-        assert!(set(&mut c, "detector", "phi").is_err());
+        // (A refused value stays set: start again from a valid config.)
+        let mut c = Config::lan(10);
+        set(&mut c, "detector", "phi").unwrap();
+        assert_eq!(c.detector, Detector::Phi);
+        set(&mut c, "detector", "swim").unwrap();
+        assert_eq!(c.detector, Detector::Swim);
+        assert!(set(&mut c, "detector", "bogus").unwrap_err().contains("swim` or `phi"));
+        set(&mut c, "phi_threshold", "12").unwrap();
+        set(&mut c, "phi_min_std", "50ms").unwrap();
+        set(&mut c, "phi_min_samples", "30").unwrap();
+        assert_eq!((c.phi_threshold, c.phi_min_std, c.phi_min_samples), (12, Duration::from_millis(50), 30));
+        assert!(set(&mut c, "phi_threshold", "17").unwrap_err().contains("phi_threshold"));
     }
 }

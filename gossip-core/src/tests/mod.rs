@@ -1,5 +1,6 @@
 //! Scenario tests: real nodes on the in-crate harness at tens of nodes, several seeds.
 
+mod detector;
 mod fuzz_bodies;
 mod hostile;
 mod scenarios;

@@ -410,11 +410,16 @@ impl<R: RngCore> Node<R> {
             self.report_key_change(&owner_id, w);
         }
         if taken {
+            self.stats.kv_writes_taken += 1;
+        } else {
+            self.stats.kv_writes_redundant += 1;
+        }
+        if taken {
             // Relayed with the base it came with: only the owner's is sure to be right.
             self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
         }
         let after = self.kv.max(owner);
-        if after < write.version && now >= self.next_gap_sync && self.kv_room() > 0 {
+        if after < write.version && now >= self.next_gap_sync && self.kv_room() >= self.config.kv_bytes_per_sec / 4 {
             let pause =
                 if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
             self.next_gap_sync = now.saturating_add(pause);

@@ -480,7 +480,10 @@ impl<R: RngCore> Node<R> {
     /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
     /// news as fits the MTU. With no primary message and no news, nothing is sent.
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
-        let kv_room = self.kv_room();
+        // Piggybacked writes may only use the upper half of the key/value budget: the lower
+        // half is kept for syncs, which carry what a replica lacks most (a busy or large
+        // state would otherwise go all to gossip, where every node relays every write).
+        let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
         let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
         let arena = &mut self.arena;
         arena.reserve(self.config.mtu);

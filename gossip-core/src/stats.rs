@@ -40,6 +40,10 @@ pub struct Stats {
     pub kv_gossip_bytes: u64,
     /// Key/value bytes sent: digests and deltas in full syncs (streams).
     pub kv_sync_bytes: u64,
+    /// Piggybacked key writes received that this node took (in order or out of order).
+    pub kv_writes_taken: u64,
+    /// Piggybacked key writes received that it already had (or had newer).
+    pub kv_writes_redundant: u64,
     /// Pings addressed to another id (a stale address): not answered.
     pub misdirected_pings: u64,
     /// Members dropped because `max_members` were already tracked.

@@ -442,6 +442,26 @@ mod tests {
         assert!(b.get(b"ghost", b"x").is_none() && key_events(&mut b).is_empty());
     }
 
+    // The key/value budget: a second's worth may be spent at once, then it refills at the
+    // configured rate; zero means no limit.
+    #[test]
+    fn the_key_value_budget_refills_at_its_rate() {
+        let mut a = node("a", 1);
+        a.config.kv_bytes_per_sec = 10_000;
+        a.join(Time::ZERO, &[]).unwrap();
+        assert_eq!(a.kv_room(), 10_000);
+        a.kv_spend(4_000);
+        assert_eq!(a.kv_room(), 6_000);
+        a.kv_spend(8_000);
+        assert_eq!(a.kv_room(), 0, "overspent: nothing left until it is paid back");
+        a.handle_timeout(Time::from_nanos(1_000_000_000));
+        assert_eq!(a.kv_room(), 8_000, "1.2 s spent, 1 s passed: 0.2 s of debt left");
+        a.handle_timeout(Time::from_nanos(60_000_000_000));
+        assert_eq!(a.kv_room(), 10_000, "never more than a second's worth");
+        a.config.kv_bytes_per_sec = 0;
+        assert_eq!(a.kv_room(), usize::MAX);
+    }
+
     #[test]
     fn keys_and_values_are_bounded() {
         let mut a = node("a", 1);

@@ -13,7 +13,7 @@ const KV_KEY: &[u8] = b"service";
 const KV_VALUE: &[u8] = b"db:5432";
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 16] = [
+pub const SCENARIOS: [&str; 17] = [
     "join",
     "steady",
     "crash",
@@ -30,9 +30,13 @@ pub const SCENARIOS: [&str; 16] = [
     "kv",
     "kv-partition",
     "kv-load",
+    "big-state",
 ];
 
-/// Keys each node owns in `kv-load`, each rewritten once a second.
+/// Keys each node but the newcomer owns in `big-state` by default.
+const BIG_STATE_KEYS: usize = 100;
+
+/// Keys each node owns in `kv-load` by default, each rewritten once a second.
 const LOAD_KEYS: usize = 10;
 
 /// One simulator run: what happens, to how many nodes, on which network.
@@ -51,6 +55,8 @@ pub struct Scenario {
     /// Simulated seconds between convergence and the fault (0 by default): time for the
     /// join's gossip and catch-up syncs to die down, so the measured window is steady state.
     pub settle: f64,
+    /// Keys per node in `kv-load` and `big-state`; `None` picks the scenario's default.
+    pub keys: Option<usize>,
     /// The configuration every node runs.
     pub config: Config,
     /// Draw the run as SVG into [`Report::svg`].
@@ -97,6 +103,9 @@ pub struct Report {
     pub staleness_mean_secs: Option<f64>,
     /// `kv-load`: the oldest such copy, in seconds.
     pub staleness_max_secs: Option<f64>,
+    /// `kv-load`: of the bytes sent, the key/value anti-entropy (piggybacked writes, sync
+    /// digests and deltas) that [`Config::kv_bytes_per_sec`] bounds, per node per second.
+    pub kv_bytes_per_node_per_sec: Option<f64>,
     /// Mean bytes sent per node per simulated second, after the event.
     pub bytes_per_node_per_sec: f64,
     /// Mean packets sent per node per simulated second, after the event.
@@ -129,6 +138,7 @@ impl Scenario {
             net: NetConfig::default(),
             duration: None,
             settle: 0.0,
+            keys: None,
             config: Config::lan(nodes),
             svg: false,
             progress: false,
@@ -326,13 +336,15 @@ impl Scenario {
                 end = measured_from.saturating_add(Duration::from_secs(60));
             }
             "kv-load" => {
-                // Every node owns LOAD_KEYS keys and rewrites each once a second, at its own
+                // Every node owns `keys` keys (LOAD_KEYS by default) and rewrites each once a second, at its own
                 // random phase; the value is the write's time in milliseconds. Traffic is
                 // measured over the writes; then how stale the copies are, and how long
                 // after the last write every node holds every owner's keys exactly.
                 let mut phases: Vec<(u64, usize)> = (0..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
                 phases.sort();
-                let keys: Vec<Vec<u8>> = (0..LOAD_KEYS).map(|k| format!("k{k}").into_bytes()).collect();
+                let keys: Vec<Vec<u8>> =
+                    (0..self.keys.unwrap_or(LOAD_KEYS)).map(|k| format!("k{k}").into_bytes()).collect();
+                let kv_bytes_before = sim.kv_bytes_sent();
                 let mut second = event_at;
                 while second < end {
                     for &(micros, i) in &phases {
@@ -345,11 +357,51 @@ impl Scenario {
                     second = second.saturating_add(Duration::from_secs(1));
                 }
                 sim.run_until(end, |_| false);
-                load_traffic = Some(sim.traffic.clone());
+                load_traffic = Some((sim.traffic.clone(), sim.kv_bytes_sent() - kv_bytes_before));
                 staleness = Some(sim.key_staleness(&keys, event_at));
                 measured_from = sim.now;
                 end = measured_from.saturating_add(Duration::from_secs(120));
                 kv_owners = (0..n).collect();
+            }
+            "big-state" => {
+                // Every node but one owns `keys` keys (BIG_STATE_KEYS by default); once every node holds them all,
+                // the one restarts as a fresh process and joins through node 0. It must learn
+                // the whole membership first (converged_secs: it knows every member Alive) and
+                // the bulk state after (delivered_all_secs: it holds every owner's keys).
+                for i in (0..n).filter(|&i| i != victim) {
+                    for k in 0..self.keys.unwrap_or(BIG_STATE_KEYS) {
+                        sim.set_key(i, format!("key-{k:03}").as_bytes(), format!("value-{i}-{k}").as_bytes());
+                    }
+                }
+                let spread_by = sim.now.saturating_add(Duration::from_secs(600));
+                while !(0..n).all(|o| sim.all_agree_on_keys(o)) {
+                    if sim.now >= spread_by {
+                        return Err(format!("big-state: the keys did not spread within 600 s (seed {})", self.seed));
+                    }
+                    sim.run_until(sim.now.saturating_add(Duration::from_secs(1)), |_| false);
+                }
+                if self.progress {
+                    let spread = secs(sim.now.saturating_since(event_at));
+                    eprintln!("  ... the keys reached every node {spread:.1} s after they were set");
+                }
+                sim.reset_traffic();
+                sim.crash(victim);
+                sim.restart(victim, false, &[0]);
+                measured_from = sim.now;
+                let step = Duration::from_millis(100);
+                let (mut knows_all, mut holds_all) = (None, None);
+                while sim.now < end && (knows_all.is_none() || holds_all.is_none()) {
+                    sim.run_until(sim.now.saturating_add(step), |_| false);
+                    let at = Some(secs(sim.now.saturating_since(measured_from)));
+                    if knows_all.is_none() && sim.knows_all_members(victim) {
+                        knows_all = at;
+                    }
+                    if holds_all.is_none() && (0..n).all(|o| o == victim || sim.holds_keys_of(victim, o)) {
+                        holds_all = at;
+                    }
+                }
+                stepped_converged = knows_all;
+                delivered_all_secs = holds_all;
             }
             // One node sets one replicated key; delivered once every live node has it.
             "kv" => sim.set_key(victim, KV_KEY, KV_VALUE),
@@ -362,6 +414,7 @@ impl Scenario {
             "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
+            "big-state" => stepped_converged.is_some(),
             "kv" | "broadcast" | "kv-partition" | "kv-load" => {
                 let delivered = |s: &Sim| match self.name.as_str() {
                     "kv" => s.all_have_key(victim, KV_KEY, KV_VALUE),
@@ -396,7 +449,7 @@ impl Scenario {
             "crash" | "leave" | "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
                 converged.then(|| secs(sim.now.saturating_since(measured_from)))
             }
-            "kv-partition" => stepped_converged,
+            "kv-partition" | "big-state" => stepped_converged,
             _ => None,
         };
         let mut marks = vec![(event_at, self.name.as_str())];
@@ -406,11 +459,12 @@ impl Scenario {
         let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
         report.form_wall_secs = form_wall_secs;
         report.delivered_all_secs = delivered_all_secs;
-        if let Some(traffic) = load_traffic {
+        if let Some((traffic, kv_bytes)) = load_traffic {
             // The load's window only, not the quiet drain after it.
             let per = secs(duration) * n as f64;
             report.bytes_per_node_per_sec = traffic.bytes as f64 / per;
             report.packets_per_node_per_sec = traffic.packets as f64 / per;
+            report.kv_bytes_per_node_per_sec = Some(kv_bytes as f64 / per);
         }
         if let Some((mean, max)) = staleness {
             report.staleness_mean_secs = Some(mean);
@@ -451,6 +505,7 @@ impl Scenario {
             delivered_all_secs: None,
             staleness_mean_secs: None,
             staleness_max_secs: None,
+            kv_bytes_per_node_per_sec: None,
             bytes_per_node_per_sec: sim.traffic.bytes as f64 / per,
             packets_per_node_per_sec: sim.traffic.packets as f64 / per,
             peak_rss_bytes: peak_rss_bytes(),
@@ -496,7 +551,7 @@ impl Report {
                 "\"false_positives\": {}, \"false_positive_notices\": {}, \"max_packet_bytes\": {}, ",
                 "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
                 "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}, ",
-                "\"staleness_mean_secs\": {}, \"staleness_max_secs\": {}}}"
+                "\"staleness_mean_secs\": {}, \"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}}}"
             ),
             self.scenario,
             self.nodes,
@@ -518,6 +573,7 @@ impl Report {
             self.form_wall_secs,
             opt(self.staleness_mean_secs),
             opt(self.staleness_max_secs),
+            opt(self.kv_bytes_per_node_per_sec),
         )
     }
 }

@@ -8,7 +8,7 @@ use crate::truth::Truth;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
-use gossip_core::{Config, Event, Identity, Node, NodeId, Time, Transmit};
+use gossip_core::{Config, Event, Identity, MemberState, Node, NodeId, Time, Transmit};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
@@ -248,6 +248,31 @@ impl Sim {
             }
         }
         (sum as f64 / count.max(1) as f64 / 1000.0, max as f64 / 1000.0)
+    }
+
+    /// Key/value anti-entropy bytes the running nodes have sent in their current lives
+    /// ([`gossip_core::Stats::kv_gossip_bytes`] and [`gossip_core::Stats::kv_sync_bytes`]).
+    pub fn kv_bytes_sent(&self) -> u64 {
+        self.slots
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .map(|n| n.stats().kv_gossip_bytes + n.stats().kv_sync_bytes)
+            .sum()
+    }
+
+    /// Whether node `i` knows every other live node, and as Alive.
+    pub fn knows_all_members(&self, i: usize) -> bool {
+        let Some(node) = self.node(i) else { return false };
+        self.live_others(i).all(|j| node.member(name(j).as_bytes()).is_some_and(|m| m.state() == MemberState::Alive))
+    }
+
+    /// Whether node `i` holds exactly `owner`'s own keys.
+    pub fn holds_keys_of(&self, i: usize, owner: usize) -> bool {
+        let id = name(owner);
+        match (self.node(i), self.node(owner)) {
+            (Some(node), Some(truth)) => node.keys(id.as_bytes()).eq(truth.keys(id.as_bytes())),
+            _ => false,
+        }
     }
 
     /// Node `i` broadcasts `payload` to the cluster.

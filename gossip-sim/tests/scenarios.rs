@@ -218,3 +218,39 @@ fn churn_settles() {
         assert_eq!(r.false_positives, 0, "seed {seed}: {}", r.to_json());
     }
 }
+
+// A node that joins a cluster holding a large replicated state (500 nodes with 10 keys
+// each here; 100 each in README's 1,000-node run) knows every member from its seed's
+// first answer, before it holds the bulk state, which takes several budgeted syncs; in the
+// end it holds every owner's keys exactly (chitchat #119).
+#[test]
+fn a_joiner_learns_the_membership_before_the_bulk_state() {
+    for seed in SEEDS {
+        let r = run("big-state", 500, seed, |s| s.keys = Some(10));
+        let members = r.converged_secs.unwrap_or_else(|| panic!("seed {seed}: {}", r.to_json()));
+        let keys = r.delivered_all_secs.unwrap_or_else(|| panic!("seed {seed}: {}", r.to_json()));
+        assert!(members < keys, "seed {seed}: members after {members} s, keys after {keys} s");
+        assert_eq!(r.false_positives, 0, "seed {seed}");
+    }
+}
+
+// Flow control: with every node rewriting 10 keys a second, the key/value traffic stays
+// within the configured budget (plus the one second of burst the bucket starts with), the
+// copies keep being refreshed, and once the writes stop every node ends with every owner's
+// keys exactly.
+#[test]
+fn a_busy_state_stays_within_its_budget() {
+    for seed in SEEDS {
+        let r = run("kv-load", 200, seed, |s| {
+            s.duration = Some(10.0);
+            s.config.kv_bytes_per_sec = 16 * 1024;
+        });
+        let kv = r.kv_bytes_per_node_per_sec.expect("kv-load measures it");
+        // 10 s of budget plus the full bucket at the start, and 2% for sync digests, which
+        // are charged after they are sent.
+        let most = 16.0 * 1024.0 * 1.1 * 1.02;
+        assert!(kv <= most, "seed {seed}: {kv} B/s of key/value traffic, budget {most}");
+        assert!(r.staleness_mean_secs.is_some_and(|s| s < 9.0), "seed {seed}: {}", r.to_json());
+        assert!(r.delivered_all_secs.is_some(), "seed {seed}: {}", r.to_json());
+    }
+}

@@ -1,13 +1,16 @@
 //! Application messages: broadcasts for every member, piggybacked like membership news
 //! (each member delivers one once and relays it), and direct messages to one member.
 
+use crate::dissemination::retransmit_limit;
 use crate::error::CommandError;
 use crate::event::{Event, Transmit};
 use crate::identity::NodeId;
 use crate::node::Node;
 use crate::wire::{Header, Message};
 use bytes::{Bytes, BytesMut};
+use core::net::SocketAddr;
 use rand_core::RngCore;
+use smallvec::SmallVec;
 
 /// Which of an origin's broadcasts this node has delivered: all up to `max - 64`, and a
 /// bitmap of the 64 before and at `max`. An older one is taken as delivered: a broadcast
@@ -38,16 +41,18 @@ impl SeenWindow {
 }
 
 impl<R: RngCore> Node<R> {
-    /// Sends `payload` to every member, piggybacked on gossip: each delivers it once, as
-    /// [`Event::Broadcast`], and relays it. At most
-    /// [`Config::max_value_len`](crate::Config) bytes, and small enough to ride on a
-    /// datagram beside the largest membership message.
+    /// Sends `payload` to every member: each delivers it once, as [`Event::Broadcast`], and
+    /// passes it on. At most [`Config::max_value_len`](crate::Config) bytes. A broadcast
+    /// small enough to ride on a datagram beside the largest membership message is
+    /// piggybacked on gossip; a larger one travels over streams (see [`Node::spread_big`]):
+    /// nothing is ever sent over the MTU.
     pub fn broadcast(&mut self, payload: impl Into<Bytes>) -> Result<(), CommandError> {
         self.broadcast_keyed(Bytes::new(), payload)
     }
 
     /// Like [`Node::broadcast`], with an invalidation key: a newer broadcast of this node
-    /// with the same key replaces the older wherever it still waits to be sent.
+    /// with the same key replaces the older wherever it still waits to be sent (a large
+    /// broadcast, sent at once, is never replaced).
     pub fn broadcast_keyed(&mut self, key: impl Into<Bytes>, payload: impl Into<Bytes>) -> Result<(), CommandError> {
         let (key, payload) = (key.into(), payload.into());
         if self.left {
@@ -59,17 +64,17 @@ impl<R: RngCore> Node<R> {
         let me = self.identity.id.clone();
         let seq = (u64::from(self.identity.generation) << 32) | (u64::from(self.broadcasts_sent) + 1);
         let message = Message::Broadcast { origin: me.as_bytes(), seq, key: &key, payload: &payload };
-        if payload.len() > self.config.max_value_len || message.encoded_len() > self.config.max_message_len() {
+        if payload.len() > self.config.max_value_len || message.encoded_len() > self.config.max_stream_frame / 2 {
             return Err(CommandError::ValueTooLong { len: payload.len() });
         }
         self.broadcasts_sent += 1;
-        self.enqueue_user_news(&message);
+        self.pass_on(&message);
         Ok(())
     }
 
     /// Sends `payload` to the member `to` alone: over a stream if `reliable` (delivered
-    /// unless the member is down), else in one datagram (best effort). The member
-    /// reports [`Event::Message`].
+    /// unless the member is down), else in one datagram (best effort), or over a stream
+    /// anyway when it does not fit one. The member reports [`Event::Message`].
     pub fn send_to(&mut self, to: &[u8], payload: impl Into<Bytes>, reliable: bool) -> Result<(), CommandError> {
         let payload = payload.into();
         if self.left {
@@ -79,23 +84,27 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::UnknownMember);
         };
         let message = Message::UserMessage { payload: &payload };
-        let too_long = if reliable { self.config.max_stream_frame / 2 } else { self.config.max_message_len() };
-        if payload.len() > self.config.max_value_len || message.encoded_len() > too_long {
+        if payload.len() > self.config.max_value_len || message.encoded_len() > self.config.max_stream_frame / 2 {
             return Err(CommandError::ValueTooLong { len: payload.len() });
         }
-        if reliable {
-            let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
-            let mut out = BytesMut::with_capacity(header.encoded_len() + message.encoded_len());
-            header.encode(&mut out);
-            message.encode(&mut out);
-            self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
+        if reliable || message.encoded_len() > self.config.max_message_len() {
+            self.send_stream(dest, &message);
         } else {
             self.send(dest, &[message]);
         }
         Ok(())
     }
 
-    /// A broadcast arrived: delivered and relayed the first time, from a known member.
+    /// Queues `message` alone, after the header, as one frame on a stream to `dest`.
+    fn send_stream(&mut self, dest: SocketAddr, message: &Message<'_>) {
+        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
+        let mut out = BytesMut::with_capacity(header.encoded_len() + message.encoded_len());
+        header.encode(&mut out);
+        message.encode(&mut out);
+        self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
+    }
+
+    /// A broadcast arrived: delivered and passed on the first time, from a known member.
     pub(crate) fn on_broadcast(&mut self, origin: &[u8], seq: u64, key: &[u8], payload: &[u8]) {
         if origin == self.identity.id.as_bytes() || self.members.find(origin).is_none() {
             return;
@@ -105,7 +114,40 @@ impl<R: RngCore> Node<R> {
             return;
         }
         self.events.push_back(Event::Broadcast { origin: origin_id, payload: Bytes::copy_from_slice(payload) });
-        self.enqueue_user_news(&Message::Broadcast { origin, seq, key, payload });
+        self.pass_on(&Message::Broadcast { origin, seq, key, payload });
+    }
+
+    /// Spreads a broadcast this node sends or delivered for the first time: piggybacked
+    /// when it fits a datagram beside the largest membership message, else over streams.
+    fn pass_on(&mut self, message: &Message<'_>) {
+        if message.encoded_len() <= self.config.max_message_len() {
+            self.enqueue_user_news(message);
+        } else {
+            self.spread_big(message);
+        }
+    }
+
+    /// Sends a broadcast too large for a datagram over streams, at once, to as many random
+    /// live members as a piggybacked one gets sends (`retransmit_mult * ceil(log10(n+1))`):
+    /// each member does the same the first time it delivers it, so it reaches everyone
+    /// with high probability (a member missing it has that many chances per sender), at
+    /// the cost of that many copies of it per member, as on the piggybacked path.
+    pub(crate) fn spread_big(&mut self, message: &Message<'_>) {
+        let want = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1) as usize;
+        let want = want.min(self.members.live());
+        let mut targets: SmallVec<[SocketAddr; 16]> = SmallVec::new();
+        for _ in 0..want * 4 {
+            if targets.len() >= want {
+                break;
+            }
+            let Some((_, m)) = self.members.random(&mut self.rng) else { break };
+            if m.state.is_live() && !targets.contains(&m.addr()) {
+                targets.push(m.addr());
+            }
+        }
+        for dest in targets {
+            self.send_stream(dest, message);
+        }
     }
 
     /// Queues a broadcast for piggybacking: its subject is its origin and its key, or its
@@ -228,6 +270,40 @@ mod tests {
             assert_eq!(payloads(&mut b), vec![(b"a".to_vec(), b"ping me".to_vec())]);
         }
         assert_eq!(a.send_to(b"nobody", "x", false), Err(CommandError::UnknownMember));
+    }
+
+    // A broadcast too large for a datagram goes over streams, to as many members as a
+    // piggybacked one gets sends, and each member that delivers it passes it on the same
+    // way; a direct message too large for a datagram goes over a stream even if best effort
+    // was asked for.
+    #[test]
+    fn large_messages_take_the_reliable_path() {
+        let peers: Vec<(&'static [u8], u8)> =
+            vec![(b"b", 2), (b"c", 3), (b"d", 4), (b"e", 5), (b"f", 6), (b"g", 7), (b"h", 8)];
+        let mut a = node("a", 1, &peers);
+        let big = vec![7u8; 3000];
+        a.broadcast(big.clone()).unwrap();
+        assert!(a.user_gossip.is_empty(), "not piggybacked");
+        let sent: Vec<Transmit> = core::iter::from_fn(|| a.poll_transmit()).collect();
+        // Eight members known to each: 4 * ceil(log10(9)) = 4 sends.
+        assert_eq!(sent.len(), 4);
+        assert!(sent.iter().all(|t| t.reliable));
+        let dests: std::collections::BTreeSet<SocketAddr> = sent.iter().map(|t| t.dest).collect();
+        assert_eq!(dests.len(), 4, "distinct members");
+
+        let mut b = node("b", 2, &[(b"a", 1), (b"c", 3), (b"d", 4), (b"e", 5), (b"f", 6), (b"g", 7), (b"h", 8)]);
+        for _ in 0..2 {
+            b.handle_stream(Time::ZERO, addr(1), &sent[0].payload).unwrap();
+        }
+        assert_eq!(payloads(&mut b), vec![(b"a".to_vec(), big.clone())], "delivered once");
+        let passed: Vec<Transmit> = core::iter::from_fn(|| b.poll_transmit()).collect();
+        assert!(passed.len() == 4 && passed.iter().all(|t| t.reliable), "passed on over streams once");
+
+        a.send_to(b"b", big.clone(), false).unwrap();
+        let t = a.poll_transmit().unwrap();
+        assert!(t.reliable && t.dest == addr(2));
+        b.handle_stream(Time::ZERO, addr(1), &t.payload).unwrap();
+        assert_eq!(payloads(&mut b), vec![(b"a".to_vec(), big)]);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Scenario {
     pub settle: f64,
     /// Keys per node in `kv-load` and `big-state`; `None` picks the scenario's default.
     pub keys: Option<usize>,
+    /// Size of the `broadcast` scenario's payload, bytes; `None`: a short one. Above what
+    /// a datagram holds it travels over streams.
+    pub payload_bytes: Option<usize>,
     /// The configuration every node runs.
     pub config: Config,
     /// Draw the run as SVG into [`Report::svg`].
@@ -139,6 +142,7 @@ impl Scenario {
             duration: None,
             settle: 0.0,
             keys: None,
+            payload_bytes: None,
             config: Config::lan(nodes),
             svg: false,
             progress: false,
@@ -406,7 +410,10 @@ impl Scenario {
             // One node sets one replicated key; delivered once every live node has it.
             "kv" => sim.set_key(victim, KV_KEY, KV_VALUE),
             // One node broadcasts one message; delivered once every live node has it.
-            "broadcast" => sim.broadcast(victim, KV_VALUE),
+            "broadcast" => match self.payload_bytes {
+                Some(len) => sim.broadcast(victim, &vec![b'x'; len]),
+                None => sim.broadcast(victim, KV_VALUE),
+            },
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {

@@ -254,3 +254,14 @@ fn a_busy_state_stays_within_its_budget() {
         assert!(r.delivered_all_secs.is_some(), "seed {seed}: {}", r.to_json());
     }
 }
+
+// A broadcast too large for a datagram (3,000 bytes) travels over streams and still reaches
+// every node, and no datagram exceeds the MTU.
+#[test]
+fn a_large_broadcast_reaches_every_node() {
+    for seed in SEEDS {
+        let r = run("broadcast", 500, seed, |s| s.payload_bytes = Some(3000));
+        assert!(r.delivered_all_secs.is_some_and(|d| d < 5.0), "seed {seed}: {}", r.to_json());
+        assert!(r.max_packet_bytes <= 1400, "seed {seed}: {}", r.max_packet_bytes);
+    }
+}

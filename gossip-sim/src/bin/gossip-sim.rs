@@ -1,11 +1,13 @@
 //! `gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-//! [--duration SECS] [--settle SECS] [--keys N] [--set FIELD=VALUE]... [--svg FILE] [--json]`
+//! [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--set FIELD=VALUE]...
+//! [--svg FILE] [--json]`
 
 use gossip_sim::{Scenario, scenario::SCENARIOS, settings};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-                      [--duration SECS] [--settle SECS] [--keys N] [--set FIELD=VALUE]... [--svg FILE] [--json]";
+                      [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--set FIELD=VALUE]...
+                      [--svg FILE] [--json]";
 
 fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     let mut it = args.iter();
@@ -14,7 +16,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     }
     let (mut name, mut nodes, mut seed) = (None, None, None);
     let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
-    let (mut svg, mut settle, mut keys) = (None, None, None);
+    let (mut svg, mut settle, mut keys, mut payload) = (None, None, None, None);
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -35,6 +37,9 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
             "--duration" => duration = Some(value()?.parse::<f64>().map_err(|_| "--duration takes seconds")?),
             "--settle" => settle = Some(value()?.parse::<f64>().map_err(|_| "--settle takes seconds")?),
             "--keys" => keys = Some(value()?.parse::<usize>().map_err(|_| "--keys takes a count")?),
+            "--payload-bytes" => {
+                payload = Some(value()?.parse::<usize>().map_err(|_| "--payload-bytes takes a count")?)
+            }
             "--set" => sets.push(value()?),
             "--json" => json = true,
             "--svg" => svg = Some(value()?),
@@ -55,6 +60,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     }
     scenario.duration = duration;
     scenario.keys = keys;
+    scenario.payload_bytes = payload;
     if let Some(s) = settle {
         if !(0.0..=3600.0).contains(&s) {
             return Err("--settle takes 0 to 3600 seconds".into());

@@ -112,6 +112,11 @@ pub struct Config {
     pub max_key_len: usize,
     /// Longest value of the replicated key/value state, bytes.
     pub max_value_len: usize,
+    /// Most live keys this node may own ([`Node::set`](crate::Node::set) refuses a new key
+    /// beyond it). A replica holds at most four times this per owner, deleted keys
+    /// included, and refuses (and counts) writes beyond it: no peer can grow it without
+    /// bound.
+    pub max_keys: usize,
     /// A deleted key is kept as a tombstone this long after a node learns of the delete,
     /// then forgotten; a replica that lagged behind it gets its owner's whole state.
     pub key_tombstone_grace: Duration,
@@ -171,6 +176,7 @@ impl Config {
             max_meta_len: 512,
             max_key_len: 256,
             max_value_len: 4096,
+            max_keys: 1024,
             key_tombstone_grace: Duration::from_secs(300),
             kv_bytes_per_sec: 32 * 1024,
             max_messages_per_packet: 255,

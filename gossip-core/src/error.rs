@@ -116,6 +116,11 @@ pub enum CommandError {
         /// Its length.
         len: usize,
     },
+    /// A new key beyond [`Config::max_keys`](crate::Config) live keys.
+    TooManyKeys {
+        /// The limit.
+        max: usize,
+    },
     /// A message to a member this node does not know.
     UnknownMember,
     /// Metadata longer than [`Config::max_meta_len`](crate::Config).
@@ -132,6 +137,7 @@ impl fmt::Display for CommandError {
             CommandError::KeyLength { len } => write!(f, "a key of {len} bytes is empty or above max_key_len"),
             CommandError::ValueTooLong { len } => write!(f, "a value of {len} bytes is above max_value_len"),
             CommandError::MetaTooLong { len } => write!(f, "metadata of {len} bytes is above max_meta_len"),
+            CommandError::TooManyKeys { max } => write!(f, "this node already owns max_keys = {max} keys"),
             CommandError::UnknownMember => f.write_str("no such member"),
         }
     }

@@ -93,11 +93,22 @@ impl Replica {
 }
 
 /// Every owner's keys as this node knows them, its own included.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct KvStore {
     replicas: BTreeMap<NodeId, Replica>,
     /// Tombstones in the order they were learned here, with when, for reclaiming.
     tombstones: VecDeque<(Time, NodeId, Bytes, u64)>,
+    /// Most keys (deleted ones included) a replica of another owner may hold.
+    max_entries: usize,
+    /// Writes refused because they would have grown a replica beyond `max_entries`.
+    pub(crate) refused: u64,
+}
+
+impl Default for KvStore {
+    /// A store without a bound on replicas.
+    fn default() -> Self {
+        KvStore::bounded(usize::MAX)
+    }
 }
 
 /// The owner's life a version belongs to: its high 32 bits (see
@@ -118,6 +129,28 @@ fn owner_delta_len(owner: &NodeId) -> usize {
 }
 
 impl KvStore {
+    /// A store whose replicas of other owners hold at most `max_entries` keys each.
+    pub(crate) fn bounded(max_entries: usize) -> Self {
+        KvStore { replicas: BTreeMap::new(), tombstones: VecDeque::new(), max_entries, refused: 0 }
+    }
+
+    /// Whether `owner`'s replica has room for the keys of `writes` it does not hold yet; a
+    /// write that has none is counted as refused.
+    fn has_room(&mut self, owner: &[u8], writes: &[Write]) -> bool {
+        let held = self.replicas.get(owner);
+        let new = writes.iter().filter(|w| held.is_none_or(|r| !r.keys.contains_key(&w.key))).count();
+        let room = held.map_or(0, |r| r.keys.len()).saturating_add(new) <= self.max_entries;
+        if !room {
+            self.refused += 1;
+        }
+        room
+    }
+
+    /// How many live keys `owner` has here.
+    pub(crate) fn live_keys(&self, owner: &[u8]) -> usize {
+        self.replicas.get(owner).map_or(0, |r| r.keys.values().filter(|(v, _)| v.is_some()).count())
+    }
+
     /// `owner`'s write of `key` (`None`: a delete) with the next version of its life
     /// `generation` (see [`generation`]); returns it.
     pub(crate) fn write(
@@ -249,6 +282,18 @@ impl KvStore {
         if delta.up_to <= max || (!delta.reset && base > max) {
             return changed; // nothing newer, or a gap
         }
+        // A reset replaces the replica, so only its own keys count against the bound.
+        let room = if delta.reset {
+            delta.writes.len() <= self.max_entries || {
+                self.refused += 1;
+                false
+            }
+        } else {
+            self.has_room(delta.owner.as_bytes(), &delta.writes)
+        };
+        if !room {
+            return changed;
+        }
         let replica = self.replicas.entry(delta.owner.clone()).or_default();
         if delta.reset {
             // Live keys the owner no longer has were deleted, their tombstones reclaimed.
@@ -305,6 +350,9 @@ impl KvStore {
         let after = self.max(owner.as_bytes());
         if after >= version || *owner == *me {
             return (changed, after > before);
+        }
+        if !self.has_room(owner.as_bytes(), &delta.writes) {
+            return (changed, false);
         }
         let replica = self.replicas.entry(owner.clone()).or_default();
         // Out of order: only within the replica's life, and only if newer for its key.
@@ -368,7 +416,12 @@ impl<R: RngCore> Node<R> {
         if value.len() > self.config.max_value_len {
             return Err(CommandError::ValueTooLong { len: value.len() });
         }
-        if self.kv.get(self.identity.id.as_bytes(), &key) != Some(&value) {
+        let me = self.identity.id.as_bytes();
+        let held = self.kv.get(me, &key);
+        if held.is_none() && self.kv.live_keys(me) >= self.config.max_keys {
+            return Err(CommandError::TooManyKeys { max: self.config.max_keys });
+        }
+        if held != Some(&value) {
             self.write_own(key, Some(value));
         }
         Ok(())

@@ -116,6 +116,7 @@ impl<R: RngCore> Node<R> {
             return Err(ConfigError::MetaTooLong);
         }
         let keys = Keys::from_rng(&mut rng);
+        let kv = KvStore::bounded(config.max_keys.saturating_mul(4));
         Ok(Node {
             limits: config.limits(),
             arena: BytesMut::with_capacity(config.mtu * 8),
@@ -144,7 +145,7 @@ impl<R: RngCore> Node<R> {
             quiet: false,
             catch_up: Duration::ZERO,
             catch_up_until: Time::ZERO,
-            kv: KvStore::default(),
+            kv,
             kv_paid_until: Time::ZERO,
             next_gap_sync: Time::ZERO,
             transmits: VecDeque::new(),
@@ -413,6 +414,7 @@ impl<R: RngCore> Node<R> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += data.len() as u64;
         let result = self.apply_packet(now, from, data, max_len);
+        self.stats.kv_refused = self.kv.refused;
         if let Err(e) = &result {
             self.stats.count_drop(e);
         }

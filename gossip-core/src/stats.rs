@@ -44,6 +44,8 @@ pub struct Stats {
     pub kv_writes_taken: u64,
     /// Piggybacked key writes received that it already had (or had newer).
     pub kv_writes_redundant: u64,
+    /// Key writes refused because an owner's replica was full (see `Config::max_keys`).
+    pub kv_refused: u64,
     /// Pings addressed to another id (a stale address): not answered.
     pub misdirected_pings: u64,
     /// Members dropped because `max_members` were already tracked.

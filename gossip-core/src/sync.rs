@@ -472,6 +472,40 @@ mod tests {
         assert_eq!(a.get(b"a", b"k").map(|v| v.len()), Some(4096));
     }
 
+    // An owner holds at most `max_keys` live keys (a deleted one frees its place, and an
+    // existing key can always be rewritten); a replica refuses, and counts, writes that
+    // would grow its copy of an owner beyond four times that.
+    #[test]
+    fn keys_per_owner_are_bounded() {
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        a.config.max_keys = 3;
+        for k in ["k1", "k2", "k3"] {
+            a.set(k, "v").unwrap();
+        }
+        assert_eq!(a.set("k4", "v"), Err(crate::CommandError::TooManyKeys { max: 3 }));
+        a.set("k3", "w").unwrap();
+        a.delete("k1").unwrap();
+        a.set("k4", "v").unwrap();
+
+        teach(&mut b, &[("a".into(), 1)]);
+        b.kv = crate::kv::KvStore::bounded(2);
+        let mut section = Vec::new();
+        let writes = [b"x", b"y", b"z"].map(|k| wire::KvWrite { key: k, version: 0, value: Some(b"1") });
+        let writes: Vec<_> =
+            writes.iter().enumerate().map(|(i, w)| wire::KvWrite { version: i as u64 + 1, ..*w }).collect();
+        wire::encode_section(
+            &mut section,
+            core::iter::empty(),
+            [(&b"a"[..], false, 0, 3, writes.into_iter())].into_iter(),
+        );
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender: b"a" }.encode(&mut out);
+        wire::encode_push_pull(&mut out, false, false, core::iter::empty(), None, Some(&section));
+        b.handle_stream(Time::ZERO, addr(1), &out).unwrap();
+        assert_eq!(b.keys(b"a").count(), 0, "refused whole");
+        assert_eq!(b.stats().kv_refused, 1);
+    }
+
     // A key write rides on the next gossip packets (no sync needed); the receiver reports
     // it and relays it; a newer write of the same key replaces the queued one.
     #[test]

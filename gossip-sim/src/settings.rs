@@ -65,6 +65,7 @@ pub fn set(config: &mut Config, field: &str, value: &str) -> Result<(), String> 
         "max_key_len" => config.max_key_len = parse(v)?,
         "max_value_len" => config.max_value_len = parse(v)?,
         "key_tombstone_grace" => config.key_tombstone_grace = duration(v)?,
+        "max_keys" => config.max_keys = parse(v)?,
         "kv_bytes_per_sec" => config.kv_bytes_per_sec = parse(v)?,
         "max_messages_per_packet" => config.max_messages_per_packet = parse(v)?,
         "max_members" => config.max_members = parse(v)?,

@@ -211,6 +211,11 @@ impl KvStore {
         self.replicas.iter().map(|(id, r)| (id, r.max))
     }
 
+    /// Encoded size of the digest, bytes.
+    pub(crate) fn digest_len(&self) -> usize {
+        self.replicas.keys().map(|id| wire::digest_entry_len(id.as_bytes())).sum()
+    }
+
     /// What a peer whose digest is `peer` lacks, within `budget` encoded bytes: owners
     /// the peer has never heard of first, then those it lags most behind (scuttle depth),
     /// each as a prefix of its writes in version order. A reset (see the module docs) is
@@ -448,8 +453,8 @@ impl<R: RngCore> Node<R> {
     /// A write piggybacked by a peer (at `from`): applied (see [`KvStore::apply_gossip`]),
     /// reported, and relayed if it was taken. After a gap, this node is behind on that
     /// owner: it syncs with the sender at once (at most once per `catch_up_sync`, or per
-    /// second when that is off, and only with key/value budget left), rather than wait
-    /// for its periodic push-pull. (Pulling only the owners with gaps was tried: under a
+    /// second when that is off, and only with the budget for it), rather than wait for its
+    /// periodic push-pull. (Pulling only the owners with gaps was tried: under a
     /// steady write load it brought writes the same gossip had just refreshed, and made
     /// copies staler for the same bytes than a sync, which brings what the node lags on most.)
     pub(crate) fn on_key_write(&mut self, now: Time, from: SocketAddr, owner: &[u8], base: u64, write: KvWrite<'_>) {
@@ -472,10 +477,18 @@ impl<R: RngCore> Node<R> {
             self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
         }
         let after = self.kv.max(owner);
-        if after < write.version && now >= self.next_gap_sync && self.kv_room() >= self.config.kv_bytes_per_sec / 4 {
+        // A sync costs each side a digest (an entry per owner), and syncs get half the
+        // budget (piggybacked writes the other half): gap syncs are spaced so that digests
+        // take at most half of that, and deltas the rest. (Spent every second, digests
+        // starved the deltas, and at 1,000 nodes copies stopped converging.)
+        if after < write.version && now >= self.next_gap_sync {
+            let digest = self.kv.digest_len();
+            if self.kv_room() < digest {
+                return;
+            }
             let pause =
                 if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
-            self.next_gap_sync = now.saturating_add(pause);
+            self.next_gap_sync = now.saturating_add(pause.max(self.kv_time(8 * digest)));
             self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
         }
     }
@@ -495,12 +508,19 @@ impl<R: RngCore> Node<R> {
 
     /// Records `bytes` of key/value traffic sent against the budget.
     pub(crate) fn kv_spend(&mut self, bytes: usize) {
-        let rate = self.config.kv_bytes_per_sec;
-        if rate == 0 || bytes == 0 {
-            return;
+        if bytes > 0 {
+            self.kv_paid_until = self.kv_paid_until.max(self.clock).saturating_add(self.kv_time(bytes));
         }
-        let nanos = (bytes as u128 * BURST.as_nanos() / rate as u128).min(u128::from(u64::MAX)) as u64;
-        self.kv_paid_until = self.kv_paid_until.max(self.clock).saturating_add(Duration::from_nanos(nanos));
+    }
+
+    /// How long the budget takes to pay for `bytes` (zero without a limit).
+    fn kv_time(&self, bytes: usize) -> Duration {
+        let rate = self.config.kv_bytes_per_sec as u128;
+        if rate == 0 {
+            return Duration::ZERO;
+        }
+        let nanos = bytes as u128 * BURST.as_nanos() / rate;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     /// Deletes `key` from this node's replicated state (a no-op if it is not set).

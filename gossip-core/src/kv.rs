@@ -134,8 +134,8 @@ impl KvStore {
         KvStore { replicas: BTreeMap::new(), tombstones: VecDeque::new(), max_entries, refused: 0 }
     }
 
-    /// Whether `owner`'s replica has room for the keys of `writes` it does not hold yet; a
-    /// write that has none is counted as refused.
+    /// Whether `owner`'s replica has room for the keys of `writes` it does not hold yet
+    /// (counted as a refusal when it has not).
     fn has_room(&mut self, owner: &[u8], writes: &[Write]) -> bool {
         let held = self.replicas.get(owner);
         let new = writes.iter().filter(|w| held.is_none_or(|r| !r.keys.contains_key(&w.key))).count();
@@ -469,12 +469,10 @@ impl<R: RngCore> Node<R> {
         }
         if taken {
             self.stats.kv_writes_taken += 1;
-        } else {
-            self.stats.kv_writes_redundant += 1;
-        }
-        if taken {
             // Relayed with the base it came with: only the owner's is sure to be right.
             self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
+        } else {
+            self.stats.kv_writes_redundant += 1;
         }
         let after = self.kv.max(owner);
         // A sync costs each side a digest (an entry per owner), and syncs get half the

@@ -90,6 +90,12 @@ fn id_hash(id: &[u8]) -> u64 {
     mix(h)
 }
 
+/// One owner's contribution to a key/value digest sum (see `KvStore::sum`): its id and
+/// the version its replica is complete up to.
+pub(crate) fn kv_entry(owner: &[u8], max: u64) -> u64 {
+    mix(id_hash(owner) ^ mix(max).rotate_left(17))
+}
+
 /// One member's contribution to its bucket's sum.
 fn entry(id_hash: u64, incarnation: u32, state: MemberState) -> u64 {
     let state = match state {

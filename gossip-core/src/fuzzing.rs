@@ -85,6 +85,7 @@ pub enum FuzzMessage {
     KeyWrite { owner: u8, base: u8, key: u8, version: u8, value: Option<u8> },
     Broadcast { origin: u8, seq: u8, key: Option<u8>, payload: Vec<u8> },
     UserMessage { payload: Vec<u8> },
+    KeySum { sum: u64 },
     PushPull { reply: bool, records: Vec<(u8, u8, u8)>, sums: Option<Vec<u64>>, kv: Vec<(u8, u8, u64, Option<u8>)> },
 }
 
@@ -138,6 +139,7 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
             return out.to_vec();
         }
         FuzzMessage::UserMessage { payload } => Message::UserMessage { payload: &payload[..payload.len().min(64)] },
+        FuzzMessage::KeySum { sum } => Message::KeySum { sum: *sum },
         FuzzMessage::KeyWrite { owner, base, key, version, value } => {
             let (key, value) = ([key % 4], value.map(|v| [v]));
             let write =

@@ -102,6 +102,8 @@ pub(crate) struct KvStore {
     max_entries: usize,
     /// Writes refused because they would have grown a replica beyond `max_entries`.
     pub(crate) refused: u64,
+    /// [`KvStore::sum`], while no replica's `max` has changed since.
+    sum: Option<u64>,
 }
 
 impl Default for KvStore {
@@ -131,7 +133,7 @@ fn owner_delta_len(owner: &NodeId) -> usize {
 impl KvStore {
     /// A store whose replicas of other owners hold at most `max_entries` keys each.
     pub(crate) fn bounded(max_entries: usize) -> Self {
-        KvStore { replicas: BTreeMap::new(), tombstones: VecDeque::new(), max_entries, refused: 0 }
+        KvStore { replicas: BTreeMap::new(), tombstones: VecDeque::new(), max_entries, refused: 0, sum: None }
     }
 
     /// Whether `owner`'s replica has room for the keys of `writes` it does not hold yet
@@ -161,6 +163,7 @@ impl KvStore {
         key: Bytes,
         value: Option<Bytes>,
     ) -> Write {
+        self.sum = None;
         let replica = self.replicas.entry(owner.clone()).or_default();
         let w = Write { key, value, version: (replica.max + 1).max(u64::from(generation) << 32 | 1) };
         replica.put(&w);
@@ -209,6 +212,16 @@ impl KvStore {
     /// The digest: each known owner and the version its replica is complete up to.
     pub(crate) fn digest(&self) -> impl Iterator<Item = (&NodeId, u64)> {
         self.replicas.iter().map(|(id, r)| (id, r.max))
+    }
+
+    /// The digest folded into one order-free number: the wrapping sum over owners of a
+    /// fixed hash of (owner, max); 0 when no key is known. Two stores with the same digest
+    /// have the same sum, and different digests almost surely differ.
+    pub(crate) fn sum(&mut self) -> u64 {
+        let replicas = &self.replicas;
+        *self.sum.get_or_insert_with(|| {
+            replicas.iter().fold(0u64, |s, (id, r)| s.wrapping_add(crate::digest::kv_entry(id.as_bytes(), r.max)))
+        })
     }
 
     /// Encoded size of the digest, bytes.
@@ -272,6 +285,7 @@ impl KvStore {
         if delta.owner == *me {
             return changed;
         }
+        self.sum = None;
         let mut max = self.replicas.get(&delta.owner).map_or(0, |r| r.max);
         if generation(delta.up_to) > generation(max) && max > 0 {
             // The owner restarted: its previous life's keys are gone.
@@ -301,17 +315,22 @@ impl KvStore {
         }
         let replica = self.replicas.entry(delta.owner.clone()).or_default();
         if delta.reset {
-            // Live keys the owner no longer has were deleted, their tombstones reclaimed.
+            // Keys the owner no longer has were deleted and their tombstones reclaimed: drop
+            // them, live ones (reported deleted) and old tombstones alike (passed on, a stale
+            // tombstone would take a key's version backwards elsewhere). Keys held out of
+            // order, above the reset, stay.
             let kept: std::collections::BTreeSet<&Bytes> = delta.writes.iter().map(|w| &w.key).collect();
-            let gone: Vec<Bytes> = replica
+            let gone: Vec<(Bytes, bool)> = replica
                 .keys
                 .iter()
-                .filter(|(k, (v, ver))| v.is_some() && *ver <= delta.up_to && !kept.contains(k))
-                .map(|(k, _)| k.clone())
+                .filter(|(k, (_, ver))| *ver <= delta.up_to && !kept.contains(k))
+                .map(|(k, (v, _))| (k.clone(), v.is_some()))
                 .collect();
-            for key in gone {
+            for (key, live) in gone {
                 replica.keys.remove(&key);
-                changed.push(Write { key, value: None, version: delta.up_to });
+                if live {
+                    changed.push(Write { key, value: None, version: delta.up_to });
+                }
             }
             replica.reclaimed = replica.reclaimed.max(delta.base);
         }
@@ -407,6 +426,7 @@ impl KvStore {
 
     /// Forgets an owner's keys (it was reclaimed from the member table).
     pub(crate) fn forget(&mut self, owner: &[u8]) {
+        self.sum = None;
         self.replicas.remove(owner);
     }
 }
@@ -452,9 +472,8 @@ impl<R: RngCore> Node<R> {
 
     /// A write piggybacked by a peer (at `from`): applied (see [`KvStore::apply_gossip`]),
     /// reported, and relayed if it was taken. After a gap, this node is behind on that
-    /// owner: it syncs with the sender at once (at most once per `catch_up_sync`, or per
-    /// second when that is off, and only with the budget for it), rather than wait for its
-    /// periodic push-pull. (Pulling only the owners with gaps was tried: under a
+    /// owner: it syncs with the sender soon ([`Node::sync_keys_soon`]), rather than wait
+    /// for its periodic push-pull. (Pulling only the owners with gaps was tried: under a
     /// steady write load it brought writes the same gossip had just refreshed, and made
     /// copies staler for the same bytes than a sync, which brings what the node lags on most.)
     pub(crate) fn on_key_write(&mut self, now: Time, from: SocketAddr, owner: &[u8], base: u64, write: KvWrite<'_>) {
@@ -475,19 +494,40 @@ impl<R: RngCore> Node<R> {
             self.stats.kv_writes_redundant += 1;
         }
         let after = self.kv.max(owner);
-        // A sync costs each side a digest (an entry per owner), and syncs get half the
-        // budget (piggybacked writes the other half): gap syncs are spaced so that digests
-        // take at most half of that, and deltas the rest. (Spent every second, digests
-        // starved the deltas, and at 1,000 nodes copies stopped converging.)
-        if after < write.version && now >= self.next_gap_sync {
-            let digest = self.kv.digest_len();
-            if self.kv_room() < digest {
-                return;
-            }
-            let pause =
-                if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
-            self.next_gap_sync = now.saturating_add(pause.max(self.kv_time(8 * digest)));
-            self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
+        if after < write.version {
+            self.sync_keys_soon(now, from);
+        }
+    }
+
+    /// This node is behind or ahead of the member at `from` on some owner's keys (a
+    /// piggybacked write left a gap, or its ack carried a different [`KvStore::sum`]):
+    /// sync with it, at most once per `catch_up_sync` (or per second when that is off),
+    /// and only with the budget for it. A sync costs each side a digest (an entry per
+    /// owner), and syncs get half the budget (piggybacked writes the other half), so
+    /// these syncs are spaced for digests to take at most half of that, and deltas the
+    /// rest. (Spent every second, digests starved the deltas, and at 1,000 nodes copies
+    /// stopped converging.)
+    pub(crate) fn sync_keys_soon(&mut self, now: Time, from: SocketAddr) {
+        if now < self.next_gap_sync {
+            return;
+        }
+        let digest = self.kv.digest_len();
+        if self.kv_room() < digest {
+            return;
+        }
+        let pause =
+            if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
+        self.next_gap_sync = now.saturating_add(pause.max(self.kv_time(8 * digest)));
+        self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
+    }
+
+    /// A member's ack carried its key/value sum: a different one from ours means one of us
+    /// lacks writes the other has, and a sync settles it. This is what finds a replica
+    /// that every gossiped copy of some write missed (after a partition heals, or once a
+    /// busy owner goes quiet), which would otherwise wait for its periodic push-pull.
+    pub(crate) fn on_key_sum(&mut self, now: Time, from: SocketAddr, sum: u64) {
+        if sum != self.kv.sum() {
+            self.sync_keys_soon(now, from);
         }
     }
 

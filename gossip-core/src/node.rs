@@ -469,6 +469,7 @@ impl<R: RngCore> Node<R> {
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::KeyWrite { owner, base, write } => self.on_key_write(now, from, owner, base, write),
             Message::Broadcast { origin, seq, key, payload } => self.on_broadcast(origin, seq, key, payload),
+            Message::KeySum { sum } => self.on_key_sum(now, from, sum),
             Message::UserMessage { payload } => self.events.push_back(Event::Message {
                 from: NodeId::copy_from_slice(sender),
                 payload: Bytes::copy_from_slice(payload),

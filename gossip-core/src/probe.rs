@@ -310,7 +310,11 @@ impl<R: RngCore> Node<R> {
             self.stats.misdirected_pings += 1;
             return;
         }
-        self.send(from, &[Message::Ack { seq }]);
+        // A node that holds keys tells its prober its key/value sum (see `on_key_sum`).
+        match self.kv.sum() {
+            0 => self.send(from, &[Message::Ack { seq }]),
+            sum => self.send(from, &[Message::Ack { seq }, Message::KeySum { sum }]),
+        }
     }
 
     /// An ack from `from`: for the current probe (directly from its target, or relayed by

@@ -442,6 +442,54 @@ mod tests {
         assert!(b.get(b"ghost", b"x").is_none() && key_events(&mut b).is_empty());
     }
 
+    // A node holding keys adds its key/value sum to its acks; a prober whose sum differs
+    // syncs with it (once per pause), one whose sum is the same does not, and a node
+    // without keys sends bare acks (membership-only traffic is unchanged).
+    #[test]
+    fn acks_carry_the_key_sum_and_a_difference_starts_a_sync() {
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        teach(&mut a, &[("b".into(), 2)]);
+        teach(&mut b, &[("a".into(), 1)]);
+        let ping = |to: &mut Node<SplitMix>, target: &[u8]| {
+            let mut out = BytesMut::new();
+            Header { cluster: b"", sender: b"x" }.encode(&mut out);
+            Message::Ping { seq: 7, target }.encode(&mut out);
+            to.handle_datagram(Time::ZERO, addr(9), &out).unwrap();
+            let t = to.poll_transmit().unwrap();
+            let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
+            packet.messages.iter().find_map(|m| match m {
+                Message::KeySum { sum } => Some(*sum),
+                _ => None,
+            })
+        };
+        assert_eq!(ping(&mut b, b"b"), None, "no keys, bare ack");
+        b.set("k", "v").unwrap();
+        let sum = ping(&mut b, b"b").expect("b holds a key");
+        let ack = |sum: u64| {
+            let mut out = BytesMut::new();
+            Header { cluster: b"", sender: b"b" }.encode(&mut out);
+            Message::Ack { seq: 1 }.encode(&mut out);
+            Message::KeySum { sum }.encode(&mut out);
+            out
+        };
+        a.handle_datagram(Time::ZERO, addr(2), &ack(sum)).unwrap();
+        let t = a.poll_transmit().expect("a lacks b's key: it syncs");
+        assert!(t.reliable && t.dest == addr(2));
+        a.handle_datagram(Time::ZERO, addr(2), &ack(sum)).unwrap();
+        assert!(a.poll_transmit().is_none(), "not twice within the pause");
+        b.handle_stream(Time::ZERO, addr(1), &t.payload).unwrap();
+        let response = b.poll_transmit().unwrap();
+        a.handle_stream(Time::ZERO, addr(2), &response.payload).unwrap();
+        assert_eq!(a.get(b"b", b"k").map(|v| &v[..]), Some(&b"v"[..]));
+        while a.poll_transmit().is_some() {}
+        let later = Time::from_nanos(10_000_000_000);
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender: b"b" }.encode(&mut out);
+        Message::KeySum { sum }.encode(&mut out);
+        a.handle_datagram(later, addr(2), &out).unwrap();
+        assert!(core::iter::from_fn(|| a.poll_transmit()).all(|t| !t.reliable), "the same sum now: no sync");
+    }
+
     // The key/value budget: a second's worth may be spent at once, then it refills at the
     // configured rate; zero means no limit.
     #[test]

@@ -21,6 +21,7 @@ fn message() -> impl Strategy<Value = FuzzMessage> {
         (n(), 0..8u8, proptest::option::of(n()), proptest::collection::vec(any::<u8>(), 0..8))
             .prop_map(|(origin, seq, key, payload)| FuzzMessage::Broadcast { origin, seq, key, payload }),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(|payload| FuzzMessage::UserMessage { payload }),
+        any::<u64>().prop_map(|sum| FuzzMessage::KeySum { sum }),
         (
             any::<bool>(),
             proptest::collection::vec((n(), n(), n()), 0..10),

@@ -94,6 +94,7 @@ mod tag {
     pub const KEY_WRITE: u8 = 10;
     pub const BROADCAST: u8 = 11;
     pub const USER_MESSAGE: u8 = 12;
+    pub const KEY_SUM: u8 = 13;
 }
 
 /// One protocol message, borrowing its variable-length fields from the received bytes.
@@ -190,6 +191,13 @@ pub enum Message<'a> {
         base: u64,
         /// The write.
         write: KvWrite<'a>,
+    },
+    /// The sender's key/value digest folded into one number (an order-free sum over its
+    /// owners and versions), riding on its acks: a prober whose own sum differs is behind
+    /// or ahead on some owner, and syncs with it.
+    KeySum {
+        /// The sum.
+        sum: u64,
     },
     /// A user broadcast for every member, piggybacked like membership news.
     Broadcast {
@@ -461,6 +469,7 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
             payload: read_payload(r, limits)?,
         },
         tag::USER_MESSAGE => Message::UserMessage { payload: read_payload(r, limits)? },
+        tag::KEY_SUM => Message::KeySum { sum: r.u64("key sum")? },
         other => return Err(DecodeError::UnknownMessage(other)),
     })
 }
@@ -633,6 +642,7 @@ impl Message<'_> {
                 id_len(origin).saturating_add(8 + 2 + 4).saturating_add(key.len()).saturating_add(payload.len())
             }
             Message::UserMessage { payload } => payload.len().saturating_add(4),
+            Message::KeySum { .. } => 8,
             Message::PushPull { states, sums, kv, .. } => 5usize
                 .saturating_add(states.raw.len())
                 .saturating_add(sums.map_or(0, |s| s.encoded_len()))
@@ -700,6 +710,10 @@ impl Message<'_> {
                 out.put_u8(tag::USER_MESSAGE);
                 out.put_u32(payload.len() as u32);
                 out.put_slice(payload);
+            }
+            Message::KeySum { sum } => {
+                out.put_u8(tag::KEY_SUM);
+                out.put_u64(sum);
             }
             Message::KeyWrite { owner, base, write } => {
                 out.put_u8(tag::KEY_WRITE);

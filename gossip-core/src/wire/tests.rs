@@ -47,6 +47,7 @@ enum OwnedMessage {
     /// Origin, seq, key, payload.
     Broadcast(Vec<u8>, u64, Vec<u8>, Vec<u8>),
     UserMessage(Vec<u8>),
+    KeySum(u64),
     /// The records, the digest, the key/value section and their `encode_push_pull`
     /// output (tag included).
     PushPull {
@@ -86,6 +87,7 @@ impl OwnedMessage {
                 Message::Broadcast { origin, seq: *seq, key, payload }
             }
             OwnedMessage::UserMessage(payload) => Message::UserMessage { payload },
+            OwnedMessage::KeySum(sum) => Message::KeySum { sum: *sum },
             OwnedMessage::KeyWrite(owner, base, key, version, value) => Message::KeyWrite {
                 owner,
                 base: *base,
@@ -222,6 +224,7 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
         (id(), any::<u64>(), bytes_in(0, 256), bytes_in(0, 64))
             .prop_map(|(o, s, k, p)| OwnedMessage::Broadcast(o, s, k, p)),
         bytes_in(0, 64).prop_map(OwnedMessage::UserMessage),
+        any::<u64>().prop_map(OwnedMessage::KeySum),
         (any::<bool>(), any::<bool>(), vec(record(), 0..6), sums(), kv_section())
             .prop_map(|(j, r, rs, sums, kv)| OwnedMessage::push_pull(j, r, rs, sums, kv)),
     ]
@@ -424,7 +427,7 @@ error_cases! {
     /// Any nonzero header flag byte is refused.
     header_flags: [1u8, 0x80, 0, 1, b'n', 2, 0, 0, 0, 0], DEFAULT => DecodeError::UnknownFlags(0x80);
     /// A tag past the last known one is refused.
-    unknown_tag: with_body(&[13, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(13);
+    unknown_tag: with_body(&[14, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownMessage(14);
     /// A zero-length sender id is refused.
     empty_sender: [1u8, 0, 0, 0, 2, 0, 0, 0, 0], DEFAULT => DecodeError::EmptyId { field: "sender" };
     /// An id one byte over `max_id_len` is refused.

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The key/value budget's burst: a second's worth may be spent at once.
 const BURST: Duration = Duration::from_secs(1);
@@ -89,6 +89,45 @@ impl Replica {
             .collect();
         writes.sort_by_key(|w| w.version);
         writes
+    }
+}
+
+/// When this node's own keys set with a time to live expire (see [`Node::set_with_ttl`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Expiries {
+    by_key: BTreeMap<Bytes, Time>,
+    by_time: BTreeSet<(Time, Bytes)>,
+}
+
+impl Expiries {
+    /// `key` expires at `at` (instead of when it was to).
+    fn schedule(&mut self, key: Bytes, at: Time) {
+        self.cancel(&key);
+        self.by_time.insert((at, key.clone()));
+        self.by_key.insert(key, at);
+    }
+
+    /// `key` no longer expires.
+    fn cancel(&mut self, key: &Bytes) {
+        if let Some(at) = self.by_key.remove(key) {
+            self.by_time.remove(&(at, key.clone()));
+        }
+    }
+
+    /// The next expiry.
+    pub(crate) fn next(&self) -> Option<Time> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    /// A key whose time is up at `now`, if any.
+    fn pop_due(&mut self, now: Time) -> Option<Bytes> {
+        let (at, _) = self.by_time.first()?;
+        if *at > now {
+            return None;
+        }
+        let (_, key) = self.by_time.pop_first()?;
+        self.by_key.remove(&key);
+        Some(key)
     }
 }
 
@@ -446,10 +485,37 @@ impl<R: RngCore> Node<R> {
         if held.is_none() && self.kv.live_keys(me) >= self.config.max_keys {
             return Err(CommandError::TooManyKeys { max: self.config.max_keys });
         }
+        self.expiries.cancel(&key);
         if held != Some(&value) {
             self.write_own(key, Some(value));
         }
         Ok(())
+    }
+
+    /// Like [`Node::set`], and this node deletes the key `ttl` after the latest time it
+    /// was given (every member then sees it deleted, as for [`Node::delete`]). Setting the
+    /// key again, with or without a time to live, replaces the expiry; the same value
+    /// with a new `ttl` only moves it. The owner expires its keys, so a key of a node that
+    /// crashes lives on in the replicas until the member is forgotten (`reclaim_after`).
+    pub fn set_with_ttl(
+        &mut self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<(), CommandError> {
+        let key = key.into();
+        self.set(key.clone(), value)?;
+        self.expiries.schedule(key, self.clock.saturating_add(ttl));
+        Ok(())
+    }
+
+    /// Deletes this node's keys whose time to live is up (see [`Node::set_with_ttl`]).
+    pub(crate) fn expire_keys(&mut self, now: Time) {
+        while let Some(key) = self.expiries.pop_due(now) {
+            if self.kv.get(self.identity.id.as_bytes(), &key).is_some() {
+                self.write_own(key, None);
+            }
+        }
     }
 
     /// Records our own write and piggybacks it, when small enough to ride on any packet
@@ -565,6 +631,7 @@ impl<R: RngCore> Node<R> {
     pub fn delete(&mut self, key: impl Into<Bytes>) -> Result<(), CommandError> {
         let key = key.into();
         self.check_key(&key)?;
+        self.expiries.cancel(&key);
         if self.kv.get(self.identity.id.as_bytes(), &key).is_some() {
             self.write_own(key, None);
         }

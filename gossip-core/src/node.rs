@@ -7,7 +7,7 @@ use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
 use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
-use crate::kv::KvStore;
+use crate::kv::{Expiries, KvStore};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
 use crate::probe::Prober;
@@ -91,6 +91,8 @@ pub struct Node<R> {
     /// Flow control of key/value traffic (see [`Config::kv_bytes_per_sec`]): the time at
     /// which the budget spent so far is paid back; a second's worth may be spent ahead.
     pub(crate) kv_paid_until: Time,
+    /// When keys set with a time to live expire.
+    pub(crate) expiries: Expiries,
     /// A piggybacked key write that left a gap starts a sync, but not before this.
     pub(crate) next_gap_sync: Time,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -147,6 +149,7 @@ impl<R: RngCore> Node<R> {
             catch_up_until: Time::ZERO,
             kv,
             kv_paid_until: Time::ZERO,
+            expiries: Expiries::default(),
             next_gap_sync: Time::ZERO,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -317,6 +320,7 @@ impl<R: RngCore> Node<R> {
             self.contact_seeds(now);
         }
         self.kv.reclaim(now, self.config.key_tombstone_grace);
+        self.expire_keys(now);
         // Member deadlines last: a failed probe above may confirm a suspicion and move its
         // deadline into the past, and it must fire now, not on a spurious next wake-up.
         while let Some(d) = self.deadlines.pop_due(now) {
@@ -367,9 +371,9 @@ impl<R: RngCore> Node<R> {
         }
         let mut next = self.next_gossip.min(self.next_push_pull).min(self.next_reconnect);
         let reclaim = self.kv.next_reclaim(self.config.key_tombstone_grace);
-        for t in
-            [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry, reclaim].into_iter().flatten()
-        {
+        let expiry = self.expiries.next();
+        let timers = [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry, reclaim, expiry];
+        for t in timers.into_iter().flatten() {
             next = next.min(t);
         }
         Some(next)

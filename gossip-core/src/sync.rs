@@ -490,6 +490,35 @@ mod tests {
         assert!(core::iter::from_fn(|| a.poll_transmit()).all(|t| !t.reliable), "the same sum now: no sync");
     }
 
+    // A key set with a time to live is deleted by its owner when the time is up, and the
+    // delete reaches replicas like any other; setting it again without one keeps it, and
+    // the same value with a new time to live moves the expiry.
+    #[test]
+    fn keys_with_a_time_to_live_expire() {
+        let secs = |s: u64| Time::from_nanos(s * 1_000_000_000);
+        let ttl = core::time::Duration::from_secs(5);
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        teach(&mut a, &[("b".into(), 2)]);
+        teach(&mut b, &[("a".into(), 1)]);
+        a.join(Time::ZERO, &[]).unwrap();
+        a.set_with_ttl("lease", "held", ttl).unwrap();
+        a.set_with_ttl("kept", "yes", ttl).unwrap();
+        a.set("kept", "yes").unwrap();
+        a.set_with_ttl("moved", "x", ttl).unwrap();
+        a.handle_timeout(secs(3));
+        a.set_with_ttl("moved", "x", ttl).unwrap();
+        assert_eq!(a.poll_timeout().map(|t| t <= secs(5)), Some(true), "the first expiry is a deadline");
+        a.handle_timeout(secs(5));
+        assert!(a.get(b"a", b"lease").is_none(), "expired");
+        assert!(a.get(b"a", b"kept").is_some() && a.get(b"a", b"moved").is_some());
+        a.handle_timeout(secs(8));
+        assert!(a.get(b"a", b"moved").is_none(), "expired 5 s after it was set again");
+        while a.poll_transmit().is_some() {}
+        sync(&mut b, &mut a);
+        let keys: Vec<_> = b.keys(b"a").map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, vec![bytes::Bytes::from_static(b"kept")], "the replica saw the expiries as deletes");
+    }
+
     // The key/value budget: a second's worth may be spent at once, then it refills at the
     // configured rate; zero means no limit.
     #[test]

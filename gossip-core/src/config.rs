@@ -121,10 +121,10 @@ pub struct Config {
     /// then forgotten; a replica that lagged behind it gets its owner's whole state.
     pub key_tombstone_grace: Duration,
     /// Flow control: the most bytes per second of key/value anti-entropy this node sends
-    /// (piggybacked key writes, the deltas of syncs, pulls and their answers), in bursts of
-    /// up to one second's worth, so that a large or busy state never floods the network:
-    /// beyond it, replicas lag instead. Membership traffic is never held back by it.
-    /// Zero: no limit.
+    /// (piggybacked key writes, the digests and deltas of syncs), in bursts of up to one
+    /// second's worth, so that a large or busy state never floods the network: beyond it,
+    /// replicas lag instead. Piggybacked writes may use only the upper half, so syncs keep
+    /// the rest. Membership traffic is never held back by it. Zero: no limit.
     pub kv_bytes_per_sec: usize,
     /// Most messages accepted in one received packet.
     pub max_messages_per_packet: usize,

@@ -340,10 +340,11 @@ impl Scenario {
                 end = measured_from.saturating_add(Duration::from_secs(60));
             }
             "kv-load" => {
-                // Every node owns `keys` keys (LOAD_KEYS by default) and rewrites each once a second, at its own
-                // random phase; the value is the write's time in milliseconds. Traffic is
-                // measured over the writes; then how stale the copies are, and how long
-                // after the last write every node holds every owner's keys exactly.
+                // Every node owns `keys` keys (LOAD_KEYS by default) and rewrites each once a
+                // second, at its own random phase; the value is the write's time in
+                // milliseconds. Traffic is measured over the writes; then how stale the copies
+                // are, and how long after the last write every node holds every owner's keys
+                // exactly.
                 let mut phases: Vec<(u64, usize)> = (0..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
                 phases.sort();
                 let keys: Vec<Vec<u8>> =
@@ -368,10 +369,11 @@ impl Scenario {
                 kv_owners = (0..n).collect();
             }
             "big-state" => {
-                // Every node but one owns `keys` keys (BIG_STATE_KEYS by default); once every node holds them all,
-                // the one restarts as a fresh process and joins through node 0. It must learn
-                // the whole membership first (converged_secs: it knows every member Alive) and
-                // the bulk state after (delivered_all_secs: it holds every owner's keys).
+                // Every node but one owns `keys` keys (BIG_STATE_KEYS by default); once every
+                // node holds them all, the one restarts as a fresh process and joins through
+                // node 0. It must learn the whole membership first (converged_secs: it knows
+                // every member Alive) and the bulk state after (delivered_all_secs: it holds
+                // every owner's keys).
                 for i in (0..n).filter(|&i| i != victim) {
                     for k in 0..self.keys.unwrap_or(BIG_STATE_KEYS) {
                         sim.set_key(i, format!("key-{k:03}").as_bytes(), format!("value-{i}-{k}").as_bytes());

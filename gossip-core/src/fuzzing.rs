@@ -144,9 +144,9 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
             let (key, value) = ([key % 4], value.map(|v| [v]));
             let write =
                 wire::KvWrite { key: &key, version: u64::from(*version), value: value.as_ref().map(|v| &v[..]) };
-            let m = Message::KeyWrite { owner: id(*owner), base: u64::from(*base), write };
             header.encode(&mut out);
-            m.encode(&mut out);
+            let (base, version) = (u64::from(*base), u64::from(*version));
+            wire::encode_key_writes(&mut out, id(*owner), base, version, core::iter::once(write));
             return out.to_vec();
         }
         FuzzMessage::PushPull { reply, records, sums, kv } => {

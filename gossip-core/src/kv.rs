@@ -12,18 +12,23 @@
 //! and would keep the key for ever (chitchat #110, #138): such a peer gets the owner's
 //! whole state instead, which replaces its copy (a reset).
 
+use crate::broadcast::QueueKind;
 use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::NodeId;
 use crate::node::Node;
 use crate::sync::SyncPart;
 use crate::time::Time;
-use crate::wire::{self, KvSection, KvWrite, Message};
+use crate::wire::{self, KvDelta, KvSection, KvWrite, Message};
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Most writes of one owner in one gossiped message: enough for an owner's whole state in
+/// the common case of a few keys, so that any replica applies it without a gap.
+const MAX_GOSSIPED_WRITES: usize = 16;
 
 /// The key/value budget's burst: a second's worth may be spent at once.
 const BURST: Duration = Duration::from_secs(1);
@@ -131,6 +136,17 @@ impl Expiries {
     }
 }
 
+/// How a gossiped delta was taken (see [`KvStore::apply_gossip`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Nothing new.
+    No,
+    /// Applied without a gap: the replica is complete up to the delta's `up_to`.
+    InOrder,
+    /// Some writes kept out of order (the delta left a gap).
+    OutOfOrder,
+}
+
 /// Every owner's keys as this node knows them, its own included.
 #[derive(Clone, Debug)]
 pub(crate) struct KvStore {
@@ -215,24 +231,6 @@ impl KvStore {
     /// The version `owner`'s replica here is complete up to (0: nothing known).
     pub(crate) fn max(&self, owner: &[u8]) -> u64 {
         self.replicas.get(owner).map_or(0, |r| r.max)
-    }
-
-    /// The `base` of `owner`'s write of `key` at `version` when sent on its own (see
-    /// [`Message::KeyWrite`](crate::wire::Message)): the newest version below it of any
-    /// other key held here (or of a reclaimed tombstone). A replica complete up to there
-    /// misses only writes this one supersedes, or writes of keys whose latest version is
-    /// above it (which a replica may show older until it reaches them).
-    pub(crate) fn base_of(&self, owner: &[u8], key: &[u8], version: u64) -> u64 {
-        self.replicas.get(owner).map_or(0, |r| {
-            let others = r.keys.iter().filter(|(k, (_, v))| k[..] != *key && *v < version);
-            // Tombstones reclaimed below the watermark are unknown, so it counts whole.
-            others.map(|(_, (_, v))| *v).fold(r.reclaimed, u64::max)
-        })
-    }
-
-    /// Whether this replica holds `owner`'s write of `key` at exactly `version`.
-    fn holds(&self, owner: &[u8], key: &[u8], version: u64) -> bool {
-        self.replicas.get(owner).and_then(|r| r.keys.get(key)).is_some_and(|(_, v)| *v == version)
     }
 
     /// The live value of `key` at `owner`.
@@ -391,50 +389,67 @@ impl KvStore {
         changed
     }
 
-    /// A write piggybacked alone, with its `base` (see [`Message::KeyWrite`]): applied in
-    /// order when the replica holds everything up to `base`; otherwise, if it is newer than
-    /// what is held for its key, kept out of order: shown at once, but not counted in the
-    /// replica's `max`, not sent on in deltas, and not reclaimed while above it. So a busy
-    /// owner's keys stay fresh through gossip even when every write leaves a gap, and the
-    /// prefix still fills in through syncs. Returns the changes to report, and
-    /// whether the write was taken (in order or not): worth relaying.
-    pub(crate) fn apply_gossip(
-        &mut self,
-        now: Time,
-        me: &NodeId,
-        owner: &NodeId,
-        base: u64,
-        w: Write,
-    ) -> (Vec<Write>, bool) {
-        let version = w.version;
+    /// Writes piggybacked on gossip, as a delta (see [`Message::KeyWrites`]): applied in
+    /// order when the replica holds everything up to its `base`; otherwise each write that
+    /// is newer than what is held for its key is kept out of order: shown at once, but not
+    /// counted in the replica's `max`, not sent on in deltas, and not reclaimed while above
+    /// it. So a busy owner's keys stay fresh through gossip even when its writes leave
+    /// gaps, and the prefix still fills in through syncs. Returns the changes to report,
+    /// and how it was taken.
+    pub(crate) fn apply_gossip(&mut self, now: Time, me: &NodeId, delta: &OwnerDelta) -> (Vec<Write>, Taken) {
+        let owner = &delta.owner;
         let before = self.max(owner.as_bytes());
-        let delta = OwnerDelta { owner: owner.clone(), reset: false, base, writes: vec![w], up_to: version };
-        let mut changed = self.apply(now, me, &delta);
+        let mut changed = self.apply(now, me, delta);
         let after = self.max(owner.as_bytes());
-        if after >= version || *owner == *me {
-            return (changed, after > before);
+        if after >= delta.up_to || *owner == *me {
+            return (changed, if after > before { Taken::InOrder } else { Taken::No });
         }
         if !self.has_room(owner.as_bytes(), &delta.writes) {
-            return (changed, false);
+            return (changed, Taken::No);
         }
         let replica = self.replicas.entry(owner.clone()).or_default();
-        // Out of order: only within the replica's life, and only if newer for its key.
-        let w = &delta.writes[0];
-        let current = replica.keys.get(&w.key);
-        if generation(version) != generation(replica.max) && replica.max > 0
-            || current.is_some_and(|(_, v)| *v >= version)
-        {
-            return (changed, false);
+        // Out of order: only within the replica's life, and only what is newer for its key.
+        if generation(delta.up_to) != generation(replica.max) && replica.max > 0 {
+            return (changed, Taken::No);
         }
-        let was_live = current.is_some_and(|(v, _)| v.is_some());
-        replica.keys.insert(w.key.clone(), (w.value.clone(), version));
-        if w.value.is_none() {
-            self.tombstones.push_back((now, owner.clone(), w.key.clone(), version));
+        let mut taken = Taken::No;
+        for w in &delta.writes {
+            let current = replica.keys.get(&w.key);
+            if current.is_some_and(|(_, v)| *v >= w.version) || w.version <= replica.max {
+                continue;
+            }
+            let was_live = current.is_some_and(|(v, _)| v.is_some());
+            replica.keys.insert(w.key.clone(), (w.value.clone(), w.version));
+            if w.value.is_none() {
+                self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
+            }
+            if w.value.is_some() || was_live {
+                changed.push(w.clone());
+            }
+            taken = Taken::OutOfOrder;
         }
-        if w.value.is_some() || was_live {
-            changed.push(w.clone());
+        (changed, taken)
+    }
+
+    /// `owner`'s most recent writes for gossip: its latest write of each key, newest
+    /// first up to `most` writes and `room` encoded bytes (header included), as a delta
+    /// that a replica complete up to its `base` applies without a gap. (Every write
+    /// between `base` and `max` not in it was to a key whose latest write is in it.)
+    /// `None` when nothing of the owner is known or even its newest write does not fit.
+    pub(crate) fn recent(&self, owner: &NodeId, most: usize, room: usize) -> Option<OwnerDelta> {
+        let r = self.replicas.get(owner)?;
+        let latest = r.writes_after(0);
+        let mut used = 1 + owner_delta_len(owner);
+        let mut cut = latest.len();
+        while cut > 0 && latest.len() - cut < most && used + write_len(&latest[cut - 1]) <= room {
+            used += write_len(&latest[cut - 1]);
+            cut -= 1;
         }
-        (changed, true)
+        if cut == latest.len() {
+            return None;
+        }
+        let base = cut.checked_sub(1).map_or(0, |i| latest[i].version).max(r.reclaimed);
+        Some(OwnerDelta { owner: owner.clone(), reset: false, base, writes: latest[cut..].to_vec(), up_to: r.max })
     }
 
     /// Forgets tombstones learned more than `grace` ago.
@@ -518,49 +533,59 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Records our own write and piggybacks it, when small enough to ride on any packet
-    /// (larger ones travel with syncs only).
+    /// Records our own write and piggybacks our recent writes.
     fn write_own(&mut self, key: Bytes, value: Option<Bytes>) {
         let me = self.identity.id.clone();
-        let w = self.kv.write(self.clock, &me, self.identity.generation, key, value);
-        self.piggyback_write(&me, &w);
+        self.kv.write(self.clock, &me, self.identity.generation, key, value);
+        self.piggyback_recent(&me);
     }
 
-    /// Queues a write held here for gossip, when small enough to ride on any packet.
-    fn piggyback_write(&mut self, owner: &NodeId, w: &Write) {
-        let base = self.kv.base_of(owner.as_bytes(), &w.key, w.version);
-        let write = KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() };
-        let message = Message::KeyWrite { owner: owner.as_bytes(), base, write };
-        if message.encoded_len() <= self.config.max_message_len() {
-            self.enqueue_key_news(&message);
-        }
+    /// Queues `owner`'s recent writes held here for gossip (see [`KvStore::recent`]), in
+    /// one message that replaces any older one about the owner still queued. A write too
+    /// large to ride on any packet travels with syncs only.
+    fn piggyback_recent(&mut self, owner: &NodeId) {
+        let Some(d) = self.kv.recent(owner, MAX_GOSSIPED_WRITES, self.config.max_message_len()) else { return };
+        let writes = d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
+        let mut message = Vec::new();
+        wire::encode_key_writes(&mut message, owner.as_bytes(), d.base, d.up_to, writes);
+        self.enqueue_bytes_on(QueueKind::Keys, owner.clone(), &message);
     }
 
-    /// A write piggybacked by a peer (at `from`): applied (see [`KvStore::apply_gossip`]),
-    /// reported, and relayed if it was taken. After a gap, this node is behind on that
-    /// owner: it syncs with the sender soon ([`Node::sync_keys_soon`]), rather than wait
-    /// for its periodic push-pull. (Pulling only the owners with gaps was tried: under a
-    /// steady write load it brought writes the same gossip had just refreshed, and made
-    /// copies staler for the same bytes than a sync, which brings what the node lags on most.)
-    pub(crate) fn on_key_write(&mut self, now: Time, from: SocketAddr, owner: &[u8], base: u64, write: KvWrite<'_>) {
-        if owner == self.identity.id.as_bytes() || self.members.find(owner).is_none() {
+    /// Writes piggybacked by a peer (at `from`): applied (see [`KvStore::apply_gossip`]),
+    /// reported, and relayed if they taught us something: applied in order, as our own
+    /// recent writes of the owner (a superset); taken out of order, as received (only a
+    /// base made by a replica complete up to it is sure to be right). After a gap, this
+    /// node is behind on that owner: it syncs with the sender soon
+    /// ([`Node::sync_keys_soon`]), rather than wait for its periodic push-pull. (Pulling
+    /// only the owners with gaps was tried: under a steady write load it brought writes
+    /// the same gossip had just refreshed, and made copies staler for the same bytes than
+    /// a sync, which brings what the node lags on most.)
+    pub(crate) fn on_key_writes(&mut self, now: Time, from: SocketAddr, delta: &KvDelta<'_>) {
+        let owner = delta.owner;
+        if delta.reset || owner == self.identity.id.as_bytes() || self.members.find(owner).is_none() {
             return;
         }
         let owner_id = NodeId::copy_from_slice(owner);
         let me = self.identity.id.clone();
-        let (changed, taken) = self.kv.apply_gossip(now, &me, &owner_id, base, Write::from_wire(&write));
+        let writes = delta.writes().map(|w| Write::from_wire(&w)).collect();
+        let owned = OwnerDelta { owner: owner_id.clone(), reset: false, base: delta.base, writes, up_to: delta.up_to };
+        let (changed, taken) = self.kv.apply_gossip(now, &me, &owned);
         for w in changed {
             self.report_key_change(&owner_id, w);
         }
-        if taken {
-            self.stats.kv_writes_taken += 1;
-            // Relayed with the base it came with: only the owner's is sure to be right.
-            self.enqueue_key_news(&Message::KeyWrite { owner, base, write });
-        } else {
-            self.stats.kv_writes_redundant += 1;
+        match taken {
+            Taken::InOrder => self.piggyback_recent(&owner_id),
+            Taken::OutOfOrder => {
+                let mut message = Vec::with_capacity(1 + delta.encoded_len());
+                Message::KeyWrites { delta: *delta }.encode(&mut message);
+                self.enqueue_bytes_on(QueueKind::Keys, owner_id, &message);
+            }
+            Taken::No => self.stats.kv_writes_redundant += 1,
         }
-        let after = self.kv.max(owner);
-        if after < write.version {
+        if taken != Taken::No {
+            self.stats.kv_writes_taken += 1;
+        }
+        if self.kv.max(owner) < delta.up_to {
             self.sync_keys_soon(now, from);
         }
     }
@@ -678,12 +703,12 @@ impl<R: RngCore> Node<R> {
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
             let before = self.kv.max(d.owner);
             let changed = self.kv.apply(now, &me, &delta);
-            advanced |= self.kv.max(d.owner) != before;
+            let moved = self.kv.max(d.owner) != before;
+            advanced |= moved;
+            if relay && moved && !changed.is_empty() {
+                self.piggyback_recent(&owner);
+            }
             for w in changed {
-                // Not the deletes a reset or a new generation implies: those are no writes.
-                if relay && self.kv.holds(owner.as_bytes(), &w.key, w.version) {
-                    self.piggyback_write(&owner, &w);
-                }
                 self.report_key_change(&owner, w);
             }
         }
@@ -755,11 +780,10 @@ mod tests {
         Sync { from: usize, to: usize, budget: usize },
         /// Time passes (seconds), and every node reclaims old tombstones.
         Wait { secs: u64 },
-        /// `from` relays the write of `key` by `owner` it holds in order to `to`, alone, as
-        /// gossip carries it.
-        Piggyback { from: usize, owner: usize, key: u8, to: usize },
-        /// `owner` gossips its `back`-th latest write of `key` (an old one may still be in
-        /// flight) to `to`, which takes it even out of order (as a node does).
+        /// `from` gossips its `most` most recent writes of `owner` to `to`, as one message.
+        Piggyback { from: usize, owner: usize, most: usize, to: usize },
+        /// `owner`'s `back`-th latest write of `key`, alone (an old message may still be in
+        /// flight), reaches `to`, which takes it even out of order (as a node does).
         Gossip { owner: usize, key: u8, back: usize, to: usize },
     }
 
@@ -768,7 +792,7 @@ mod tests {
             3 => (0..NODES, 0..4u8, proptest::option::of(any::<u8>())).prop_map(|(owner, key, value)| Op::Write { owner, key, value }),
             3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
             1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
-            3 => (0..NODES, 0..NODES, 0..4u8, 0..NODES).prop_map(|(from, owner, key, to)| Op::Piggyback { from, owner, key, to }),
+            3 => (0..NODES, 0..NODES, 1..4usize, 0..NODES).prop_map(|(from, owner, most, to)| Op::Piggyback { from, owner, most, to }),
             3 => (0..NODES, 0..4u8, 0..3usize, 0..NODES).prop_map(|(owner, key, back, to)| Op::Gossip { owner, key, back, to }),
         ]
     }
@@ -849,25 +873,21 @@ mod tests {
                             s.reclaim(now, GRACE);
                         }
                     }
-                    Op::Piggyback { from, owner, key, to } => {
-                        let key = Bytes::from(vec![key]);
-                        let held = stores[from].replicas.get(id(owner).as_bytes()).and_then(|r| r.keys.get(&key)).cloned();
-                        // A node relays a write held out of order only with the base it came
-                        // with (`on_key_write`), never with one of its own making.
-                        let in_order = |v: &u64| *v <= stores[from].max(id(owner).as_bytes());
-                        if let Some((value, version)) = held.filter(|(_, v)| from != to && in_order(v)) {
-                            let base = stores[from].base_of(id(owner).as_bytes(), &key, version);
-                            let w = Write { key, value, version };
-                            let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w], up_to: version };
-                            stores[to].apply(now, &id(to), &delta);
+                    Op::Piggyback { from, owner, most, to } => {
+                        if let Some(delta) = stores[from].recent(&id(owner), most, usize::MAX).filter(|_| from != to) {
+                            stores[to].apply_gossip(now, &id(to), &delta);
                         }
                     }
                     Op::Gossip { owner, key, back, to } => {
                         let key = Bytes::from(vec![key]);
-                        let latest = history[owner].iter().rev().filter(|w| w.key == key).nth(back).cloned();
-                        if let Some(w) = latest.filter(|_| owner != to) {
-                            let base = stores[owner].base_of(id(owner).as_bytes(), &key, w.version);
-                            stores[to].apply_gossip(now, &id(to), &id(owner), base, w);
+                        let old = history[owner].iter().rev().filter(|w| w.key == key).nth(back).cloned();
+                        if let Some(w) = old.filter(|_| owner != to) {
+                            // Its base when it was new: every earlier write of another key.
+                            let earlier = history[owner].iter().filter(|e| e.version < w.version && e.key != w.key);
+                            let base = earlier.map(|e| e.version).max().unwrap_or(0);
+                            let up_to = w.version;
+                            let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w], up_to };
+                            stores[to].apply_gossip(now, &id(to), &delta);
                         }
                     }
                 }
@@ -922,14 +942,7 @@ mod tests {
             let w = reborn.write(t, &new, 2, Bytes::from_static(b"c"), Some(Bytes::from_static(b"3")));
             assert!(w.version > old_max);
             let delta = if alone {
-                let base = reborn.base_of(new.as_bytes(), b"c", reborn.max(new.as_bytes()));
-                OwnerDelta {
-                    owner: new.clone(),
-                    reset: false,
-                    base,
-                    writes: vec![w],
-                    up_to: reborn.max(new.as_bytes()),
-                }
+                reborn.recent(&new, 16, usize::MAX).expect("a write to gossip")
             } else {
                 let digest = BTreeMap::from([(new.clone(), old_max)]);
                 reborn.delta(&digest, usize::MAX).remove(0)

@@ -438,15 +438,15 @@ impl<R: RngCore> Node<R> {
         if sender == self.identity.id.as_bytes() {
             return Err(RecvError::FromSelf);
         }
-        for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrite { .. })) {
+        for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })) {
             self.apply_message(now, from, sender, message);
         }
         // Key writes last, each owner's in version order: a queue sends its newest news
-        // first, and a write applies only after the ones it follows (see `on_key_write`).
+        // first, and writes apply in order only after the ones they follow.
         let mut writes: SmallVec<[&Message<'_>; 8]> =
-            packet.messages.iter().filter(|m| matches!(m, Message::KeyWrite { .. })).collect();
+            packet.messages.iter().filter(|m| matches!(m, Message::KeyWrites { .. })).collect();
         writes.sort_by_key(|m| match m {
-            Message::KeyWrite { owner, write, .. } => (*owner, write.version),
+            Message::KeyWrites { delta } => (delta.owner, delta.up_to),
             _ => (&[][..], 0),
         });
         for message in writes {
@@ -471,7 +471,7 @@ impl<R: RngCore> Node<R> {
                 self.correct_stale_accuser(from, sender, accuser, incarnation, id);
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::KeyWrite { owner, base, write } => self.on_key_write(now, from, owner, base, write),
+            Message::KeyWrites { delta } => self.on_key_writes(now, from, &delta),
             Message::Broadcast { origin, seq, key, payload } => self.on_broadcast(origin, seq, key, payload),
             Message::KeySum { sum } => self.on_key_sum(now, from, sum),
             Message::UserMessage { payload } => self.events.push_back(Event::Message {
@@ -539,28 +539,21 @@ impl<R: RngCore> Node<R> {
         self.enqueue_news_sent(subject, message, limit - (limit / 2).max(1));
     }
 
-    /// Queues a key write for piggybacking, replacing an older write of the same key.
-    pub(crate) fn enqueue_key_news(&mut self, message: &Message<'_>) {
-        let Message::KeyWrite { owner, write, .. } = message else { return };
-        // The subject names the owner and the key, length-prefixed so no two collide.
-        let mut subject = Vec::with_capacity(1 + owner.len() + write.key.len());
-        subject.push(owner.len() as u8);
-        subject.extend_from_slice(owner);
-        subject.extend_from_slice(write.key);
-        self.enqueue_on(QueueKind::Keys, NodeId::new(subject), message);
-    }
-
     /// Queues application news (key writes, broadcasts) on its own piggyback queue.
     pub(crate) fn enqueue_on(&mut self, kind: QueueKind, subject: NodeId, message: &Message<'_>) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
+        let encoded = self.arena.split_off(start);
+        self.enqueue_bytes_on(kind, subject, &encoded);
+    }
+
+    /// Queues an encoded message of application news on its own piggyback queue.
+    pub(crate) fn enqueue_bytes_on(&mut self, kind: QueueKind, subject: NodeId, message: &[u8]) {
         let queue = match kind {
             QueueKind::Keys => &mut self.key_gossip,
             QueueKind::User => &mut self.user_gossip,
         };
-        let dropped = queue.push(subject, &self.arena[start..], self.config.max_gossip_queue, 0);
-        self.arena.truncate(start);
-        if dropped {
+        if queue.push(subject, message, self.config.max_gossip_queue, 0) {
             self.stats.gossip_dropped += 1;
         }
     }

@@ -603,8 +603,10 @@ mod tests {
                 }
                 let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
                 for m in &packet.messages {
-                    if let Message::KeyWrite { write, .. } = m {
-                        writes.push(String::from_utf8(write.value.unwrap().to_vec()).unwrap());
+                    if let Message::KeyWrites { delta } = m {
+                        for write in delta.writes() {
+                            writes.push(String::from_utf8(write.value.unwrap().to_vec()).unwrap());
+                        }
                     }
                 }
                 b.handle_datagram(now, addr(1), &t.payload).unwrap();

@@ -108,7 +108,7 @@ pub(super) fn read_write<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvWr
     Ok(KvWrite { key, version, value })
 }
 
-fn read_delta<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvDelta<'a>, DecodeError> {
+pub(super) fn read_delta<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvDelta<'a>, DecodeError> {
     let owner = read_id(r, limits, "key owner")?;
     let flags = r.u8("delta flags")?;
     if flags & !1 != 0 {
@@ -172,6 +172,21 @@ impl<'a> KvSection<'a> {
 }
 
 impl<'a> KvDelta<'a> {
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        delta_header_len(self.owner).saturating_add(self.writes.len())
+    }
+
+    /// Writes the delta back out.
+    pub fn encode(&self, out: &mut impl BufMut) {
+        put_id(out, self.owner);
+        out.put_u8(u8::from(self.reset));
+        out.put_u64(self.base);
+        out.put_u64(self.up_to);
+        out.put_u32(self.count);
+        out.put_slice(self.writes);
+    }
+
     /// The writes, in the order sent (version order).
     pub fn writes(&self) -> impl Iterator<Item = KvWrite<'a>> + 'a {
         let mut r = Reader::new(self.writes);
@@ -195,14 +210,26 @@ pub fn encode_section<'w, W>(
     }
     out.put_u32(deltas.len() as u32);
     for (owner, reset, base, up_to, writes) in deltas {
-        put_id(out, owner);
-        out.put_u8(u8::from(reset));
-        out.put_u64(base);
-        out.put_u64(up_to);
-        out.put_u32(writes.len() as u32);
-        for w in writes {
-            put_write(out, &w);
-        }
+        put_delta(out, owner, reset, base, up_to, writes);
+    }
+}
+
+/// Writes one delta: its owner, flags, base, up_to, and writes.
+pub(super) fn put_delta<'w>(
+    out: &mut impl BufMut,
+    owner: &[u8],
+    reset: bool,
+    base: u64,
+    up_to: u64,
+    writes: impl ExactSizeIterator<Item = KvWrite<'w>>,
+) {
+    put_id(out, owner);
+    out.put_u8(u8::from(reset));
+    out.put_u64(base);
+    out.put_u64(up_to);
+    out.put_u32(writes.len() as u32);
+    for w in writes {
+        put_write(out, &w);
     }
 }
 

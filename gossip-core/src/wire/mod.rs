@@ -91,7 +91,7 @@ mod tag {
     pub const DOWN: u8 = 7;
     pub const LEFT: u8 = 8;
     pub const PUSH_PULL: u8 = 9;
-    pub const KEY_WRITE: u8 = 10;
+    pub const KEY_WRITES: u8 = 10;
     pub const BROADCAST: u8 = 11;
     pub const USER_MESSAGE: u8 = 12;
     pub const KEY_SUM: u8 = 13;
@@ -181,16 +181,14 @@ pub enum Message<'a> {
         /// the receiver.
         kv: Option<KvSection<'a>>,
     },
-    /// One write of an owner's replicated key, piggybacked like membership news. A
-    /// receiver holding everything of `owner` up to `base` can apply it without a gap:
-    /// the owner's writes between `base` and this one were all to this same key.
-    KeyWrite {
-        /// Whose key.
-        owner: &'a [u8],
-        /// See above.
-        base: u64,
-        /// The write.
-        write: KvWrite<'a>,
+    /// Recent writes of one owner's replicated keys, piggybacked like membership news: a
+    /// delta as in a sync (see [`KvDelta`]; never a reset), the owner's latest write of
+    /// each key changed after `base`, in version order. A receiver holding everything of
+    /// the owner up to `base` applies it without a gap; others may take its writes out of
+    /// order. One message refreshes all of an owner's recent keys.
+    KeyWrites {
+        /// The writes.
+        delta: KvDelta<'a>,
     },
     /// The sender's key/value digest folded into one number (an order-free sum over its
     /// owners and versions), riding on its acks: a prober whose own sum differs is behind
@@ -457,11 +455,7 @@ fn read_message<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Message<'a>, 
                 kv,
             }
         }
-        tag::KEY_WRITE => Message::KeyWrite {
-            owner: read_id(r, limits, "key owner")?,
-            base: r.u64("write base")?,
-            write: kv::read_write(r, limits)?,
-        },
+        tag::KEY_WRITES => Message::KeyWrites { delta: kv::read_delta(r, limits)? },
         tag::BROADCAST => Message::Broadcast {
             origin: read_id(r, limits, "broadcast origin")?,
             seq: r.u64("broadcast seq")?,
@@ -612,6 +606,18 @@ pub fn encode_push_pull<'r>(
     }
 }
 
+/// Writes a [`Message::KeyWrites`]: `owner`'s `writes` after `base`, complete up to `up_to`.
+pub fn encode_key_writes<'w>(
+    out: &mut impl BufMut,
+    owner: &[u8],
+    base: u64,
+    up_to: u64,
+    writes: impl ExactSizeIterator<Item = KvWrite<'w>>,
+) {
+    out.put_u8(tag::KEY_WRITES);
+    kv::put_delta(out, owner, false, base, up_to, writes);
+}
+
 /// Encoded size of a push-pull digest of `buckets` sums (zero without one).
 pub fn sums_len(buckets: Option<usize>) -> usize {
     buckets.map_or(0, |n| n.saturating_mul(8).saturating_add(1))
@@ -635,9 +641,7 @@ impl Message<'_> {
                 4usize.saturating_add(id_len(id)).saturating_add(id_len(from))
             }
             Message::Left { id, .. } => 4usize.saturating_add(id_len(id)),
-            Message::KeyWrite { owner, write, .. } => {
-                id_len(owner).saturating_add(8).saturating_add(write.encoded_len())
-            }
+            Message::KeyWrites { delta } => delta.encoded_len(),
             Message::Broadcast { origin, key, payload, .. } => {
                 id_len(origin).saturating_add(8 + 2 + 4).saturating_add(key.len()).saturating_add(payload.len())
             }
@@ -715,11 +719,9 @@ impl Message<'_> {
                 out.put_u8(tag::KEY_SUM);
                 out.put_u64(sum);
             }
-            Message::KeyWrite { owner, base, write } => {
-                out.put_u8(tag::KEY_WRITE);
-                put_id(out, owner);
-                out.put_u64(base);
-                kv::put_write(out, &write);
+            Message::KeyWrites { delta } => {
+                out.put_u8(tag::KEY_WRITES);
+                delta.encode(out);
             }
             Message::PushPull { join, reply, states, sums, kv } => {
                 out.put_u8(tag::PUSH_PULL);

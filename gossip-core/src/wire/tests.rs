@@ -42,8 +42,9 @@ enum OwnedMessage {
     Suspect(u32, Vec<u8>, Vec<u8>),
     Down(u32, Vec<u8>, Vec<u8>),
     Left(u32, Vec<u8>),
-    /// Owner, base, key, version, value.
-    KeyWrite(Vec<u8>, u64, Vec<u8>, u64, Option<Vec<u8>>),
+    /// Owner, base, up_to, writes of (key, version, value), and their
+    /// `encode_key_writes` output (tag included).
+    KeyWrites(Vec<u8>, u64, u64, Vec<OwnedWrite>, Vec<u8>),
     /// Origin, seq, key, payload.
     Broadcast(Vec<u8>, u64, Vec<u8>, Vec<u8>),
     UserMessage(Vec<u8>),
@@ -88,13 +89,8 @@ impl OwnedMessage {
             }
             OwnedMessage::UserMessage(payload) => Message::UserMessage { payload },
             OwnedMessage::KeySum(sum) => Message::KeySum { sum: *sum },
-            OwnedMessage::KeyWrite(owner, base, key, version, value) => Message::KeyWrite {
-                owner,
-                base: *base,
-                write: KvWrite { key, version: *version, value: value.as_deref() },
-            },
             // The only public way to a `StateList` is decoding the encoded records.
-            OwnedMessage::PushPull { wire, .. } => {
+            OwnedMessage::PushPull { wire, .. } | OwnedMessage::KeyWrites(.., wire) => {
                 let mut r = Reader::new(wire);
                 let m = read_message(&mut r, &Limits::default()).expect("encode_push_pull output decodes");
                 assert!(r.is_empty(), "encode_push_pull wrote trailing bytes");
@@ -209,6 +205,17 @@ fn sums() -> impl Strategy<Value = Option<Vec<u64>>> {
     proptest::option::of((0..=3usize).prop_flat_map(|log2| vec(any::<u64>(), 1 << log2)))
 }
 
+/// A [`Message::KeyWrites`] of up to three writes.
+fn key_writes() -> impl Strategy<Value = OwnedMessage> {
+    let write = (bytes_in(0, 256), any::<u64>(), proptest::option::of(bytes_in(0, 64)));
+    (id(), any::<u64>(), any::<u64>(), vec(write, 0..4)).prop_map(|(o, base, up_to, writes)| {
+        let mut wire = Vec::new();
+        let views = writes.iter().map(|(k, version, v)| KvWrite { key: k, version: *version, value: v.as_deref() });
+        encode_key_writes(&mut wire, &o, base, up_to, views);
+        OwnedMessage::KeyWrites(o, base, up_to, writes, wire)
+    })
+}
+
 fn message() -> impl Strategy<Value = OwnedMessage> {
     prop_oneof![
         (any::<u32>(), id()).prop_map(|(s, t)| OwnedMessage::Ping(s, t)),
@@ -219,8 +226,7 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Suspect(i, id, f)),
         (incarnation(), id(), id()).prop_map(|(i, id, f)| OwnedMessage::Down(i, id, f)),
         (incarnation(), id()).prop_map(|(i, id)| OwnedMessage::Left(i, id)),
-        (id(), any::<u64>(), bytes_in(0, 256), any::<u64>(), proptest::option::of(bytes_in(0, 64)))
-            .prop_map(|(o, b, k, v, val)| OwnedMessage::KeyWrite(o, b, k, v, val)),
+        key_writes(),
         (id(), any::<u64>(), bytes_in(0, 256), bytes_in(0, 64))
             .prop_map(|(o, s, k, p)| OwnedMessage::Broadcast(o, s, k, p)),
         bytes_in(0, 64).prop_map(OwnedMessage::UserMessage),
@@ -306,6 +312,20 @@ proptest! {
             rec.view().encode(&mut out);
             prop_assert_eq!(out.len(), rec.view().encoded_len());
         }
+    }
+
+    // A decoded batch of key writes gives back its owner, base, up_to and writes, and
+    // re-encodes byte for byte.
+    #[test]
+    fn key_writes_round_trip(owned in key_writes()) {
+        let OwnedMessage::KeyWrites(owner, base, up_to, writes, wire) = &owned else { unreachable!() };
+        let Message::KeyWrites { delta } = owned.view() else { panic!("not key writes") };
+        prop_assert_eq!((delta.owner, delta.reset, delta.base, delta.up_to), (&owner[..], false, *base, *up_to));
+        let got: Vec<OwnedWrite> = delta.writes().map(|w| (w.key.to_vec(), w.version, w.value.map(<[u8]>::to_vec))).collect();
+        prop_assert_eq!(&got, writes);
+        let mut again = Vec::new();
+        owned.view().encode(&mut again);
+        prop_assert_eq!(&again, wire);
     }
 
     // Arbitrary bytes never panic the decoder.

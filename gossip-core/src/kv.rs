@@ -11,6 +11,12 @@
 //! lags behind a reclaimed tombstone could no longer learn of that delete from a delta,
 //! and would keep the key for ever (chitchat #110, #138): such a peer gets the owner's
 //! whole state instead, which replaces its copy (a reset).
+//!
+//! Writes also ride on gossip, batched per owner (`Message::KeyWrites`, a delta of the
+//! owner's recent writes); one that would leave a gap is kept out of order, outside the
+//! prefix, until syncs fill it (see [`KvStore::apply_gossip`]). Acks carry a digest sum
+//! ([`KvStore::sum`]) so that replicas that differ find each other, and a token bucket
+//! bounds what a node sends (`Config::kv_bytes_per_sec`).
 
 use crate::broadcast::QueueKind;
 use crate::error::CommandError;

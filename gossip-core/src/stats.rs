@@ -40,9 +40,10 @@ pub struct Stats {
     pub kv_gossip_bytes: u64,
     /// Key/value bytes sent: digests and deltas in full syncs (streams).
     pub kv_sync_bytes: u64,
-    /// Piggybacked key writes received that this node took (in order or out of order).
+    /// Gossiped key-write messages received that taught this node something (applied in
+    /// order, or some writes taken out of order).
     pub kv_writes_taken: u64,
-    /// Piggybacked key writes received that it already had (or had newer).
+    /// Gossiped key-write messages received that taught it nothing (it had them, or newer).
     pub kv_writes_redundant: u64,
     /// Key writes refused because an owner's replica was full (see `Config::max_keys`).
     pub kv_refused: u64,

@@ -44,7 +44,8 @@ impl<R: RngCore> Node<R> {
     /// Sends `payload` to every member: each delivers it once, as [`Event::Broadcast`], and
     /// passes it on. At most [`Config::max_value_len`](crate::Config) bytes. A broadcast
     /// small enough to ride on a datagram beside the largest membership message is
-    /// piggybacked on gossip; a larger one travels over streams (see [`Node::spread_big`]):
+    /// piggybacked on gossip; a larger one travels over streams, to as many members as a
+    /// piggybacked one gets sends, each passing it on the same way once:
     /// nothing is ever sent over the MTU.
     pub fn broadcast(&mut self, payload: impl Into<Bytes>) -> Result<(), CommandError> {
         self.broadcast_keyed(Bytes::new(), payload)

@@ -104,6 +104,10 @@ pub struct Report {
     /// keys is, on average over every (node, owner, key), in seconds (a key not yet seen
     /// counts from the start of the writes).
     pub staleness_mean_secs: Option<f64>,
+    /// `kv-load`: the median of those ages, in seconds.
+    pub staleness_p50_secs: Option<f64>,
+    /// `kv-load`: their 90th percentile, in seconds.
+    pub staleness_p90_secs: Option<f64>,
     /// `kv-load`: the oldest such copy, in seconds.
     pub staleness_max_secs: Option<f64>,
     /// `kv-load`: of the bytes sent, the key/value anti-entropy (piggybacked writes, sync
@@ -475,8 +479,10 @@ impl Scenario {
             report.packets_per_node_per_sec = traffic.packets as f64 / per;
             report.kv_bytes_per_node_per_sec = Some(kv_bytes as f64 / per);
         }
-        if let Some((mean, max)) = staleness {
+        if let Some([mean, p50, p90, max]) = staleness {
             report.staleness_mean_secs = Some(mean);
+            report.staleness_p50_secs = Some(p50);
+            report.staleness_p90_secs = Some(p90);
             report.staleness_max_secs = Some(max);
         }
         report.false_positive_notices -= fp_before.0;
@@ -513,6 +519,8 @@ impl Scenario {
             max_packet_bytes: sim.traffic.max_datagram,
             delivered_all_secs: None,
             staleness_mean_secs: None,
+            staleness_p50_secs: None,
+            staleness_p90_secs: None,
             staleness_max_secs: None,
             kv_bytes_per_node_per_sec: None,
             bytes_per_node_per_sec: sim.traffic.bytes as f64 / per,
@@ -560,7 +568,8 @@ impl Report {
                 "\"false_positives\": {}, \"false_positive_notices\": {}, \"max_packet_bytes\": {}, ",
                 "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
                 "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}, ",
-                "\"staleness_mean_secs\": {}, \"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}}}"
+                "\"staleness_mean_secs\": {}, \"staleness_p50_secs\": {}, \"staleness_p90_secs\": {}, ",
+                "\"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}}}"
             ),
             self.scenario,
             self.nodes,
@@ -581,6 +590,8 @@ impl Report {
             self.steps,
             self.form_wall_secs,
             opt(self.staleness_mean_secs),
+            opt(self.staleness_p50_secs),
+            opt(self.staleness_p90_secs),
             opt(self.staleness_max_secs),
             opt(self.kv_bytes_per_node_per_sec),
         )

@@ -229,25 +229,26 @@ impl Sim {
     }
 
     /// How old every live node's copy of every other live node's `keys` is, in seconds,
-    /// as (mean, max), where each value holds its write's time in milliseconds (the
-    /// `kv-load` scenario); a key not yet seen counts from `since`.
-    pub fn key_staleness(&self, keys: &[Vec<u8>], since: Time) -> (f64, f64) {
+    /// as (mean, median, 90th percentile, max), where each value holds its write's time in
+    /// milliseconds (the `kv-load` scenario); a key not yet seen counts from `since`.
+    pub fn key_staleness(&self, keys: &[Vec<u8>], since: Time) -> [f64; 4] {
         let now_ms = self.now.as_nanos() / 1_000_000;
         let since_ms = since.as_nanos() / 1_000_000;
-        let (mut sum, mut max, mut count) = (0u64, 0u64, 0u64);
+        let mut ages: Vec<u64> = Vec::new();
         for owner in (0..self.len()).filter(|&o| self.truth.is_live(o)) {
             let id = name(owner);
             for node in self.live_others(owner).filter_map(|i| self.node(i)) {
                 for key in keys {
                     let written = node.get(id.as_bytes(), key).and_then(|v| core::str::from_utf8(v).ok()?.parse().ok());
-                    let age = now_ms.saturating_sub(written.unwrap_or(since_ms));
-                    sum += age;
-                    max = max.max(age);
-                    count += 1;
+                    ages.push(now_ms.saturating_sub(written.unwrap_or(since_ms)));
                 }
             }
         }
-        (sum as f64 / count.max(1) as f64 / 1000.0, max as f64 / 1000.0)
+        ages.sort_unstable();
+        let at = |q: f64| ages.get(((ages.len() as f64 * q) as usize).min(ages.len().saturating_sub(1))).copied();
+        let secs = |ms: Option<u64>| ms.unwrap_or(0) as f64 / 1000.0;
+        let mean = ages.iter().sum::<u64>() as f64 / ages.len().max(1) as f64 / 1000.0;
+        [mean, secs(at(0.5)), secs(at(0.9)), secs(ages.last().copied())]
     }
 
     /// Key/value anti-entropy bytes the running nodes have sent in their current lives

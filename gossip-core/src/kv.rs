@@ -197,11 +197,11 @@ impl KvStore {
         KvStore { replicas: BTreeMap::new(), tombstones: VecDeque::new(), max_entries, refused: 0, sum: None }
     }
 
-    /// Whether `owner`'s replica has room for the keys of `writes` it does not hold yet
-    /// (counted as a refusal when it has not).
-    fn has_room(&mut self, owner: &[u8], writes: &[Write]) -> bool {
-        let held = self.replicas.get(owner);
-        let new = writes.iter().filter(|w| held.is_none_or(|r| !r.keys.contains_key(&w.key))).count();
+    /// Whether the owner's replica has room for `delta`: for the keys it does not hold yet,
+    /// or for all of a reset's, which replaces the replica (counted as a refusal when not).
+    fn has_room(&mut self, delta: &OwnerDelta) -> bool {
+        let held = self.replicas.get(&delta.owner).filter(|_| !delta.reset);
+        let new = delta.writes.iter().filter(|w| held.is_none_or(|r| !r.keys.contains_key(&w.key))).count();
         let room = held.map_or(0, |r| r.keys.len()).saturating_add(new) <= self.max_entries;
         if !room {
             self.refused += 1;
@@ -344,16 +344,7 @@ impl KvStore {
         if delta.up_to <= max || (!delta.reset && base > max) {
             return changed; // nothing newer, or a gap
         }
-        // A reset replaces the replica, so only its own keys count against the bound.
-        let room = if delta.reset {
-            delta.writes.len() <= self.max_entries || {
-                self.refused += 1;
-                false
-            }
-        } else {
-            self.has_room(delta.owner.as_bytes(), &delta.writes)
-        };
-        if !room {
+        if !self.has_room(delta) {
             return changed;
         }
         let replica = self.replicas.entry(delta.owner.clone()).or_default();
@@ -410,7 +401,7 @@ impl KvStore {
         if after >= delta.up_to || *owner == *me {
             return (changed, if after > before { Taken::InOrder } else { Taken::No });
         }
-        if !self.has_room(owner.as_bytes(), &delta.writes) {
+        if !self.has_room(delta) {
             return (changed, Taken::No);
         }
         let replica = self.replicas.entry(owner.clone()).or_default();

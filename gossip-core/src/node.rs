@@ -507,11 +507,8 @@ impl<R: RngCore> Node<R> {
         for (queue, is_kv) in [(&mut self.gossip, false), (&mut self.key_gossip, true), (&mut self.user_gossip, false)]
         {
             let before = arena.len();
-            let mut room = self.config.mtu.saturating_sub(before);
-            if is_kv {
-                room = room.min(kv_room);
-            }
-            piggybacked += queue.fill(arena, room, limit);
+            let room = self.config.mtu.saturating_sub(before);
+            piggybacked += queue.fill(arena, if is_kv { room.min(kv_room) } else { room }, limit);
             if is_kv {
                 kv_spent = arena.len() - before;
             }

@@ -1,7 +1,359 @@
-//! Tokio runtime adapter for [`gossip_core`]: drives a node over UDP and TCP sockets.
+//! Tokio runtime adapter for [`gossip_core`]: one task drives a [`Node`] over a UDP socket
+//! and a TCP listener bound to the same port, and a cloneable [`Cluster`] handle talks to it.
 //!
-//! Not built yet: issue 5 fills this crate with the driver task, the `Cluster` handle and
-//! the `gossip-agent` binary. It builds today so the workspace layout is final.
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use gossip_tokio::{Cluster, Options};
+//! use gossip_core::{Config, Event};
+//!
+//! let cluster = Cluster::start(Options::new(Config::lan(16), "node-a", "127.0.0.1:7946".parse()?)).await?;
+//! let mut events = cluster.events();
+//! cluster.join(["127.0.0.1:7947", "seed.example:7946"]).await?;
+//! cluster.set("role", "db").await?;
+//! while let Some(event) = events.recv().await {
+//!     if let Event::MemberDown { id, .. } = event {
+//!         println!("{id} is down");
+//!     }
+//! }
+//! cluster.leave().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The core does the protocol; this crate only moves bytes and time:
+//! - datagrams over UDP, reliable frames (push-pull syncs, big messages) over TCP
+//!   ([`stream`](StreamLimits) describes the framing and its bounds);
+//! - one `sleep_until` on [`Node::poll_timeout`], with time measured from the task's start;
+//! - events fanned out to every [`Events`] receiver.
+//!
+//! A peer can never stall or crash the task: frames are bounded in size and time, inbound
+//! connections are capped, and a slow peer's queue drops frames rather than block.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+mod driver;
+mod error;
+mod stream;
+
+pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
+pub use stream::StreamLimits;
+
+use bytes::Bytes;
+use gossip_core::{CommandError, Config, Event, MemberInfo, Node, NodeId, Stats, Time};
+use rand_chacha::ChaCha12Rng;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::net::lookup_host;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// The generator each node draws from: ChaCha12, seeded from the OS or [`Options::seed`].
+pub type NodeRng = ChaCha12Rng;
+
+/// Everything [`Cluster::start`] needs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The protocol settings (a preset from [`Config::lan`] and friends, tuned).
+    pub config: Config,
+    /// This node's unique name.
+    pub name: NodeId,
+    /// Where to bind the UDP socket and the TCP listener (the same port). Port 0 picks one.
+    pub bind: SocketAddr,
+    /// The address peers should use, if not `bind` (required when `bind` is 0.0.0.0 or ::).
+    pub advertise: Option<SocketAddr>,
+    /// Initial metadata.
+    pub meta: Bytes,
+    /// Which life of this node this is (see [`gossip_core::Identity::generation`]); `None`:
+    /// the current Unix time in seconds, which grows across restarts.
+    pub generation: Option<u32>,
+    /// Seed for the node's generator; `None`: from the operating system.
+    pub seed: Option<u64>,
+    /// How long [`Cluster::join`] waits for the first seed to answer.
+    pub join_timeout: Duration,
+    /// How long [`Cluster::leave`] keeps sending the leave notice at most.
+    pub leave_timeout: Duration,
+    /// Bounds on the reliable path.
+    pub streams: StreamLimits,
+    /// Events buffered per receiver; a receiver that falls further behind misses the
+    /// oldest (counted in [`Events::missed`]) rather than hold the node back.
+    pub event_buffer: usize,
+}
+
+impl Options {
+    /// Options with defaults for everything but the settings, the name and the address.
+    pub fn new(config: Config, name: impl Into<NodeId>, bind: SocketAddr) -> Self {
+        Options {
+            config,
+            name: name.into(),
+            bind,
+            advertise: None,
+            meta: Bytes::new(),
+            generation: None,
+            seed: None,
+            join_timeout: Duration::from_secs(5),
+            leave_timeout: Duration::from_secs(5),
+            streams: StreamLimits::default(),
+            event_buffer: 4096,
+        }
+    }
+}
+
+/// Counters of the transport itself (the protocol's are in [`Stats`]).
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Datagrams that the socket refused to send.
+    pub send_errors: AtomicU64,
+    /// Frames written to peers.
+    pub frames_out: AtomicU64,
+    /// Frames read from peers.
+    pub frames_in: AtomicU64,
+    /// Frames dropped: the peer's queue was full, or its connection failed mid-write.
+    pub frames_dropped: AtomicU64,
+    /// Outbound connections that could not be opened.
+    pub connect_failures: AtomicU64,
+    /// Inbound connections closed for a bad preamble, an oversized, truncated or slow frame.
+    pub bad_streams: AtomicU64,
+    /// Inbound connections refused because `max_inbound` were open.
+    pub refused_streams: AtomicU64,
+}
+
+/// A snapshot of [`TransportStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields mirror TransportStats
+pub struct TransportCounts {
+    pub send_errors: u64,
+    pub frames_out: u64,
+    pub frames_in: u64,
+    pub frames_dropped: u64,
+    pub connect_failures: u64,
+    pub bad_streams: u64,
+    pub refused_streams: u64,
+}
+
+impl TransportStats {
+    fn snapshot(&self) -> TransportCounts {
+        TransportCounts {
+            send_errors: self.send_errors.load(Relaxed),
+            frames_out: self.frames_out.load(Relaxed),
+            frames_in: self.frames_in.load(Relaxed),
+            frames_dropped: self.frames_dropped.load(Relaxed),
+            connect_failures: self.connect_failures.load(Relaxed),
+            bad_streams: self.bad_streams.load(Relaxed),
+            refused_streams: self.refused_streams.load(Relaxed),
+        }
+    }
+}
+
+/// A closure run on the node inside its task.
+type OnNode = Box<dyn FnOnce(&mut Node<NodeRng>, Time) + Send>;
+
+/// Work for the node task. Most commands are a closure run on the node.
+pub(crate) enum Command {
+    Run(OnNode),
+    Join(Vec<SocketAddr>, oneshot::Sender<Result<(), CommandError>>),
+    Leave(oneshot::Sender<Result<(), CommandError>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle on a running node; clone it freely. When the last handle is dropped, the task
+/// stops (without leaving: call [`Cluster::leave`] first for a graceful exit).
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    stats: Arc<TransportStats>,
+    local: SocketAddr,
+    join_timeout: Duration,
+}
+
+impl Cluster {
+    /// Binds the sockets and starts the node task. The node starts talking on
+    /// [`Cluster::join`]; until then it only answers.
+    pub async fn start(options: Options) -> Result<Cluster, StartError> {
+        let join_timeout = options.join_timeout;
+        let (commands, events, stats, local) = driver::spawn(options).await?;
+        Ok(Cluster { commands, events, stats, local, join_timeout })
+    }
+
+    /// The address peers reach this node at.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// A new receiver of every event from now on.
+    pub fn events(&self) -> Events {
+        Events { rx: self.events.subscribe(), missed: 0 }
+    }
+
+    /// Joins the cluster through `seeds` (`IP:PORT`, `[IPv6]:PORT` or `host:port`, resolved
+    /// here) and waits until one answers with its state. With no seeds, starts a new
+    /// cluster at once. On [`JoinError::Timeout`] the node keeps retrying in the background.
+    pub async fn join<S: AsRef<str>>(&self, seeds: impl IntoIterator<Item = S>) -> Result<(), JoinError> {
+        let mut addrs = Vec::new();
+        for seed in seeds {
+            let seed = seed.as_ref();
+            let resolved =
+                lookup_host(seed).await.map_err(|e| JoinError::Resolve { seed: seed.into(), reason: e.to_string() })?;
+            let family = |a: &SocketAddr| a.is_ipv4() == self.local.is_ipv4();
+            let mut resolved: Vec<SocketAddr> = resolved.collect();
+            resolved.sort_by_key(|a| !family(a)); // our address family first
+            let Some(addr) = resolved.first().filter(|a| family(a)) else {
+                return Err(JoinError::Resolve {
+                    seed: seed.into(),
+                    reason: "no address of this node's family".into(),
+                });
+            };
+            addrs.push(*addr);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Join(addrs, reply)).await?;
+        match tokio::time::timeout(self.join_timeout, answer).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(JoinError::Command(e)),
+            Ok(Err(_)) => Err(JoinError::Closed),
+            Err(_) => Err(JoinError::Timeout),
+        }
+    }
+
+    /// Leaves gracefully: sends the leave notice (up to [`Options::leave_timeout`]), then
+    /// stops the task. Every member will see this node as Left.
+    pub async fn leave(&self) -> Result<(), ClusterError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Leave(reply)).await?;
+        answer.await.map_err(|_| ClusterError::Closed)?.map_err(ClusterError::Command)
+    }
+
+    /// Stops the task at once, without a word to the cluster (peers will detect it as
+    /// failed), and waits until its sockets are closed.
+    pub async fn shutdown(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    /// This node and every member it knows of, in any state (Alive, Suspect, Down, Left).
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, ClusterError> {
+        self.with_node(|node, _| {
+            let mut all = vec![node.local()];
+            all.extend(node.members().map(|m| m.info()));
+            all
+        })
+        .await
+    }
+
+    /// Sets one of this node's replicated keys.
+    pub async fn set(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), ClusterError> {
+        let (key, value) = (key.into(), value.into());
+        self.command(move |node, _| node.set(key, value)).await
+    }
+
+    /// Sets a key that this node deletes after `ttl`.
+    pub async fn set_with_ttl(
+        &self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<(), ClusterError> {
+        let (key, value) = (key.into(), value.into());
+        self.command(move |node, _| node.set_with_ttl(key, value, ttl)).await
+    }
+
+    /// Deletes one of this node's keys.
+    pub async fn delete(&self, key: impl Into<Bytes>) -> Result<(), ClusterError> {
+        let key = key.into();
+        self.command(move |node, _| node.delete(key)).await
+    }
+
+    /// `owner`'s value of `key`, as far as this node knows.
+    pub async fn get(&self, owner: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, ClusterError> {
+        let (owner, key) = (owner.as_ref().to_vec(), key.as_ref().to_vec());
+        self.with_node(move |node, _| node.get(&owner, &key).cloned()).await
+    }
+
+    /// Every live key of `owner` known here, with its value.
+    pub async fn keys(&self, owner: impl AsRef<[u8]>) -> Result<Vec<(Bytes, Bytes)>, ClusterError> {
+        let owner = owner.as_ref().to_vec();
+        self.with_node(move |node, _| node.keys(&owner).map(|(k, v)| (k.clone(), v.clone())).collect()).await
+    }
+
+    /// Sends a user broadcast to every member (each gets [`Event::Broadcast`] once).
+    pub async fn broadcast(&self, payload: impl Into<Bytes>) -> Result<(), ClusterError> {
+        let payload = payload.into();
+        self.command(move |node, _| node.broadcast(payload)).await
+    }
+
+    /// Sends `payload` to the member named `to`: over a stream if `reliable`, else one datagram.
+    pub async fn send_to(
+        &self,
+        to: impl AsRef<[u8]>,
+        payload: impl Into<Bytes>,
+        reliable: bool,
+    ) -> Result<(), ClusterError> {
+        let (to, payload) = (to.as_ref().to_vec(), payload.into());
+        self.command(move |node, _| node.send_to(&to, payload, reliable)).await
+    }
+
+    /// Replaces this node's metadata; every member sees [`Event::MemberUpdated`].
+    pub async fn set_meta(&self, meta: impl Into<Bytes>) -> Result<(), ClusterError> {
+        let meta = meta.into();
+        self.command(move |node, _| node.set_meta(meta)).await
+    }
+
+    /// The protocol's counters and the transport's.
+    pub async fn stats(&self) -> Result<(Stats, TransportCounts), ClusterError> {
+        let transport = self.stats.clone();
+        self.with_node(move |node, _| (node.stats().clone(), transport.snapshot())).await
+    }
+
+    /// Runs `f` on the node inside its task and returns what it returns.
+    async fn with_node<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node<NodeRng>, Time) -> T + Send + 'static,
+    ) -> Result<T, ClusterError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Run(Box::new(move |node, now| {
+            let _ = reply.send(f(node, now));
+        })))
+        .await?;
+        answer.await.map_err(|_| ClusterError::Closed)
+    }
+
+    /// [`Cluster::with_node`] for the node's commands, which may be refused.
+    async fn command(
+        &self,
+        f: impl FnOnce(&mut Node<NodeRng>, Time) -> Result<(), CommandError> + Send + 'static,
+    ) -> Result<(), ClusterError> {
+        self.with_node(f).await?.map_err(ClusterError::Command)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ClusterError> {
+        self.commands.send(command).await.map_err(|_| ClusterError::Closed)
+    }
+}
+
+/// A receiver of the node's events ([`Cluster::events`]).
+#[derive(Debug)]
+pub struct Events {
+    rx: broadcast::Receiver<Event>,
+    missed: u64,
+}
+
+impl Events {
+    /// The next event; `None` once the node task has stopped and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Events this receiver missed because it fell more than `event_buffer` behind.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+}

@@ -1,0 +1,251 @@
+//! The node task: owns the [`Node`], selects over its inputs, and moves its outputs.
+
+use crate::stream::{self, StreamLimits};
+use crate::{Command, NodeRng, Options, StartError, TransportStats};
+use bytes::Bytes;
+use gossip_core::{CommandError, Event, Identity, Node, Time, Transmit};
+use rand_core::SeedableRng;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+
+/// Largest datagram read (the UDP limit; the core drops anything above its MTU rules).
+const MAX_DATAGRAM: usize = 65_536;
+
+type Handles = (mpsc::Sender<Command>, broadcast::Sender<Event>, Arc<TransportStats>, SocketAddr);
+
+/// Binds the sockets, builds the node and spawns its task.
+pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
+    let (udp, listener) = bind(options.bind).await?;
+    let bound = udp.local_addr().map_err(|error| StartError::Bind { addr: options.bind, error })?;
+    let advertise = match options.advertise {
+        Some(a) => SocketAddr::new(a.ip(), if a.port() == 0 { bound.port() } else { a.port() }),
+        None if bound.ip().is_unspecified() => return Err(StartError::NoAdvertiseAddress),
+        None => bound,
+    };
+    let generation = options.generation.unwrap_or_else(unix_seconds);
+    let mut identity = Identity::new(options.name.clone(), advertise).with_generation(generation);
+    identity.meta = options.meta.clone();
+    let rng = match options.seed {
+        Some(seed) => NodeRng::seed_from_u64(seed),
+        None => NodeRng::from_os_rng(),
+    };
+    let max_frame = options.config.max_stream_frame;
+    let node = Node::new(options.config, identity, rng).map_err(StartError::Config)?;
+    let (commands_tx, commands) = mpsc::channel(64);
+    let (events, _) = broadcast::channel(options.event_buffer.max(1));
+    let (frames_tx, frames) = mpsc::channel(64);
+    let stats = Arc::new(TransportStats::default());
+    let driver = Driver {
+        node,
+        origin: Instant::now(),
+        udp,
+        listener,
+        commands,
+        frames_tx,
+        frames,
+        events: events.clone(),
+        stats: stats.clone(),
+        writers: HashMap::new(),
+        preamble: stream::preamble(advertise),
+        inbound: Arc::new(Semaphore::new(options.streams.max_inbound)),
+        limits: options.streams,
+        max_frame,
+        join_waiters: Vec::new(),
+        leave: None,
+        leave_timeout: options.leave_timeout,
+    };
+    tokio::spawn(driver.run());
+    Ok((commands_tx, events, stats, advertise))
+}
+
+/// Binds UDP and TCP on one port; with port 0, tries a few until both are free.
+async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
+    let mut last = None;
+    for _ in 0..if addr.port() == 0 { 16 } else { 1 } {
+        let udp = UdpSocket::bind(addr).await.map_err(|error| StartError::Bind { addr, error })?;
+        let port = udp.local_addr().map_err(|error| StartError::Bind { addr, error })?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(StartError::Bind { addr, error: last.unwrap_or_else(|| io::Error::other("no free port")) })
+}
+
+fn unix_seconds() -> u32 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+struct Driver {
+    node: Node<NodeRng>,
+    origin: Instant,
+    udp: UdpSocket,
+    listener: TcpListener,
+    commands: mpsc::Receiver<Command>,
+    frames_tx: mpsc::Sender<(SocketAddr, Bytes)>,
+    frames: mpsc::Receiver<(SocketAddr, Bytes)>,
+    events: broadcast::Sender<Event>,
+    stats: Arc<TransportStats>,
+    /// One writer task per peer with frames to send, fed through its queue.
+    writers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    preamble: Bytes,
+    inbound: Arc<Semaphore>,
+    limits: StreamLimits,
+    max_frame: usize,
+    join_waiters: Vec<oneshot::Sender<Result<(), CommandError>>>,
+    /// Leaving: when to stop at the latest, and who waits for it.
+    leave: Option<(Instant, oneshot::Sender<Result<(), CommandError>>)>,
+    leave_timeout: std::time::Duration,
+}
+
+/// What woke the task up.
+enum Input {
+    Datagram(io::Result<(usize, SocketAddr)>),
+    Frame(SocketAddr, Bytes),
+    Connection(io::Result<(TcpStream, SocketAddr)>),
+    Timeout,
+    Command(Option<Command>),
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut done: Option<oneshot::Sender<()>> = None;
+        loop {
+            self.flush().await;
+            let deadline = self.node.poll_timeout();
+            if let Some((until, _)) = &self.leave
+                && (deadline.is_none() || Instant::now() >= *until)
+            {
+                break; // the leave notice went out its full budget (or we waited long enough)
+            }
+            let wake = deadline.map(|t| self.instant(t));
+            let leave_by = self.leave.as_ref().map(|(until, _)| *until);
+            let wake = match (wake, leave_by) {
+                (Some(w), Some(l)) => Some(w.min(l)),
+                (w, l) => w.or(l),
+            };
+            let input = tokio::select! {
+                r = self.udp.recv_from(&mut buf) => Input::Datagram(r),
+                Some((from, frame)) = self.frames.recv() => Input::Frame(from, frame),
+                c = self.listener.accept() => Input::Connection(c),
+                () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Input::Timeout,
+                c = self.commands.recv() => Input::Command(c),
+            };
+            let now = self.now();
+            match input {
+                Input::Datagram(Ok((len, from))) => {
+                    let _ = self.node.handle_datagram(now, from, &buf[..len]);
+                }
+                // ICMP errors of earlier sends surface here on some systems; nothing to do.
+                Input::Datagram(Err(_)) => {}
+                Input::Frame(from, frame) => {
+                    let _ = self.node.handle_stream(now, from, &frame);
+                }
+                Input::Connection(Ok((conn, _))) => self.accept(conn),
+                Input::Connection(Err(_)) => {}
+                Input::Timeout => self.node.handle_timeout(now),
+                Input::Command(None) => break, // every handle dropped
+                Input::Command(Some(Command::Shutdown(reply))) => {
+                    done = Some(reply);
+                    break;
+                }
+                Input::Command(Some(command)) => self.command(now, command),
+            }
+        }
+        let leave = self.leave.take();
+        drop(self); // close the sockets before anyone hears we are done
+        if let Some((_, reply)) = leave {
+            let _ = reply.send(Ok(()));
+        }
+        if let Some(reply) = done {
+            let _ = reply.send(());
+        }
+    }
+
+    fn command(&mut self, now: Time, command: Command) {
+        match command {
+            Command::Run(f) => f(&mut self.node, now),
+            Command::Join(seeds, reply) => match self.node.join(now, &seeds) {
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+                Ok(()) if seeds.is_empty() => {
+                    let _ = reply.send(Ok(()));
+                }
+                Ok(()) => self.join_waiters.push(reply),
+            },
+            Command::Leave(reply) => match self.node.leave(now) {
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+                Ok(()) => self.leave = Some((Instant::now() + self.leave_timeout, reply)),
+            },
+            Command::Shutdown(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// Sends every queued packet and hands out every event.
+    async fn flush(&mut self) {
+        while let Some(t) = self.node.poll_transmit() {
+            if t.reliable {
+                self.send_frame(t);
+            } else if self.udp.send_to(&t.payload, t.dest).await.is_err() {
+                self.stats.send_errors.fetch_add(1, Relaxed);
+            }
+        }
+        while let Some(event) = self.node.poll_event() {
+            if event == Event::Joined {
+                for waiter in self.join_waiters.drain(..) {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+            let _ = self.events.send(event); // no receiver: nobody is listening, fine
+        }
+    }
+
+    /// Queues a frame on the peer's connection, opening one if needed.
+    fn send_frame(&mut self, t: Transmit) {
+        if let Some(queue) = self.writers.get(&t.dest).filter(|q| !q.is_closed()) {
+            if queue.try_send(t.payload).is_err() {
+                self.stats.frames_dropped.fetch_add(1, Relaxed);
+            }
+            return;
+        }
+        self.writers.retain(|_, q| !q.is_closed());
+        if self.writers.len() >= self.limits.max_outbound {
+            self.stats.frames_dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        let (queue, rx) = mpsc::channel(self.limits.queue_per_peer.max(1));
+        let _ = queue.try_send(t.payload);
+        tokio::spawn(stream::write_frames(t.dest, self.preamble.clone(), rx, self.limits, self.stats.clone()));
+        self.writers.insert(t.dest, queue);
+    }
+
+    fn accept(&mut self, conn: TcpStream) {
+        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+            self.stats.refused_streams.fetch_add(1, Relaxed);
+            return; // dropping the stream closes it
+        };
+        let reader =
+            stream::read_frames(conn, self.frames_tx.clone(), self.max_frame, self.limits, self.stats.clone(), permit);
+        tokio::spawn(reader);
+    }
+
+    fn now(&self) -> Time {
+        Time::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        let far = self.origin + std::time::Duration::from_secs(86_400 * 365);
+        self.origin.checked_add(std::time::Duration::from_nanos(t.as_nanos())).map_or(far, |i| i.min(far))
+    }
+}

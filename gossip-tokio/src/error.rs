@@ -1,0 +1,109 @@
+//! Errors a user of the adapter can act on.
+
+use gossip_core::{CommandError, ConfigError};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Why [`Cluster::start`](crate::Cluster::start) failed; nothing is left running.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The settings, the name or the metadata were refused by the core.
+    Config(ConfigError),
+    /// The UDP socket or the TCP listener could not be bound (in use, not a local address,
+    /// no permission).
+    Bind {
+        /// The address tried.
+        addr: SocketAddr,
+        /// What the operating system said.
+        error: std::io::Error,
+    },
+    /// The bind address is 0.0.0.0 or `::`, which peers cannot send to: set
+    /// [`Options::advertise`](crate::Options::advertise).
+    NoAdvertiseAddress,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "bad settings: {e}"),
+            StartError::Bind { addr, error } => write!(f, "cannot bind {addr}: {error}"),
+            StartError::NoAdvertiseAddress => {
+                f.write_str("the bind address is unspecified (0.0.0.0 or ::): give an address to advertise")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Config(e) => Some(e),
+            StartError::Bind { error, .. } => Some(error),
+            StartError::NoAdvertiseAddress => None,
+        }
+    }
+}
+
+/// Why a [`Cluster`](crate::Cluster) call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The node task has stopped (after [`leave`](crate::Cluster::leave) or
+    /// [`shutdown`](crate::Cluster::shutdown)).
+    Closed,
+    /// The node refused the command (a key too long, an unknown member, ...).
+    Command(CommandError),
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::Closed => f.write_str("the node has stopped"),
+            ClusterError::Command(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+/// Why [`Cluster::join`](crate::Cluster::join) failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// A seed name did not resolve to an address of this node's family (IPv4 or IPv6).
+    Resolve {
+        /// The seed as given.
+        seed: String,
+        /// Why.
+        reason: String,
+    },
+    /// No seed answered within `join_timeout`; the node keeps trying in the background.
+    Timeout,
+    /// The node task has stopped.
+    Closed,
+    /// The node refused to join (it has left).
+    Command(CommandError),
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Resolve { seed, reason } => write!(f, "cannot resolve seed {seed:?}: {reason}"),
+            JoinError::Timeout => f.write_str("no seed answered in time (still trying)"),
+            JoinError::Closed => f.write_str("the node has stopped"),
+            JoinError::Command(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<crate::ClusterError> for JoinError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Closed => JoinError::Closed,
+            ClusterError::Command(c) => JoinError::Command(c),
+        }
+    }
+}

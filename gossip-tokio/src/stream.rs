@@ -1,0 +1,186 @@
+//! The reliable path: core frames over TCP, each connection one way.
+//!
+//! A connection opens with a preamble (magic, version, the sender's gossip address) and then
+//! carries frames, each a 4-byte big-endian length and that many bytes. The receiver hands
+//! the core the address from the preamble, not the connection's ephemeral source port, so a
+//! reply reaches the peer's listener. Every read is bounded in size and time, and the number
+//! of open inbound connections is capped: a peer that sends garbage, stalls or opens
+//! connections in a loop costs one task and one permit, never the node task.
+
+use crate::TransportStats;
+use bytes::{BufMut, Bytes, BytesMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::timeout;
+
+/// The first bytes of every connection: "GSPT" and the framing version.
+const MAGIC: &[u8; 4] = b"GSPT";
+const VERSION: u8 = 1;
+
+/// Bounds on the reliable path (see [`Options::streams`](crate::Options)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Most inbound connections open at once; more are closed on accept (and counted).
+    pub max_inbound: usize,
+    /// Most outbound connections kept open at once (one per peer, reused while busy).
+    pub max_outbound: usize,
+    /// Longest wait for a connect, a preamble, the rest of a started frame, or a write.
+    pub io_timeout: Duration,
+    /// A connection with nothing to carry for this long is closed.
+    pub idle_timeout: Duration,
+    /// Frames queued for one peer while its connection is busy; more are dropped (counted).
+    pub queue_per_peer: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_inbound: 64,
+            max_outbound: 64,
+            io_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            queue_per_peer: 32,
+        }
+    }
+}
+
+/// The preamble announcing `addr` as the sender's gossip address.
+pub(crate) fn preamble(addr: SocketAddr) -> Bytes {
+    let mut out = BytesMut::with_capacity(24);
+    out.put_slice(MAGIC);
+    out.put_u8(VERSION);
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.put_u8(4);
+            out.put_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.put_u8(6);
+            out.put_slice(&ip.octets());
+        }
+    }
+    out.put_u16(addr.port());
+    out.freeze()
+}
+
+/// Reads a preamble; `None` if the bytes are not one.
+async fn read_preamble(stream: &mut (impl AsyncRead + Unpin)) -> Option<SocketAddr> {
+    let mut head = [0u8; 6];
+    stream.read_exact(&mut head).await.ok()?;
+    if &head[..4] != MAGIC || head[4] != VERSION {
+        return None;
+    }
+    let ip = match head[5] {
+        4 => {
+            let mut b = [0u8; 4];
+            stream.read_exact(&mut b).await.ok()?;
+            IpAddr::V4(Ipv4Addr::from(b))
+        }
+        6 => {
+            let mut b = [0u8; 16];
+            stream.read_exact(&mut b).await.ok()?;
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+        _ => return None,
+    };
+    let port = stream.read_u16().await.ok()?;
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Serves one inbound connection: hands each frame, with the sender's gossip address, to
+/// the node task until the peer closes, idles, misbehaves or the task stops.
+pub(crate) async fn read_frames(
+    mut stream: TcpStream,
+    frames: mpsc::Sender<(SocketAddr, Bytes)>,
+    max_frame: usize,
+    limits: StreamLimits,
+    stats: Arc<TransportStats>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let Ok(Some(from)) = timeout(limits.io_timeout, read_preamble(&mut stream)).await else {
+        stats.bad_streams.fetch_add(1, Relaxed);
+        return;
+    };
+    loop {
+        let len = match timeout(limits.idle_timeout, stream.read_u32()).await {
+            Ok(Ok(len)) => len as usize,
+            _ => return, // closed or idle: the normal end
+        };
+        if len > max_frame {
+            stats.bad_streams.fetch_add(1, Relaxed);
+            return;
+        }
+        // Grown as bytes arrive (never `len` up front): a peer must send what it claims.
+        let mut frame = Vec::new();
+        let read = timeout(limits.io_timeout, (&mut stream).take(len as u64).read_to_end(&mut frame)).await;
+        if !matches!(read, Ok(Ok(n)) if n == len) {
+            stats.bad_streams.fetch_add(1, Relaxed);
+            return;
+        }
+        stats.frames_in.fetch_add(1, Relaxed);
+        if frames.send((from, Bytes::from(frame))).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Owns one outbound connection to `dest`: connects, sends the preamble, then writes the
+/// frames queued for it until it idles or an error ends it (queued frames are then lost,
+/// as datagrams may be: the protocol retries what matters).
+pub(crate) async fn write_frames(
+    dest: SocketAddr,
+    preamble: Bytes,
+    mut queue: mpsc::Receiver<Bytes>,
+    limits: StreamLimits,
+    stats: Arc<TransportStats>,
+) {
+    let io = limits.io_timeout;
+    let Ok(Ok(mut stream)) = timeout(io, TcpStream::connect(dest)).await else {
+        stats.connect_failures.fetch_add(1, Relaxed);
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    if !matches!(timeout(io, stream.write_all(&preamble)).await, Ok(Ok(()))) {
+        stats.connect_failures.fetch_add(1, Relaxed);
+        return;
+    }
+    while let Ok(Some(frame)) = timeout(limits.idle_timeout, queue.recv()).await {
+        let Ok(len) = u32::try_from(frame.len()) else { continue };
+        let write = async {
+            stream.write_all(&len.to_be_bytes()).await?;
+            stream.write_all(&frame).await
+        };
+        if !matches!(timeout(io, write).await, Ok(Ok(()))) {
+            stats.frames_dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        stats.frames_out.fetch_add(1, Relaxed);
+    }
+    let _ = timeout(io, stream.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn preambles_round_trip_and_garbage_is_refused() {
+        for addr in ["127.0.0.1:7946", "[::1]:65535", "10.1.2.3:1"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let bytes = preamble(addr);
+            assert_eq!(read_preamble(&mut &bytes[..]).await, Some(addr));
+            for cut in 0..bytes.len() {
+                assert_eq!(read_preamble(&mut &bytes[..cut]).await, None, "cut at {cut}");
+            }
+        }
+        let mut wrong = preamble("127.0.0.1:1".parse().unwrap()).to_vec();
+        wrong[4] = 2;
+        assert_eq!(read_preamble(&mut &wrong[..]).await, None, "another framing version");
+        assert_eq!(read_preamble(&mut &b"GET / HTTP/1.1\r\n"[..]).await, None);
+    }
+}

@@ -137,6 +137,10 @@ pub struct Config {
     pub max_gossip_queue: usize,
     /// Most ping-reqs this node relays at once for other members.
     pub max_relays: usize,
+    /// Encryption: seal everything sent with the ring's primary key and accept only what
+    /// one of its keys opens (see [`seal`](crate::seal)). `None`: plain packets.
+    #[cfg(feature = "encryption")]
+    pub keyring: Option<crate::seal::Keyring>,
 }
 
 impl Config {
@@ -184,6 +188,8 @@ impl Config {
             max_stream_frame: max_members.saturating_mul(1024).max(1 << 20),
             max_gossip_queue: max_members.saturating_mul(2),
             max_relays: 1024,
+            #[cfg(feature = "encryption")]
+            keyring: None,
         }
     }
 
@@ -253,6 +259,15 @@ impl Config {
         1 + 4 + 1 + self.max_id_len + 19 + 2 + self.max_meta_len
     }
 
+    /// The most bytes of a datagram before sealing: the MTU less what encryption adds.
+    pub(crate) fn packet_budget(&self) -> usize {
+        #[cfg(feature = "encryption")]
+        if self.keyring.is_some() {
+            return self.mtu.saturating_sub(crate::seal::SEAL_OVERHEAD);
+        }
+        self.mtu
+    }
+
     /// The largest packet header these settings produce, in bytes.
     pub(crate) fn max_header_len(&self) -> usize {
         3 + self.cluster_name.len() + 1 + self.max_id_len
@@ -279,7 +294,7 @@ impl Config {
         // An empty packet must hold a header, a ping, a buddy suspicion and the largest
         // Alive, so that every message fits some packet and nothing is ever sent oversize.
         let ping_and_buddy = 6 + self.max_id_len + 6 + 2 * self.max_id_len;
-        if self.mtu < self.max_header_len() + ping_and_buddy + self.max_message_len() || self.mtu > 65_507 {
+        if self.packet_budget() < self.max_header_len() + ping_and_buddy + self.max_message_len() || self.mtu > 65_507 {
             return invalid("mtu", "too small for the id and metadata limits (or above 65507)");
         }
         if self.probe_interval.is_zero() || self.gossip_interval.is_zero() {

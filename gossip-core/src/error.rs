@@ -51,11 +51,14 @@ pub enum RecvError {
     FromSelf,
     /// The node has left the cluster and no longer takes input.
     Left,
+    /// This node encrypts, and no key of its ring opens the packet (sealed with another
+    /// key, not sealed at all, or tampered with).
+    Decrypt,
 }
 
 impl RecvError {
     /// Number of distinct kinds, for per-kind counters.
-    pub const KINDS: usize = 5;
+    pub const KINDS: usize = 6;
 
     /// A stable index per variant in `0..KINDS`.
     pub fn kind(&self) -> usize {
@@ -65,11 +68,13 @@ impl RecvError {
             RecvError::WrongCluster => 2,
             RecvError::FromSelf => 3,
             RecvError::Left => 4,
+            RecvError::Decrypt => 5,
         }
     }
 
     /// The name of each kind, indexed by [`RecvError::kind`].
-    pub const KIND_NAMES: [&'static str; Self::KINDS] = ["decode", "too_large", "wrong_cluster", "from_self", "left"];
+    pub const KIND_NAMES: [&'static str; Self::KINDS] =
+        ["decode", "too_large", "wrong_cluster", "from_self", "left", "decrypt"];
 }
 
 impl From<DecodeError> for RecvError {
@@ -86,6 +91,7 @@ impl fmt::Display for RecvError {
             RecvError::WrongCluster => f.write_str("packet from another cluster"),
             RecvError::FromSelf => f.write_str("packet claims to come from this node"),
             RecvError::Left => f.write_str("node has left; input ignored"),
+            RecvError::Decrypt => f.write_str("no key of the keyring opens the packet"),
         }
     }
 }

@@ -26,6 +26,41 @@ pub fn decode(data: &[u8]) {
     assert_eq!(encode(&again), out, "the encoding is not canonical");
 }
 
+/// The decrypting decoder (feature `encryption`): the first byte of `data` picks what to do
+/// with the rest. Odd: the rest is taken as a sealed packet as received, which no key of the
+/// ring may open (it was not sealed with one) and which must never panic. Even: the rest is
+/// a plain packet, sealed with the ring's second key, then one byte is flipped when the
+/// first byte says so; the ring must open exactly the untouched seal, to exactly the plain
+/// bytes, which then go through [`decode`].
+#[cfg(feature = "encryption")]
+pub fn open_sealed(data: &[u8]) {
+    use crate::seal::Keyring;
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let mut ring = Keyring::new([1; 32]);
+    ring.add([2; 32]).expect("room for a second key");
+    if mode & 1 == 1 {
+        assert_eq!(ring.open(rest), None, "a packet sealed with no key of the ring opened");
+        return;
+    }
+    let mut sender = Keyring::new([2; 32]);
+    sender.add([3; 32]).expect("room");
+    let nonce = [mode; 24];
+    let mut sealed = sender.seal(nonce, rest);
+    let flip = usize::from(mode >> 1);
+    let tampered = mode & 2 == 2 && flip < sealed.len();
+    if tampered && let Some(byte) = sealed.get_mut(flip) {
+        *byte ^= 0x80;
+    }
+    match ring.open(&sealed) {
+        Some(plain) => {
+            assert!(!tampered, "a tampered seal opened");
+            assert_eq!(plain, rest, "opening changed the bytes");
+            decode(&plain);
+        }
+        None => assert!(tampered, "an untouched seal did not open"),
+    }
+}
+
 fn encode(packet: &Packet<'_>) -> Vec<u8> {
     let mut out = BytesMut::new();
     packet.encode(&mut out);

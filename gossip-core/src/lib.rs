@@ -64,6 +64,8 @@ mod node;
 mod phi;
 mod probe;
 mod rand;
+#[cfg(feature = "encryption")]
+pub mod seal;
 mod settings;
 mod stats;
 mod sync;
@@ -82,6 +84,8 @@ pub use event::{Event, Transmit};
 pub use identity::{Identity, MAX_ID_LEN, MemberInfo, MemberState, NodeId};
 pub use members::Member;
 pub use node::Node;
+#[cfg(feature = "encryption")]
+pub use seal::{Keyring, KeyringError};
 pub use settings::SettingError;
 pub use stats::Stats;
 pub use time::Time;

@@ -197,6 +197,13 @@ impl<R: RngCore> Node<R> {
         &self.config
     }
 
+    /// The keyring, to rotate keys while running (add a key everywhere, make it primary
+    /// everywhere, then remove the old one); `None` when this node does not encrypt.
+    #[cfg(feature = "encryption")]
+    pub fn keyring_mut(&mut self) -> Option<&mut crate::seal::Keyring> {
+        self.config.keyring.as_mut()
+    }
+
     /// Pieces of membership news waiting to be piggybacked.
     pub fn pending_news(&self) -> usize {
         self.gossip.len()
@@ -349,6 +356,15 @@ impl<R: RngCore> Node<R> {
             release_burst(&mut self.transmits);
             return None;
         };
+        #[cfg(feature = "encryption")]
+        let t = match &self.config.keyring {
+            Some(ring) => {
+                let mut nonce = [0u8; 24];
+                self.rng.fill_bytes(&mut nonce);
+                Transmit { payload: ring.seal(nonce, &t.payload).into(), ..t }
+            }
+            None => t,
+        };
         self.stats.packets_out += 1;
         self.stats.bytes_out += t.payload.len() as u64;
         Some(t)
@@ -427,6 +443,19 @@ impl<R: RngCore> Node<R> {
 
     /// Decodes and checks the whole packet first, then applies its messages in order.
     fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
+        #[cfg(feature = "encryption")]
+        let opened;
+        #[cfg(feature = "encryption")]
+        let data = match &self.config.keyring {
+            Some(ring) => {
+                if data.len() > max_len.saturating_add(crate::seal::SEAL_OVERHEAD) {
+                    return Err(RecvError::TooLarge);
+                }
+                opened = ring.open(data).ok_or(RecvError::Decrypt)?;
+                &opened[..]
+            }
+            None => data,
+        };
         if data.len() > max_len {
             return Err(RecvError::TooLarge);
         }
@@ -493,7 +522,8 @@ impl<R: RngCore> Node<R> {
         let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
         let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
         let arena = &mut self.arena;
-        arena.reserve(self.config.mtu);
+        let budget = self.config.packet_budget();
+        arena.reserve(budget);
         header.encode(arena);
         for m in primary {
             m.encode(arena);
@@ -507,7 +537,7 @@ impl<R: RngCore> Node<R> {
         for (queue, is_kv) in [(&mut self.gossip, false), (&mut self.key_gossip, true), (&mut self.user_gossip, false)]
         {
             let before = arena.len();
-            let room = self.config.mtu.saturating_sub(before);
+            let room = budget.saturating_sub(before);
             piggybacked += queue.fill(arena, if is_kv { room.min(kv_room) } else { room }, limit);
             if is_kv {
                 kv_spent = arena.len() - before;

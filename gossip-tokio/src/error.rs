@@ -1,6 +1,6 @@
 //! Errors a user of the adapter can act on.
 
-use gossip_core::{CommandError, ConfigError};
+use gossip_core::{CommandError, ConfigError, KeyringError};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -54,6 +54,10 @@ pub enum ClusterError {
     Closed,
     /// The node refused the command (a key too long, an unknown member, ...).
     Command(CommandError),
+    /// A keyring change was refused (the ring is unchanged).
+    Keyring(KeyringError),
+    /// A keyring change on a node started without encryption.
+    NotEncrypted,
 }
 
 impl fmt::Display for ClusterError {
@@ -61,6 +65,8 @@ impl fmt::Display for ClusterError {
         match self {
             ClusterError::Closed => f.write_str("the node has stopped"),
             ClusterError::Command(e) => e.fmt(f),
+            ClusterError::Keyring(e) => e.fmt(f),
+            ClusterError::NotEncrypted => f.write_str("this node was started without an encryption key"),
         }
     }
 }
@@ -104,6 +110,7 @@ impl From<crate::ClusterError> for JoinError {
         match e {
             ClusterError::Closed => JoinError::Closed,
             ClusterError::Command(c) => JoinError::Command(c),
+            ClusterError::Keyring(_) | ClusterError::NotEncrypted => JoinError::Closed,
         }
     }
 }

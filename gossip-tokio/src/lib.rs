@@ -39,7 +39,7 @@ pub use gossip_core;
 pub use stream::StreamLimits;
 
 use bytes::Bytes;
-use gossip_core::{CommandError, Config, Event, MemberInfo, Node, NodeId, Stats, Time};
+use gossip_core::{CommandError, Config, Event, Keyring, KeyringError, MemberInfo, Node, NodeId, Stats, Time};
 use rand_chacha::ChaCha12Rng;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -299,6 +299,29 @@ impl Cluster {
     pub async fn set_meta(&self, meta: impl Into<Bytes>) -> Result<(), ClusterError> {
         let meta = meta.into();
         self.command(move |node, _| node.set_meta(meta)).await
+    }
+
+    /// Key rotation, step 1: accept `key` too (do it on every node first).
+    pub async fn add_key(&self, key: [u8; 32]) -> Result<(), ClusterError> {
+        self.on_keyring(move |ring| ring.add(key)).await
+    }
+
+    /// Key rotation, step 2: seal with `key`, already added (once every node has it).
+    pub async fn use_key(&self, key: [u8; 32]) -> Result<(), ClusterError> {
+        self.on_keyring(move |ring| ring.use_key(&key)).await
+    }
+
+    /// Key rotation, step 3: stop accepting `key` (once no node seals with it).
+    pub async fn remove_key(&self, key: [u8; 32]) -> Result<(), ClusterError> {
+        self.on_keyring(move |ring| ring.remove(&key)).await
+    }
+
+    async fn on_keyring(
+        &self,
+        f: impl FnOnce(&mut Keyring) -> Result<(), KeyringError> + Send + 'static,
+    ) -> Result<(), ClusterError> {
+        let changed = self.with_node(move |node, _| node.keyring_mut().map(f)).await?;
+        changed.ok_or(ClusterError::NotEncrypted)?.map_err(ClusterError::Keyring)
     }
 
     /// The protocol's counters and the transport's.

@@ -52,6 +52,13 @@ proptest! {
         fuzzing::decode(&bytes);
     }
 
+    // The decrypting decoder body holds for arbitrary bytes.
+    #[cfg(feature = "encryption")]
+    #[test]
+    fn open_sealed_body_holds(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+        fuzzing::open_sealed(&bytes);
+    }
+
     // The node body holds for structured operation sequences.
     #[test]
     fn node_body_holds(ops in proptest::collection::vec(op(), 1..120)) {

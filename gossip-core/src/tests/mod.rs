@@ -1,6 +1,8 @@
 //! Scenario tests: real nodes on the in-crate harness at tens of nodes, several seeds.
 
 mod detector;
+#[cfg(feature = "encryption")]
+mod encryption;
 mod fuzz_bodies;
 mod hostile;
 mod scenarios;

@@ -103,6 +103,13 @@ impl Harness {
         h
     }
 
+    /// Rebuilds node `i` (not started yet) with its own settings.
+    #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
+    pub fn configure(&mut self, i: usize, config: Config) {
+        let rng = SplitMix(self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64 * 7919 + self.seq));
+        self.nodes[i] = Some(Node::new(config, Identity::new(name(i), self.addrs[i]), rng).unwrap());
+    }
+
     fn boot(&mut self, i: usize, addr: SocketAddr) {
         self.by_addr.retain(|_, &mut v| v != i);
         self.by_addr.insert(addr, i);

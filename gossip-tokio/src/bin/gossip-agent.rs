@@ -6,7 +6,7 @@
 //! end of input does not stop it.
 
 use clap::Parser;
-use gossip_core::{Config, Event, MemberInfo, MemberState};
+use gossip_core::{Config, Event, Keyring, MemberInfo, MemberState};
 use gossip_tokio::{Cluster, Options};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,7 +17,8 @@ use std::process::ExitCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One gossip node on real sockets: JSON-lines events on stdout, commands on stdin
-/// (members, set KEY VALUE, delete KEY, get NODE KEY, broadcast TEXT, stats, leave).
+/// (members, set KEY VALUE, delete KEY, get NODE KEY, broadcast TEXT, key add|use|remove HEX,
+/// stats, leave).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -116,9 +117,16 @@ fn options(args: Args) -> Result<(Options, Vec<String>), String> {
         config.set_field("cluster_name", &cluster).map_err(|e| e.to_string())?;
     }
     let keys = if args.key.is_empty() { file.key } else { args.key };
-    if !keys.is_empty() {
-        return Err("--key: encryption is not built yet".into());
+    let mut ring: Option<Keyring> = None;
+    for hex in &keys {
+        let key = Keyring::parse_key(hex).map_err(|e| format!("--key: {e}"))?;
+        match &mut ring {
+            None => ring = Some(Keyring::new(key)),
+            Some(ring) => ring.add(key).map_err(|e| format!("--key: {e}"))?,
+        }
     }
+    config.keyring = ring;
+    config.validate().map_err(|e| e.to_string())?;
     let name = args.name.or(file.name).ok_or("--name is required")?;
     let bind = args.bind.or(file.bind).ok_or("--bind is required")?;
     let mut options = Options::new(config, name, bind);
@@ -209,11 +217,21 @@ async fn command(cluster: &Cluster, line: &str) -> Result<(), String> {
             let (core, transport) = cluster.stats().await.map_err(e)?;
             print(json!({"stats": format!("{core:?}"), "transport": format!("{transport:?}")}));
         }
+        "key" => {
+            let (action, hex) = rest.split_once(char::is_whitespace).ok_or("usage: key add|use|remove HEX")?;
+            let key = Keyring::parse_key(hex).map_err(|e| e.to_string())?;
+            match action {
+                "add" => cluster.add_key(key).await.map_err(e)?,
+                "use" => cluster.use_key(key).await.map_err(e)?,
+                "remove" => cluster.remove_key(key).await.map_err(e)?,
+                _ => return Err("usage: key add|use|remove HEX".into()),
+            }
+        }
         "leave" => {
             cluster.leave().await.map_err(e)?;
             std::process::exit(0);
         }
-        _ => return Err(format!("unknown command {line:?} (members, set, delete, get, broadcast, stats, leave)")),
+        _ => return Err(format!("unknown command {line:?} (members, set, delete, get, broadcast, key, stats, leave)")),
     }
     Ok(())
 }

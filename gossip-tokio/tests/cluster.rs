@@ -1,0 +1,124 @@
+//! Ten real nodes in one process over loopback UDP and TCP: they converge, a node dropped
+//! without a word is seen Down by all, one that leaves is seen Left, and a key set on one
+//! is seen by all. Every wait is bounded, so the test stops by itself.
+
+use gossip_core::{Config, MemberState};
+use gossip_tokio::{Cluster, Options};
+use std::time::Duration;
+use tokio::time::{Instant, sleep};
+
+/// Fast timings for loopback, so detection takes seconds, not tens of seconds.
+pub fn fast_config(n: usize) -> Config {
+    let mut config = Config::local(n);
+    for (field, value) in [("probe_interval", "300ms"), ("probe_timeout", "100ms"), ("gossip_interval", "50ms")] {
+        config.set_field(field, value).unwrap();
+    }
+    config
+}
+
+async fn start(i: usize, n: usize) -> Cluster {
+    let options = Options::new(fast_config(n), format!("node-{i}"), "127.0.0.1:0".parse().unwrap());
+    Cluster::start(options).await.expect("bind a loopback port")
+}
+
+/// Polls `check` every 50 ms until it holds; panics with `what` after `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < end, "timed out after {limit:?}: {what}");
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn state_of(c: &Cluster, name: &str) -> Option<MemberState> {
+    let members = c.members().await.ok()?;
+    members.iter().find(|m| m.id.as_bytes() == name.as_bytes()).map(|m| m.state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_converge_detect_a_silent_failure_see_a_leave_and_share_keys() {
+    let n = 10;
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(start(i, n).await);
+    }
+    let seed = nodes[0].local_addr().to_string();
+    nodes[0].join(Vec::<String>::new()).await.unwrap();
+    for node in &nodes[1..] {
+        node.join([&seed]).await.expect("the seed answers");
+    }
+    eventually(Duration::from_secs(20), "every node sees all ten alive", async || {
+        for node in &nodes {
+            let members = node.members().await.unwrap();
+            if members.iter().filter(|m| m.state == MemberState::Alive).count() != n {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    nodes[3].set("role", "db").await.unwrap();
+    eventually(Duration::from_secs(10), "every node has node-3's key", async || {
+        for node in &nodes {
+            if node.get("node-3", "role").await.unwrap().as_deref() != Some(&b"db"[..]) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    // Dropped without a word: its sockets close, it answers nothing.
+    nodes[9].shutdown().await;
+    let dropped = nodes.pop().unwrap();
+    assert!(dropped.members().await.is_err(), "a stopped node refuses calls");
+    eventually(Duration::from_secs(30), "every live node sees node-9 Down", async || {
+        for node in &nodes {
+            if state_of(node, "node-9").await != Some(MemberState::Down) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    nodes[8].leave().await.unwrap();
+    let left = nodes.pop().unwrap();
+    assert!(left.members().await.is_err(), "the node stopped after leaving");
+    eventually(Duration::from_secs(15), "every live node sees node-8 Left", async || {
+        for node in &nodes {
+            if state_of(node, "node-8").await != Some(MemberState::Left) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for node in &nodes {
+        assert_eq!(state_of(node, "node-1").await, Some(MemberState::Alive), "no live node was declared down");
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn typed_errors_for_a_port_in_use_an_unresolvable_seed_and_a_bad_key() {
+    let first = start(0, 2).await;
+    let taken = first.local_addr();
+    let options = Options::new(fast_config(2), "other", taken);
+    let err = Cluster::start(options).await.unwrap_err();
+    assert!(matches!(err, gossip_tokio::StartError::Bind { .. }), "{err}");
+    assert!(err.to_string().contains(&taken.to_string()));
+
+    let err = first.join(["no-such-host.invalid:7946"]).await.unwrap_err();
+    assert!(matches!(err, gossip_tokio::JoinError::Resolve { .. }), "{err}");
+    let err = first.set("", "x").await.unwrap_err();
+    assert!(matches!(err, gossip_tokio::ClusterError::Command(_)), "{err}");
+    let err = first.add_key([1; 32]).await.unwrap_err();
+    assert_eq!(err, gossip_tokio::ClusterError::NotEncrypted);
+
+    let unspecified = Options::new(fast_config(2), "any", "0.0.0.0:0".parse().unwrap());
+    let err = Cluster::start(unspecified).await.unwrap_err();
+    assert!(matches!(err, gossip_tokio::StartError::NoAdvertiseAddress), "{err}");
+    first.shutdown().await;
+}

@@ -141,6 +141,11 @@ pub struct Config {
     /// one of its keys opens (see [`seal`](crate::seal)). `None`: plain packets.
     #[cfg(feature = "encryption")]
     pub keyring: Option<crate::seal::Keyring>,
+    /// Compression: packets and frames longer than this many bytes go out LZ4-compressed
+    /// when that makes them shorter (see [`wire::compress`](crate::wire::compress)); 0: never.
+    /// Every build with the feature accepts compressed input, whatever this says.
+    #[cfg(feature = "compression")]
+    pub compress_above: usize,
 }
 
 impl Config {
@@ -190,6 +195,8 @@ impl Config {
             max_relays: 1024,
             #[cfg(feature = "encryption")]
             keyring: None,
+            #[cfg(feature = "compression")]
+            compress_above: 0,
         }
     }
 

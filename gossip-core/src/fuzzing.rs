@@ -61,6 +61,25 @@ pub fn open_sealed(data: &[u8]) {
     }
 }
 
+/// The inflating decoder (feature `compression`): arbitrary bytes as a received packet must
+/// inflate within the limit or fail typed, never panic; what inflates goes through
+/// [`decode`]. And the bytes taken as a plain packet must, if they compress, inflate back
+/// to themselves.
+#[cfg(feature = "compression")]
+pub fn inflate(data: &[u8]) {
+    use crate::wire::compress;
+    const MAX: usize = 1 << 16;
+    if let Ok(Some(plain)) = compress::inflate(data, MAX) {
+        assert!(plain.len() <= MAX, "inflated beyond the limit");
+        decode(&plain);
+    }
+    if let Some(small) = compress::compress(data) {
+        assert!(small.len() < data.len(), "compression made it longer");
+        let back = compress::inflate(&small, MAX.max(data.len())).expect("our own compression inflates");
+        assert_eq!(back.as_deref(), Some(data), "a round trip changed the bytes");
+    }
+}
+
 fn encode(packet: &Packet<'_>) -> Vec<u8> {
     let mut out = BytesMut::new();
     packet.encode(&mut out);

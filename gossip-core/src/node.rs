@@ -356,6 +356,14 @@ impl<R: RngCore> Node<R> {
             release_burst(&mut self.transmits);
             return None;
         };
+        #[cfg(feature = "compression")]
+        let t = match self.config.compress_above {
+            above if above > 0 && t.payload.len() > above => match wire::compress::compress(&t.payload) {
+                Some(smaller) => Transmit { payload: smaller.into(), ..t },
+                None => t,
+            },
+            _ => t,
+        };
         #[cfg(feature = "encryption")]
         let t = match &self.config.keyring {
             Some(ring) => {
@@ -459,6 +467,10 @@ impl<R: RngCore> Node<R> {
         if data.len() > max_len {
             return Err(RecvError::TooLarge);
         }
+        #[cfg(feature = "compression")]
+        let inflated = wire::compress::inflate(data, max_len)?;
+        #[cfg(feature = "compression")]
+        let data = inflated.as_deref().unwrap_or(data);
         let packet = wire::decode(data, &self.limits)?;
         if packet.header.cluster != &self.config.cluster_name[..] {
             return Err(RecvError::WrongCluster);

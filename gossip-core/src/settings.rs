@@ -115,6 +115,8 @@ fn apply(config: &mut Config, field: &str, v: &str) -> Result<(), String> {
         "max_stream_frame" => config.max_stream_frame = parse(v)?,
         "max_gossip_queue" => config.max_gossip_queue = parse(v)?,
         "max_relays" => config.max_relays = parse(v)?,
+        #[cfg(feature = "compression")]
+        "compress_above" => config.compress_above = parse(v)?,
         _ => return Err("unknown config field".into()),
     }
     Ok(())

@@ -59,6 +59,13 @@ proptest! {
         fuzzing::open_sealed(&bytes);
     }
 
+    // The inflating decoder body holds for arbitrary bytes.
+    #[cfg(feature = "compression")]
+    #[test]
+    fn inflate_body_holds(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+        fuzzing::inflate(&bytes);
+    }
+
     // The node body holds for structured operation sequences.
     #[test]
     fn node_body_holds(ops in proptest::collection::vec(op(), 1..120)) {

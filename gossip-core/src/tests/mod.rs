@@ -1,5 +1,7 @@
 //! Scenario tests: real nodes on the in-crate harness at tens of nodes, several seeds.
 
+#[cfg(feature = "compression")]
+mod compression;
 mod detector;
 #[cfg(feature = "encryption")]
 mod encryption;

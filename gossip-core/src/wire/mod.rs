@@ -22,6 +22,8 @@
     clippy::arithmetic_side_effects
 )]
 
+#[cfg(feature = "compression")]
+pub mod compress;
 mod error;
 mod kv;
 mod reader;

@@ -29,8 +29,11 @@ pub struct StreamLimits {
     pub max_inbound: usize,
     /// Most outbound connections kept open at once (one per peer, reused while busy).
     pub max_outbound: usize,
-    /// Longest wait for a connect, a preamble, the rest of a started frame, or a write.
+    /// Longest wait for a connect, the rest of a started frame, or a write.
     pub io_timeout: Duration,
+    /// Longest wait for a new connection's preamble: short, so that silent connections
+    /// cannot hold the inbound slots for long.
+    pub preamble_timeout: Duration,
     /// A connection with nothing to carry for this long is closed.
     pub idle_timeout: Duration,
     /// Frames queued for one peer while its connection is busy; more are dropped (counted).
@@ -43,6 +46,7 @@ impl Default for StreamLimits {
             max_inbound: 64,
             max_outbound: 64,
             io_timeout: Duration::from_secs(5),
+            preamble_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(30),
             queue_per_peer: 32,
         }
@@ -102,7 +106,7 @@ pub(crate) async fn read_frames(
     stats: Arc<TransportStats>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let Ok(Some(from)) = timeout(limits.io_timeout, read_preamble(&mut stream)).await else {
+    let Ok(Some(from)) = timeout(limits.preamble_timeout, read_preamble(&mut stream)).await else {
         stats.bad_streams.fetch_add(1, Relaxed);
         return;
     };

@@ -222,3 +222,29 @@ fn agents_form_a_cluster_over_ipv6_loopback() {
         assert_eq!(got.expect("the broadcast")["payload"], "hello over v6");
     }
 }
+
+#[test]
+fn an_agent_takes_its_settings_from_a_toml_file_and_names_a_bad_one() {
+    let dir = std::env::temp_dir().join(format!("gossip-agent-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "name = \"from-file\"\ncluster = \"prod\"\n[settings]\nsuspicion_mult = 3\nprobe_timeout = \"150ms\"\n",
+    )
+    .unwrap();
+    let agent = Agent::start("from-flag", "127.0.0.1:0", &["--config", good.to_str().unwrap()]).expect("starts");
+    let started = agent.wait_for(WAIT, |v| v["event"] == "started").unwrap();
+    assert_eq!(started["node"], "from-flag", "a flag wins over the file");
+    drop(agent);
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[settings]\nsuspicion_mult = \"many\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gossip-agent"))
+        .args(["--name", "x", "--bind", "127.0.0.1:0", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("suspicion_mult=many"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -122,3 +122,48 @@ async fn typed_errors_for_a_port_in_use_an_unresolvable_seed_and_a_bad_key() {
     assert!(matches!(err, gossip_tokio::StartError::NoAdvertiseAddress), "{err}");
     first.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_misbehaving_peer_cannot_stall_the_node() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let node = start(0, 4).await;
+    node.join(Vec::<String>::new()).await.unwrap();
+    let addr = node.local_addr();
+    // Garbage instead of a preamble; a valid preamble and then a 4 GiB frame length; a
+    // connection that says nothing; and a hundred idle ones, above the inbound cap.
+    let mut garbage = TcpStream::connect(addr).await.unwrap();
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut huge = TcpStream::connect(addr).await.unwrap();
+    let mut preamble = b"GSPT\x01\x04\x7f\x00\x00\x01\x1f\x90".to_vec();
+    preamble.extend_from_slice(&u32::MAX.to_be_bytes());
+    huge.write_all(&preamble).await.unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Garbage datagrams too.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..100u8 {
+        udp.send_to(&[i; 64], addr).await.unwrap();
+    }
+    // The node task still answers at once...
+    let asked = Instant::now();
+    assert_eq!(node.members().await.unwrap().len(), 1);
+    assert!(asked.elapsed() < Duration::from_secs(5), "the task was stalled");
+    // ...and a real peer still joins it (by name, not address): at once if a slot is free,
+    // else once the silent connections run out of time (the joiner keeps retrying).
+    let peer = start(1, 4).await;
+    let _ = peer.join([format!("localhost:{}", addr.port())]).await;
+    eventually(Duration::from_secs(20), "the node sees its real peer", async || {
+        state_of(&node, "node-1").await == Some(MemberState::Alive)
+    })
+    .await;
+    let (stats, transport) = node.stats().await.unwrap();
+    assert!(stats.drops.iter().sum::<u64>() >= 100, "the garbage datagrams were counted: {:?}", stats.drops);
+    assert!(transport.refused_streams > 0, "connections above the cap were refused: {transport:?}");
+    assert!(transport.bad_streams >= 2, "the garbage and the oversized frame were cut off: {transport:?}");
+    drop(idle);
+    node.shutdown().await;
+    peer.shutdown().await;
+}

@@ -25,7 +25,7 @@ struct Args {
     /// This node's unique name.
     #[arg(long)]
     name: Option<String>,
-    /// Where to bind UDP and TCP (the same port), e.g. 127.0.0.1:7946 or [::1]:7946.
+    /// Where to bind UDP and TCP (the same port), e.g. `127.0.0.1:7946` or `[::1]:7946`.
     #[arg(long)]
     bind: Option<SocketAddr>,
     /// The address peers should use, when --bind is 0.0.0.0 or ::.

@@ -9,7 +9,8 @@
 
 use crate::TransportStats;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use gossip_core::wire;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -58,17 +59,7 @@ pub(crate) fn preamble(addr: SocketAddr) -> Bytes {
     let mut out = BytesMut::with_capacity(24);
     out.put_slice(MAGIC);
     out.put_u8(VERSION);
-    match addr.ip() {
-        IpAddr::V4(ip) => {
-            out.put_u8(4);
-            out.put_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.put_u8(6);
-            out.put_slice(&ip.octets());
-        }
-    }
-    out.put_u16(addr.port());
+    wire::put_addr(&mut out, &addr);
     out.freeze()
 }
 
@@ -76,24 +67,18 @@ pub(crate) fn preamble(addr: SocketAddr) -> Bytes {
 async fn read_preamble(stream: &mut (impl AsyncRead + Unpin)) -> Option<SocketAddr> {
     let mut head = [0u8; 6];
     stream.read_exact(&mut head).await.ok()?;
-    if &head[..4] != MAGIC || head[4] != VERSION {
+    let (magic, version, family) = (&head[..4], head[4], head[5]);
+    if magic != MAGIC || version != VERSION {
         return None;
     }
-    let ip = match head[5] {
-        4 => {
-            let mut b = [0u8; 4];
-            stream.read_exact(&mut b).await.ok()?;
-            IpAddr::V4(Ipv4Addr::from(b))
-        }
-        6 => {
-            let mut b = [0u8; 16];
-            stream.read_exact(&mut b).await.ok()?;
-            IpAddr::V6(Ipv6Addr::from(b))
-        }
+    let ip_len = match family {
+        4 => 4,
+        6 => 16,
         _ => return None,
     };
-    let port = stream.read_u16().await.ok()?;
-    Some(SocketAddr::new(ip, port))
+    let mut addr = vec![family; 1 + ip_len + 2];
+    stream.read_exact(&mut addr[1..]).await.ok()?;
+    wire::read_addr(&mut wire::Reader::new(&addr)).ok()
 }
 
 /// Serves one inbound connection: hands each frame, with the sender's gossip address, to

@@ -368,7 +368,8 @@ fn read_incarnation(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
     }
 }
 
-fn read_addr(r: &mut Reader<'_>) -> Result<SocketAddr, DecodeError> {
+/// Reads an address: `family u8 (4|6) | ip | port u16` (also the tokio adapter's stream preamble).
+pub fn read_addr(r: &mut Reader<'_>) -> Result<SocketAddr, DecodeError> {
     let ip = match r.u8("address family")? {
         4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>("ipv4 address")?)),
         6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>("ipv6 address")?)),
@@ -523,7 +524,8 @@ fn put_id(out: &mut impl BufMut, id: &[u8]) {
     out.put_slice(id);
 }
 
-fn put_addr(out: &mut impl BufMut, addr: &SocketAddr) {
+/// Writes an address as [`read_addr`] reads it ([`addr_len`] bytes).
+pub fn put_addr(out: &mut impl BufMut, addr: &SocketAddr) {
     match addr.ip() {
         IpAddr::V4(ip) => {
             out.put_u8(4);

@@ -17,6 +17,9 @@ use tokio::time::{Instant, sleep_until};
 /// Largest datagram read (the UDP limit; the core drops anything above its MTU rules).
 const MAX_DATAGRAM: usize = 65_536;
 
+/// How long to stop accepting after an accept error.
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 type Handles = (mpsc::Sender<Command>, broadcast::Sender<Event>, Arc<TransportStats>, SocketAddr);
 
 /// Binds the sockets, builds the node and spawns its task.
@@ -118,6 +121,9 @@ impl Driver {
     async fn run(mut self) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut done: Option<oneshot::Sender<()>> = None;
+        // After a failed accept (out of file descriptors, say), stop accepting for a while
+        // rather than spin on the error; the node's own timers wake the loop meanwhile.
+        let mut accept_after = Instant::now();
         loop {
             self.flush().await;
             let deadline = self.node.poll_timeout();
@@ -135,7 +141,7 @@ impl Driver {
             let input = tokio::select! {
                 r = self.udp.recv_from(&mut buf) => Input::Datagram(r),
                 Some((from, frame)) = self.frames.recv() => Input::Frame(from, frame),
-                c = self.listener.accept() => Input::Connection(c),
+                c = self.listener.accept(), if Instant::now() >= accept_after => Input::Connection(c),
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Input::Timeout,
                 c = self.commands.recv() => Input::Command(c),
             };
@@ -150,7 +156,7 @@ impl Driver {
                     let _ = self.node.handle_stream(now, from, &frame);
                 }
                 Input::Connection(Ok((conn, _))) => self.accept(conn),
-                Input::Connection(Err(_)) => {}
+                Input::Connection(Err(_)) => accept_after = Instant::now() + ACCEPT_PAUSE,
                 Input::Timeout => self.node.handle_timeout(now),
                 Input::Command(None) => break, // every handle dropped
                 Input::Command(Some(Command::Shutdown(reply))) => {

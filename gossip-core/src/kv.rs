@@ -23,6 +23,7 @@ use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::replica::{Entry, Replica};
 use crate::sync::SyncPart;
 use crate::time::Time;
 use crate::wire::{self, KvDelta, KvSection, KvWrite, Message};
@@ -64,17 +65,6 @@ pub(crate) struct OwnerDelta {
     pub(crate) up_to: u64,
 }
 
-/// A replica of one owner's keys.
-#[derive(Clone, Debug, Default)]
-struct Replica {
-    /// Every write up to this version is reflected here.
-    max: u64,
-    /// The highest version of a reclaimed tombstone: a peer below it gets a reset.
-    reclaimed: u64,
-    /// Latest write per key (deletes included, until reclaimed).
-    keys: BTreeMap<Bytes, (Option<Bytes>, u64)>,
-}
-
 impl Write {
     /// An owned copy of a write as the wire carries it.
     fn from_wire(w: &KvWrite<'_>) -> Self {
@@ -82,24 +72,18 @@ impl Write {
     }
 }
 
+impl Write {
+    /// An owned copy of a replica's entry.
+    fn from_entry(e: &Entry) -> Self {
+        Write { key: e.key_bytes(), value: e.value_bytes(), version: e.version() }
+    }
+}
+
 impl Replica {
     /// Applies one write known to be newer than anything here for its key.
     fn put(&mut self, w: &Write) {
-        self.keys.insert(w.key.clone(), (w.value.clone(), w.version));
+        self.insert(&w.key, w.value.as_deref(), w.version);
         self.max = self.max.max(w.version);
-    }
-
-    /// Writes above `after` and up to `max`, in version order: a prefix of the owner's
-    /// history (never the newer writes held out of order, see [`KvStore::apply_gossip`]).
-    fn writes_after(&self, after: u64) -> Vec<Write> {
-        let mut writes: Vec<Write> = self
-            .keys
-            .iter()
-            .filter(|(_, (_, v))| *v > after && *v <= self.max)
-            .map(|(k, (value, v))| Write { key: k.clone(), value: value.clone(), version: *v })
-            .collect();
-        writes.sort_by_key(|w| w.version);
-        writes
     }
 }
 
@@ -182,8 +166,14 @@ fn generation(version: u64) -> u64 {
 }
 
 /// Encoded size of a write on the wire.
-pub(crate) fn write_len(w: &Write) -> usize {
+#[cfg(test)]
+fn write_len(w: &Write) -> usize {
     KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() }.encoded_len()
+}
+
+/// Encoded size of a replica's entry as a write on the wire.
+fn entry_len(e: &Entry) -> usize {
+    KvWrite { key: e.key(), version: e.version(), value: e.value() }.encoded_len()
 }
 
 /// Encoded size of an owner's delta header on the wire.
@@ -201,8 +191,8 @@ impl KvStore {
     /// or for all of a reset's, which replaces the replica (counted as a refusal when not).
     fn has_room(&mut self, delta: &OwnerDelta) -> bool {
         let held = self.replicas.get(&delta.owner).filter(|_| !delta.reset);
-        let new = delta.writes.iter().filter(|w| held.is_none_or(|r| !r.keys.contains_key(&w.key))).count();
-        let room = held.map_or(0, |r| r.keys.len()).saturating_add(new) <= self.max_entries;
+        let new = delta.writes.iter().filter(|w| held.is_none_or(|r| !r.contains(&w.key))).count();
+        let room = held.map_or(0, |r| r.len()).saturating_add(new) <= self.max_entries;
         if !room {
             self.refused += 1;
         }
@@ -211,7 +201,7 @@ impl KvStore {
 
     /// How many live keys `owner` has here.
     pub(crate) fn live_keys(&self, owner: &[u8]) -> usize {
-        self.replicas.get(owner).map_or(0, |r| r.keys.values().filter(|(v, _)| v.is_some()).count())
+        self.replicas.get(owner).map_or(0, |r| r.iter().filter(|e| e.is_live()).count())
     }
 
     /// `owner`'s write of `key` (`None`: a delete) with the next version of its life
@@ -240,16 +230,13 @@ impl KvStore {
     }
 
     /// The live value of `key` at `owner`.
-    pub(crate) fn get(&self, owner: &[u8], key: &[u8]) -> Option<&Bytes> {
-        self.replicas.get(owner)?.keys.get(key)?.0.as_ref()
+    pub(crate) fn get(&self, owner: &[u8], key: &[u8]) -> Option<&[u8]> {
+        self.replicas.get(owner)?.get(key)?.value()
     }
 
     /// `owner`'s live keys and values, in key order.
-    pub(crate) fn entries(&self, owner: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.replicas
-            .get(owner)
-            .into_iter()
-            .flat_map(|r| r.keys.iter().filter_map(|(k, (v, _))| Some((k, v.as_ref()?))))
+    pub(crate) fn entries(&self, owner: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.replicas.get(owner).into_iter().flat_map(|r| r.iter().filter_map(|e| Some((e.key(), e.value()?))))
     }
 
     /// The digest: each known owner and the version its replica is complete up to.
@@ -296,22 +283,21 @@ impl KvStore {
             }
             let after = theirs.unwrap_or(0);
             let reset = after < replica.reclaimed;
-            let writes = replica.writes_after(if reset { 0 } else { after });
+            let held = replica.after(if reset { 0 } else { after });
             let mut used = header;
             let mut taken = 0;
-            for w in &writes {
-                if used + write_len(w) > room {
+            for e in &held {
+                if used + entry_len(e) > room {
                     break;
                 }
-                used += write_len(w);
+                used += entry_len(e);
                 taken += 1;
             }
-            if taken == 0 && !writes.is_empty() || reset && taken < writes.len() {
+            if taken == 0 && !held.is_empty() || reset && taken < held.len() {
                 continue; // nothing of it fits; a smaller owner may
             }
-            let complete = taken == writes.len();
-            let mut writes = writes;
-            writes.truncate(taken);
+            let complete = taken == held.len();
+            let writes: Vec<Write> = held[..taken].iter().map(|e| Write::from_entry(e)).collect();
             let up_to = if complete { replica.max } else { writes.last().map_or(after, |w| w.version) };
             room -= used;
             let base = if reset { replica.reclaimed } else { after };
@@ -333,8 +319,8 @@ impl KvStore {
         if generation(delta.up_to) > generation(max) && max > 0 {
             // The owner restarted: its previous life's keys are gone.
             if let Some(old) = self.replicas.remove(&delta.owner) {
-                let live = old.keys.into_iter().filter(|(_, (v, _))| v.is_some());
-                changed.extend(live.map(|(key, _)| Write { key, value: None, version: delta.up_to }));
+                let live = old.iter().filter(|e| e.is_live());
+                changed.extend(live.map(|e| Write { key: e.key_bytes(), value: None, version: delta.up_to }));
             }
             max = 0;
         }
@@ -353,26 +339,17 @@ impl KvStore {
             // them, live ones (reported deleted) and old tombstones alike (passed on, a stale
             // tombstone would take a key's version backwards elsewhere). Keys held out of
             // order, above the reset, stay.
-            let kept: std::collections::BTreeSet<&Bytes> = delta.writes.iter().map(|w| &w.key).collect();
-            let gone: Vec<(Bytes, bool)> = replica
-                .keys
-                .iter()
-                .filter(|(k, (_, ver))| *ver <= delta.up_to && !kept.contains(k))
-                .map(|(k, (v, _))| (k.clone(), v.is_some()))
-                .collect();
-            for (key, live) in gone {
-                replica.keys.remove(&key);
-                if live {
-                    changed.push(Write { key, value: None, version: delta.up_to });
-                }
-            }
+            let kept: BTreeSet<&[u8]> = delta.writes.iter().map(|w| &w.key[..]).collect();
+            let gone = replica.drop_where(|e| e.version() <= delta.up_to && !kept.contains(e.key()));
+            changed.extend(gone.into_iter().map(|key| Write { key, value: None, version: delta.up_to }));
             replica.reclaimed = replica.reclaimed.max(delta.base);
         }
+        replica.reserve(delta.writes.iter().filter(|w| !replica.contains(&w.key)).count());
         for w in &delta.writes {
-            let current = replica.keys.get(&w.key);
-            let newer = current.is_none_or(|(_, v)| w.version > *v);
+            let current = replica.get(&w.key);
+            let newer = current.is_none_or(|e| w.version > e.version());
             if newer && (delta.reset || w.version > replica.max) {
-                let was_live = current.is_some_and(|(v, _)| v.is_some());
+                let was_live = current.is_some_and(Entry::is_live);
                 replica.put(w);
                 if w.value.is_none() {
                     self.tombstones.push_back((now, delta.owner.clone(), w.key.clone(), w.version));
@@ -410,13 +387,14 @@ impl KvStore {
             return (changed, Taken::No);
         }
         let mut taken = Taken::No;
+        replica.reserve(delta.writes.iter().filter(|w| !replica.contains(&w.key)).count());
         for w in &delta.writes {
-            let current = replica.keys.get(&w.key);
-            if current.is_some_and(|(_, v)| *v >= w.version) || w.version <= replica.max {
+            let current = replica.get(&w.key);
+            if current.is_some_and(|e| e.version() >= w.version) || w.version <= replica.max {
                 continue;
             }
-            let was_live = current.is_some_and(|(v, _)| v.is_some());
-            replica.keys.insert(w.key.clone(), (w.value.clone(), w.version));
+            let was_live = current.is_some_and(Entry::is_live);
+            replica.insert(&w.key, w.value.as_deref(), w.version);
             if w.value.is_none() {
                 self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
             }
@@ -435,18 +413,19 @@ impl KvStore {
     /// `None` when nothing of the owner is known or even its newest write does not fit.
     pub(crate) fn recent(&self, owner: &NodeId, most: usize, room: usize) -> Option<OwnerDelta> {
         let r = self.replicas.get(owner)?;
-        let latest = r.writes_after(0);
+        let latest = r.after(0);
         let mut used = 1 + owner_delta_len(owner);
         let mut cut = latest.len();
-        while cut > 0 && latest.len() - cut < most && used + write_len(&latest[cut - 1]) <= room {
-            used += write_len(&latest[cut - 1]);
+        while cut > 0 && latest.len() - cut < most && used + entry_len(latest[cut - 1]) <= room {
+            used += entry_len(latest[cut - 1]);
             cut -= 1;
         }
         if cut == latest.len() {
             return None;
         }
-        let base = cut.checked_sub(1).map_or(0, |i| latest[i].version).max(r.reclaimed);
-        Some(OwnerDelta { owner: owner.clone(), reset: false, base, writes: latest[cut..].to_vec(), up_to: r.max })
+        let base = cut.checked_sub(1).map_or(0, |i| latest[i].version()).max(r.reclaimed);
+        let writes = latest[cut..].iter().map(|e| Write::from_entry(e)).collect();
+        Some(OwnerDelta { owner: owner.clone(), reset: false, base, writes, up_to: r.max })
     }
 
     /// Forgets tombstones learned more than `grace` ago.
@@ -458,13 +437,13 @@ impl KvStore {
             // A tombstone since overwritten by a set needs no reclaiming: lagging peers get
             // the set, which supersedes the delete. An owner forgotten meanwhile neither.
             let Some(replica) = self.replicas.get_mut(&owner) else { continue };
-            if replica.keys.get(&key).is_some_and(|(v, ver)| v.is_none() && *ver == version) {
+            if replica.get(&key).is_some_and(|e| !e.is_live() && e.version() == version) {
                 if version > replica.max {
                     // Held out of order: the prefix must reach it first (see `apply_gossip`).
                     self.tombstones.push_back((now, owner, key, version));
                     continue;
                 }
-                replica.keys.remove(&key);
+                replica.remove(&key);
                 replica.reclaimed = replica.reclaimed.max(version);
             }
         }
@@ -498,7 +477,7 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::TooManyKeys { max: self.config.max_keys });
         }
         self.expiries.cancel(&key);
-        if held != Some(&value) {
+        if held != Some(&value[..]) {
             self.write_own(key, Some(value));
         }
         Ok(())
@@ -672,12 +651,12 @@ impl<R: RngCore> Node<R> {
 
     /// The value of `key` in `owner`'s state, as far as this node knows it (`owner` may be
     /// this node's own id).
-    pub fn get(&self, owner: &[u8], key: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, owner: &[u8], key: &[u8]) -> Option<&[u8]> {
         self.kv.get(owner, key)
     }
 
     /// `owner`'s keys and values as this node knows them, in key order.
-    pub fn keys(&self, owner: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+    pub fn keys(&self, owner: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.kv.entries(owner)
     }
 
@@ -802,13 +781,13 @@ mod tests {
     /// write if that is at or below `max`; else nothing or the value of any of its writes
     /// (an earlier one it has, or a later one taken out of order from gossip). A deleted
     /// key whose delete is the latest write, at or below `max`, never shows a value.
-    fn check_key(history: &[Write], key: &Bytes, max: u64, shown: Option<&Bytes>) -> Result<(), String> {
+    fn check_key(history: &[Write], key: &Bytes, max: u64, shown: Option<&[u8]>) -> Result<(), String> {
         let writes: Vec<&Write> = history.iter().filter(|w| w.key == *key).collect();
         match writes.last() {
             Some(latest) if latest.version <= max => {
-                (latest.value.as_ref() == shown).then_some(()).ok_or(format!("{key:?}: {shown:?}, latest {latest:?}"))
+                (latest.value.as_deref() == shown).then_some(()).ok_or(format!("{key:?}: {shown:?}, latest {latest:?}"))
             }
-            _ => (shown.is_none() || writes.iter().any(|w| w.value.as_ref() == shown))
+            _ => (shown.is_none() || writes.iter().any(|w| w.value.as_deref() == shown))
                 .then_some(())
                 .ok_or(format!("{key:?}: {shown:?} was never written")),
         }
@@ -827,7 +806,7 @@ mod tests {
     }
 
     fn view(store: &KvStore, owner: &NodeId) -> BTreeMap<Bytes, Bytes> {
-        store.entries(owner.as_bytes()).map(|(k, v)| (k.clone(), v.clone())).collect()
+        store.entries(owner.as_bytes()).map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v))).collect()
     }
 
     fn sync(stores: &mut [KvStore], now: Time, from: usize, to: usize, budget: usize) -> Vec<Write> {
@@ -896,7 +875,7 @@ mod tests {
                             let checked = check_key(written, &key, max, shown);
                             prop_assert!(checked.is_ok(), "node {} owner {}: {:?}", i, owner, checked);
                             // What a replica holds for a key only ever moves forward.
-                            let held = s.replicas.get(id(owner).as_bytes()).and_then(|r| r.keys.get(&key)).map(|e| e.1);
+                            let held = s.replicas.get(id(owner).as_bytes()).and_then(|r| r.get(&key)).map(Entry::version);
                             let seen = &mut highest[i][owner][usize::from(key[0])];
                             prop_assert!(held.is_none_or(|v| v >= *seen), "node {} owner {} key {:?}: {:?} after {}", i, owner, key, held, seen);
                             *seen = held.unwrap_or(*seen).max(*seen);
@@ -968,7 +947,7 @@ mod tests {
         let t0 = Time::ZERO;
         stores[0].write(t0, &id(0), 0, Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")));
         sync(&mut stores, t0, 0, 2, usize::MAX);
-        assert_eq!(stores[2].get(b"n0", b"k").map(|v| &v[..]), Some(&b"v"[..]));
+        assert_eq!(stores[2].get(b"n0", b"k"), Some(&b"v"[..]));
         stores[0].write(t0, &id(0), 0, Bytes::from_static(b"k"), None);
         sync(&mut stores, t0, 0, 1, usize::MAX);
         let later = t0.saturating_add(GRACE);

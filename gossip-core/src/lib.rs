@@ -64,6 +64,7 @@ mod node;
 mod phi;
 mod probe;
 mod rand;
+mod replica;
 mod stats;
 mod sync;
 mod time;

@@ -398,6 +398,9 @@ impl Scenario {
                 sim.crash(victim);
                 sim.restart(victim, false, &[0]);
                 measured_from = sim.now;
+                // The duration counts from the restart: spreading 100 keys of every node
+                // takes longer than the default duration at 500 nodes.
+                end = measured_from.saturating_add(duration);
                 let step = Duration::from_millis(100);
                 let (mut knows_all, mut holds_all) = (None, None);
                 while sim.now < end && (knows_all.is_none() || holds_all.is_none()) {

@@ -19,6 +19,7 @@
 //! bounds what a node sends (`Config::kv_bytes_per_sec`).
 
 use crate::broadcast::QueueKind;
+use crate::digest;
 use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::NodeId;
@@ -26,7 +27,7 @@ use crate::node::Node;
 use crate::replica::{Entry, Replica};
 use crate::sync::SyncPart;
 use crate::time::Time;
-use crate::wire::{self, KvDelta, KvSection, KvWrite, Message};
+use crate::wire::{self, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite, Message};
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -254,6 +255,23 @@ impl KvStore {
         })
     }
 
+    /// How many owners the digest has.
+    pub(crate) fn owners(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// The digest folded into `2^log2` bucket sums over owner ids (see
+    /// `crate::digest::kv_sums`); their wrapping total is [`KvStore::sum`].
+    pub(crate) fn bucket_sums(&self, log2: u8) -> Vec<u64> {
+        crate::digest::kv_sums(self.digest().map(|(id, max)| (id.as_bytes(), max)), log2)
+    }
+
+    /// The digest's entries for the owners in the buckets `set` holds, among `2^log2`.
+    pub(crate) fn listed(&self, log2: u8, set: &[u8]) -> Vec<(&NodeId, u64)> {
+        let holds = |b: usize| set.get(b / 8).is_some_and(|byte| byte & (1 << (b % 8)) != 0);
+        self.digest().filter(|(id, _)| holds(crate::digest::bucket(id.as_bytes(), log2))).collect()
+    }
+
     /// Encoded size of the digest, bytes.
     pub(crate) fn digest_len(&self) -> usize {
         self.replicas.keys().map(|id| wire::digest_entry_len(id.as_bytes())).sum()
@@ -264,9 +282,21 @@ impl KvStore {
     /// each as a prefix of its writes in version order. A reset (see the module docs) is
     /// all or nothing: it waits for a budget it fits in.
     pub(crate) fn delta(&self, peer: &BTreeMap<NodeId, u64>, budget: usize) -> Vec<OwnerDelta> {
+        self.delta_within(peer, |_| true, budget)
+    }
+
+    /// Like [`KvStore::delta`], for the owners `within` picks only: the peer's digest
+    /// `peer` lists exactly its owners among those (a digest-first sync's buckets).
+    pub(crate) fn delta_within(
+        &self,
+        peer: &BTreeMap<NodeId, u64>,
+        within: impl Fn(&[u8]) -> bool,
+        budget: usize,
+    ) -> Vec<OwnerDelta> {
         let mut behind: Vec<(&NodeId, &Replica, Option<u64>)> = self
             .replicas
             .iter()
+            .filter(|(id, _)| within(id.as_bytes()))
             .filter_map(|(id, r)| {
                 let theirs = peer.get(id).copied();
                 (r.max > theirs.unwrap_or(0)).then_some((id, r, theirs))
@@ -701,35 +731,112 @@ impl<R: RngCore> Node<R> {
         });
     }
 
-    /// Encodes the key/value section of one part of a sync: our digest in a request or a
-    /// response, and in a response or push-back the deltas the peer lacks by its digest
-    /// (`peer`; none means it knows nothing), within half a stream frame and the budget.
-    /// `None` when there is nothing to say.
+    /// Encodes the key/value section of one part of a sync, digest-first (`None` when
+    /// there is nothing to say):
+    ///
+    /// - request: our digest as bucket sums (nothing when we know no keys);
+    /// - response: our owners of the buckets whose sums differ from the request's, listed
+    ///   (nothing when none differ). To a request without keys, the deltas it lacks;
+    /// - push-back: the deltas the responder lacks by its listing, and our own owners of
+    ///   the same buckets, listed;
+    /// - answer: the deltas the requester lacks by the push-back's listing.
+    ///
+    /// So two nodes that agree exchange one request's sums (half a byte per owner), and
+    /// otherwise list the owners of the buckets that differ, where each side sent its
+    /// whole digest before. Deltas take at most half a stream frame and the budget; a
+    /// peer's section with a complete digest gets what it lacks by that digest.
     pub(crate) fn kv_section(&mut self, part: SyncPart, peer: Option<&KvSection<'_>>) -> Option<Vec<u8>> {
-        let deltas = if part == SyncPart::Request {
-            Vec::new()
-        } else {
-            let digest: BTreeMap<NodeId, u64> =
-                peer.iter().flat_map(|s| s.digest()).map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect();
-            self.kv.delta(&digest, (self.config.max_stream_frame / 2).min(self.kv_room()))
+        let room = (self.config.max_stream_frame / 2).min(self.kv_room());
+        let peer_digest = |s: &KvSection<'_>| -> BTreeMap<NodeId, u64> {
+            s.digest().map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect()
         };
-        let digest: Vec<(&NodeId, u64)> =
-            if part == SyncPart::PushBack { Vec::new() } else { self.kv.digest().collect() };
-        if digest.is_empty() && deltas.is_empty() {
-            return None;
-        }
-        let out = encode_deltas(digest.into_iter().map(|(id, max)| (id.as_bytes(), max)), &deltas);
+        let in_set = |set: &wire::BucketSet<'_>, id: &[u8]| set.contains(digest::bucket(id, set.log2()));
+        let scope = peer.map(KvSection::scope);
+        let out = match (part, scope) {
+            (SyncPart::Request, _) => {
+                if self.kv.owners() == 0 {
+                    return None;
+                }
+                let sums = self.kv.bucket_sums(digest::kv_log2_for(self.kv.owners()));
+                encode_deltas(KvScopeOut::Sums(&sums), core::iter::empty(), &[])
+            }
+            (SyncPart::Response, None) => {
+                let deltas = self.kv.delta(&BTreeMap::new(), room);
+                if deltas.is_empty() {
+                    return None;
+                }
+                encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+            }
+            (SyncPart::Response, Some(KvScope::Sums(theirs))) => {
+                let log2 = theirs.log2();
+                let mine = self.kv.bucket_sums(log2);
+                let mut bits = vec![0u8; wire::bitmap_len(log2)];
+                let mut any = false;
+                for (b, (m, t)) in mine.iter().zip(theirs.iter()).enumerate() {
+                    if *m != t {
+                        bits[b / 8] |= 1 << (b % 8);
+                        any = true;
+                    }
+                }
+                if !any {
+                    return None;
+                }
+                let listed = self.kv.listed(log2, &bits);
+                let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
+                encode_deltas(KvScopeOut::Listed { log2, bits: &bits }, listed, &[])
+            }
+            (SyncPart::Response, Some(KvScope::Complete)) => {
+                let deltas = self.kv.delta(&peer_digest(peer?), room);
+                let digest = self.kv.digest().map(|(id, max)| (id.as_bytes(), max)).collect::<Vec<_>>();
+                encode_deltas(KvScopeOut::Complete, digest.into_iter(), &deltas)
+            }
+            (SyncPart::PushBack, Some(KvScope::Complete)) => {
+                let deltas = self.kv.delta(&peer_digest(peer?), room);
+                if deltas.is_empty() {
+                    return None;
+                }
+                encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+            }
+            (SyncPart::PushBack, Some(KvScope::Listed(set))) => {
+                let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
+                let listed = self.kv.listed(set.log2(), set.bits());
+                let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
+                encode_deltas(KvScopeOut::Listed { log2: set.log2(), bits: set.bits() }, listed, &deltas)
+            }
+            (SyncPart::Answer, Some(KvScope::Listed(set))) => {
+                let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
+                if deltas.is_empty() {
+                    return None;
+                }
+                encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+            }
+            _ => return None, // a section that part never answers (a peer's mistake)
+        };
         self.kv_spend(out.len());
         self.stats.kv_sync_bytes += out.len() as u64;
         Some(out)
     }
+
+    /// Whether a sync response's listing shows the peer ahead of us on an owner we know as
+    /// a member: its push-back's answer will teach us keys (for the catch-up's pace).
+    pub(crate) fn kv_listing_ahead(&self, section: &KvSection<'_>) -> bool {
+        matches!(section.scope(), KvScope::Listed(_))
+            && section.digest().any(|(owner, max)| {
+                max > self.kv.max(owner) && owner != self.identity.id.as_bytes() && self.members.find(owner).is_some()
+            })
+    }
 }
 
-/// Encodes a key/value section of `digest` entries and `deltas`.
-fn encode_deltas<'a>(digest: impl ExactSizeIterator<Item = (&'a [u8], u64)>, deltas: &'a [OwnerDelta]) -> Vec<u8> {
+/// Encodes a key/value section of `scope`, `digest` entries and `deltas`.
+fn encode_deltas<'a>(
+    scope: KvScopeOut<'_>,
+    digest: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
+    deltas: &'a [OwnerDelta],
+) -> Vec<u8> {
     let mut out = Vec::new();
     wire::encode_section(
         &mut out,
+        scope,
         digest,
         deltas.iter().map(|d| {
             let writes =
@@ -752,8 +859,9 @@ mod tests {
     enum Op {
         /// Node `owner` sets key `key` to `value` (or deletes it).
         Write { owner: usize, key: u8, value: Option<u8> },
-        /// `to` asks `from` for what it lacks, with this budget.
-        Sync { from: usize, to: usize, budget: usize },
+        /// `to` asks `from` for what it lacks, with this budget: by its whole digest, or
+        /// digest-first over `2^log2` buckets.
+        Sync { from: usize, to: usize, budget: usize, log2: Option<u8> },
         /// Time passes (seconds), and every node reclaims old tombstones.
         Wait { secs: u64 },
         /// `from` gossips its `most` most recent writes of `owner` to `to`, as one message.
@@ -766,7 +874,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => (0..NODES, 0..4u8, proptest::option::of(any::<u8>())).prop_map(|(owner, key, value)| Op::Write { owner, key, value }),
-            3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
+            3 => (0..NODES, 0..NODES, 20..200usize, proptest::option::of(0..3u8)).prop_map(|(from, to, budget, log2)| Op::Sync { from, to, budget, log2 }),
             1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
             3 => (0..NODES, 0..NODES, 1..4usize, 0..NODES).prop_map(|(from, owner, most, to)| Op::Piggyback { from, owner, most, to }),
             3 => (0..NODES, 0..4u8, 0..3usize, 0..NODES).prop_map(|(owner, key, back, to)| Op::Gossip { owner, key, back, to }),
@@ -818,6 +926,32 @@ mod tests {
         deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
     }
 
+    /// Like [`sync`], digest-first: `to` sends its bucket sums, `from` lists its owners of
+    /// the buckets that differ, `to` its own (the push-back), and `from` sends the deltas
+    /// `to` lacks among those.
+    fn sync_digest_first(
+        stores: &mut [KvStore],
+        now: Time,
+        from: usize,
+        to: usize,
+        budget: usize,
+        log2: u8,
+    ) -> Vec<Write> {
+        let (theirs, mine) = (stores[to].bucket_sums(log2), stores[from].bucket_sums(log2));
+        let mut bits = vec![0u8; wire::bitmap_len(log2)];
+        for b in (0..mine.len()).filter(|&b| mine[b] != theirs[b]) {
+            bits[b / 8] |= 1 << (b % 8);
+        }
+        let listing: BTreeMap<NodeId, u64> =
+            stores[to].listed(log2, &bits).into_iter().map(|(id, v)| (id.clone(), v)).collect();
+        let within = |id: &[u8]| {
+            let b = digest::bucket(id, log2);
+            bits[b / 8] & (1 << (b % 8)) != 0
+        };
+        let deltas = stores[from].delta_within(&listing, within, budget);
+        deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
+    }
+
     proptest! {
         // Cheap cases, and the out-of-order paths need many to be reached.
         #![proptest_config(ProptestConfig::with_cases(2048))]
@@ -838,9 +972,12 @@ mod tests {
                         let w = stores[owner].write(now, &id(owner), 0, Bytes::from(vec![key]), value.map(|v| Bytes::from(vec![v])));
                         history[owner].push(w);
                     }
-                    Op::Sync { from, to, budget } => {
+                    Op::Sync { from, to, budget, log2 } => {
                         if from != to {
-                            sync(&mut stores, now, from, to, budget);
+                            match log2 {
+                                None => sync(&mut stores, now, from, to, budget),
+                                Some(log2) => sync_digest_first(&mut stores, now, from, to, budget, log2),
+                            };
                         }
                     }
                     Op::Wait { secs } => {
@@ -883,18 +1020,25 @@ mod tests {
                     }
                 }
             }
-            for _ in 0..2 {
+            // Digest-first syncs converge as whole-digest ones did (two rounds), and agree.
+            for log2 in [Some(0), Some(2)] {
                 for from in 0..NODES {
                     for to in (0..NODES).filter(|&to| to != from) {
-                        sync(&mut stores, now, from, to, usize::MAX);
+                        match log2 {
+                            None => sync(&mut stores, now, from, to, usize::MAX),
+                            Some(log2) => sync_digest_first(&mut stores, now, from, to, usize::MAX, log2),
+                        };
                     }
                 }
             }
-            for s in &stores {
+            for s in &mut stores {
                 for (owner, written) in history.iter().enumerate() {
                     prop_assert_eq!(view(s, &id(owner)), as_of(written, u64::MAX));
                 }
+                prop_assert_eq!(s.bucket_sums(0), vec![s.sum()]);
             }
+            let sums: Vec<Vec<u64>> = stores.iter().map(|s| s.bucket_sums(2)).collect();
+            prop_assert!(sums.iter().all(|s| *s == sums[0]), "converged digests agree: {:?}", sums);
         }
     }
 

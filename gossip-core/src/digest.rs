@@ -67,6 +67,25 @@ pub(crate) fn log2_for(n: usize) -> u8 {
     (buckets.ilog2() as u8).min(MAX_LOG2)
 }
 
+/// How many buckets (as a power of two) a key/value digest of `owners` entries is folded
+/// into: about sixteen owners per bucket (an entry is ~17 bytes, a sum 8), so a request
+/// costs about half a byte per owner and a bucket that differs lists ~270 bytes.
+pub(crate) fn kv_log2_for(owners: usize) -> u8 {
+    let buckets = owners.div_ceil(16).max(1).next_power_of_two();
+    (buckets.ilog2() as u8).min(MAX_LOG2)
+}
+
+/// A key/value digest of (owner, max) entries folded into `2^log2` bucket sums of
+/// [`kv_entry`] over owner ids.
+pub(crate) fn kv_sums<'a>(entries: impl Iterator<Item = (&'a [u8], u64)>, log2: u8) -> Vec<u64> {
+    let mut sums = vec![0u64; bucket_mask(log2) + 1];
+    for (owner, max) in entries {
+        let sum = &mut sums[bucket(owner, log2)];
+        *sum = sum.wrapping_add(kv_entry(owner, max));
+    }
+    sums
+}
+
 /// The bucket of `id` among `2^log2`.
 pub(crate) fn bucket(id: &[u8], log2: u8) -> usize {
     bucket_at(id_hash(id), log2)
@@ -144,6 +163,21 @@ mod tests {
         let differing: Vec<usize> = (0..fa.len()).filter(|&i| fa[i] != fb[i]).collect();
         assert_eq!(differing, vec![bucket(b"node-7", log2)]);
         assert_ne!(a.fold(log2, (b"me", 4, Alive)), a.fold(log2, own), "the own record counts");
+    }
+
+    #[test]
+    fn key_sums_localise_the_owner_that_differs() {
+        let owners: Vec<(String, u64)> = (0..100).map(|i| (format!("node-{i}"), i)).collect();
+        let log2 = kv_log2_for(owners.len());
+        assert_eq!(log2, 3);
+        let a = kv_sums(owners.iter().map(|(o, v)| (o.as_bytes(), *v)), log2);
+        let b = kv_sums(owners.iter().rev().map(|(o, v)| (o.as_bytes(), *v + u64::from(o == "node-42"))), log2);
+        let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        assert_eq!(differing, vec![bucket(b"node-42", log2)]);
+        assert_eq!(
+            a.iter().fold(0u64, |s, x| s.wrapping_add(*x)),
+            kv_sums(owners.iter().map(|(o, v)| (o.as_bytes(), *v)), 0)[0]
+        );
     }
 
     #[test]

@@ -224,13 +224,23 @@ fn valid_packet(from: u8, message: &FuzzMessage) -> Vec<u8> {
                 s
             });
             // Key/value writes, one delta each: (owner, key, version, value); every seventh
-            // a reset, with a base of half the version.
+            // a reset, with a base of half the version. The digest's scope comes from the
+            // first write's key: complete, the digest's sums, or a listing of some of the
+            // first eight buckets.
             let kv: Vec<u8> = {
                 let mut section = Vec::new();
                 let keys: Vec<[u8; 1]> = kv.iter().take(16).map(|&(_, k, _, _)| [k % 4]).collect();
                 let values: Vec<Option<[u8; 1]>> = kv.iter().take(16).map(|&(_, _, _, v)| v.map(|v| [v])).collect();
+                let pick = kv.first().map_or(0, |&(_, k, _, _)| k);
+                let bits = [pick];
+                let scope = match (pick % 3, &sums) {
+                    (1, Some(sums)) => wire::KvScopeOut::Sums(sums),
+                    (2, _) => wire::KvScopeOut::Listed { log2: 3, bits: &bits },
+                    _ => wire::KvScopeOut::Complete,
+                };
                 wire::encode_section(
                     &mut section,
+                    scope,
                     kv.iter().take(16).map(|&(o, _, version, _)| (id(o), version)).collect::<Vec<_>>().into_iter(),
                     kv.iter().take(16).enumerate().map(|(i, &(o, _, version, _))| {
                         let write = wire::KvWrite { key: &keys[i], version, value: values[i].as_ref().map(|v| &v[..]) };

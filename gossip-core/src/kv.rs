@@ -19,13 +19,15 @@
 //! bounds what a node sends (`Config::kv_bytes_per_sec`).
 
 use crate::broadcast::QueueKind;
+use crate::digest;
 use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::replica::{Entry, Replica};
 use crate::sync::SyncPart;
 use crate::time::Time;
-use crate::wire::{self, KvDelta, KvSection, KvWrite, Message};
+use crate::wire::{self, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite, Message};
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -64,17 +66,6 @@ pub(crate) struct OwnerDelta {
     pub(crate) up_to: u64,
 }
 
-/// A replica of one owner's keys.
-#[derive(Clone, Debug, Default)]
-struct Replica {
-    /// Every write up to this version is reflected here.
-    max: u64,
-    /// The highest version of a reclaimed tombstone: a peer below it gets a reset.
-    reclaimed: u64,
-    /// Latest write per key (deletes included, until reclaimed).
-    keys: BTreeMap<Bytes, (Option<Bytes>, u64)>,
-}
-
 impl Write {
     /// An owned copy of a write as the wire carries it.
     fn from_wire(w: &KvWrite<'_>) -> Self {
@@ -82,24 +73,18 @@ impl Write {
     }
 }
 
+impl Write {
+    /// An owned copy of a replica's entry.
+    fn from_entry(e: &Entry) -> Self {
+        Write { key: e.key_bytes(), value: e.value_bytes(), version: e.version() }
+    }
+}
+
 impl Replica {
     /// Applies one write known to be newer than anything here for its key.
     fn put(&mut self, w: &Write) {
-        self.keys.insert(w.key.clone(), (w.value.clone(), w.version));
+        self.insert(&w.key, w.value.as_deref(), w.version);
         self.max = self.max.max(w.version);
-    }
-
-    /// Writes above `after` and up to `max`, in version order: a prefix of the owner's
-    /// history (never the newer writes held out of order, see [`KvStore::apply_gossip`]).
-    fn writes_after(&self, after: u64) -> Vec<Write> {
-        let mut writes: Vec<Write> = self
-            .keys
-            .iter()
-            .filter(|(_, (_, v))| *v > after && *v <= self.max)
-            .map(|(k, (value, v))| Write { key: k.clone(), value: value.clone(), version: *v })
-            .collect();
-        writes.sort_by_key(|w| w.version);
-        writes
     }
 }
 
@@ -182,8 +167,14 @@ fn generation(version: u64) -> u64 {
 }
 
 /// Encoded size of a write on the wire.
-pub(crate) fn write_len(w: &Write) -> usize {
+#[cfg(test)]
+fn write_len(w: &Write) -> usize {
     KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() }.encoded_len()
+}
+
+/// Encoded size of a replica's entry as a write on the wire.
+fn entry_len(e: &Entry) -> usize {
+    KvWrite { key: e.key(), version: e.version(), value: e.value() }.encoded_len()
 }
 
 /// Encoded size of an owner's delta header on the wire.
@@ -201,8 +192,8 @@ impl KvStore {
     /// or for all of a reset's, which replaces the replica (counted as a refusal when not).
     fn has_room(&mut self, delta: &OwnerDelta) -> bool {
         let held = self.replicas.get(&delta.owner).filter(|_| !delta.reset);
-        let new = delta.writes.iter().filter(|w| held.is_none_or(|r| !r.keys.contains_key(&w.key))).count();
-        let room = held.map_or(0, |r| r.keys.len()).saturating_add(new) <= self.max_entries;
+        let new = delta.writes.iter().filter(|w| held.is_none_or(|r| !r.contains(&w.key))).count();
+        let room = held.map_or(0, |r| r.len()).saturating_add(new) <= self.max_entries;
         if !room {
             self.refused += 1;
         }
@@ -211,7 +202,7 @@ impl KvStore {
 
     /// How many live keys `owner` has here.
     pub(crate) fn live_keys(&self, owner: &[u8]) -> usize {
-        self.replicas.get(owner).map_or(0, |r| r.keys.values().filter(|(v, _)| v.is_some()).count())
+        self.replicas.get(owner).map_or(0, |r| r.iter().filter(|e| e.is_live()).count())
     }
 
     /// `owner`'s write of `key` (`None`: a delete) with the next version of its life
@@ -240,16 +231,13 @@ impl KvStore {
     }
 
     /// The live value of `key` at `owner`.
-    pub(crate) fn get(&self, owner: &[u8], key: &[u8]) -> Option<&Bytes> {
-        self.replicas.get(owner)?.keys.get(key)?.0.as_ref()
+    pub(crate) fn get(&self, owner: &[u8], key: &[u8]) -> Option<&[u8]> {
+        self.replicas.get(owner)?.get(key)?.value()
     }
 
     /// `owner`'s live keys and values, in key order.
-    pub(crate) fn entries(&self, owner: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.replicas
-            .get(owner)
-            .into_iter()
-            .flat_map(|r| r.keys.iter().filter_map(|(k, (v, _))| Some((k, v.as_ref()?))))
+    pub(crate) fn entries(&self, owner: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.replicas.get(owner).into_iter().flat_map(|r| r.iter().filter_map(|e| Some((e.key(), e.value()?))))
     }
 
     /// The digest: each known owner and the version its replica is complete up to.
@@ -267,6 +255,23 @@ impl KvStore {
         })
     }
 
+    /// How many owners the digest has.
+    pub(crate) fn owners(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// The digest folded into `2^log2` bucket sums over owner ids (see
+    /// `crate::digest::kv_sums`); their wrapping total is [`KvStore::sum`].
+    pub(crate) fn bucket_sums(&self, log2: u8) -> Vec<u64> {
+        crate::digest::kv_sums(self.digest().map(|(id, max)| (id.as_bytes(), max)), log2)
+    }
+
+    /// The digest's entries for the owners in the buckets `set` holds, among `2^log2`.
+    pub(crate) fn listed(&self, log2: u8, set: &[u8]) -> Vec<(&NodeId, u64)> {
+        let holds = |b: usize| set.get(b / 8).is_some_and(|byte| byte & (1 << (b % 8)) != 0);
+        self.digest().filter(|(id, _)| holds(crate::digest::bucket(id.as_bytes(), log2))).collect()
+    }
+
     /// Encoded size of the digest, bytes.
     pub(crate) fn digest_len(&self) -> usize {
         self.replicas.keys().map(|id| wire::digest_entry_len(id.as_bytes())).sum()
@@ -277,9 +282,21 @@ impl KvStore {
     /// each as a prefix of its writes in version order. A reset (see the module docs) is
     /// all or nothing: it waits for a budget it fits in.
     pub(crate) fn delta(&self, peer: &BTreeMap<NodeId, u64>, budget: usize) -> Vec<OwnerDelta> {
+        self.delta_within(peer, |_| true, budget)
+    }
+
+    /// Like [`KvStore::delta`], for the owners `within` picks only: the peer's digest
+    /// `peer` lists exactly its owners among those (a digest-first sync's buckets).
+    pub(crate) fn delta_within(
+        &self,
+        peer: &BTreeMap<NodeId, u64>,
+        within: impl Fn(&[u8]) -> bool,
+        budget: usize,
+    ) -> Vec<OwnerDelta> {
         let mut behind: Vec<(&NodeId, &Replica, Option<u64>)> = self
             .replicas
             .iter()
+            .filter(|(id, _)| within(id.as_bytes()))
             .filter_map(|(id, r)| {
                 let theirs = peer.get(id).copied();
                 (r.max > theirs.unwrap_or(0)).then_some((id, r, theirs))
@@ -296,22 +313,21 @@ impl KvStore {
             }
             let after = theirs.unwrap_or(0);
             let reset = after < replica.reclaimed;
-            let writes = replica.writes_after(if reset { 0 } else { after });
+            let held = replica.after(if reset { 0 } else { after });
             let mut used = header;
             let mut taken = 0;
-            for w in &writes {
-                if used + write_len(w) > room {
+            for e in &held {
+                if used + entry_len(e) > room {
                     break;
                 }
-                used += write_len(w);
+                used += entry_len(e);
                 taken += 1;
             }
-            if taken == 0 && !writes.is_empty() || reset && taken < writes.len() {
+            if taken == 0 && !held.is_empty() || reset && taken < held.len() {
                 continue; // nothing of it fits; a smaller owner may
             }
-            let complete = taken == writes.len();
-            let mut writes = writes;
-            writes.truncate(taken);
+            let complete = taken == held.len();
+            let writes: Vec<Write> = held[..taken].iter().map(|e| Write::from_entry(e)).collect();
             let up_to = if complete { replica.max } else { writes.last().map_or(after, |w| w.version) };
             room -= used;
             let base = if reset { replica.reclaimed } else { after };
@@ -333,8 +349,8 @@ impl KvStore {
         if generation(delta.up_to) > generation(max) && max > 0 {
             // The owner restarted: its previous life's keys are gone.
             if let Some(old) = self.replicas.remove(&delta.owner) {
-                let live = old.keys.into_iter().filter(|(_, (v, _))| v.is_some());
-                changed.extend(live.map(|(key, _)| Write { key, value: None, version: delta.up_to }));
+                let live = old.iter().filter(|e| e.is_live());
+                changed.extend(live.map(|e| Write { key: e.key_bytes(), value: None, version: delta.up_to }));
             }
             max = 0;
         }
@@ -353,26 +369,17 @@ impl KvStore {
             // them, live ones (reported deleted) and old tombstones alike (passed on, a stale
             // tombstone would take a key's version backwards elsewhere). Keys held out of
             // order, above the reset, stay.
-            let kept: std::collections::BTreeSet<&Bytes> = delta.writes.iter().map(|w| &w.key).collect();
-            let gone: Vec<(Bytes, bool)> = replica
-                .keys
-                .iter()
-                .filter(|(k, (_, ver))| *ver <= delta.up_to && !kept.contains(k))
-                .map(|(k, (v, _))| (k.clone(), v.is_some()))
-                .collect();
-            for (key, live) in gone {
-                replica.keys.remove(&key);
-                if live {
-                    changed.push(Write { key, value: None, version: delta.up_to });
-                }
-            }
+            let kept: BTreeSet<&[u8]> = delta.writes.iter().map(|w| &w.key[..]).collect();
+            let gone = replica.drop_where(|e| e.version() <= delta.up_to && !kept.contains(e.key()));
+            changed.extend(gone.into_iter().map(|key| Write { key, value: None, version: delta.up_to }));
             replica.reclaimed = replica.reclaimed.max(delta.base);
         }
+        replica.reserve(delta.writes.iter().filter(|w| !replica.contains(&w.key)).count());
         for w in &delta.writes {
-            let current = replica.keys.get(&w.key);
-            let newer = current.is_none_or(|(_, v)| w.version > *v);
+            let current = replica.get(&w.key);
+            let newer = current.is_none_or(|e| w.version > e.version());
             if newer && (delta.reset || w.version > replica.max) {
-                let was_live = current.is_some_and(|(v, _)| v.is_some());
+                let was_live = current.is_some_and(Entry::is_live);
                 replica.put(w);
                 if w.value.is_none() {
                     self.tombstones.push_back((now, delta.owner.clone(), w.key.clone(), w.version));
@@ -410,13 +417,14 @@ impl KvStore {
             return (changed, Taken::No);
         }
         let mut taken = Taken::No;
+        replica.reserve(delta.writes.iter().filter(|w| !replica.contains(&w.key)).count());
         for w in &delta.writes {
-            let current = replica.keys.get(&w.key);
-            if current.is_some_and(|(_, v)| *v >= w.version) || w.version <= replica.max {
+            let current = replica.get(&w.key);
+            if current.is_some_and(|e| e.version() >= w.version) || w.version <= replica.max {
                 continue;
             }
-            let was_live = current.is_some_and(|(v, _)| v.is_some());
-            replica.keys.insert(w.key.clone(), (w.value.clone(), w.version));
+            let was_live = current.is_some_and(Entry::is_live);
+            replica.insert(&w.key, w.value.as_deref(), w.version);
             if w.value.is_none() {
                 self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
             }
@@ -435,18 +443,19 @@ impl KvStore {
     /// `None` when nothing of the owner is known or even its newest write does not fit.
     pub(crate) fn recent(&self, owner: &NodeId, most: usize, room: usize) -> Option<OwnerDelta> {
         let r = self.replicas.get(owner)?;
-        let latest = r.writes_after(0);
+        let latest = r.after(0);
         let mut used = 1 + owner_delta_len(owner);
         let mut cut = latest.len();
-        while cut > 0 && latest.len() - cut < most && used + write_len(&latest[cut - 1]) <= room {
-            used += write_len(&latest[cut - 1]);
+        while cut > 0 && latest.len() - cut < most && used + entry_len(latest[cut - 1]) <= room {
+            used += entry_len(latest[cut - 1]);
             cut -= 1;
         }
         if cut == latest.len() {
             return None;
         }
-        let base = cut.checked_sub(1).map_or(0, |i| latest[i].version).max(r.reclaimed);
-        Some(OwnerDelta { owner: owner.clone(), reset: false, base, writes: latest[cut..].to_vec(), up_to: r.max })
+        let base = cut.checked_sub(1).map_or(0, |i| latest[i].version()).max(r.reclaimed);
+        let writes = latest[cut..].iter().map(|e| Write::from_entry(e)).collect();
+        Some(OwnerDelta { owner: owner.clone(), reset: false, base, writes, up_to: r.max })
     }
 
     /// Forgets tombstones learned more than `grace` ago.
@@ -458,13 +467,13 @@ impl KvStore {
             // A tombstone since overwritten by a set needs no reclaiming: lagging peers get
             // the set, which supersedes the delete. An owner forgotten meanwhile neither.
             let Some(replica) = self.replicas.get_mut(&owner) else { continue };
-            if replica.keys.get(&key).is_some_and(|(v, ver)| v.is_none() && *ver == version) {
+            if replica.get(&key).is_some_and(|e| !e.is_live() && e.version() == version) {
                 if version > replica.max {
                     // Held out of order: the prefix must reach it first (see `apply_gossip`).
                     self.tombstones.push_back((now, owner, key, version));
                     continue;
                 }
-                replica.keys.remove(&key);
+                replica.remove(&key);
                 replica.reclaimed = replica.reclaimed.max(version);
             }
         }
@@ -498,7 +507,7 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::TooManyKeys { max: self.config.max_keys });
         }
         self.expiries.cancel(&key);
-        if held != Some(&value) {
+        if held != Some(&value[..]) {
             self.write_own(key, Some(value));
         }
         Ok(())
@@ -672,12 +681,12 @@ impl<R: RngCore> Node<R> {
 
     /// The value of `key` in `owner`'s state, as far as this node knows it (`owner` may be
     /// this node's own id).
-    pub fn get(&self, owner: &[u8], key: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, owner: &[u8], key: &[u8]) -> Option<&[u8]> {
         self.kv.get(owner, key)
     }
 
     /// `owner`'s keys and values as this node knows them, in key order.
-    pub fn keys(&self, owner: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+    pub fn keys(&self, owner: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.kv.entries(owner)
     }
 
@@ -722,35 +731,112 @@ impl<R: RngCore> Node<R> {
         });
     }
 
-    /// Encodes the key/value section of one part of a sync: our digest in a request or a
-    /// response, and in a response or push-back the deltas the peer lacks by its digest
-    /// (`peer`; none means it knows nothing), within half a stream frame and the budget.
-    /// `None` when there is nothing to say.
+    /// Encodes the key/value section of one part of a sync, digest-first (`None` when
+    /// there is nothing to say):
+    ///
+    /// - request: our digest as bucket sums (nothing when we know no keys);
+    /// - response: our owners of the buckets whose sums differ from the request's, listed
+    ///   (nothing when none differ). To a request without keys, the deltas it lacks;
+    /// - push-back: the deltas the responder lacks by its listing, and our own owners of
+    ///   the same buckets, listed;
+    /// - answer: the deltas the requester lacks by the push-back's listing.
+    ///
+    /// So two nodes that agree exchange one request's sums (half a byte per owner), and
+    /// otherwise list the owners of the buckets that differ, where each side sent its
+    /// whole digest before. Deltas take at most half a stream frame and the budget; a
+    /// peer's section with a complete digest gets what it lacks by that digest.
     pub(crate) fn kv_section(&mut self, part: SyncPart, peer: Option<&KvSection<'_>>) -> Option<Vec<u8>> {
-        let deltas = if part == SyncPart::Request {
-            Vec::new()
-        } else {
-            let digest: BTreeMap<NodeId, u64> =
-                peer.iter().flat_map(|s| s.digest()).map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect();
-            self.kv.delta(&digest, (self.config.max_stream_frame / 2).min(self.kv_room()))
+        let room = (self.config.max_stream_frame / 2).min(self.kv_room());
+        let peer_digest = |s: &KvSection<'_>| -> BTreeMap<NodeId, u64> {
+            s.digest().map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect()
         };
-        let digest: Vec<(&NodeId, u64)> =
-            if part == SyncPart::PushBack { Vec::new() } else { self.kv.digest().collect() };
-        if digest.is_empty() && deltas.is_empty() {
-            return None;
-        }
-        let out = encode_deltas(digest.into_iter().map(|(id, max)| (id.as_bytes(), max)), &deltas);
+        let in_set = |set: &wire::BucketSet<'_>, id: &[u8]| set.contains(digest::bucket(id, set.log2()));
+        let scope = peer.map(KvSection::scope);
+        let out = match (part, scope) {
+            (SyncPart::Request, _) => {
+                if self.kv.owners() == 0 {
+                    return None;
+                }
+                let sums = self.kv.bucket_sums(digest::kv_log2_for(self.kv.owners()));
+                encode_deltas(KvScopeOut::Sums(&sums), core::iter::empty(), &[])
+            }
+            (SyncPart::Response, None) => {
+                let deltas = self.kv.delta(&BTreeMap::new(), room);
+                if deltas.is_empty() {
+                    return None;
+                }
+                encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+            }
+            (SyncPart::Response, Some(KvScope::Sums(theirs))) => {
+                let log2 = theirs.log2();
+                let mine = self.kv.bucket_sums(log2);
+                let mut bits = vec![0u8; wire::bitmap_len(log2)];
+                let mut any = false;
+                for (b, (m, t)) in mine.iter().zip(theirs.iter()).enumerate() {
+                    if *m != t {
+                        bits[b / 8] |= 1 << (b % 8);
+                        any = true;
+                    }
+                }
+                if !any {
+                    return None;
+                }
+                let listed = self.kv.listed(log2, &bits);
+                let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
+                encode_deltas(KvScopeOut::Listed { log2, bits: &bits }, listed, &[])
+            }
+            (SyncPart::Response, Some(KvScope::Complete)) => {
+                let deltas = self.kv.delta(&peer_digest(peer?), room);
+                let digest = self.kv.digest().map(|(id, max)| (id.as_bytes(), max)).collect::<Vec<_>>();
+                encode_deltas(KvScopeOut::Complete, digest.into_iter(), &deltas)
+            }
+            (SyncPart::PushBack, Some(KvScope::Complete)) => {
+                let deltas = self.kv.delta(&peer_digest(peer?), room);
+                if deltas.is_empty() {
+                    return None;
+                }
+                encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+            }
+            (SyncPart::PushBack, Some(KvScope::Listed(set))) => {
+                let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
+                let listed = self.kv.listed(set.log2(), set.bits());
+                let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
+                encode_deltas(KvScopeOut::Listed { log2: set.log2(), bits: set.bits() }, listed, &deltas)
+            }
+            (SyncPart::Answer, Some(KvScope::Listed(set))) => {
+                let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
+                if deltas.is_empty() {
+                    return None;
+                }
+                encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+            }
+            _ => return None, // a section that part never answers (a peer's mistake)
+        };
         self.kv_spend(out.len());
         self.stats.kv_sync_bytes += out.len() as u64;
         Some(out)
     }
+
+    /// Whether a sync response's listing shows the peer ahead of us on an owner we know as
+    /// a member: its push-back's answer will teach us keys (for the catch-up's pace).
+    pub(crate) fn kv_listing_ahead(&self, section: &KvSection<'_>) -> bool {
+        matches!(section.scope(), KvScope::Listed(_))
+            && section.digest().any(|(owner, max)| {
+                max > self.kv.max(owner) && owner != self.identity.id.as_bytes() && self.members.find(owner).is_some()
+            })
+    }
 }
 
-/// Encodes a key/value section of `digest` entries and `deltas`.
-fn encode_deltas<'a>(digest: impl ExactSizeIterator<Item = (&'a [u8], u64)>, deltas: &'a [OwnerDelta]) -> Vec<u8> {
+/// Encodes a key/value section of `scope`, `digest` entries and `deltas`.
+fn encode_deltas<'a>(
+    scope: KvScopeOut<'_>,
+    digest: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
+    deltas: &'a [OwnerDelta],
+) -> Vec<u8> {
     let mut out = Vec::new();
     wire::encode_section(
         &mut out,
+        scope,
         digest,
         deltas.iter().map(|d| {
             let writes =
@@ -773,8 +859,9 @@ mod tests {
     enum Op {
         /// Node `owner` sets key `key` to `value` (or deletes it).
         Write { owner: usize, key: u8, value: Option<u8> },
-        /// `to` asks `from` for what it lacks, with this budget.
-        Sync { from: usize, to: usize, budget: usize },
+        /// `to` asks `from` for what it lacks, with this budget: by its whole digest, or
+        /// digest-first over `2^log2` buckets.
+        Sync { from: usize, to: usize, budget: usize, log2: Option<u8> },
         /// Time passes (seconds), and every node reclaims old tombstones.
         Wait { secs: u64 },
         /// `from` gossips its `most` most recent writes of `owner` to `to`, as one message.
@@ -787,7 +874,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => (0..NODES, 0..4u8, proptest::option::of(any::<u8>())).prop_map(|(owner, key, value)| Op::Write { owner, key, value }),
-            3 => (0..NODES, 0..NODES, 20..200usize).prop_map(|(from, to, budget)| Op::Sync { from, to, budget }),
+            3 => (0..NODES, 0..NODES, 20..200usize, proptest::option::of(0..3u8)).prop_map(|(from, to, budget, log2)| Op::Sync { from, to, budget, log2 }),
             1 => (1..8u64).prop_map(|secs| Op::Wait { secs }),
             3 => (0..NODES, 0..NODES, 1..4usize, 0..NODES).prop_map(|(from, owner, most, to)| Op::Piggyback { from, owner, most, to }),
             3 => (0..NODES, 0..4u8, 0..3usize, 0..NODES).prop_map(|(owner, key, back, to)| Op::Gossip { owner, key, back, to }),
@@ -802,13 +889,13 @@ mod tests {
     /// write if that is at or below `max`; else nothing or the value of any of its writes
     /// (an earlier one it has, or a later one taken out of order from gossip). A deleted
     /// key whose delete is the latest write, at or below `max`, never shows a value.
-    fn check_key(history: &[Write], key: &Bytes, max: u64, shown: Option<&Bytes>) -> Result<(), String> {
+    fn check_key(history: &[Write], key: &Bytes, max: u64, shown: Option<&[u8]>) -> Result<(), String> {
         let writes: Vec<&Write> = history.iter().filter(|w| w.key == *key).collect();
         match writes.last() {
             Some(latest) if latest.version <= max => {
-                (latest.value.as_ref() == shown).then_some(()).ok_or(format!("{key:?}: {shown:?}, latest {latest:?}"))
+                (latest.value.as_deref() == shown).then_some(()).ok_or(format!("{key:?}: {shown:?}, latest {latest:?}"))
             }
-            _ => (shown.is_none() || writes.iter().any(|w| w.value.as_ref() == shown))
+            _ => (shown.is_none() || writes.iter().any(|w| w.value.as_deref() == shown))
                 .then_some(())
                 .ok_or(format!("{key:?}: {shown:?} was never written")),
         }
@@ -827,7 +914,7 @@ mod tests {
     }
 
     fn view(store: &KvStore, owner: &NodeId) -> BTreeMap<Bytes, Bytes> {
-        store.entries(owner.as_bytes()).map(|(k, v)| (k.clone(), v.clone())).collect()
+        store.entries(owner.as_bytes()).map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v))).collect()
     }
 
     fn sync(stores: &mut [KvStore], now: Time, from: usize, to: usize, budget: usize) -> Vec<Write> {
@@ -836,6 +923,32 @@ mod tests {
         let encoded: usize =
             deltas.iter().map(|d| owner_delta_len(&d.owner) + d.writes.iter().map(write_len).sum::<usize>()).sum();
         assert!(encoded <= budget, "a delta of {encoded} bytes for a budget of {budget}");
+        deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
+    }
+
+    /// Like [`sync`], digest-first: `to` sends its bucket sums, `from` lists its owners of
+    /// the buckets that differ, `to` its own (the push-back), and `from` sends the deltas
+    /// `to` lacks among those.
+    fn sync_digest_first(
+        stores: &mut [KvStore],
+        now: Time,
+        from: usize,
+        to: usize,
+        budget: usize,
+        log2: u8,
+    ) -> Vec<Write> {
+        let (theirs, mine) = (stores[to].bucket_sums(log2), stores[from].bucket_sums(log2));
+        let mut bits = vec![0u8; wire::bitmap_len(log2)];
+        for b in (0..mine.len()).filter(|&b| mine[b] != theirs[b]) {
+            bits[b / 8] |= 1 << (b % 8);
+        }
+        let listing: BTreeMap<NodeId, u64> =
+            stores[to].listed(log2, &bits).into_iter().map(|(id, v)| (id.clone(), v)).collect();
+        let within = |id: &[u8]| {
+            let b = digest::bucket(id, log2);
+            bits[b / 8] & (1 << (b % 8)) != 0
+        };
+        let deltas = stores[from].delta_within(&listing, within, budget);
         deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
     }
 
@@ -859,9 +972,12 @@ mod tests {
                         let w = stores[owner].write(now, &id(owner), 0, Bytes::from(vec![key]), value.map(|v| Bytes::from(vec![v])));
                         history[owner].push(w);
                     }
-                    Op::Sync { from, to, budget } => {
+                    Op::Sync { from, to, budget, log2 } => {
                         if from != to {
-                            sync(&mut stores, now, from, to, budget);
+                            match log2 {
+                                None => sync(&mut stores, now, from, to, budget),
+                                Some(log2) => sync_digest_first(&mut stores, now, from, to, budget, log2),
+                            };
                         }
                     }
                     Op::Wait { secs } => {
@@ -896,7 +1012,7 @@ mod tests {
                             let checked = check_key(written, &key, max, shown);
                             prop_assert!(checked.is_ok(), "node {} owner {}: {:?}", i, owner, checked);
                             // What a replica holds for a key only ever moves forward.
-                            let held = s.replicas.get(id(owner).as_bytes()).and_then(|r| r.keys.get(&key)).map(|e| e.1);
+                            let held = s.replicas.get(id(owner).as_bytes()).and_then(|r| r.get(&key)).map(Entry::version);
                             let seen = &mut highest[i][owner][usize::from(key[0])];
                             prop_assert!(held.is_none_or(|v| v >= *seen), "node {} owner {} key {:?}: {:?} after {}", i, owner, key, held, seen);
                             *seen = held.unwrap_or(*seen).max(*seen);
@@ -904,18 +1020,25 @@ mod tests {
                     }
                 }
             }
-            for _ in 0..2 {
+            // Digest-first syncs converge as whole-digest ones did (two rounds), and agree.
+            for log2 in [Some(0), Some(2)] {
                 for from in 0..NODES {
                     for to in (0..NODES).filter(|&to| to != from) {
-                        sync(&mut stores, now, from, to, usize::MAX);
+                        match log2 {
+                            None => sync(&mut stores, now, from, to, usize::MAX),
+                            Some(log2) => sync_digest_first(&mut stores, now, from, to, usize::MAX, log2),
+                        };
                     }
                 }
             }
-            for s in &stores {
+            for s in &mut stores {
                 for (owner, written) in history.iter().enumerate() {
                     prop_assert_eq!(view(s, &id(owner)), as_of(written, u64::MAX));
                 }
+                prop_assert_eq!(s.bucket_sums(0), vec![s.sum()]);
             }
+            let sums: Vec<Vec<u64>> = stores.iter().map(|s| s.bucket_sums(2)).collect();
+            prop_assert!(sums.iter().all(|s| *s == sums[0]), "converged digests agree: {:?}", sums);
         }
     }
 
@@ -968,7 +1091,7 @@ mod tests {
         let t0 = Time::ZERO;
         stores[0].write(t0, &id(0), 0, Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")));
         sync(&mut stores, t0, 0, 2, usize::MAX);
-        assert_eq!(stores[2].get(b"n0", b"k").map(|v| &v[..]), Some(&b"v"[..]));
+        assert_eq!(stores[2].get(b"n0", b"k"), Some(&b"v"[..]));
         stores[0].write(t0, &id(0), 0, Bytes::from_static(b"k"), None);
         sync(&mut stores, t0, 0, 1, usize::MAX);
         let later = t0.saturating_add(GRACE);

@@ -64,6 +64,7 @@ mod node;
 mod phi;
 mod probe;
 mod rand;
+mod replica;
 #[cfg(feature = "encryption")]
 pub mod seal;
 mod settings;

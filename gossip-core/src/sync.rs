@@ -4,8 +4,10 @@
 //!
 //! Every sync is digest-first: a request, a response, and a push-back when something
 //! still differs (see [`SyncPart`]). Members travel only for buckets whose sums differ
-//! (`crate::digest`); replicated keys as Scuttlebutt deltas against the peer's digest
-//! (`crate::kv`).
+//! (`crate::digest`). Replicated keys likewise: the request carries bucket sums of the
+//! key/value digest, the response and push-back list the owners of the buckets that
+//! differ, and the deltas (Scuttlebutt's, `crate::kv`) go in the push-back and, for the
+//! requester, in a fourth part, the answer.
 
 use crate::digest;
 use crate::event::{Event, Transmit};
@@ -30,8 +32,12 @@ pub(crate) enum SyncPart {
     Request,
     /// Our members of the buckets where the request's digest differs, and our digest.
     Response,
-    /// After a response: our members of the buckets that still differ.
+    /// After a response: our members of the buckets that still differ, the deltas the
+    /// responder lacks, and our key/value owners of the buckets it listed.
     PushBack,
+    /// After a push-back that listed key/value owners: the deltas it lacks by them (and
+    /// our own record; no members, no digest). Not answered.
+    Answer,
 }
 
 impl<R: RngCore> Node<R> {
@@ -63,8 +69,10 @@ impl<R: RngCore> Node<R> {
             self.merge_record(now, &record);
         }
         self.quiet = false;
-        // Keys count as learning too: a joiner catches up on a large state sync by sync.
-        let keys_learned = kv.as_ref().is_some_and(|section| self.merge_kv(now, section));
+        // Keys count as learning too: a joiner catches up on a large state sync by sync. A
+        // response that lists owners ahead of ours will teach keys in its answer.
+        let keys_learned = kv.as_ref().is_some_and(|section| self.merge_kv(now, section))
+            || (response && kv.as_ref().is_some_and(|section| self.kv_listing_ahead(section)));
         if response && catch_up {
             let learned = self.members.len() > known.0 || self.members.live() > known.1 || keys_learned;
             self.pace_catch_up(now, join_reply, learned, join);
@@ -77,6 +85,8 @@ impl<R: RngCore> Node<R> {
             self.send_push_pull(dest, self.catching_up(now), SyncPart::Response, sums, kv.as_ref());
         } else if response {
             self.send_push_pull(dest, self.catching_up(now), SyncPart::PushBack, sums, kv.as_ref());
+        } else if kv.is_some_and(|s| matches!(s.scope(), wire::KvScope::Listed(_))) {
+            self.send_push_pull(dest, self.catching_up(now), SyncPart::Answer, None, kv.as_ref());
         }
         if join_reply {
             self.joined = true;
@@ -132,7 +142,7 @@ impl<R: RngCore> Node<R> {
     /// (in a response or push-back) our members of the buckets where our digest differs
     /// from `peer` (all of them without a peer digest), then (in a request or response)
     /// our digest, then the key/value section (see [`Node::kv_section`]). A push-back
-    /// with nothing to say is not sent.
+    /// or an answer with nothing to say is not sent.
     pub(crate) fn send_push_pull(
         &mut self,
         dest: SocketAddr,
@@ -148,7 +158,7 @@ impl<R: RngCore> Node<R> {
         let theirs: Option<Vec<u64>> = peer.map(|p| p.iter().collect());
         let same = theirs.as_ref() == Some(&mine);
         let kv = self.kv_section(part, peer_kv);
-        if part == SyncPart::PushBack && same && kv.is_none() {
+        if (part == SyncPart::PushBack && same || part == SyncPart::Answer) && kv.is_none() {
             return;
         }
         let differs = |id: &[u8]| {
@@ -162,7 +172,7 @@ impl<R: RngCore> Node<R> {
             addr: me.addr,
             meta: &me.meta,
         }];
-        if part != SyncPart::Request && !same {
+        if part != SyncPart::Request && part != SyncPart::Answer && !same {
             records.extend(self.members.iter().filter(|(_, m)| differs(m.id.as_bytes())).map(|(_, m)| MemberRecord {
                 state: m.state,
                 incarnation: m.incarnation,
@@ -171,7 +181,7 @@ impl<R: RngCore> Node<R> {
                 meta: m.meta(),
             }));
         }
-        let sums = (part != SyncPart::PushBack).then_some(&mine[..]);
+        let sums = matches!(part, SyncPart::Request | SyncPart::Response).then_some(&mine[..]);
         let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
         let len = header.encoded_len()
             + 6
@@ -309,7 +319,12 @@ mod tests {
             assert!(!digest);
             carried.push(ids);
             b.handle_stream(Time::ZERO, addr(1), &push_back).unwrap();
-            assert!(b.poll_transmit().is_none(), "a push-back is not answered");
+            // A push-back that listed key/value owners gets the deltas it lacks.
+            if let Some((answer, ids, digest)) = sent(b) {
+                assert!(!digest && ids.len() == 1, "an answer carries its own record and deltas only");
+                a.handle_stream(Time::ZERO, addr(2), &answer).unwrap();
+                assert!(a.poll_transmit().is_none(), "an answer is not answered");
+            }
         }
         carried
     }
@@ -405,6 +420,75 @@ mod tests {
             .collect()
     }
 
+    /// Teaches `node` one key of each of `owners` at `version` (a push-back of deltas).
+    fn teach_keys(node: &mut Node<SplitMix>, owners: &[(String, u8)], version: u64) {
+        let value = version.to_string();
+        let writes: Vec<_> =
+            owners.iter().map(|_| wire::KvWrite { key: b"k", version, value: Some(value.as_bytes()) }).collect();
+        let mut section = Vec::new();
+        wire::encode_section(
+            &mut section,
+            wire::KvScopeOut::Complete,
+            core::iter::empty(),
+            owners
+                .iter()
+                .zip(&writes)
+                .map(|((o, _), w)| (o.as_bytes(), false, 0, version, core::iter::once(*w)))
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
+        wire::encode_push_pull(&mut out, false, false, core::iter::empty(), None, Some(&section));
+        node.handle_stream(Time::ZERO, addr(250), &out).unwrap();
+        while node.poll_event().is_some() {}
+    }
+
+    /// The key/value section's size in each message of a sync from `a` to `b`.
+    fn kv_bytes(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<usize> {
+        let (mut from, mut to, mut to_addr, mut from_addr) = (a, b, addr(2), addr(1));
+        from.send_push_pull(to_addr, false, SyncPart::Request, None, None);
+        let mut sizes = Vec::new();
+        while let Some(t) = from.poll_transmit() {
+            let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
+            let Message::PushPull { kv, .. } = packet.messages[0] else { panic!("not a sync") };
+            sizes.push(kv.map_or(0, |s| s.encoded_len()));
+            to.handle_stream(Time::ZERO, from_addr, &t.payload).unwrap();
+            (from, to) = (to, from);
+            (to_addr, from_addr) = (from_addr, to_addr);
+        }
+        sizes
+    }
+
+    // Digest-first key/value syncs: two nodes that hold the same 300 owners' keys exchange
+    // the request's bucket sums only (a few hundred bytes, where each whole digest was
+    // ~5 KB); when one owner differs, the response lists that owner's bucket, the
+    // push-back the same bucket, and the answer carries the one delta.
+    #[test]
+    fn agreeing_key_syncs_send_only_sums() {
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        let peers: Vec<(String, u8)> = (10..250).chain(10..70).map(|i| (format!("peer-{i}-{}", i % 7), i)).collect();
+        let peers: Vec<(String, u8)> =
+            peers.into_iter().enumerate().map(|(n, (id, i))| (format!("{id}-{n}"), i)).collect();
+        teach(&mut a, &[peers.clone(), vec![("b".into(), 2)]].concat());
+        teach(&mut b, &[peers.clone(), vec![("a".into(), 1)]].concat());
+        teach_keys(&mut a, &peers, 5);
+        teach_keys(&mut b, &peers, 5);
+        assert_eq!(a.kv.owners(), 300);
+        let whole = a.kv.digest_len();
+        let sizes = kv_bytes(&mut a, &mut b);
+        assert_eq!(sizes.len(), 2, "request and response: {sizes:?}");
+        assert!(sizes[0] < 300 && sizes[1] == 0, "{sizes:?} (a whole digest: {whole} bytes)");
+
+        let changed = &peers[17..18];
+        teach_keys(&mut b, changed, 6);
+        let sizes = kv_bytes(&mut a, &mut b);
+        assert_eq!(sizes.len(), 4, "request, response, push-back, answer: {sizes:?}");
+        assert!(sizes[1] < whole / 8 && sizes[2] < whole / 8, "{sizes:?} (a whole digest: {whole} bytes)");
+        assert_eq!(a.get(changed[0].0.as_bytes(), b"k"), Some(&b"6"[..]));
+        assert_eq!(kv_bytes(&mut a, &mut b)[1], 0, "they agree again");
+    }
+
     // Keys ride on syncs: a set and a delete reach the peer, which reports each once; a
     // sync with nothing new reports nothing; keys of an owner the receiver does not know as
     // a member are ignored.
@@ -416,7 +500,7 @@ mod tests {
         a.set("colour", "blue").unwrap();
         a.set("size", "9").unwrap();
         sync(&mut a, &mut b);
-        assert_eq!(b.get(b"a", b"colour").map(|v| &v[..]), Some(&b"blue"[..]));
+        assert_eq!(b.get(b"a", b"colour"), Some(&b"blue"[..]));
         let mut events = key_events(&mut b);
         events.sort();
         assert_eq!(events, vec![("colour".into(), Some("blue".into())), ("size".into(), Some("9".into()))]);
@@ -432,6 +516,7 @@ mod tests {
         let write = wire::KvWrite { key: b"x", version: 1, value: Some(b"1") };
         wire::encode_section(
             &mut section,
+            wire::KvScopeOut::Complete,
             core::iter::empty(),
             [(&b"ghost"[..], false, 0, 1, core::iter::once(write))].into_iter(),
         );
@@ -480,7 +565,7 @@ mod tests {
         b.handle_stream(Time::ZERO, addr(1), &t.payload).unwrap();
         let response = b.poll_transmit().unwrap();
         a.handle_stream(Time::ZERO, addr(2), &response.payload).unwrap();
-        assert_eq!(a.get(b"b", b"k").map(|v| &v[..]), Some(&b"v"[..]));
+        assert_eq!(a.get(b"b", b"k"), Some(&b"v"[..]));
         while a.poll_transmit().is_some() {}
         let later = Time::from_nanos(10_000_000_000);
         let mut out = BytesMut::new();
@@ -515,8 +600,8 @@ mod tests {
         assert!(a.get(b"a", b"moved").is_none(), "expired 5 s after it was set again");
         while a.poll_transmit().is_some() {}
         sync(&mut b, &mut a);
-        let keys: Vec<_> = b.keys(b"a").map(|(k, _)| k.clone()).collect();
-        assert_eq!(keys, vec![bytes::Bytes::from_static(b"kept")], "the replica saw the expiries as deletes");
+        let keys: Vec<_> = b.keys(b"a").map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![&b"kept"[..]], "the replica saw the expiries as deletes");
     }
 
     // The key/value budget: a second's worth may be spent at once, then it refills at the
@@ -572,6 +657,7 @@ mod tests {
             writes.iter().enumerate().map(|(i, w)| wire::KvWrite { version: i as u64 + 1, ..*w }).collect();
         wire::encode_section(
             &mut section,
+            wire::KvScopeOut::Complete,
             core::iter::empty(),
             [(&b"a"[..], false, 0, 3, writes.into_iter())].into_iter(),
         );
@@ -613,7 +699,7 @@ mod tests {
             }
         }
         assert!(!writes.is_empty() && writes.iter().all(|v| v == "blue"), "{writes:?}");
-        assert_eq!(b.get(b"a", b"colour").map(|v| &v[..]), Some(&b"blue"[..]));
+        assert_eq!(b.get(b"a", b"colour"), Some(&b"blue"[..]));
         assert_eq!(key_events(&mut b), vec![("colour".into(), Some("blue".into()))]);
         assert!(!b.key_gossip.is_empty(), "b relays what it learned");
     }

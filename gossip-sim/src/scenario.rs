@@ -55,7 +55,8 @@ pub struct Scenario {
     /// Simulated seconds between convergence and the fault (0 by default): time for the
     /// join's gossip and catch-up syncs to die down, so the measured window is steady state.
     pub settle: f64,
-    /// Keys per node in `kv-load` and `big-state`; `None` picks the scenario's default.
+    /// Keys per node in `kv-load` and `big-state` (`None` picks the scenario's default), and
+    /// in `steady` (`None`: no keys).
     pub keys: Option<usize>,
     /// Size of the `broadcast` scenario's payload, bytes; `None`: a short one. Above what
     /// a datagram holds it travels over streams.
@@ -233,8 +234,33 @@ impl Scenario {
                 sim.leave(victim);
             }
             "loss" => sim.net.config.loss = loss,
-            // A converged cluster where nothing happens: the cost of just running it.
-            "steady" => {}
+            // A converged cluster where nothing happens: the cost of just running it. With
+            // `--keys N`, every node first sets N keys and the window starts a minute after
+            // they have spread: the cost of keeping replicated state that nobody changes.
+            "steady" => {
+                if let Some(keys) = self.keys {
+                    for i in 0..n {
+                        for k in 0..keys {
+                            sim.set_key(i, format!("key-{k:03}").as_bytes(), format!("value-{i}-{k}").as_bytes());
+                        }
+                    }
+                    let spread_by = sim.now.saturating_add(Duration::from_secs(600));
+                    while !(0..n).all(|o| sim.all_agree_on_keys(o)) {
+                        if sim.now >= spread_by {
+                            return Err(format!("steady: the keys did not spread within 600 s (seed {})", self.seed));
+                        }
+                        sim.run_until(sim.now.saturating_add(Duration::from_secs(1)), |_| false);
+                    }
+                    // The writes' own gossip dies down within a minute (40 s at 200 nodes).
+                    sim.run_until(sim.now.saturating_add(Duration::from_secs(60)), |_| false);
+                    sim.reset_traffic();
+                    measured_from = sim.now;
+                    end = measured_from.saturating_add(duration);
+                    let kv_bytes_before = sim.kv_bytes_sent();
+                    sim.run_until(end, |_| false);
+                    load_traffic = Some((sim.traffic.clone(), sim.kv_bytes_sent() - kv_bytes_before));
+                }
+            }
             "partition" | "long-partition" => {
                 // Long: past the reclaim time, so the two halves forget each other entirely
                 // (memberlist #222).
@@ -398,6 +424,9 @@ impl Scenario {
                 sim.crash(victim);
                 sim.restart(victim, false, &[0]);
                 measured_from = sim.now;
+                // The duration counts from the restart: spreading 100 keys of every node
+                // takes longer than the default duration at 500 nodes.
+                end = measured_from.saturating_add(duration);
                 let step = Duration::from_millis(100);
                 let (mut knows_all, mut holds_all) = (None, None);
                 while sim.now < end && (knows_all.is_none() || holds_all.is_none()) {

@@ -269,13 +269,16 @@ impl Cluster {
     /// `owner`'s value of `key`, as far as this node knows.
     pub async fn get(&self, owner: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, ClusterError> {
         let (owner, key) = (owner.as_ref().to_vec(), key.as_ref().to_vec());
-        self.with_node(move |node, _| node.get(&owner, &key).cloned()).await
+        self.with_node(move |node, _| node.get(&owner, &key).map(Bytes::copy_from_slice)).await
     }
 
     /// Every live key of `owner` known here, with its value.
     pub async fn keys(&self, owner: impl AsRef<[u8]>) -> Result<Vec<(Bytes, Bytes)>, ClusterError> {
         let owner = owner.as_ref().to_vec();
-        self.with_node(move |node, _| node.keys(&owner).map(|(k, v)| (k.clone(), v.clone())).collect()).await
+        self.with_node(move |node, _| {
+            node.keys(&owner).map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v))).collect()
+        })
+        .await
     }
 
     /// Sends a user broadcast to every member (each gets [`Event::Broadcast`] once).

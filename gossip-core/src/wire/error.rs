@@ -52,13 +52,15 @@ pub enum DecodeError {
     NoMessages,
     /// A key/value write kind other than delete (0) or set (1).
     UnknownWriteKind(u8),
+    /// A key/value digest scope other than complete (0), sums (1) or listed (2).
+    UnknownDigestScope(u8),
     /// A compressed packet whose block does not inflate to its stated length.
     BadCompression,
 }
 
 impl DecodeError {
     /// Number of distinct kinds, for per-kind counters.
-    pub const KINDS: usize = 13;
+    pub const KINDS: usize = 14;
 
     /// A stable index per variant in `0..KINDS`, for per-kind counters.
     pub fn kind(&self) -> usize {
@@ -75,7 +77,8 @@ impl DecodeError {
             DecodeError::ImpossibleIncarnation => 9,
             DecodeError::NoMessages => 10,
             DecodeError::UnknownWriteKind(_) => 11,
-            DecodeError::BadCompression => 12,
+            DecodeError::UnknownDigestScope(_) => 12,
+            DecodeError::BadCompression => 13,
         }
     }
 
@@ -93,6 +96,7 @@ impl DecodeError {
         "impossible_incarnation",
         "no_messages",
         "unknown_write_kind",
+        "unknown_digest_scope",
         "bad_compression",
     ];
 }
@@ -116,6 +120,7 @@ impl fmt::Display for DecodeError {
             DecodeError::ImpossibleIncarnation => f.write_str("incarnation u32::MAX is reserved"),
             DecodeError::NoMessages => f.write_str("packet carries no message"),
             DecodeError::UnknownWriteKind(k) => write!(f, "unknown key write kind {k}"),
+            DecodeError::UnknownDigestScope(k) => write!(f, "unknown key digest scope {k}"),
             DecodeError::BadCompression => f.write_str("compressed block does not inflate to its stated length"),
         }
     }

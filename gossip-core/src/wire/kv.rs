@@ -1,15 +1,21 @@
 //! The key/value part of a push-pull: a Scuttlebutt digest and deltas (see `crate::kv`).
 //!
 //! ```text
-//! section  digest_count u32 | (id | max u64)* | delta_count u32 | delta*
+//! section  scope | digest_count u32 | (id | max u64)* | delta_count u32 | delta*
+//! scope    0 (the digest is complete) | 1 log2 u8 sums (u64 per bucket) | 2 log2 u8 bitmap
 //! delta    id | flags u8 (1: reset) | base u64 | up_to u64 | write_count u32 | write*
 //! write    key_len u16 | key | version u64 | kind u8 (0: delete, 1: set) | [value_len u32 | value]
 //! ```
 //!
+//! The scope says what the digest covers (see [`KvScope`]): syncs are digest-first, a
+//! request carrying only bucket sums of the sender's digest, and the answers listing
+//! only the owners of buckets whose sums differ (`crate::kv`). A bitmap has a bit per
+//! bucket, bucket `i` in bit `i % 8` of byte `i / 8`, and at least one byte.
+//!
 //! Decoding validates the whole section once and keeps it as borrowed bytes; the
 //! iterators re-read it and cannot fail.
 
-use super::{DecodeError, Limits, Reader, put_id, read_id};
+use super::{BucketSums, DecodeError, Limits, MAX_BUCKETS, Reader, put_id, read_id, read_sums};
 use bytes::BufMut;
 
 /// Smallest digest entry: a 1-byte id and a version.
@@ -22,7 +28,80 @@ const MIN_WRITE: usize = 2 + 8 + 1;
 /// A validated key/value section, still in wire form.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct KvSection<'a> {
+    scope: KvScope<'a>,
+    /// The digest entries and the deltas.
     raw: &'a [u8],
+}
+
+/// Which of the sender's owners a [`KvSection`]'s digest lists.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KvScope<'a> {
+    /// Every owner the sender knows (none when the section carries deltas only).
+    Complete,
+    /// None: the sender's digest folded into sums per bucket of owner ids (see
+    /// `crate::digest::kv_sums`), for the receiver to list its owners of the buckets whose
+    /// sums differ from its own.
+    Sums(BucketSums<'a>),
+    /// Exactly the sender's owners in these buckets (an owner of theirs not listed is one
+    /// the sender does not know).
+    Listed(BucketSet<'a>),
+}
+
+/// A set of buckets among `2^log2` (`log2` up to `crate::digest::MAX_LOG2`), as a bitmap.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BucketSet<'a> {
+    log2: u8,
+    bits: &'a [u8],
+}
+
+impl<'a> BucketSet<'a> {
+    /// The number of buckets, as a power of two.
+    pub fn log2(&self) -> u8 {
+        self.log2
+    }
+
+    /// Whether bucket `b` is in the set.
+    pub fn contains(&self, b: usize) -> bool {
+        self.bits.get(b / 8).is_some_and(|byte| byte & (1 << (b % 8)) != 0)
+    }
+
+    /// The bitmap, a bit per bucket.
+    pub fn bits(&self) -> &'a [u8] {
+        self.bits
+    }
+}
+
+/// Bytes in a bitmap of `2^log2` buckets.
+pub fn bitmap_len(log2: u8) -> usize {
+    (1usize << log2.min(crate::digest::MAX_LOG2)).div_ceil(8)
+}
+
+/// A section's scope, to encode (see [`KvScope`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KvScopeOut<'a> {
+    /// See [`KvScope::Complete`].
+    Complete,
+    /// See [`KvScope::Sums`]: a power-of-two number of sums up to [`MAX_BUCKETS`].
+    Sums(&'a [u64]),
+    /// See [`KvScope::Listed`]: `bits` is [`bitmap_len`]`(log2)` bytes, no bit set past
+    /// the last bucket.
+    Listed {
+        /// The number of buckets, as a power of two.
+        log2: u8,
+        /// The bitmap.
+        bits: &'a [u8],
+    },
+}
+
+impl KvScopeOut<'_> {
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            KvScopeOut::Complete => 1,
+            KvScopeOut::Sums(sums) => sums.len().saturating_mul(8).saturating_add(2),
+            KvScopeOut::Listed { bits, .. } => bits.len().saturating_add(2),
+        }
+    }
 }
 
 /// One owner's writes in a [`KvSection`].
@@ -125,8 +204,34 @@ pub(super) fn read_delta<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvDe
     Ok(KvDelta { owner, reset: flags & 1 != 0, base, up_to, writes, count: count as u32 })
 }
 
+fn read_scope<'a>(r: &mut Reader<'a>) -> Result<KvScope<'a>, DecodeError> {
+    Ok(match r.u8("key digest scope")? {
+        0 => KvScope::Complete,
+        1 => KvScope::Sums(read_sums(r)?),
+        2 => {
+            let log2 = r.u8("key digest buckets")?;
+            if log2 > crate::digest::MAX_LOG2 {
+                let count = 1usize.checked_shl(u32::from(log2)).unwrap_or(usize::MAX);
+                return Err(DecodeError::TooMany { field: "key digest buckets", count, max: MAX_BUCKETS });
+            }
+            let bits = r.bytes(bitmap_len(log2), "key digest bitmap")?;
+            // Fewer than eight buckets leave high bits unused; they must be clear.
+            let used = 1u32 << log2;
+            if let Some(&last) = bits.last()
+                && used < 8
+                && last >> used != 0
+            {
+                return Err(DecodeError::UnknownFlags(last));
+            }
+            KvScope::Listed(BucketSet { log2, bits })
+        }
+        other => return Err(DecodeError::UnknownDigestScope(other)),
+    })
+}
+
 /// Reads and validates a section.
 pub(super) fn read_section<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<KvSection<'a>, DecodeError> {
+    let scope = read_scope(r)?;
     let before = r.clone();
     let owners = read_count(r, "digest owners", MIN_DIGEST_ENTRY, limits.max_push_pull_members)?;
     for _ in 0..owners {
@@ -138,10 +243,15 @@ pub(super) fn read_section<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Kv
         read_delta(r, limits)?;
     }
     let raw = before.clone().bytes(before.remaining().saturating_sub(r.remaining()), "key section")?;
-    Ok(KvSection { raw })
+    Ok(KvSection { scope, raw })
 }
 
 impl<'a> KvSection<'a> {
+    /// Which of the sender's owners [`KvSection::digest`] lists.
+    pub fn scope(&self) -> KvScope<'a> {
+        self.scope
+    }
+
     /// The sender's digest: each owner it knows and the version it is complete up to.
     pub fn digest(&self) -> impl Iterator<Item = (&'a [u8], u64)> + 'a {
         let mut r = Reader::new(self.raw);
@@ -162,12 +272,45 @@ impl<'a> KvSection<'a> {
 
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.raw.len()
+        let scope = match self.scope {
+            KvScope::Complete => 1,
+            KvScope::Sums(sums) => sums.encoded_len().saturating_add(1),
+            KvScope::Listed(set) => set.bits.len().saturating_add(2),
+        };
+        scope.saturating_add(self.raw.len())
     }
 
     /// Writes the section back out.
     pub fn encode(&self, out: &mut impl BufMut) {
+        match self.scope {
+            KvScope::Complete => put_scope(out, KvScopeOut::Complete),
+            KvScope::Sums(sums) => {
+                out.put_u8(1);
+                out.put_u8(sums.log2);
+                out.put_slice(sums.raw);
+            }
+            KvScope::Listed(set) => put_scope(out, KvScopeOut::Listed { log2: set.log2, bits: set.bits }),
+        }
         out.put_slice(self.raw);
+    }
+}
+
+/// Writes a scope.
+fn put_scope(out: &mut impl BufMut, scope: KvScopeOut<'_>) {
+    match scope {
+        KvScopeOut::Complete => out.put_u8(0),
+        KvScopeOut::Sums(sums) => {
+            out.put_u8(1);
+            out.put_u8(sums.len().trailing_zeros() as u8);
+            for &s in sums {
+                out.put_u64(s);
+            }
+        }
+        KvScopeOut::Listed { log2, bits } => {
+            out.put_u8(2);
+            out.put_u8(log2);
+            out.put_slice(bits);
+        }
     }
 }
 
@@ -194,15 +337,17 @@ impl<'a> KvDelta<'a> {
     }
 }
 
-/// Writes a section: the `digest` entries, then the `deltas`, each as (owner, reset, base,
-/// up_to, writes).
+/// Writes a section: its `scope`, the `digest` entries, then the `deltas`, each as (owner,
+/// reset, base, up_to, writes).
 pub fn encode_section<'w, W>(
     out: &mut impl BufMut,
+    scope: KvScopeOut<'_>,
     digest: impl ExactSizeIterator<Item = (&'w [u8], u64)>,
     deltas: impl ExactSizeIterator<Item = (&'w [u8], bool, u64, u64, W)>,
 ) where
     W: ExactSizeIterator<Item = KvWrite<'w>>,
 {
+    put_scope(out, scope);
     out.put_u32(digest.len() as u32);
     for (owner, max) in digest {
         put_id(out, owner);

@@ -29,7 +29,10 @@ mod kv;
 mod reader;
 
 pub use error::DecodeError;
-pub use kv::{KvDelta, KvSection, KvWrite, delta_header_len, digest_entry_len, encode_section};
+pub use kv::{
+    BucketSet, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite, bitmap_len, delta_header_len, digest_entry_len,
+    encode_section,
+};
 pub use reader::Reader;
 
 use crate::identity::MemberState;
@@ -168,7 +171,9 @@ pub enum Message<'a> {
     /// A full-state sync, sent over a reliable stream. A sync is digest-first: the request
     /// carries the sender's own record and its digest; the response, the members of the
     /// buckets whose sums differ and the responder's digest; then the requester pushes back
-    /// its members of the buckets that still differ, if any.
+    /// its members of the buckets that still differ, if any. Key/value state goes the same
+    /// way (see [`KvScope`]), with a fourth message, the responder's deltas for the
+    /// requester, when the push-back listed key/value owners.
     PushPull {
         /// The sender is joining (through the receiver, or catching up after its join):
         /// its table may lag, and only its own record is firsthand.
@@ -179,8 +184,8 @@ pub enum Message<'a> {
         states: StateList<'a>,
         /// The sender's digest: what the receiver compares its view with.
         sums: Option<BucketSums<'a>>,
-        /// Replicated key/value state: the sender's Scuttlebutt digest, and deltas for
-        /// the receiver.
+        /// Replicated key/value state: the sender's Scuttlebutt digest (whole, as bucket
+        /// sums, or for some buckets), and deltas for the receiver.
         kv: Option<KvSection<'a>>,
     },
     /// Recent writes of one owner's replicated keys, piggybacked like membership news: a

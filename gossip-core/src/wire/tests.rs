@@ -159,15 +159,30 @@ type OwnedWrite = (Vec<u8>, u64, Option<Vec<u8>>);
 type OwnedDelta = (Vec<u8>, bool, u64, u64, Vec<OwnedWrite>);
 #[derive(Clone, Debug, PartialEq)]
 struct OwnedKv {
+    scope: OwnedScope,
     digest: Vec<(Vec<u8>, u64)>,
     deltas: Vec<OwnedDelta>,
+}
+
+/// Owned form of a [`KvScope`].
+#[derive(Clone, Debug, PartialEq)]
+enum OwnedScope {
+    Complete,
+    Sums(Vec<u64>),
+    Listed(u8, Vec<u8>),
 }
 
 impl OwnedKv {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        let scope = match &self.scope {
+            OwnedScope::Complete => KvScopeOut::Complete,
+            OwnedScope::Sums(sums) => KvScopeOut::Sums(sums),
+            OwnedScope::Listed(log2, bits) => KvScopeOut::Listed { log2: *log2, bits },
+        };
         encode_section(
             &mut out,
+            scope,
             self.digest.iter().map(|(id, v)| (&id[..], *v)),
             self.deltas.iter().map(|(owner, reset, base, up_to, writes)| {
                 let writes =
@@ -179,7 +194,13 @@ impl OwnedKv {
     }
 
     fn read(section: &KvSection<'_>) -> Self {
+        let scope = match section.scope() {
+            KvScope::Complete => OwnedScope::Complete,
+            KvScope::Sums(sums) => OwnedScope::Sums(sums.iter().collect()),
+            KvScope::Listed(set) => OwnedScope::Listed(set.log2(), set.bits().to_vec()),
+        };
         OwnedKv {
+            scope,
             digest: section.digest().map(|(id, v)| (id.to_vec(), v)).collect(),
             deltas: section
                 .deltas()
@@ -195,8 +216,26 @@ impl OwnedKv {
 fn kv_section() -> impl Strategy<Value = Option<OwnedKv>> {
     let write = (bytes_in(0, 8), any::<u64>(), proptest::option::of(bytes_in(0, 16)));
     let delta = (id(), any::<bool>(), any::<u64>(), any::<u64>(), vec(write, 0..4));
+    // A listing's bitmap has no bit set past its last bucket.
+    let listed = (0..=crate::digest::MAX_LOG2).prop_flat_map(|log2| {
+        vec(any::<u8>(), bitmap_len(log2)).prop_map(move |mut bits| {
+            if log2 < 3 {
+                bits[0] &= (1u8 << (1u8 << log2)) - 1;
+            }
+            OwnedScope::Listed(log2, bits)
+        })
+    });
+    let scope = prop_oneof![
+        Just(OwnedScope::Complete),
+        (0..=4u8).prop_flat_map(|log2| vec(any::<u64>(), 1 << log2)).prop_map(OwnedScope::Sums),
+        listed,
+    ];
     proptest::option::of(
-        (vec((id(), any::<u64>()), 0..4), vec(delta, 0..3)).prop_map(|(digest, deltas)| OwnedKv { digest, deltas }),
+        (scope, vec((id(), any::<u64>()), 0..4), vec(delta, 0..3)).prop_map(|(scope, digest, deltas)| OwnedKv {
+            scope,
+            digest,
+            deltas,
+        }),
     )
 }
 
@@ -385,7 +424,7 @@ fn record_bytes(state: u8) -> [u8; 16] {
 /// A key/value section of one delta (owner "o") with one write of key "k" whose kind byte
 /// is `kind`: a set of an empty value for 1, nothing after the kind otherwise.
 fn kv_write_bytes(kind: u8) -> Vec<u8> {
-    let mut v = vec![0, 0, 0, 0, 0, 0, 0, 1, 1, b'o', 0];
+    let mut v = vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'o', 0];
     v.extend_from_slice(&[0; 16]);
     v.extend_from_slice(&[0, 0, 0, 1, 0, 1, b'k']);
     v.extend_from_slice(&[0; 8]);
@@ -398,7 +437,7 @@ fn kv_write_bytes(kind: u8) -> Vec<u8> {
 
 /// Like [`kv_write_bytes`] with a set of a key `len` bytes long.
 fn kv_write_bytes_key(len: u16) -> Vec<u8> {
-    let mut v = vec![0, 0, 0, 0, 0, 0, 0, 1, 1, b'o', 0];
+    let mut v = vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'o', 0];
     v.extend_from_slice(&[0; 16]);
     v.extend_from_slice(&[0, 0, 0, 1]);
     v.extend_from_slice(&len.to_be_bytes());
@@ -491,6 +530,14 @@ error_cases! {
     /// A digest of more than `MAX_BUCKETS` buckets is refused before its sums are read.
     huge_digest: push_pull_body(0b100, 0, &[11]), DEFAULT
         => DecodeError::TooMany { field: "digest buckets", count: 2048, max: MAX_BUCKETS };
+    /// A key/value digest scope other than complete, sums or listed is refused.
+    kv_scope: push_pull_body(0b1000, 0, &[3, 0, 0, 0, 0, 0, 0, 0, 0]), DEFAULT => DecodeError::UnknownDigestScope(3);
+    /// A key/value listing of more than `MAX_BUCKETS` buckets is refused before its bitmap is read.
+    huge_kv_listing: push_pull_body(0b1000, 0, &[2, 11]), DEFAULT
+        => DecodeError::TooMany { field: "key digest buckets", count: 2048, max: MAX_BUCKETS };
+    /// A listing of two buckets with a third bit set is refused.
+    kv_listing_bits: push_pull_body(0b1000, 0, &[2, 1, 0b111, 0, 0, 0, 0, 0, 0, 0, 0]), DEFAULT
+        => DecodeError::UnknownFlags(0b111);
     /// A digest cut short names the field.
     truncated_digest: push_pull_body(0b100, 0, &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), DEFAULT
         => DecodeError::Truncated { field: "digest sums" };
@@ -510,6 +557,9 @@ fn repaired_cases_decode() {
     assert_eq!(ok(&push_pull_body(0b1000, 0, &kv_write_bytes_key(256)), &DEFAULT), Ok(1));
     assert_eq!(ok(&push_pull_body(0b111, 0, &[[0].as_slice(), &[0; 8]].concat()), &DEFAULT), Ok(1));
     assert_eq!(ok(&push_pull_body(0b100, 0, &[[10].as_slice(), &[0; 8192]].concat()), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b1000, 0, &[0, 0, 0, 0, 0, 0, 0, 0, 0]), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b1000, 0, &[[2, 10].as_slice(), &[0xff; 128], &[0; 8]].concat()), &DEFAULT), Ok(1));
+    assert_eq!(ok(&push_pull_body(0b1000, 0, &[2, 1, 0b11, 0, 0, 0, 0, 0, 0, 0, 0]), &DEFAULT), Ok(1));
     assert_eq!(ok(&with_body(&[2, 0, 0, 0, 7].repeat(255)), &DEFAULT), Ok(255));
     assert_eq!(DEFAULT, Limits::default());
 }

@@ -67,7 +67,9 @@ pub struct Options {
     /// Which life of this node this is (see [`gossip_core::Identity::generation`]); `None`:
     /// the current Unix time in seconds, which grows across restarts.
     pub generation: Option<u32>,
-    /// Seed for the node's generator; `None`: from the operating system.
+    /// Seed for the node's generator; `None`: from the operating system. For tests: with
+    /// encryption the nonces come from this generator, so two nodes (or two lives of one)
+    /// must never share a seed.
     pub seed: Option<u64>,
     /// How long [`Cluster::join`] waits for the first seed to answer.
     pub join_timeout: Duration,

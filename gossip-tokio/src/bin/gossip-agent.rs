@@ -52,7 +52,8 @@ struct Args {
     /// A TOML file with the same settings (command-line flags win).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Seed for the node's random generator (default: from the OS).
+    /// Seed for the node's random generator (default: from the OS). Tests only: with --key,
+    /// nonces come from it, so never reuse a seed.
     #[arg(long)]
     seed: Option<u64>,
 }

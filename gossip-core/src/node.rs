@@ -20,6 +20,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// Frees the room a drained output queue kept from a burst (a full sync can raise a
@@ -356,23 +357,7 @@ impl<R: RngCore> Node<R> {
             release_burst(&mut self.transmits);
             return None;
         };
-        #[cfg(feature = "compression")]
-        let t = match self.config.compress_above {
-            above if above > 0 && t.payload.len() > above => match wire::compress::compress(&t.payload) {
-                Some(smaller) => Transmit { payload: smaller.into(), ..t },
-                None => t,
-            },
-            _ => t,
-        };
-        #[cfg(feature = "encryption")]
-        let t = match &self.config.keyring {
-            Some(ring) => {
-                let mut nonce = [0u8; 24];
-                self.rng.fill_bytes(&mut nonce);
-                Transmit { payload: ring.seal(nonce, &t.payload).into(), ..t }
-            }
-            None => t,
-        };
+        let t = Transmit { payload: self.wrap(t.payload), ..t };
         self.stats.packets_out += 1;
         self.stats.bytes_out += t.payload.len() as u64;
         Some(t)
@@ -449,29 +434,51 @@ impl<R: RngCore> Node<R> {
         result
     }
 
-    /// Decodes and checks the whole packet first, then applies its messages in order.
-    fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
-        #[cfg(feature = "encryption")]
-        let opened;
-        #[cfg(feature = "encryption")]
-        let data = match &self.config.keyring {
-            Some(ring) => {
-                if data.len() > max_len.saturating_add(crate::seal::SEAL_OVERHEAD) {
-                    return Err(RecvError::TooLarge);
-                }
-                opened = ring.open(data).ok_or(RecvError::Decrypt)?;
-                &opened[..]
+    /// An encoded packet as it goes out: compressed if that is on and pays, then sealed if
+    /// this node encrypts (see [`Node::unwrap`] for the way back).
+    fn wrap(&mut self, payload: Bytes) -> Bytes {
+        #[cfg(feature = "compression")]
+        let payload = match self.config.compress_above {
+            above if above > 0 && payload.len() > above => {
+                wire::compress::compress(&payload).map_or(payload, Bytes::from)
             }
-            None => data,
+            _ => payload,
         };
+        #[cfg(feature = "encryption")]
+        if let Some(ring) = &self.config.keyring {
+            let mut nonce = [0u8; 24];
+            self.rng.fill_bytes(&mut nonce);
+            return ring.seal(nonce, &payload).into();
+        }
+        payload
+    }
+
+    /// A received packet opened (if this node encrypts) and inflated (if compressed), at
+    /// most `max_len` bytes before inflation: the plain packet for the decoder.
+    fn unwrap<'a>(&self, data: &'a [u8], max_len: usize) -> Result<Cow<'a, [u8]>, RecvError> {
+        #[cfg_attr(not(any(feature = "encryption", feature = "compression")), allow(unused_mut))]
+        let mut data = Cow::Borrowed(data);
+        #[cfg(feature = "encryption")]
+        if let Some(ring) = &self.config.keyring {
+            if data.len() > max_len.saturating_add(crate::seal::SEAL_OVERHEAD) {
+                return Err(RecvError::TooLarge);
+            }
+            data = Cow::Owned(ring.open(&data).ok_or(RecvError::Decrypt)?);
+        }
         if data.len() > max_len {
             return Err(RecvError::TooLarge);
         }
         #[cfg(feature = "compression")]
-        let inflated = wire::compress::inflate(data, max_len)?;
-        #[cfg(feature = "compression")]
-        let data = inflated.as_deref().unwrap_or(data);
-        let packet = wire::decode(data, &self.limits)?;
+        if let Some(inflated) = wire::compress::inflate(&data, max_len)? {
+            data = Cow::Owned(inflated);
+        }
+        Ok(data)
+    }
+
+    /// Decodes and checks the whole packet first, then applies its messages in order.
+    fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
+        let data = self.unwrap(data, max_len)?;
+        let packet = wire::decode(&data, &self.limits)?;
         if packet.header.cluster != &self.config.cluster_name[..] {
             return Err(RecvError::WrongCluster);
         }

@@ -140,12 +140,12 @@ impl Keyring {
         let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
         out.push(SEALED);
         out.extend_from_slice(&nonce);
-        let mut body = plain.to_vec();
+        out.extend_from_slice(plain);
         let cipher = XChaCha20Poly1305::new(self.primary().into());
-        // Encryption only fails for messages beyond 2^38 bytes; packets are far smaller.
-        let tag =
-            cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), &[SEALED], &mut body).unwrap_or_default();
-        out.extend_from_slice(&body);
+        // Encrypted where it lies. Encryption only fails for messages beyond 2^38 bytes;
+        // packets are far smaller.
+        let body = &mut out[1 + NONCE_LEN..];
+        let tag = cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), &[SEALED], body).unwrap_or_default();
         out.extend_from_slice(&tag);
         out
     }

@@ -132,12 +132,8 @@ impl Driver {
             {
                 break; // the leave notice went out its full budget (or we waited long enough)
             }
-            let wake = deadline.map(|t| self.instant(t));
             let leave_by = self.leave.as_ref().map(|(until, _)| *until);
-            let wake = match (wake, leave_by) {
-                (Some(w), Some(l)) => Some(w.min(l)),
-                (w, l) => w.or(l),
-            };
+            let wake = deadline.map(|t| self.instant(t)).into_iter().chain(leave_by).min();
             let input = tokio::select! {
                 r = self.udp.recv_from(&mut buf) => Input::Datagram(r),
                 Some((from, frame)) = self.frames.recv() => Input::Frame(from, frame),
@@ -159,11 +155,12 @@ impl Driver {
                 Input::Connection(Err(_)) => accept_after = Instant::now() + ACCEPT_PAUSE,
                 Input::Timeout => self.node.handle_timeout(now),
                 Input::Command(None) => break, // every handle dropped
-                Input::Command(Some(Command::Shutdown(reply))) => {
-                    done = Some(reply);
-                    break;
+                Input::Command(Some(command)) => {
+                    if let Some(reply) = self.command(now, command) {
+                        done = Some(reply);
+                        break;
+                    }
                 }
-                Input::Command(Some(command)) => self.command(now, command),
             }
         }
         let leave = self.leave.take();
@@ -176,7 +173,8 @@ impl Driver {
         }
     }
 
-    fn command(&mut self, now: Time, command: Command) {
+    /// Carries out `command`; for a shutdown, returns who waits for the task to end.
+    fn command(&mut self, now: Time, command: Command) -> Option<oneshot::Sender<()>> {
         match command {
             Command::Run(f) => f(&mut self.node, now),
             Command::Join(seeds, reply) => match self.node.join(now, &seeds) {
@@ -194,8 +192,9 @@ impl Driver {
                 }
                 Ok(()) => self.leave = Some((Instant::now() + self.leave_timeout, reply)),
             },
-            Command::Shutdown(_) => unreachable!("handled by the loop"),
+            Command::Shutdown(reply) => return Some(reply),
         }
+        None
     }
 
     /// Sends every queued packet and hands out every event.

@@ -30,6 +30,19 @@ async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() ->
     }
 }
 
+/// [`eventually`] `check` holds on every node of `nodes`.
+async fn on_every_node(nodes: &[Cluster], limit: Duration, what: &str, check: impl AsyncFn(&Cluster) -> bool) {
+    eventually(limit, what, async || {
+        for node in nodes {
+            if !check(node).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 async fn state_of(c: &Cluster, name: &str) -> Option<MemberState> {
     let members = c.members().await.ok()?;
     members.iter().find(|m| m.id.as_bytes() == name.as_bytes()).map(|m| m.state)
@@ -47,25 +60,15 @@ async fn ten_nodes_converge_detect_a_silent_failure_see_a_leave_and_share_keys()
     for node in &nodes[1..] {
         node.join([&seed]).await.expect("the seed answers");
     }
-    eventually(Duration::from_secs(20), "every node sees all ten alive", async || {
-        for node in &nodes {
-            let members = node.members().await.unwrap();
-            if members.iter().filter(|m| m.state == MemberState::Alive).count() != n {
-                return false;
-            }
-        }
-        true
+    on_every_node(&nodes, Duration::from_secs(20), "every node sees all ten alive", async |node| {
+        let members = node.members().await.unwrap();
+        members.iter().filter(|m| m.state == MemberState::Alive).count() == n
     })
     .await;
 
     nodes[3].set("role", "db").await.unwrap();
-    eventually(Duration::from_secs(10), "every node has node-3's key", async || {
-        for node in &nodes {
-            if node.get("node-3", "role").await.unwrap().as_deref() != Some(&b"db"[..]) {
-                return false;
-            }
-        }
-        true
+    on_every_node(&nodes, Duration::from_secs(10), "every node has node-3's key", async |node| {
+        node.get("node-3", "role").await.unwrap().as_deref() == Some(&b"db"[..])
     })
     .await;
 
@@ -73,26 +76,16 @@ async fn ten_nodes_converge_detect_a_silent_failure_see_a_leave_and_share_keys()
     nodes[9].shutdown().await;
     let dropped = nodes.pop().unwrap();
     assert!(dropped.members().await.is_err(), "a stopped node refuses calls");
-    eventually(Duration::from_secs(30), "every live node sees node-9 Down", async || {
-        for node in &nodes {
-            if state_of(node, "node-9").await != Some(MemberState::Down) {
-                return false;
-            }
-        }
-        true
+    on_every_node(&nodes, Duration::from_secs(30), "every live node sees node-9 Down", async |node| {
+        state_of(node, "node-9").await == Some(MemberState::Down)
     })
     .await;
 
     nodes[8].leave().await.unwrap();
     let left = nodes.pop().unwrap();
     assert!(left.members().await.is_err(), "the node stopped after leaving");
-    eventually(Duration::from_secs(15), "every live node sees node-8 Left", async || {
-        for node in &nodes {
-            if state_of(node, "node-8").await != Some(MemberState::Left) {
-                return false;
-            }
-        }
-        true
+    on_every_node(&nodes, Duration::from_secs(15), "every live node sees node-8 Left", async |node| {
+        state_of(node, "node-8").await == Some(MemberState::Left)
     })
     .await;
     for node in &nodes {

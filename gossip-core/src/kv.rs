@@ -41,6 +41,30 @@ const MAX_GOSSIPED_WRITES: usize = 16;
 /// The key/value budget's burst: a second's worth may be spent at once.
 const BURST: Duration = Duration::from_secs(1);
 
+/// What a sync taught this node about keys, for the catch-up's pace (see
+/// [`Node::on_push_pull`](crate::node::Node)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeysLearned {
+    /// Some replica moved forward.
+    pub(crate) any: bool,
+    /// Some replica gained keys it did not hold (more than new values of known keys: what
+    /// a joiner learns, and a node under a steady write load does not).
+    pub(crate) new_keys: bool,
+}
+
+impl KeysLearned {
+    /// Notes a replica that moved forward, gaining keys or not.
+    fn note(&mut self, new_keys: bool) {
+        self.any = true;
+        self.new_keys |= new_keys;
+    }
+
+    /// Either's lessons.
+    pub(crate) fn or(self, other: KeysLearned) -> KeysLearned {
+        KeysLearned { any: self.any || other.any, new_keys: self.new_keys || other.new_keys }
+    }
+}
+
 /// One write by an owner: a value, or `None` for a delete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Write {
@@ -334,6 +358,16 @@ impl KvStore {
             deltas.push(OwnerDelta { owner: owner.clone(), reset, base, writes, up_to });
         }
         deltas
+    }
+
+    /// `owner`'s writes after version `after`, as a prefix within `room` encoded bytes,
+    /// never a reset: below the owner's reclaim watermark it starts there instead (a
+    /// replica that lacks what lies below takes it out of order, see
+    /// [`KvStore::apply_gossip`]). `None` when there is nothing after it or nothing fits.
+    pub(crate) fn since(&self, owner: &NodeId, after: u64, room: usize) -> Option<OwnerDelta> {
+        let reclaimed = self.replicas.get(owner)?.reclaimed;
+        let peer = BTreeMap::from([(owner.clone(), after.max(reclaimed))]);
+        self.delta_within(&peer, |id| id == owner.as_bytes(), room).pop()
     }
 
     /// Applies a peer's delta for one owner (never our own: we are its only writer).
@@ -695,11 +729,11 @@ impl<R: RngCore> Node<R> {
     /// Outside its join phase the node also gossips what the sync taught it: after a
     /// partition heals, a sync across the cut is how one side first hears of the other's
     /// writes. (A joiner learning the whole state does not: that would be a storm.)
-    /// Returns whether any replica moved forward.
-    pub(crate) fn merge_kv(&mut self, now: Time, section: &KvSection<'_>) -> bool {
+    /// Returns what it taught.
+    pub(crate) fn merge_kv(&mut self, now: Time, section: &KvSection<'_>) -> KeysLearned {
         let relay = !self.catching_up(now);
         let me = self.identity.id.clone();
-        let mut advanced = false;
+        let mut learned = KeysLearned::default();
         for d in section.deltas() {
             if self.members.find(d.owner).is_none() {
                 continue;
@@ -707,10 +741,12 @@ impl<R: RngCore> Node<R> {
             let owner = NodeId::copy_from_slice(d.owner);
             let writes = d.writes().map(|w| Write::from_wire(&w)).collect();
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
-            let before = self.kv.max(d.owner);
+            let (before, held) = (self.kv.max(d.owner), self.kv.live_keys(d.owner));
             let changed = self.kv.apply(now, &me, &delta);
             let moved = self.kv.max(d.owner) != before;
-            advanced |= moved;
+            if moved {
+                learned.note(self.kv.live_keys(d.owner) > held);
+            }
             if relay && moved && !changed.is_empty() {
                 self.piggyback_recent(&owner);
             }
@@ -718,7 +754,7 @@ impl<R: RngCore> Node<R> {
                 self.report_key_change(&owner, w);
             }
         }
-        advanced
+        learned
     }
 
     /// Tells the application that `owner`'s key changed here.
@@ -817,13 +853,20 @@ impl<R: RngCore> Node<R> {
         Some(out)
     }
 
-    /// Whether a sync response's listing shows the peer ahead of us on an owner we know as
-    /// a member: its push-back's answer will teach us keys (for the catch-up's pace).
-    pub(crate) fn kv_listing_ahead(&self, section: &KvSection<'_>) -> bool {
-        matches!(section.scope(), KvScope::Listed(_))
-            && section.digest().any(|(owner, max)| {
-                max > self.kv.max(owner) && owner != self.identity.id.as_bytes() && self.members.find(owner).is_some()
-            })
+    /// What a sync response's listing shows the peer ahead of us on, among owners we know
+    /// as members: its push-back's answer will teach us those keys (for the catch-up's
+    /// pace).
+    pub(crate) fn kv_listing_ahead(&self, section: &KvSection<'_>) -> KeysLearned {
+        let mut ahead = KeysLearned::default();
+        if matches!(section.scope(), KvScope::Listed(_)) {
+            for (owner, max) in section.digest() {
+                let held = self.kv.max(owner);
+                if max > held && owner != self.identity.id.as_bytes() && self.members.find(owner).is_some() {
+                    ahead.note(held == 0); // it holds nothing of the owner: keys will come
+                }
+            }
+        }
+        ahead
     }
 }
 

@@ -63,6 +63,7 @@ mod membership;
 mod node;
 mod phi;
 mod probe;
+mod push;
 mod rand;
 mod replica;
 #[cfg(feature = "encryption")]

@@ -27,6 +27,9 @@ pub struct Member {
     pub(crate) state: MemberState,
     /// When the state last changed here.
     pub(crate) since: Time,
+    /// How far this node's own writes have been pushed to it: the low half of the version
+    /// in this node's current life, 0 for none (see `push.rs`).
+    pub(crate) pushed: u32,
     extra: Option<Box<Extra>>,
 }
 
@@ -45,7 +48,8 @@ static NO_META: Bytes = Bytes::new();
 impl Member {
     /// A member first heard of at `since`.
     pub(crate) fn new(id: NodeId, addr: SocketAddr, incarnation: u32, state: MemberState, since: Time) -> Self {
-        let mut member = Member { id, ipv4: Ipv4Addr::UNSPECIFIED, port: 0, incarnation, state, since, extra: None };
+        let mut member =
+            Member { id, ipv4: Ipv4Addr::UNSPECIFIED, port: 0, incarnation, state, since, pushed: 0, extra: None };
         member.set_addr(addr);
         member
     }

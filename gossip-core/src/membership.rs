@@ -50,15 +50,27 @@ impl<R: RngCore> Node<R> {
                 (r, Some(true))
             }
             Some((r, was, _)) => {
-                let mut changed = false;
+                let (mut changed, mut push_afresh) = (false, false);
                 self.members.update(r, |m| {
-                    changed = m.set_meta(meta) || m.addr() != addr;
+                    let (moved, same_meta) = (m.addr() != addr, m.meta() == meta);
+                    // Perhaps a new life, which holds none of our keys: back from Down or
+                    // Left, at a new address, or at a new incarnation while Alive with the
+                    // same metadata (not refuting a suspicion, nor announcing new metadata).
+                    // Our pushes to it start over (see `push.rs`).
+                    push_afresh = !was.is_live() || moved || (was == MemberState::Alive && same_meta);
+                    if push_afresh {
+                        m.pushed = 0;
+                    }
+                    changed = m.set_meta(meta) || moved;
                     m.set_addr(addr);
                     m.incarnation = incarnation;
                     m.state = MemberState::Alive;
                     m.since = now;
                     m.set_suspicion(None);
                 });
+                if push_afresh {
+                    self.pushes_idle_at = None;
+                }
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
             }
         };

@@ -15,7 +15,7 @@ use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Header, Limits, Message};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -76,6 +76,11 @@ pub struct Node<R> {
     pub(crate) prober: Prober,
     pub(crate) next_gossip: Time,
     pub(crate) next_push_pull: Time,
+    /// The member slot the next owner push looks at first (see `push.rs`).
+    pub(crate) push_cursor: usize,
+    /// Our newest version and the member table's size and live count when a push round
+    /// last found every live member up to date: nothing to push until one changes.
+    pub(crate) pushes_idle_at: Option<(u64, usize, usize)>,
     pub(crate) next_reconnect: Time,
     pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
     pub(crate) next_join_retry: Option<Time>,
@@ -141,6 +146,8 @@ impl<R: RngCore> Node<R> {
             prober: Prober::default(),
             next_gossip: Time::MAX,
             next_push_pull: Time::MAX,
+            push_cursor: 0,
+            pushes_idle_at: None,
             next_reconnect: Time::MAX,
             seeds: SmallVec::new(),
             next_join_retry: None,
@@ -535,18 +542,37 @@ impl<R: RngCore> Node<R> {
     /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
     /// news as fits the MTU. With no primary message and no news, nothing is sent.
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
-        // Piggybacked writes may only use the upper half of the key/value budget: the lower
-        // half is kept for syncs, which carry what a replica lacks most (a busy or large
-        // state would otherwise go all to gossip, where every node relays every write).
-        let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
-        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
-        let arena = &mut self.arena;
-        let budget = self.config.packet_budget();
-        arena.reserve(budget);
-        header.encode(arena);
+        self.start_datagram();
         for m in primary {
-            m.encode(arena);
+            m.encode(&mut self.arena);
         }
+        self.finish_datagram(dest, !primary.is_empty());
+    }
+
+    /// Like [`Node::send`], with one primary message already encoded.
+    pub(crate) fn send_encoded(&mut self, dest: SocketAddr, primary: &[u8]) {
+        self.start_datagram();
+        self.arena.put_slice(primary);
+        self.finish_datagram(dest, true);
+    }
+
+    /// Starts a datagram in the arena: its header.
+    fn start_datagram(&mut self) {
+        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
+        self.arena.reserve(self.config.packet_budget());
+        header.encode(&mut self.arena);
+    }
+
+    /// Fills the datagram started in the arena with queued news, and queues it for `dest`
+    /// unless it carries nothing (`primary`: it holds a message of its own).
+    fn finish_datagram(&mut self, dest: SocketAddr, primary: bool) {
+        // Piggybacked writes may only use the upper half of the key/value budget: the lower
+        // half is kept for owner pushes and syncs, which carry only what their receiver
+        // lacks (a busy or large state would otherwise go all to gossip, where every node
+        // relays every write, mostly to members that already have it).
+        let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
+        let budget = self.config.packet_budget();
+        let arena = &mut self.arena;
         // `Config::validate` guarantees a header and the primary messages fit the MTU.
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
         let mut piggybacked = 0;
@@ -562,7 +588,7 @@ impl<R: RngCore> Node<R> {
                 kv_spent = arena.len() - before;
             }
         }
-        if primary.is_empty() && piggybacked == 0 {
+        if !primary && piggybacked == 0 {
             arena.clear();
             return;
         }
@@ -617,6 +643,7 @@ impl<R: RngCore> Node<R> {
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
+        self.push_round();
         if self.gossip.is_empty() && self.key_gossip.is_empty() && self.user_gossip.is_empty() {
             return;
         }

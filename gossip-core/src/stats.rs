@@ -40,6 +40,8 @@ pub struct Stats {
     pub kv_gossip_bytes: u64,
     /// Key/value bytes sent: digests and deltas in full syncs (streams).
     pub kv_sync_bytes: u64,
+    /// Key/value bytes sent: this node's own writes pushed to members (datagrams).
+    pub kv_push_bytes: u64,
     /// Gossiped key-write messages received that taught this node something (applied in
     /// order, or some writes taken out of order).
     pub kv_writes_taken: u64,

@@ -12,6 +12,7 @@
 use crate::digest;
 use crate::event::{Event, Transmit};
 use crate::identity::MemberState;
+use crate::kv::KeysLearned;
 use crate::node::Node;
 use crate::time::Time;
 use crate::wire::{self, BucketSums, Header, KvSection, MemberRecord, StateList};
@@ -24,6 +25,16 @@ use rand_core::RngCore;
 /// sync, even when responses stop coming (a partition, a crashed peer): a node must not
 /// stay in its quiet join phase for ever.
 const CATCH_UP_SPAN: u32 = 16;
+
+/// Whether a sync response taught this node something, by the catch-up's two measures
+/// (see [`Node::pace_catch_up`]).
+#[derive(Clone, Copy, Debug)]
+struct Learned {
+    /// Members, or keys it did not hold: what keeps a catch-up going.
+    while_catching_up: bool,
+    /// Members or any keys: what brings the next regular sync forward.
+    otherwise: bool,
+}
 
 /// The parts of a digest-first sync (see [`Message::PushPull`](crate::wire::Message)).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -71,10 +82,22 @@ impl<R: RngCore> Node<R> {
         self.quiet = false;
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A
         // response that lists owners ahead of ours will teach keys in its answer.
-        let keys_learned = kv.as_ref().is_some_and(|section| self.merge_kv(now, section))
-            || (response && kv.as_ref().is_some_and(|section| self.kv_listing_ahead(section)));
-        if response && catch_up {
-            let learned = self.members.len() > known.0 || self.members.live() > known.1 || keys_learned;
+        let mut keys = kv.as_ref().map_or_else(KeysLearned::default, |section| self.merge_kv(now, section));
+        if let Some(section) = kv.as_ref() {
+            self.note_pushed_from(sender, section);
+        }
+        if response && let Some(section) = kv.as_ref() {
+            keys = keys.or(self.kv_listing_ahead(section));
+        }
+        // While catching up, only keys it did not hold count: under a steady write load
+        // every sync brings new values, and counting those kept nodes catching up (a sync
+        // a second) for as long as the writes went on. A listing cannot tell new keys from
+        // new values (except of an owner held not at all), so the answer that follows it
+        // keeps the catch-up going too when it brings new keys.
+        let late_lesson = !reply && !response && catching_up && keys.new_keys;
+        if catch_up && (response || late_lesson) {
+            let members = self.members.len() > known.0 || self.members.live() > known.1;
+            let learned = Learned { while_catching_up: members || keys.new_keys, otherwise: members || keys.any };
             self.pace_catch_up(now, join_reply, learned, join);
         }
         // Answer where the sender says it lives now (its own record comes first), not
@@ -113,10 +136,10 @@ impl<R: RngCore> Node<R> {
     /// of a node and of its peers are alike (the last joiners are known to few), so silence
     /// is weak evidence. A regular sync that taught something is followed by another soon,
     /// without entering catch-up.
-    fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: bool, peer_catching_up: bool) {
+    fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: Learned, peer_catching_up: bool) {
         let first = self.config.catch_up_sync;
         let catching_up = self.catching_up(now);
-        let delay = if join_reply || (catching_up && learned) {
+        let delay = if join_reply || (catching_up && learned.while_catching_up) {
             self.catch_up = first;
             self.catch_up_until = now.saturating_add(first.saturating_mul(CATCH_UP_SPAN));
             first
@@ -127,7 +150,7 @@ impl<R: RngCore> Node<R> {
                 self.catch_up = Duration::ZERO; // caught up: the regular push-pull takes over
             }
             self.catch_up
-        } else if learned {
+        } else if learned.otherwise {
             first // not quiet: only a join starts a catch-up
         } else {
             Duration::ZERO
@@ -573,6 +596,40 @@ mod tests {
         Message::KeySum { sum }.encode(&mut out);
         a.handle_datagram(later, addr(2), &out).unwrap();
         assert!(core::iter::from_fn(|| a.poll_transmit()).all(|t| !t.reliable), "the same sum now: no sync");
+    }
+
+    // What a sync shows a member holds of our keys is where our pushes to it resume: a
+    // member that restarted at the same address (invisible to the member table) lists
+    // none of ours, and gets our writes pushed from the start; one that holds them all
+    // gets no push.
+    #[test]
+    fn a_sync_listing_shows_where_pushes_resume() {
+        let secs = |s: f64| Time::from_nanos((s * 1e9) as u64);
+        let pushes_to_b = |a: &mut Node<SplitMix>, at: Time| {
+            let before = a.stats().kv_push_bytes;
+            a.handle_timeout(at);
+            let sent: Vec<_> = core::iter::from_fn(|| a.poll_transmit()).filter(|t| t.dest == addr(2)).collect();
+            (a.stats().kv_push_bytes > before, sent)
+        };
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        teach(&mut a, &[("b".into(), 2)]);
+        teach(&mut b, &[("a".into(), 1)]);
+        a.join(Time::ZERO, &[]).unwrap();
+        a.set("k1", "v1").unwrap();
+        a.set("k2", "v2").unwrap();
+        let (pushed, sent) = pushes_to_b(&mut a, secs(0.2));
+        assert!(pushed);
+        for t in sent {
+            b.handle_datagram(secs(0.2), addr(1), &t.payload).unwrap();
+        }
+        assert_eq!(b.keys(b"a").count(), 2, "the push brought both keys");
+        sync(&mut a, &mut b);
+        assert!(!pushes_to_b(&mut a, secs(0.4)).0, "b holds everything: nothing to push");
+        let mut b = node("b", 2);
+        teach(&mut b, &[("a".into(), 1)]);
+        assert!(!pushes_to_b(&mut a, secs(0.6)).0, "the restart went unseen");
+        sync(&mut a, &mut b);
+        assert!(pushes_to_b(&mut a, secs(0.8)).0, "its listing showed none of ours");
     }
 
     // A key set with a time to live is deleted by its owner when the time is up, and the

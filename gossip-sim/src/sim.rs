@@ -252,12 +252,13 @@ impl Sim {
     }
 
     /// Key/value anti-entropy bytes the running nodes have sent in their current lives
-    /// ([`gossip_core::Stats::kv_gossip_bytes`] and [`gossip_core::Stats::kv_sync_bytes`]).
+    /// ([`gossip_core::Stats::kv_gossip_bytes`], [`gossip_core::Stats::kv_sync_bytes`] and
+    /// [`gossip_core::Stats::kv_push_bytes`]).
     pub fn kv_bytes_sent(&self) -> u64 {
         self.slots
             .iter()
             .filter_map(|s| s.node.as_ref())
-            .map(|n| n.stats().kv_gossip_bytes + n.stats().kv_sync_bytes)
+            .map(|n| n.stats().kv_gossip_bytes + n.stats().kv_sync_bytes + n.stats().kv_push_bytes)
             .sum()
     }
 

@@ -1,0 +1,235 @@
+//! Owner pushes: each node sends its own new key/value writes straight to every live
+//! member in turn, a datagram each.
+//!
+//! Under a steady write load this keeps copies freshest for the fewest bytes. A copy that
+//! a member gets from a relay or a sync is only as fresh as the relay's own, and gossip
+//! relays mostly repeat what their receivers have heard already; an owner's push always
+//! carries its newest writes, and only those the member has not been sent yet. Pushes may
+//! spend the whole key/value budget, so once it runs short they slow down by themselves:
+//! each member still gets everything new since its last push, only less often.
+//!
+//! Each member records the highest of our versions pushed to it (`Member::pushed`), so a
+//! push is the prefix of our writes after it: applied in order, or out of order when an
+//! earlier push was lost (see `KvStore::apply_gossip`), and then a sync fills the gap.
+//! A sync listing our owner entry tells us what the member really holds. Pushes are
+//! best-effort: syncs remain what guarantees convergence.
+
+use crate::digest;
+use crate::identity::NodeId;
+use crate::node::Node;
+use crate::wire::{self, KvScope, KvSection, KvWrite};
+use rand_core::RngCore;
+
+impl<R: RngCore> Node<R> {
+    /// Pushes our new writes to the next members in table order, while the budget lasts,
+    /// visiting each member at most once per round. A round that finds every live member
+    /// up to date marks the pushes idle until our state or the member table changes.
+    pub(crate) fn push_round(&mut self) {
+        let me = self.identity.id.clone();
+        let newest = self.kv.max(me.as_bytes());
+        let slots = self.members.slot_count();
+        let now_at = (newest, self.members.len(), self.members.live());
+        if newest == 0 || slots == 0 || self.pushes_idle_at == Some(now_at) {
+            return;
+        }
+        // A push is the one primary message of its datagram (tag byte included).
+        let room = self.config.max_message_len();
+        let mut behind = false;
+        for _ in 0..slots {
+            let idx = self.push_cursor % slots;
+            let Some((r, m)) = self.members.at(idx) else {
+                self.push_cursor = idx + 1;
+                continue;
+            };
+            if !m.state.is_live() || self.pushed_version(m.pushed) >= newest {
+                self.push_cursor = idx + 1;
+                continue;
+            }
+            behind = true;
+            if self.kv_room() < room {
+                break; // this member is first in line once the budget allows
+            }
+            self.push_cursor = idx + 1;
+            let dest = m.addr();
+            let Some(d) = self.kv.since(&me, self.pushed_version(m.pushed), room - 1) else { continue };
+            let writes =
+                d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
+            let mut message = Vec::with_capacity(room);
+            wire::encode_key_writes(&mut message, me.as_bytes(), d.base, d.up_to, writes);
+            let pushed = self.pushed_mark(d.up_to);
+            self.members.update(r, |m| m.pushed = pushed);
+            self.kv_spend(message.len());
+            self.stats.kv_push_bytes += message.len() as u64;
+            self.send_encoded(dest, &message);
+        }
+        self.pushes_idle_at = (!behind).then_some(now_at);
+    }
+
+    /// A sync showed that the member `peer` holds our own writes up to `max`: the next push
+    /// to it starts there (lower after it restarted or lost a push, higher after a relay
+    /// or a sync brought it more).
+    pub(crate) fn note_pushed(&mut self, peer: &[u8], max: u64) {
+        let Some(r) = self.members.find(peer) else { return };
+        let pushed = self.pushed_mark(max);
+        self.members.update(r, |m| m.pushed = pushed);
+        if max < self.kv.max(self.identity.id.as_bytes()) {
+            self.pushes_idle_at = None;
+        }
+    }
+
+    /// Our version that a member's `pushed` mark stands for (0 for none).
+    fn pushed_version(&self, mark: u32) -> u64 {
+        if mark == 0 { 0 } else { u64::from(self.identity.generation) << 32 | u64::from(mark) }
+    }
+
+    /// The `pushed` mark for our version `version`: none for one of an earlier life, and
+    /// at most our newest (a peer's claim beyond it is false).
+    fn pushed_mark(&self, version: u64) -> u32 {
+        let version = version.min(self.kv.max(self.identity.id.as_bytes()));
+        if version >> 32 == u64::from(self.identity.generation) { version as u32 } else { 0 }
+    }
+
+    /// Notes what a sync section from `peer` lists of our own writes (see
+    /// [`Node::note_pushed`]): in a complete digest, or in a listing whose buckets hold
+    /// ours, our entry, or its absence (it holds nothing of ours).
+    pub(crate) fn note_pushed_from(&mut self, peer: &[u8], section: &KvSection<'_>) {
+        let me: &NodeId = &self.identity.id;
+        let covers = match section.scope() {
+            // Without any entry, a complete section carries deltas only.
+            KvScope::Complete => section.digest().next().is_some(),
+            KvScope::Listed(set) => set.contains(digest::bucket(me.as_bytes(), set.log2())),
+            KvScope::Sums(_) => false,
+        };
+        if !covers || peer == me.as_bytes() {
+            return;
+        }
+        let max = section.digest().find(|(id, _)| *id == me.as_bytes()).map_or(0, |(_, max)| max);
+        self.note_pushed(peer, max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::util::SplitMix;
+    use crate::wire::{self, Header, Limits, MemberRecord, Message};
+    use crate::{Config, Identity, MemberState, Node, Time};
+    use bytes::BytesMut;
+    use core::net::SocketAddr;
+    use core::time::Duration;
+
+    const MEMBERS: u8 = 12;
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 2, i], 7946))
+    }
+
+    /// Node "a" at `addr(0)`, knowing `MEMBERS` Alive members `m1`.. at `addr(1)`..
+    fn owner(kv_bytes_per_sec: usize) -> Node<SplitMix> {
+        let mut config = Config::lan(100);
+        config.kv_bytes_per_sec = kv_bytes_per_sec;
+        let mut a = Node::new(config, Identity::new("a", addr(0)), SplitMix(7)).unwrap();
+        let names: Vec<String> = (1..=MEMBERS).map(|i| format!("m{i}")).collect();
+        let records = names.iter().zip(1..).map(|(id, i)| MemberRecord {
+            state: MemberState::Alive,
+            incarnation: 0,
+            id: id.as_bytes(),
+            addr: addr(i),
+            meta: b"",
+        });
+        let mut out = BytesMut::new();
+        Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
+        wire::encode_push_pull(&mut out, false, false, records.collect::<Vec<_>>().into_iter(), None, None);
+        a.handle_stream(Time::ZERO, addr(250), &out).unwrap();
+        a.join(Time::ZERO, &[]).unwrap();
+        while a.poll_transmit().is_some() {}
+        a
+    }
+
+    /// Runs `a`'s timers at `at`; returns each push sent: (to, base, up_to, keys).
+    fn pushes(a: &mut Node<SplitMix>, at: Time) -> Vec<(SocketAddr, u64, u64, Vec<Vec<u8>>)> {
+        a.handle_timeout(at);
+        let mut out = Vec::new();
+        while let Some(t) = a.poll_transmit() {
+            let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
+            // A push is its datagram's primary message; piggybacked writes come after news.
+            if let Some(Message::KeyWrites { delta }) = packet.messages.first()
+                && !t.reliable
+                && a.stats().kv_push_bytes > 0
+                && delta.owner == b"a"
+            {
+                let keys = delta.writes().map(|w| w.key.to_vec()).collect();
+                out.push((t.dest, delta.base, delta.up_to, keys));
+            }
+        }
+        out
+    }
+
+    fn secs(s: f64) -> Time {
+        Time::from_nanos((s * 1e9) as u64)
+    }
+
+    // Every live member gets our new writes straight from us within one round, once; a
+    // later write goes out alone, as a delta after what each member was pushed before.
+    #[test]
+    fn an_owner_pushes_each_member_its_new_writes_once() {
+        let mut a = owner(32 * 1024);
+        a.set("k1", "v1").unwrap();
+        a.set("k2", "v2").unwrap();
+        let first = pushes(&mut a, secs(0.2));
+        let mut dests: Vec<_> = first.iter().map(|p| p.0).collect();
+        dests.sort();
+        dests.dedup();
+        assert_eq!(dests.len(), usize::from(MEMBERS), "one push per member: {first:?}");
+        assert_eq!(first.len(), usize::from(MEMBERS));
+        let v2 = first[0].2;
+        assert!(first.iter().all(|p| p.1 == 0 && p.2 == v2 && p.3 == [b"k1".to_vec(), b"k2".to_vec()]));
+        let pushed = a.stats().kv_push_bytes;
+        assert!(pushes(&mut a, secs(0.4)).is_empty(), "nothing new, nothing pushed");
+        assert_eq!(a.stats().kv_push_bytes, pushed);
+        a.set("k1", "v3").unwrap();
+        let second = pushes(&mut a, secs(0.6));
+        assert_eq!(second.len(), usize::from(MEMBERS));
+        assert!(second.iter().all(|p| p.1 == v2 && p.2 == v2 + 1 && p.3 == [b"k1".to_vec()]), "{second:?}");
+    }
+
+    // Pushes spend the key/value budget and wait for it: with room for a few a second,
+    // a round reaches only some members, the rest follow as the budget refills, and what
+    // was sent stays within the budget.
+    #[test]
+    fn pushes_keep_within_the_budget() {
+        let rate = 2_000;
+        let mut a = owner(rate);
+        for k in 0..8 {
+            a.set(format!("key-{k}"), "a value of some length").unwrap();
+        }
+        let first = pushes(&mut a, secs(0.2)).len();
+        assert!(first > 0 && first < usize::from(MEMBERS), "{first} pushes in the first round");
+        let mut reached = first;
+        let mut t = 0.2;
+        while reached < usize::from(MEMBERS) && t < 30.0 {
+            t += 0.2;
+            reached += pushes(&mut a, secs(t)).len();
+        }
+        assert_eq!(reached, usize::from(MEMBERS), "every member reached by {t} s");
+        let spent = a.stats().kv_push_bytes + a.stats().kv_gossip_bytes;
+        assert!(spent as f64 <= rate as f64 * (t + 1.0), "{spent} bytes in {t} s at {rate} B/s");
+    }
+
+    // A member seen back from Down starts over: it may be a new life holding none of our
+    // keys, so it is pushed our whole state again.
+    #[test]
+    fn a_member_back_from_down_is_pushed_everything_again() {
+        let mut a = owner(32 * 1024);
+        a.set("k1", "v1").unwrap();
+        a.set("k2", "v2").unwrap();
+        assert_eq!(pushes(&mut a, secs(0.2)).len(), usize::from(MEMBERS));
+        let down = Message::Down { incarnation: 0, id: b"m1", from: b"m2" };
+        let alive = Message::Alive { incarnation: 1, id: b"m1", addr: addr(1), meta: b"" };
+        for m in [down, alive] {
+            a.handle_datagram(secs(0.3), addr(2), &crate::tests::util::datagram(b"m2", &[m])).unwrap();
+        }
+        let again = pushes(&mut a, secs(0.4 + Duration::from_millis(200).as_secs_f64()));
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!((again[0].0, again[0].1, again[0].3.len()), (addr(1), 0, 2));
+    }
+}

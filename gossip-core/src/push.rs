@@ -115,7 +115,6 @@ mod tests {
     use crate::{Config, Identity, MemberState, Node, Time};
     use bytes::BytesMut;
     use core::net::SocketAddr;
-    use core::time::Duration;
 
     const MEMBERS: u8 = 12;
 
@@ -145,51 +144,58 @@ mod tests {
         a
     }
 
-    /// Runs `a`'s timers at `at`; returns each push sent: (to, base, up_to, keys).
-    fn pushes(a: &mut Node<SplitMix>, at: Time) -> Vec<(SocketAddr, u64, u64, Vec<Vec<u8>>)> {
+    /// Runs `a`'s timers at `at`; returns every key-write message it sent, pushed or
+    /// piggybacked on gossip: (to, base, up_to, keys).
+    fn key_writes(a: &mut Node<SplitMix>, at: Time) -> Vec<(SocketAddr, u64, u64, Vec<Vec<u8>>)> {
         a.handle_timeout(at);
         let mut out = Vec::new();
         while let Some(t) = a.poll_transmit() {
             let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
-            // A push is its datagram's primary message; piggybacked writes come after news.
-            if let Some(Message::KeyWrites { delta }) = packet.messages.first()
-                && !t.reliable
-                && a.stats().kv_push_bytes > 0
-                && delta.owner == b"a"
-            {
-                let keys = delta.writes().map(|w| w.key.to_vec()).collect();
-                out.push((t.dest, delta.base, delta.up_to, keys));
+            for m in &packet.messages {
+                if let Message::KeyWrites { delta } = m {
+                    let keys = delta.writes().map(|w| w.key.to_vec()).collect();
+                    out.push((t.dest, delta.base, delta.up_to, keys));
+                }
             }
         }
         out
+    }
+
+    /// How many members have been pushed something.
+    fn pushed_to(a: &Node<SplitMix>) -> usize {
+        a.members.iter().filter(|(_, m)| m.pushed > 0).count()
     }
 
     fn secs(s: f64) -> Time {
         Time::from_nanos((s * 1e9) as u64)
     }
 
-    // Every live member gets our new writes straight from us within one round, once; a
-    // later write goes out alone, as a delta after what each member was pushed before.
+    // Every live member gets our new writes straight from us within one round (gossip
+    // alone reaches 3 a round), once; a later write goes out alone, as a delta after what
+    // each member was pushed before.
     #[test]
     fn an_owner_pushes_each_member_its_new_writes_once() {
         let mut a = owner(32 * 1024);
         a.set("k1", "v1").unwrap();
         a.set("k2", "v2").unwrap();
-        let first = pushes(&mut a, secs(0.2));
-        let mut dests: Vec<_> = first.iter().map(|p| p.0).collect();
-        dests.sort();
-        dests.dedup();
-        assert_eq!(dests.len(), usize::from(MEMBERS), "one push per member: {first:?}");
-        assert_eq!(first.len(), usize::from(MEMBERS));
-        let v2 = first[0].2;
-        assert!(first.iter().all(|p| p.1 == 0 && p.2 == v2 && p.3 == [b"k1".to_vec(), b"k2".to_vec()]));
+        let first = key_writes(&mut a, secs(0.2));
+        let v2 = a.kv.max(b"a");
+        for i in 1..=MEMBERS {
+            let to_i: Vec<_> = first.iter().filter(|w| w.0 == addr(i)).collect();
+            assert!(to_i.iter().any(|w| w.1 == 0 && w.2 == v2 && w.3 == [b"k1".to_vec(), b"k2".to_vec()]), "{first:?}");
+        }
+        assert_eq!(pushed_to(&a), usize::from(MEMBERS));
         let pushed = a.stats().kv_push_bytes;
-        assert!(pushes(&mut a, secs(0.4)).is_empty(), "nothing new, nothing pushed");
-        assert_eq!(a.stats().kv_push_bytes, pushed);
+        key_writes(&mut a, secs(0.4));
+        assert_eq!(a.stats().kv_push_bytes, pushed, "nothing new, nothing pushed");
         a.set("k1", "v3").unwrap();
-        let second = pushes(&mut a, secs(0.6));
-        assert_eq!(second.len(), usize::from(MEMBERS));
-        assert!(second.iter().all(|p| p.1 == v2 && p.2 == v2 + 1 && p.3 == [b"k1".to_vec()]), "{second:?}");
+        let second = key_writes(&mut a, secs(0.6));
+        for i in 1..=MEMBERS {
+            let to_i: Vec<_> = second.iter().filter(|w| w.0 == addr(i)).collect();
+            assert!(to_i.iter().any(|w| w.1 == v2 && w.2 == v2 + 1 && w.3 == [b"k1".to_vec()]), "{second:?}");
+        }
+        let push_len = (a.stats().kv_push_bytes - pushed) / u64::from(MEMBERS);
+        assert!(push_len < 50, "a push of one short write is {push_len} bytes (both keys: 57)");
     }
 
     // Pushes spend the key/value budget and wait for it: with room for a few a second,
@@ -202,15 +208,15 @@ mod tests {
         for k in 0..8 {
             a.set(format!("key-{k}"), "a value of some length").unwrap();
         }
-        let first = pushes(&mut a, secs(0.2)).len();
+        key_writes(&mut a, secs(0.2));
+        let first = pushed_to(&a);
         assert!(first > 0 && first < usize::from(MEMBERS), "{first} pushes in the first round");
-        let mut reached = first;
         let mut t = 0.2;
-        while reached < usize::from(MEMBERS) && t < 30.0 {
+        while pushed_to(&a) < usize::from(MEMBERS) && t < 30.0 {
             t += 0.2;
-            reached += pushes(&mut a, secs(t)).len();
+            key_writes(&mut a, secs(t));
         }
-        assert_eq!(reached, usize::from(MEMBERS), "every member reached by {t} s");
+        assert_eq!(pushed_to(&a), usize::from(MEMBERS), "every member reached by {t} s");
         let spent = a.stats().kv_push_bytes + a.stats().kv_gossip_bytes;
         assert!(spent as f64 <= rate as f64 * (t + 1.0), "{spent} bytes in {t} s at {rate} B/s");
     }
@@ -222,14 +228,18 @@ mod tests {
         let mut a = owner(32 * 1024);
         a.set("k1", "v1").unwrap();
         a.set("k2", "v2").unwrap();
-        assert_eq!(pushes(&mut a, secs(0.2)).len(), usize::from(MEMBERS));
+        key_writes(&mut a, secs(0.2));
+        assert_eq!(pushed_to(&a), usize::from(MEMBERS));
         let down = Message::Down { incarnation: 0, id: b"m1", from: b"m2" };
         let alive = Message::Alive { incarnation: 1, id: b"m1", addr: addr(1), meta: b"" };
         for m in [down, alive] {
             a.handle_datagram(secs(0.3), addr(2), &crate::tests::util::datagram(b"m2", &[m])).unwrap();
         }
-        let again = pushes(&mut a, secs(0.4 + Duration::from_millis(200).as_secs_f64()));
-        assert_eq!(again.len(), 1, "{again:?}");
-        assert_eq!((again[0].0, again[0].1, again[0].3.len()), (addr(1), 0, 2));
+        assert_eq!(pushed_to(&a), usize::from(MEMBERS) - 1, "m1 starts over");
+        let pushed = a.stats().kv_push_bytes;
+        let again = key_writes(&mut a, secs(0.6));
+        assert!(a.stats().kv_push_bytes > pushed);
+        assert!(again.iter().any(|w| w.0 == addr(1) && w.1 == 0 && w.3.len() == 2), "{again:?}");
+        assert_eq!(pushed_to(&a), usize::from(MEMBERS));
     }
 }

@@ -51,7 +51,15 @@ impl<R: RngCore> Node<R> {
             }
             self.push_cursor = idx + 1;
             let dest = m.addr();
-            let Some(d) = self.kv.since(&me, self.pushed_version(m.pushed), room - 1) else { continue };
+            let after = self.pushed_version(m.pushed);
+            let Some(d) = self.kv.since(&me, after, room - 1) else {
+                // Its next write does not fit a datagram: that one travels with syncs only,
+                // and the member takes the pushes after it out of order.
+                let too_large = self.kv.since(&me, after, usize::MAX).and_then(|d| Some(d.writes.first()?.version));
+                let mark = too_large.map_or(m.pushed, |v| self.pushed_mark(v));
+                self.members.update(r, |m| m.pushed = mark);
+                continue;
+            };
             let writes =
                 d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
             let mut message = Vec::with_capacity(room);
@@ -219,6 +227,25 @@ mod tests {
         assert_eq!(pushed_to(&a), usize::from(MEMBERS), "every member reached by {t} s");
         let spent = a.stats().kv_push_bytes + a.stats().kv_gossip_bytes;
         assert!(spent as f64 <= rate as f64 * (t + 1.0), "{spent} bytes in {t} s at {rate} B/s");
+    }
+
+    // A write too large for a datagram is left to syncs: no push carries it, the round
+    // does not try again and again, and the next write is pushed after it (out of order).
+    #[test]
+    fn a_write_too_large_for_a_datagram_is_left_to_syncs() {
+        let mut a = owner(32 * 1024);
+        a.set("big", vec![b'x'; 1000]).unwrap();
+        let big = a.kv.max(b"a");
+        key_writes(&mut a, secs(0.2));
+        assert_eq!(a.stats().kv_push_bytes, 0);
+        assert_eq!(pushed_to(&a), usize::from(MEMBERS), "every mark moved past it");
+        key_writes(&mut a, secs(0.4));
+        assert_eq!(a.stats().kv_push_bytes, 0);
+        a.set("small", "v").unwrap();
+        let sent = key_writes(&mut a, secs(0.6));
+        for i in 1..=MEMBERS {
+            assert!(sent.iter().any(|w| w.0 == addr(i) && w.1 == big && w.3 == [b"small".to_vec()]), "{sent:?}");
+        }
     }
 
     // A member seen back from Down starts over: it may be a new life holding none of our

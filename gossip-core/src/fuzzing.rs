@@ -122,6 +122,14 @@ pub enum Op {
     },
     /// `leave`.
     Leave,
+    /// The node sets its own key `key` (to `value`, of `len` bytes) or deletes it (`None`):
+    /// what its pushes, gossip and syncs then carry.
+    Write {
+        /// Which of a few keys.
+        key: u8,
+        /// Its new value's length, or a delete.
+        len: Option<u16>,
+    },
 }
 
 /// A protocol message about a small world of eight ids (`node-0` is the fuzzed node).
@@ -324,6 +332,14 @@ pub fn drive_node(ops: &[Op]) {
             }
             Op::Leave => {
                 let _ = node.leave(now);
+                None
+            }
+            Op::Write { key, len } => {
+                let key = vec![b'k', key % 4];
+                let _ = match len {
+                    Some(len) => node.set(key, vec![b'v'; usize::from(*len % 2048)]),
+                    None => node.delete(key),
+                };
                 None
             }
         };

@@ -40,6 +40,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..3000u16).prop_map(|advance_ms| Op::Timeout { advance_ms }),
         1 => any::<u8>().prop_map(|seed| Op::Join { seed }),
         1 => Just(Op::Leave),
+        2 => (any::<u8>(), proptest::option::of(any::<u16>())).prop_map(|(key, len)| Op::Write { key, len }),
     ]
 }
 

@@ -17,7 +17,7 @@
 use crate::digest;
 use crate::identity::NodeId;
 use crate::node::Node;
-use crate::wire::{self, KvScope, KvSection, KvWrite};
+use crate::wire::{self, Header, KvScope, KvSection, KvWrite};
 use rand_core::RngCore;
 
 impl<R: RngCore> Node<R> {
@@ -32,8 +32,10 @@ impl<R: RngCore> Node<R> {
         if newest == 0 || slots == 0 || self.pushes_idle_at == Some(now_at) {
             return;
         }
-        // A push is the one primary message of its datagram (tag byte included).
-        let room = self.config.max_message_len();
+        // A push is the primary message of its datagram (tag byte included), as large as
+        // a datagram holds after the header: a large state goes in as few pushes as can be.
+        let header = Header { cluster: &self.config.cluster_name, sender: me.as_bytes() }.encoded_len();
+        let room = self.config.packet_budget().saturating_sub(header);
         let mut behind = false;
         for _ in 0..slots {
             let idx = self.push_cursor % slots;
@@ -46,10 +48,6 @@ impl<R: RngCore> Node<R> {
                 continue;
             }
             behind = true;
-            if self.kv_room() < room {
-                break; // this member is first in line once the budget allows
-            }
-            self.push_cursor = idx + 1;
             let dest = m.addr();
             let after = self.pushed_version(m.pushed);
             let Some(d) = self.kv.since(&me, after, room - 1) else {
@@ -58,12 +56,17 @@ impl<R: RngCore> Node<R> {
                 let too_large = self.kv.since(&me, after, usize::MAX).and_then(|d| Some(d.writes.first()?.version));
                 let mark = too_large.map_or(m.pushed, |v| self.pushed_mark(v));
                 self.members.update(r, |m| m.pushed = mark);
+                self.push_cursor = idx + 1;
                 continue;
             };
             let writes =
                 d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
             let mut message = Vec::with_capacity(room);
             wire::encode_key_writes(&mut message, me.as_bytes(), d.base, d.up_to, writes);
+            if self.kv_room() < message.len() {
+                break; // this member is first in line once the budget allows
+            }
+            self.push_cursor = idx + 1;
             let pushed = self.pushed_mark(d.up_to);
             self.members.update(r, |m| m.pushed = pushed);
             self.kv_spend(message.len());
@@ -234,7 +237,7 @@ mod tests {
     #[test]
     fn a_write_too_large_for_a_datagram_is_left_to_syncs() {
         let mut a = owner(32 * 1024);
-        a.set("big", vec![b'x'; 1000]).unwrap();
+        a.set("big", vec![b'x'; 2000]).unwrap();
         let big = a.kv.max(b"a");
         key_writes(&mut a, secs(0.2));
         assert_eq!(a.stats().kv_push_bytes, 0);

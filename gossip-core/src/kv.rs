@@ -191,9 +191,13 @@ fn generation(version: u64) -> u64 {
 }
 
 /// Encoded size of a write on the wire.
-#[cfg(test)]
 fn write_len(w: &Write) -> usize {
     KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() }.encoded_len()
+}
+
+/// Encoded size of a delta in a sync's section.
+fn delta_len(d: &OwnerDelta) -> usize {
+    owner_delta_len(&d.owner) + d.writes.iter().map(write_len).sum::<usize>()
 }
 
 /// Encoded size of a replica's entry as a write on the wire.
@@ -818,6 +822,9 @@ impl<R: RngCore> Node<R> {
                     return None;
                 }
                 let listed = self.kv.listed(log2, &bits);
+                if listing_len(&listed) > self.kv_room() {
+                    return None; // over budget: this sync settles membership only
+                }
                 let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
                 encode_deltas(KvScopeOut::Listed { log2, bits: &bits }, listed, &[])
             }
@@ -836,8 +843,17 @@ impl<R: RngCore> Node<R> {
             (SyncPart::PushBack, Some(KvScope::Listed(set))) => {
                 let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
                 let listed = self.kv.listed(set.log2(), set.bits());
-                let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
-                encode_deltas(KvScopeOut::Listed { log2: set.log2(), bits: set.bits() }, listed, &deltas)
+                let spent: usize = deltas.iter().map(delta_len).sum();
+                if listing_len(&listed) > self.kv_room().saturating_sub(spent) {
+                    // Over budget: the deltas only, and no answer to them.
+                    if deltas.is_empty() {
+                        return None;
+                    }
+                    encode_deltas(KvScopeOut::Complete, core::iter::empty(), &deltas)
+                } else {
+                    let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
+                    encode_deltas(KvScopeOut::Listed { log2: set.log2(), bits: set.bits() }, listed, &deltas)
+                }
             }
             (SyncPart::Answer, Some(KvScope::Listed(set))) => {
                 let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
@@ -868,6 +884,11 @@ impl<R: RngCore> Node<R> {
         }
         ahead
     }
+}
+
+/// Encoded size of a listing of these owners' digest entries.
+fn listing_len(listed: &[(&NodeId, u64)]) -> usize {
+    listed.iter().map(|(id, _)| wire::digest_entry_len(id.as_bytes())).sum()
 }
 
 /// Encodes a key/value section of `scope`, `digest` entries and `deltas`.

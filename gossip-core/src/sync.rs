@@ -598,6 +598,41 @@ mod tests {
         assert!(core::iter::from_fn(|| a.poll_transmit()).all(|t| !t.reliable), "the same sum now: no sync");
     }
 
+    // Listings count against the key/value budget before they are sent: a responder over
+    // its budget answers with members only, and the same sync once the budget has refilled
+    // lists and brings the keys.
+    #[test]
+    fn a_responder_over_its_budget_lists_no_keys() {
+        let secs = |s: u64| Time::from_nanos(s * 1_000_000_000);
+        let (mut a, mut b) = (node("a", 1), node("b", 2));
+        teach(&mut a, &[("b".into(), 2)]);
+        teach(&mut b, &[("a".into(), 1)]);
+        b.set("mine", "x").unwrap();
+        a.set("k", "v").unwrap();
+        while a.poll_transmit().is_some() {}
+        let kv_of = |payload: &[u8]| {
+            let packet = wire::decode(payload, &Limits::default()).unwrap();
+            let Message::PushPull { kv, .. } = packet.messages[0] else { panic!("not a sync") };
+            kv.is_some()
+        };
+        b.config.kv_bytes_per_sec = 1_000;
+        b.kv_spend(5_000);
+        a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
+        let (request, _, _) = sent(&mut a).unwrap();
+        b.handle_stream(Time::ZERO, addr(1), &request).unwrap();
+        let (response, _, _) = sent(&mut b).unwrap();
+        assert!(!kv_of(&response), "over budget: no listing");
+        b.handle_timeout(secs(10));
+        while b.poll_transmit().is_some() {}
+        b.handle_stream(secs(10), addr(1), &request).unwrap();
+        let (response, _, _) = sent(&mut b).unwrap();
+        assert!(kv_of(&response), "the budget refilled: a listing");
+        a.handle_stream(secs(10), addr(2), &response).unwrap();
+        let (push_back, _, _) = sent(&mut a).unwrap();
+        b.handle_stream(secs(10), addr(1), &push_back).unwrap();
+        assert_eq!(b.get(b"a", b"k"), Some(&b"v"[..]));
+    }
+
     // What a sync shows a member holds of our keys is where our pushes to it resume: a
     // member that restarted at the same address (invisible to the member table) lists
     // none of ours, and gets our writes pushed from the start; one that holds them all

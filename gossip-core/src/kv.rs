@@ -783,8 +783,10 @@ impl<R: RngCore> Node<R> {
     ///
     /// So two nodes that agree exchange one request's sums (half a byte per owner), and
     /// otherwise list the owners of the buckets that differ, where each side sent its
-    /// whole digest before. Deltas take at most half a stream frame and the budget; a
-    /// peer's section with a complete digest gets what it lacks by that digest.
+    /// whole digest before. Deltas take at most half a stream frame and the budget, and a
+    /// listing goes only where the budget has room for it (else the response says nothing
+    /// of keys, and the push-back carries its deltas alone); a peer's section with a
+    /// complete digest gets what it lacks by that digest.
     pub(crate) fn kv_section(&mut self, part: SyncPart, peer: Option<&KvSection<'_>>) -> Option<Vec<u8>> {
         let room = (self.config.max_stream_frame / 2).min(self.kv_room());
         let peer_digest = |s: &KvSection<'_>| -> BTreeMap<NodeId, u64> {

@@ -58,9 +58,6 @@ impl<R: RngCore> Node<R> {
                     // same metadata (not refuting a suspicion, nor announcing new metadata).
                     // Our pushes to it start over (see `push.rs`).
                     push_afresh = !was.is_live() || moved || (was == MemberState::Alive && same_meta);
-                    if push_afresh {
-                        m.pushed = 0;
-                    }
                     changed = m.set_meta(meta) || moved;
                     m.set_addr(addr);
                     m.incarnation = incarnation;
@@ -69,7 +66,7 @@ impl<R: RngCore> Node<R> {
                     m.set_suspicion(None);
                 });
                 if push_afresh {
-                    self.pushes_idle_at = None;
+                    self.note_pushed(id, 0);
                 }
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
             }

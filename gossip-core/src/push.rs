@@ -76,9 +76,9 @@ impl<R: RngCore> Node<R> {
         self.pushes_idle_at = (!behind).then_some(now_at);
     }
 
-    /// A sync showed that the member `peer` holds our own writes up to `max`: the next push
-    /// to it starts there (lower after it restarted or lost a push, higher after a relay
-    /// or a sync brought it more).
+    /// The member `peer` holds our own writes up to `max` (as a sync showed, or 0 when it
+    /// may be a new life): the next push to it starts there (lower after it restarted or
+    /// lost a push, higher after a relay or a sync brought it more).
     pub(crate) fn note_pushed(&mut self, peer: &[u8], max: u64) {
         let Some(r) = self.members.find(peer) else { return };
         let pushed = self.pushed_mark(max);

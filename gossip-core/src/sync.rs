@@ -85,9 +85,9 @@ impl<R: RngCore> Node<R> {
         let mut keys = kv.as_ref().map_or_else(KeysLearned::default, |section| self.merge_kv(now, section));
         if let Some(section) = kv.as_ref() {
             self.note_pushed_from(sender, section);
-        }
-        if response && let Some(section) = kv.as_ref() {
-            keys = keys.or(self.kv_listing_ahead(section));
+            if response {
+                keys = keys.or(self.kv_listing_ahead(section));
+            }
         }
         // While catching up, only keys it did not hold count: under a steady write load
         // every sync brings new values, and counting those kept nodes catching up (a sync

@@ -824,8 +824,8 @@ impl<R: RngCore> Node<R> {
                     return None;
                 }
                 let listed = self.kv.listed(log2, &bits);
-                if listing_len(&listed) > self.kv_room() {
-                    return None; // over budget: this sync settles membership only
+                if listing_len(&listed) > self.kv_room() && self.pushes_waiting() {
+                    return None; // the budget is for our pushes: this sync settles membership only
                 }
                 let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
                 encode_deltas(KvScopeOut::Listed { log2, bits: &bits }, listed, &[])
@@ -846,7 +846,7 @@ impl<R: RngCore> Node<R> {
                 let deltas = self.kv.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
                 let listed = self.kv.listed(set.log2(), set.bits());
                 let spent: usize = deltas.iter().map(delta_len).sum();
-                if listing_len(&listed) > self.kv_room().saturating_sub(spent) {
+                if listing_len(&listed) > self.kv_room().saturating_sub(spent) && self.pushes_waiting() {
                     // Over budget: the deltas only, and no answer to them.
                     if deltas.is_empty() {
                         return None;

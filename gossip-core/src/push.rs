@@ -76,6 +76,13 @@ impl<R: RngCore> Node<R> {
         self.pushes_idle_at = (!behind).then_some(now_at);
     }
 
+    /// Whether our pushes wait for the budget (the last round left a member behind): sync
+    /// listings then yield to them. A node with nothing to push still lists over budget,
+    /// which a joiner needs: its listings are how owners learn to push it their state.
+    pub(crate) fn pushes_waiting(&self) -> bool {
+        self.pushes_idle_at.is_none() && self.kv.max(self.identity.id.as_bytes()) > 0
+    }
+
     /// The member `peer` holds our own writes up to `max` (as a sync showed, or 0 when it
     /// may be a new life): the next push to it starts there (lower after it restarted or
     /// lost a push, higher after a relay or a sync brought it more).

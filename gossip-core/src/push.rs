@@ -43,13 +43,13 @@ impl<R: RngCore> Node<R> {
                 self.push_cursor = idx + 1;
                 continue;
             };
-            if !m.state.is_live() || self.pushed_version(m.pushed) >= newest {
+            let after = self.pushed_version(m.pushed);
+            if !m.state.is_live() || after >= newest {
                 self.push_cursor = idx + 1;
                 continue;
             }
             behind = true;
             let dest = m.addr();
-            let after = self.pushed_version(m.pushed);
             let Some(d) = self.kv.since(&me, after, room - 1) else {
                 // Its next write does not fit a datagram: that one travels with syncs only,
                 // and the member takes the pushes after it out of order.

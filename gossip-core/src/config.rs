@@ -59,9 +59,26 @@ pub struct Config {
     /// `n` is the number of live members: enough for it to reach everyone with high
     /// probability, no more.
     pub retransmit_mult: u32,
-    /// Minimum suspicion timeout is `suspicion_mult * max(1, log10(n)) * probe_interval`:
-    /// long enough for the suspect to hear of the suspicion and refute it.
+    /// The minimum suspicion timeout is `suspicion_mult * probe_timeout`, whatever the
+    /// cluster's size: the suspect hears of a suspicion from the accuser and its witnesses
+    /// directly (see `suspicion_witnesses`), not through gossip that takes longer to reach it
+    /// in a larger cluster. It sets how long a silent member survives
+    /// ([`Config::tolerated_silence`]).
     pub suspicion_mult: u32,
+    /// Focused suspicion: a node whose probe fails tells the suspect and this many random
+    /// members (its witnesses) directly, instead of gossiping the suspicion to everyone.
+    /// Each witness checks the suspect at once (a ping that carries the suspicion, and
+    /// ping-reqs) and confirms to the accuser if nothing answers; Lifeguard's timeout shrinks
+    /// to its minimum once every witness has confirmed. Only a Down is gossiped to all, and
+    /// a suspect refutes straight to its accuser. 0: SWIM's way, suspicions are gossiped to
+    /// every member and confirmations come from members that happen to probe the suspect.
+    pub suspicion_witnesses: usize,
+    /// Ring probes: every other probe goes to this node's successor on a ring of the live
+    /// members ordered by a hash of their ids (the same ring on every node), the others
+    /// follow SWIM's randomized round-robin. Every member is then probed at least once every
+    /// two probe intervals, so a crash is noticed within two intervals, not after a random
+    /// wait with a long tail.
+    pub ring_probes: bool,
     /// Lifeguard: a suspicion without confirmations lasts up to this multiple of the
     /// minimum, shrinking towards the minimum as independent members confirm it.
     pub suspicion_max_timeout_mult: u32,
@@ -78,8 +95,9 @@ pub struct Config {
     pub buddy_system: bool,
     /// Before declaring a suspect Down, check it once more (a buddy ping and ping-reqs at
     /// once) and wait one probe timeout; an answer restarts the suspicion. Costs one probe
-    /// timeout of detection time; saves live members from nodes holding stale suspicions.
-    /// Not part of SWIM or Lifeguard: off reproduces memberlist's behaviour.
+    /// timeout of detection time; saves live members from nodes holding stale suspicions and
+    /// from a slow accuser whose own timers fire before it reads the refutation. Not part of
+    /// SWIM or Lifeguard, but switched with them by [`Config::set_lifeguard`].
     pub verify_before_down: bool,
     /// Period of a full membership exchange with one random member over a reliable stream
     /// (anti-entropy for anything gossip missed). Stretched for large clusters like
@@ -151,8 +169,10 @@ pub struct Config {
 impl Config {
     /// A LAN cluster of about `cluster_size` members: memberlist's `DefaultLANConfig`
     /// timings (probe 1 s, timeout 500 ms, 3 indirect probes, gossip to 3 every 200 ms,
-    /// suspicion ×4, retransmit ×4, push-pull every 30 s), with bounds sized to the cluster,
-    /// and 32 KiB/s of key/value anti-entropy per node.
+    /// retransmit ×4, push-pull every 30 s), with bounds sized to the cluster, and 32 KiB/s
+    /// of key/value anti-entropy per node. Suspicions are focused (4 witnesses) and last at
+    /// least 2 s: a member silent for up to 3.5 s survives ([`Config::tolerated_silence`]),
+    /// and a crash is declared about 4-6 s after it happens.
     pub fn lan(cluster_size: usize) -> Self {
         let max_members = cluster_size.saturating_mul(4).max(1024);
         Config {
@@ -170,6 +190,8 @@ impl Config {
             gossip_to_the_dead: Duration::from_secs(30),
             retransmit_mult: 4,
             suspicion_mult: 4,
+            suspicion_witnesses: 4,
+            ring_probes: true,
             suspicion_max_timeout_mult: 6,
             local_health: true,
             local_health_max: 8,
@@ -203,7 +225,8 @@ impl Config {
     /// A WAN cluster of about `cluster_size` members: memberlist's `DefaultWANConfig`
     /// timings (probe 5 s, timeout 3 s, gossip to 4 every 500 ms, suspicion ×6, push-pull
     /// every 60 s, 16 KiB/s of key/value anti-entropy), for links with high and variable
-    /// latency.
+    /// latency. Suspicions last at least 18 s (6 probe timeouts): silences of up to 26 s are
+    /// survived.
     pub fn wan(cluster_size: usize) -> Self {
         Config {
             probe_interval: Duration::from_secs(5),
@@ -223,15 +246,16 @@ impl Config {
     }
 
     /// Members on one host or a fast local network: memberlist's `DefaultLocalConfig`
-    /// (probe timeout 200 ms, gossip every 100 ms, suspicion ×3, push-pull every 15 s), with
-    /// 64 KiB/s of key/value anti-entropy.
+    /// (probe timeout 200 ms, gossip every 100 ms, push-pull every 15 s), with 64 KiB/s of
+    /// key/value anti-entropy. Suspicions last at least 1 s (5 probe timeouts): silences of
+    /// up to 2.2 s are survived.
     pub fn local(cluster_size: usize) -> Self {
         Config {
             probe_timeout: Duration::from_millis(200),
             phi_min_std: Duration::from_millis(10),
             gossip_interval: Duration::from_millis(100),
             gossip_to_the_dead: Duration::from_secs(15),
-            suspicion_mult: 3,
+            suspicion_mult: 5,
             push_pull_interval: Duration::from_secs(15),
             catch_up_sync: Duration::from_millis(500),
             reclaim_after: Duration::from_secs(30),
@@ -241,11 +265,42 @@ impl Config {
     }
 
     /// Turns every Lifeguard extension on or off at once (local health, dynamic suspicion,
-    /// buddy system), to compare with plain SWIM.
+    /// buddy system) with this crate's own ones in the same spirit (focused suspicion with
+    /// the LAN preset's 4 witnesses, verify before Down), to compare with plain SWIM: off,
+    /// suspicions are gossiped to all and a suspect is declared Down when its timeout runs
+    /// out. Ring probes and the timeouts are left as they are.
     pub fn set_lifeguard(&mut self, on: bool) {
         self.local_health = on;
         self.dynamic_suspicion = on;
         self.buddy_system = on;
+        self.verify_before_down = on;
+        self.suspicion_witnesses = if on { 4 } else { 0 };
+    }
+
+    /// The minimum suspicion timeout: `suspicion_mult * probe_timeout`.
+    pub fn suspicion_timeout(&self) -> Duration {
+        self.probe_timeout.saturating_mul(self.suspicion_mult)
+    }
+
+    /// The tolerance contract: the longest a live member may be silent (paused, cut off,
+    /// starved of CPU) without ever being declared Down, on a network that loses nothing.
+    ///
+    /// A probe sent just as the member falls silent ends in a suspicion one probe interval
+    /// later; the suspicion lasts at least [`Config::suspicion_timeout`], and with
+    /// `verify_before_down` the accuser then waits one more probe timeout for an answer.
+    /// A member that answers by then refutes. So this is `probe_interval +
+    /// suspicion_timeout (+ probe_timeout)`, less the round trip of the last answer; the
+    /// LAN preset survives 3.5 s, WAN 26 s, local 2.2 s. Local health can only stretch it.
+    ///
+    /// It is also the price of detection, since no detector can tell a crash from a
+    /// silence: a crash is declared this long after the first probe that reaches the
+    /// crashed member goes unanswered (within two probe intervals with `ring_probes`, one
+    /// on average), and every node knows it a few round trips later. With
+    /// [`Detector::Phi`] the probe ends sooner than `probe_interval` on a fast network, and
+    /// both figures shrink by the difference.
+    pub fn tolerated_silence(&self) -> Duration {
+        let verify = if self.verify_before_down { self.probe_timeout } else { Duration::ZERO };
+        self.probe_interval.saturating_add(self.suspicion_timeout()).saturating_add(verify)
     }
 
     /// The decoder bounds these settings imply.
@@ -321,6 +376,9 @@ impl Config {
         }
         if self.indirect_checks > 16 || self.gossip_nodes == 0 || self.gossip_nodes > 64 {
             return invalid("indirect_checks", "indirect_checks at most 16, gossip_nodes 1..=64");
+        }
+        if self.suspicion_witnesses > 16 {
+            return invalid("suspicion_witnesses", "must be at most 16");
         }
         if self.retransmit_mult == 0 || self.suspicion_mult == 0 || self.suspicion_max_timeout_mult == 0 {
             return invalid("retransmit_mult", "multipliers must be at least 1");

@@ -197,6 +197,9 @@ pub(crate) struct Members {
     keys: Keys,
     live: usize,
     down: usize,
+    /// Bumped whenever a member becomes live or stops being live (or is added or removed
+    /// while live), so a view derived from the live set knows when to recompute.
+    live_set_version: u64,
     /// Per-bucket sums of every member's (id, incarnation, state), for digest-first syncs.
     digest: Digest,
 }
@@ -211,6 +214,7 @@ impl Members {
             keys,
             live: 0,
             down: 0,
+            live_set_version: 0,
             digest: Digest::default(),
         }
     }
@@ -235,8 +239,16 @@ impl Members {
         &self.digest
     }
 
+    /// Changes whenever the set of live members does (see the field).
+    pub(crate) fn live_set_version(&self) -> u64 {
+        self.live_set_version
+    }
+
     /// Adjusts the live and Down counts for a member entering (`+1`) or leaving (`-1`) a state.
     fn count(&mut self, state: MemberState, delta: isize) {
+        if state.is_live() {
+            self.live_set_version = self.live_set_version.wrapping_add(1);
+        }
         let counter = match state {
             MemberState::Alive | MemberState::Suspect => &mut self.live,
             MemberState::Down => &mut self.down,
@@ -306,7 +318,8 @@ impl Members {
             self.digest.remove(id, before.1, before.0);
             self.digest.add(id, after.1, after.0);
         }
-        if before.0 != after.0 {
+        // Alive and Suspect are both live: a move between them changes no count.
+        if before.0 != after.0 && !(before.0.is_live() && after.0.is_live()) {
             self.count(before.0, -1);
             self.count(after.0, 1);
         }

@@ -1,9 +1,10 @@
 //! Applying membership news: precedence, state transitions, Lifeguard suspicion
 //! bookkeeping, refutation, events, and re-gossip of what changed.
 
+use crate::dissemination::retransmit_limit;
 use crate::event::Event;
 use crate::identity::{MemberState, NodeId};
-use crate::lifeguard::{min_suspicion_timeout, suspicion_timeout};
+use crate::lifeguard::suspicion_timeout;
 use crate::members::{Member, MemberRef, Suspicion, supersedes};
 use crate::node::Node;
 use crate::time::Time;
@@ -24,13 +25,19 @@ impl<R: RngCore> Node<R> {
         Some((r, m.state, m.incarnation))
     }
 
+    /// Whether suspicions are focused: told to the suspect and witnesses only, not gossiped
+    /// (see `Config::suspicion_witnesses`).
+    pub(crate) fn focused(&self) -> bool {
+        self.config.suspicion_witnesses > 0
+    }
+
     /// Somebody says `id` is alive at `addr` with this incarnation.
     pub(crate) fn on_alive(&mut self, now: Time, incarnation: u32, id: &[u8], addr: SocketAddr, meta: &[u8]) {
         if self.is_me(id) {
             // A newer or different claim about us (our previous life, or a stale view): refute.
             let differs = addr != self.identity.addr || meta != &self.identity.meta[..];
             if incarnation > self.incarnation || (incarnation == self.incarnation && differs) {
-                self.refute(incarnation);
+                self.refute(incarnation, None);
             }
             return;
         }
@@ -38,6 +45,7 @@ impl<R: RngCore> Node<R> {
         if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
             return;
         }
+        let mut relay = true;
         let (r, event) = match current {
             None => {
                 if self.members.len() >= self.config.max_members {
@@ -68,6 +76,11 @@ impl<R: RngCore> Node<R> {
                 if push_afresh {
                     self.note_pushed(id, 0);
                 }
+                self.witnessed_alive(r);
+                // Focused suspicions are known only to their accuser and witnesses, which
+                // the suspect answers directly: a mere incarnation bump of a live member is
+                // no news to spread. A comeback from Down or Left, a move and new metadata are.
+                relay = changed || !was.is_live() || !self.focused();
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
             }
         };
@@ -88,7 +101,8 @@ impl<R: RngCore> Node<R> {
         match (current, self.quiet, self.in_join_storm(now)) {
             (None, true, _) => {}
             (None, false, true) => self.enqueue_news_sparingly(&subject, &message),
-            _ => self.enqueue_news(&subject, &message),
+            _ if relay => self.enqueue_news(&subject, &message),
+            _ => {}
         }
     }
 
@@ -118,16 +132,72 @@ impl<R: RngCore> Node<R> {
         self.send(at, &[Message::Alive { incarnation, id, addr, meta: &meta }]);
     }
 
-    /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion).
-    pub(crate) fn on_suspect(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+    /// A `Suspect` message arrived from `sender` (at `at`): `accuser` suspects `id` at this
+    /// incarnation. With focused suspicions, a first-hand accusation (the sender is the
+    /// accuser) of a member this node does not suspect asks it to witness: it checks the
+    /// suspect rather than believe the accuser. Otherwise the message is applied as news.
+    pub(crate) fn on_suspect_message(
+        &mut self,
+        now: Time,
+        at: SocketAddr,
+        sender: &[u8],
+        incarnation: u32,
+        id: &[u8],
+        accuser: &[u8],
+    ) {
         if self.is_me(id) {
-            self.answer_accusation(incarnation);
+            let direct = self.focused().then(|| self.members.by_id(accuser).map(|m| m.addr()).unwrap_or(at));
+            self.answer_accusation(incarnation, direct);
+            return;
+        }
+        if self.focused()
+            && let Some((r, state, current)) = self.current(id)
+        {
+            let confirms = state == MemberState::Suspect && current == incarnation;
+            if !confirms && state.is_live() && current <= incarnation && accuser == sender {
+                self.witness(now, r, incarnation, accuser, at);
+            }
+            if !confirms {
+                return;
+            }
+        }
+        self.on_suspect(now, incarnation, id, accuser);
+    }
+
+    /// This node's own probe of `target` at `incarnation` went unanswered: suspect it, and
+    /// with focused suspicions tell the suspect (so it can refute at once) and ask
+    /// witnesses to check it.
+    pub(crate) fn suspect_after_probe(&mut self, now: Time, target: MemberRef, incarnation: u32) {
+        let Some(id) = self.members.get(target).map(|m| m.id.clone()) else { return };
+        let me = self.identity.id.clone();
+        self.on_suspect(now, incarnation, id.as_bytes(), me.as_bytes());
+        if !self.focused() || self.members.get(target).is_none_or(|m| m.state != MemberState::Suspect) {
+            return;
+        }
+        let Some(addr) = self.members.get(target).map(|m| m.addr()) else { return };
+        self.send(addr, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
+        self.schedule_recheck(now, target, incarnation);
+        let want = self.config.suspicion_witnesses;
+        let asked = self.ask_witnesses(target, incarnation, want);
+        if asked < want as u32 {
+            // Fewer witnesses than hoped (a small cluster): expect only those.
+            let epoch = self.members.update_suspicion(target, |s| s.expected = s.expected.min(asked));
+            self.schedule_suspicion(target, epoch);
+        }
+    }
+
+    /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion). Focused
+    /// suspicions stay with this node; otherwise they are gossiped.
+    fn on_suspect(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+        if self.is_me(id) {
+            self.answer_accusation(incarnation, None);
             return;
         }
         let Some((r, state, current_inc)) = self.current(id) else {
             return;
         };
         let message = Message::Suspect { incarnation, id, from };
+        let gossip = !self.focused();
         if state == MemberState::Suspect && incarnation == current_inc {
             if from == id {
                 return; // unattributed (see `merge_record`): not a confirmation
@@ -140,17 +210,24 @@ impl<R: RngCore> Node<R> {
                     s.confirmers.push(NodeId::copy_from_slice(from));
                 });
                 self.schedule_suspicion(r, epoch);
-                let subject = NodeId::copy_from_slice(id);
-                self.enqueue_news(&subject, &message);
+                if gossip {
+                    let subject = NodeId::copy_from_slice(id);
+                    self.enqueue_news(&subject, &message);
+                }
             }
             return;
         }
         if !supersedes(Some((state, current_inc)), MemberState::Suspect, incarnation) {
             return;
         }
-        // Lifeguard's k: confirmations that bring the timeout down to its minimum.
+        // Lifeguard's k: confirmations that bring the timeout down to its minimum. Focused,
+        // the witnesses this node asks (fewer if the cluster is small, see
+        // `suspect_after_probe`); otherwise memberlist's `suspicion_mult - 2`.
         let n = self.members.live() + 1;
-        let mut expected = self.config.suspicion_mult.saturating_sub(2);
+        let mut expected = match self.config.suspicion_witnesses {
+            0 => self.config.suspicion_mult.saturating_sub(2),
+            k => k as u32,
+        };
         if (n as u32).saturating_sub(2) < expected {
             expected = 0;
         }
@@ -172,7 +249,9 @@ impl<R: RngCore> Node<R> {
         }
         let subject = NodeId::copy_from_slice(id);
         self.events.push_back(Event::MemberSuspect { id: subject.clone(), incarnation });
-        self.enqueue_news(&subject, &message);
+        if gossip {
+            self.enqueue_news(&subject, &message);
+        }
     }
 
     /// (Re)schedules the Down deadline of a suspect from its confirmations so far.
@@ -187,8 +266,7 @@ impl<R: RngCore> Node<R> {
     /// When a suspicion reaches its minimum timeout, and when it runs out (later, until
     /// Lifeguard's independent confirmations arrive).
     fn suspicion_deadlines(&self, s: &Suspicion) -> (Time, Time) {
-        let n = self.members.live() + 1;
-        let min = min_suspicion_timeout(self.config.suspicion_mult, n, self.config.probe_interval);
+        let min = self.config.suspicion_timeout();
         let timeout = if self.config.dynamic_suspicion {
             let max = min.saturating_mul(self.config.suspicion_max_timeout_mult);
             suspicion_timeout(min, max, s.expected, s.confirmations())
@@ -225,10 +303,7 @@ impl<R: RngCore> Node<R> {
             });
             self.verify_suspect(r);
             if let Some(epoch) = epoch {
-                // The answer may come through a helper: with phi, wait as a probe waits
-                // for its helpers (two round trips); SWIM waits one probe timeout.
-                let wait = self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect);
-                let at = now.saturating_add(self.health.scale(wait));
+                let at = now.saturating_add(self.health.scale(self.check_wait()));
                 self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
             }
             return;
@@ -254,13 +329,16 @@ impl<R: RngCore> Node<R> {
     /// `from` declared `id` Down at this incarnation.
     pub(crate) fn on_down(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
-            self.answer_accusation(incarnation);
+            self.answer_accusation(incarnation, None);
             return;
         }
         if self.bury(now, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
             self.events.push_back(Event::MemberDown { id: subject.clone(), incarnation });
             self.enqueue_news(&subject, &Message::Down { incarnation, id, from });
+            // A Down is rare and urgent: pass it on at once rather than at the next gossip
+            // round, so it crosses the cluster in round trips (one extra round per node).
+            self.gossip_now(now);
         }
     }
 
@@ -268,7 +346,7 @@ impl<R: RngCore> Node<R> {
     pub(crate) fn on_left(&mut self, now: Time, incarnation: u32, id: &[u8]) {
         if self.is_me(id) {
             // Only we announce our own leave; a copy of it is stale news to answer.
-            self.answer_accusation(incarnation);
+            self.answer_accusation(incarnation, None);
             return;
         }
         if self.bury(now, id, MemberState::Left, incarnation) {
@@ -309,6 +387,9 @@ impl<R: RngCore> Node<R> {
         let MemberRecord { state, incarnation, id, addr, meta } = *record;
         match state {
             MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
+            // Focused suspicions stay with their accuser: a peer's record of one says only
+            // who exists.
+            MemberState::Suspect if self.focused() => self.on_alive(now, incarnation, id, addr, meta),
             MemberState::Suspect | MemberState::Down => self.on_suspect(now, incarnation, id, id),
             MemberState::Left => self.on_left(now, incarnation, id),
         }
@@ -318,20 +399,24 @@ impl<R: RngCore> Node<R> {
     /// incarnation or above, refute with a higher one. Below it, the accuser missed our
     /// last refutation (whose retransmit budget may be spent): announce our current Alive
     /// again, so it rides on our next packets, the ack to a buddy ping among them.
-    fn answer_accusation(&mut self, incarnation: u32) {
+    ///
+    /// `direct`: a focused suspicion, known only to its accuser (at this address) and its
+    /// witnesses: the answer goes straight to the accuser and rides on our next few packets
+    /// (the acks to the witnesses' pings), instead of being gossiped to everyone.
+    fn answer_accusation(&mut self, incarnation: u32, direct: Option<SocketAddr>) {
         if self.left {
             return;
         }
         if incarnation >= self.incarnation {
-            self.refute(incarnation);
+            self.refute(incarnation, direct);
         } else {
-            self.announce_self();
+            self.announce_self(direct);
         }
     }
 
     /// Announces a higher incarnation than `claimed`, so that this node's Alive supersedes
-    /// whatever was said about it.
-    fn refute(&mut self, claimed: u32) {
+    /// whatever was said about it (`direct`: see [`Node::answer_accusation`]).
+    fn refute(&mut self, claimed: u32, direct: Option<SocketAddr>) {
         // u32::MAX never arrives (the decoder rejects it), so there is always room.
         self.incarnation = claimed.max(self.incarnation).saturating_add(1).min(u32::MAX - 1);
         self.stats.refutations += 1;
@@ -340,15 +425,25 @@ impl<R: RngCore> Node<R> {
             self.health.apply(1, self.config.local_health_max);
         }
         self.events.push_back(Event::Refuted { incarnation: self.incarnation });
-        self.announce_self();
+        self.announce_self(direct);
     }
 
-    /// Queues this node's Alive at its current incarnation for dissemination.
-    pub(crate) fn announce_self(&mut self) {
+    /// Queues this node's Alive at its current incarnation for dissemination, or with
+    /// `direct` sends it to that address and lets it ride on the next few packets only.
+    pub(crate) fn announce_self(&mut self, direct: Option<SocketAddr>) {
+        /// Sends of a direct answer's copy on our own next packets.
+        const DIRECT_RIDES: u32 = 3;
         let me = self.identity.clone();
         let alive =
             Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta };
-        self.enqueue_news(&me.id, &alive);
+        match direct {
+            None => self.enqueue_news(&me.id, &alive),
+            Some(accuser) => {
+                self.send(accuser, &[alive]);
+                let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
+                self.enqueue_news_sent(&me.id, &alive, limit.saturating_sub(DIRECT_RIDES));
+            }
+        }
     }
 }
 

@@ -261,7 +261,7 @@ impl<R: RngCore> Node<R> {
             self.identity.meta = meta;
             // u32::MAX never goes out (the decoder rejects it), as in `refute`.
             self.incarnation = self.incarnation.saturating_add(1).min(u32::MAX - 1);
-            self.announce_self();
+            self.announce_self(None);
         }
         Ok(())
     }
@@ -518,7 +518,7 @@ impl<R: RngCore> Node<R> {
             Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
             Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
             Message::Suspect { incarnation, id, from: accuser } => {
-                self.on_suspect(now, incarnation, id, accuser);
+                self.on_suspect_message(now, from, sender, incarnation, id, accuser);
                 self.correct_stale_accuser(from, sender, accuser, incarnation, id);
             }
             Message::Down { incarnation, id, from: accuser } => {
@@ -630,7 +630,7 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {
+    pub(crate) fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
         let dropped = self.gossip.push(subject.clone(), &self.arena[start..], self.config.max_gossip_queue, sent);
@@ -647,6 +647,11 @@ impl<R: RngCore> Node<R> {
         if self.gossip.is_empty() && self.key_gossip.is_empty() && self.user_gossip.is_empty() {
             return;
         }
+        self.gossip_now(now);
+    }
+
+    /// One gossip round's sends, now: queued news to `gossip_nodes` random members.
+    pub(crate) fn gossip_now(&mut self, now: Time) {
         let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();
         for _ in 0..self.config.gossip_nodes * 4 {
             if targets.len() >= self.config.gossip_nodes {

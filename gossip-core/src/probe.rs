@@ -27,6 +27,17 @@ pub(crate) struct Prober {
     relays: VecDeque<Relay>,
     /// Pre-Down checks of suspects in flight: the ping's sequence number and the suspect.
     verifications: VecDeque<(u32, MemberRef)>,
+    /// Checks this node runs as a witness of another member's suspicion, earliest deadline
+    /// first.
+    witness_checks: VecDeque<WitnessCheck>,
+    /// This node's own focused suspicions, each with when to ping the suspect again: a
+    /// live suspect answers the ping with its refutation, so each one is another chance
+    /// for the refutation to get through a lossy network before the timeout.
+    rechecks: VecDeque<(Time, MemberRef, u32)>,
+    /// Ring probes: whether the next probe goes to the ring successor.
+    ring_turn: bool,
+    /// The ring successor, and the live-set version it was found at.
+    successor: Option<(u64, Option<MemberRef>)>,
     /// Round-trip times of the direct acks to this node's probes ([`Detector::Phi`]).
     pub(crate) rtt: RttWindow,
 }
@@ -56,6 +67,35 @@ struct Probe {
     /// Lifeguard: nacks expected from helpers, and received.
     expected_nacks: u32,
     nacks: u32,
+}
+
+/// A check of a suspect that its accuser asked this node to run (focused suspicion).
+#[derive(Debug, Clone, Copy)]
+struct WitnessCheck {
+    seq: u32,
+    suspect: MemberRef,
+    /// The incarnation the accuser suspects.
+    incarnation: u32,
+    accuser: SocketAddr,
+    /// When to give up and confirm the suspicion to the accuser.
+    deadline: Time,
+    /// The suspect answered: nothing to confirm.
+    answered: bool,
+}
+
+/// Witness checks in flight at most; beyond it requests are refused and counted.
+const MAX_WITNESS_CHECKS: usize = 64;
+
+/// A member's place on the probe ring: a fixed hash of its id, the same on every node
+/// (FNV-1a, then a 64-bit finalizer to spread ids that differ in one byte).
+fn ring_position(id: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 /// A ping this node sent on behalf of `origin`'s ping-req.
@@ -96,14 +136,51 @@ impl Prober {
         if let Some(r) = self.relays.front() {
             next = next.min(r.deadline);
         }
+        if let Some(w) = self.witness_checks.front() {
+            next = next.min(w.deadline);
+        }
+        if let Some(&(at, _, _)) = self.rechecks.front() {
+            next = next.min(at);
+        }
         Some(next)
+    }
+
+    /// The next live member after `me` on the probe ring (see [`Config::ring_probes`]),
+    /// found by one scan of the table whenever the live set has changed since the last.
+    ///
+    /// [`Config::ring_probes`]: crate::Config::ring_probes
+    fn successor(&mut self, members: &Members, me: &[u8]) -> Option<MemberRef> {
+        let version = members.live_set_version();
+        if let Some((at, successor)) = self.successor
+            && at == version
+        {
+            return successor;
+        }
+        let mine = ring_position(me);
+        let successor = members
+            .iter()
+            .filter(|(_, m)| m.state.is_live())
+            .min_by_key(|(_, m)| (ring_position(m.id.as_bytes()).wrapping_sub(mine), m.id.as_bytes()))
+            .map(|(r, _)| r);
+        self.successor = Some((version, successor));
+        successor
     }
 
     /// The next live member in probe order: a random walk over the member slab, anew each
     /// round, so each member is probed once per round (SWIM's randomized round-robin). A
     /// member added during a round is probed in it if its slot is still ahead, else in the
     /// next (memberlist inserts newcomers at a random place: the same bound).
-    fn next_target(&mut self, members: &Members, rng: &mut impl RngCore) -> Option<MemberRef> {
+    ///
+    /// With ring probes, every other call returns the ring successor instead.
+    fn next_target(&mut self, members: &Members, rng: &mut impl RngCore, ring: Option<&[u8]>) -> Option<MemberRef> {
+        if let Some(me) = ring {
+            self.ring_turn = !self.ring_turn;
+            if self.ring_turn
+                && let Some(successor) = self.successor(members, me)
+            {
+                return Some(successor);
+            }
+        }
         let slots = members.slot_count();
         // Two walks at most: the rest of this round, then a whole new one.
         for _ in 0..2 {
@@ -129,6 +206,28 @@ impl<R: RngCore> Node<R> {
             let (origin, seq) = (r.origin, r.origin_seq);
             self.prober.relays.pop_front();
             self.send(origin, &[Message::Nack { seq }]);
+        }
+        while let Some(w) = self.prober.witness_checks.front()
+            && w.deadline <= now
+        {
+            let w = *w;
+            self.prober.witness_checks.pop_front();
+            if !w.answered {
+                self.confirm_to_accuser(w);
+            }
+        }
+        while let Some(&(at, suspect, incarnation)) = self.prober.rechecks.front()
+            && at <= now
+        {
+            self.prober.rechecks.pop_front();
+            let still = self
+                .members
+                .get(suspect)
+                .is_some_and(|m| m.state == MemberState::Suspect && m.incarnation == incarnation);
+            if still {
+                self.ping_member(suspect, true);
+                self.schedule_recheck(now, suspect, incarnation);
+            }
         }
         if let Some(p) = &self.prober.current
             && !p.acked
@@ -158,7 +257,8 @@ impl<R: RngCore> Node<R> {
     }
 
     fn start_probe(&mut self, now: Time) {
-        let Some(target) = self.prober.next_target(&self.members, &mut self.rng) else {
+        let ring = self.config.ring_probes.then(|| self.identity.id.as_bytes());
+        let Some(target) = self.prober.next_target(&self.members, &mut self.rng, ring) else {
             return;
         };
         let Some((incarnation, addr)) = self.members.get(target).map(|m| (m.incarnation, m.addr())) else {
@@ -298,10 +398,109 @@ impl<R: RngCore> Node<R> {
             return;
         };
         if m.state.is_live() {
-            let id = m.id.clone();
-            let me = self.identity.id.clone();
-            self.on_suspect(now, p.incarnation, id.as_bytes(), me.as_bytes());
+            self.suspect_after_probe(now, p.target, p.incarnation);
         }
+    }
+
+    /// Asks up to `count` random Alive members other than `suspect` to check it, each
+    /// told by a `Suspect` in this node's name (focused suspicion). Returns how many.
+    pub(crate) fn ask_witnesses(&mut self, suspect: MemberRef, incarnation: u32, count: usize) -> u32 {
+        let Some(id) = self.members.get(suspect).map(|m| m.id.clone()) else { return 0 };
+        let mut witnesses: SmallVec<[SocketAddr; 8]> = SmallVec::new();
+        for _ in 0..count * 4 {
+            if witnesses.len() >= count {
+                break;
+            }
+            let Some((r, w)) = self.members.random(&mut self.rng) else { break };
+            if r != suspect && w.state == MemberState::Alive && !witnesses.contains(&w.addr()) {
+                witnesses.push(w.addr());
+            }
+        }
+        let me = self.identity.id.clone();
+        let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() };
+        for &w in &witnesses {
+            self.send(w, &[notice]);
+        }
+        witnesses.len() as u32
+    }
+
+    /// `accuser` (at `accuser_addr`) suspects `suspect` at `incarnation` and asked this node
+    /// to witness: ping it at once with the suspicion attached (so a live suspect refutes
+    /// straight to its accuser) and through helpers. Silence until the deadline is
+    /// confirmed to the accuser; an answer is not, and a refutation heard meanwhile is
+    /// passed on to it (see [`Node::witnessed_alive`]).
+    pub(crate) fn witness(
+        &mut self,
+        now: Time,
+        suspect: MemberRef,
+        incarnation: u32,
+        accuser: &[u8],
+        accuser_addr: SocketAddr,
+    ) {
+        if self.prober.witness_checks.iter().any(|w| w.suspect == suspect) {
+            return;
+        }
+        if self.prober.witness_checks.len() >= MAX_WITNESS_CHECKS {
+            self.stats.witness_checks_dropped += 1;
+            return;
+        }
+        let Some(m) = self.members.get(suspect) else { return };
+        let (id, addr) = (m.id.clone(), m.addr());
+        let seq = self.prober.next_seq();
+        let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: accuser };
+        self.send(addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
+        self.ask_helpers(suspect, seq);
+        let deadline = now.saturating_add(self.health.scale(self.check_wait()));
+        let at = self.prober.witness_checks.partition_point(|w| w.deadline <= deadline);
+        let check = WitnessCheck { seq, suspect, incarnation, accuser: accuser_addr, deadline, answered: false };
+        self.prober.witness_checks.insert(at, check);
+        self.stats.witness_checks += 1;
+    }
+
+    /// Pings `suspect` again (with the suspicion attached) half a check's wait from now,
+    /// while this node still suspects it at `incarnation`.
+    pub(crate) fn schedule_recheck(&mut self, now: Time, suspect: MemberRef, incarnation: u32) {
+        /// Suspicions this node raised that it rechecks at once, at most.
+        const MAX_RECHECKS: usize = 64;
+        if self.prober.rechecks.len() >= MAX_RECHECKS {
+            return;
+        }
+        let at = now.saturating_add(self.health.scale(self.check_wait() / 2));
+        let i = self.prober.rechecks.partition_point(|r| r.0 <= at);
+        self.prober.rechecks.insert(i, (at, suspect, incarnation));
+    }
+
+    /// How long a check (of a suspect, all paths at once) waits for an answer: with phi, as
+    /// a probe waits for its helpers (two round trips); SWIM waits one probe timeout.
+    pub(crate) fn check_wait(&self) -> Duration {
+        self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect)
+    }
+
+    /// A witness check found the suspect silent: confirm the suspicion to its accuser, in
+    /// this node's name.
+    fn confirm_to_accuser(&mut self, w: WitnessCheck) {
+        let Some(m) = self.members.get(w.suspect) else { return };
+        if !m.state.is_live() || m.incarnation > w.incarnation {
+            return;
+        }
+        let id = m.id.clone();
+        let me = self.identity.id.clone();
+        self.stats.witness_confirmations += 1;
+        self.send(
+            w.accuser,
+            &[Message::Suspect { incarnation: w.incarnation, id: id.as_bytes(), from: me.as_bytes() }],
+        );
+    }
+
+    /// `suspect` was just heard Alive at a newer incarnation: if this node is witnessing a
+    /// suspicion of it, the check is over and the accuser gets the refutation.
+    pub(crate) fn witnessed_alive(&mut self, suspect: MemberRef) {
+        let Some(i) = self.prober.witness_checks.iter().position(|w| w.suspect == suspect) else { return };
+        let Some(w) = self.prober.witness_checks.remove(i) else { return };
+        let Some(m) = self.members.get(suspect).filter(|m| m.incarnation > w.incarnation) else { return };
+        let (incarnation, id, addr, meta) = (m.incarnation, m.id.clone(), m.addr(), m.meta().clone());
+        self.stats.corrections += 1;
+        self.send(w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);
     }
 
     pub(crate) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &[u8]) {
@@ -340,6 +539,10 @@ impl<R: RngCore> Node<R> {
             && let Some((_, suspect)) = self.prober.verifications.remove(i)
         {
             self.suspect_answered(now, suspect);
+            return;
+        }
+        if let Some(w) = self.prober.witness_checks.iter_mut().find(|w| w.seq == seq) {
+            w.answered = true;
             return;
         }
         if let Some(i) = self.prober.relays.iter().position(|r| r.seq == seq)

@@ -92,6 +92,8 @@ fn apply(config: &mut Config, field: &str, v: &str) -> Result<(), String> {
         "gossip_to_the_dead" => config.gossip_to_the_dead = duration(v)?,
         "retransmit_mult" => config.retransmit_mult = parse(v)?,
         "suspicion_mult" => config.suspicion_mult = parse(v)?,
+        "suspicion_witnesses" => config.suspicion_witnesses = parse(v)?,
+        "ring_probes" => config.ring_probes = parse(v)?,
         "suspicion_max_timeout_mult" => config.suspicion_max_timeout_mult = parse(v)?,
         "local_health" => config.local_health = parse(v)?,
         "local_health_max" => config.local_health_max = parse(v)?,

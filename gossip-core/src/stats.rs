@@ -32,6 +32,13 @@ pub struct Stats {
     pub suspicions: u64,
     /// Suspects checked once more before being declared Down.
     pub verifications: u64,
+    /// Checks run as a witness of another member's suspicion (see
+    /// `Config::suspicion_witnesses`).
+    pub witness_checks: u64,
+    /// Witness checks that found the suspect silent and were confirmed to the accuser.
+    pub witness_confirmations: u64,
+    /// Witness requests refused because too many checks were in flight.
+    pub witness_checks_dropped: u64,
     /// Times this node refuted a suspicion or declaration about itself.
     pub refutations: u64,
     /// Times this node told an accuser that its suspect had already refuted.

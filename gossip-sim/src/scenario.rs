@@ -67,6 +67,8 @@ pub struct Scenario {
     pub svg: bool,
     /// Print a progress line to stderr every few seconds of wall time.
     pub progress: bool,
+    /// Count the bytes sent by kind of message ([`Report::bytes_by_kind`]).
+    pub breakdown: bool,
 }
 
 /// What a run measured. Times are simulated seconds since the scenario's fault or event.
@@ -126,6 +128,9 @@ pub struct Report {
     pub steps: u64,
     /// The picture of the run, when [`Scenario::svg`] asked for it (not part of the JSON).
     pub svg: Option<String>,
+    /// With [`Scenario::breakdown`]: per kind of message (`header` for packet headers,
+    /// `stream` for stream frames), messages and bytes per node per second, after the event.
+    pub bytes_by_kind: Vec<(String, f64, f64)>,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -151,6 +156,7 @@ impl Scenario {
             config: Config::lan(nodes),
             svg: false,
             progress: false,
+            breakdown: false,
         }
     }
 
@@ -182,6 +188,7 @@ impl Scenario {
         }
         let mut sim = Sim::new(n, self.seed, self.config.clone(), net);
         sim.progress = self.progress;
+        sim.breakdown = self.breakdown;
         if self.svg {
             sim.sample_every = Some(Duration::from_millis(100));
         }
@@ -558,6 +565,12 @@ impl Scenario {
             trace_hash: format!("{:016x}", sim.trace_hash()),
             steps: sim.steps,
             svg: None,
+            bytes_by_kind: sim
+                .traffic
+                .by_kind
+                .iter()
+                .map(|(kind, [count, bytes])| (kind.to_string(), *count as f64 / per, *bytes as f64 / per))
+                .collect(),
         }
         .with_picture(self.svg, sim, marks, watch_from)
     }
@@ -587,6 +600,20 @@ impl Report {
 
     /// The report as one JSON object (the `--json` contract of DESIGN.md).
     pub fn to_json(&self) -> String {
+        let mut json = self.contract_json();
+        if !self.bytes_by_kind.is_empty() {
+            let kinds: Vec<String> = self
+                .bytes_by_kind
+                .iter()
+                .map(|(kind, count, bytes)| format!("\"{kind}\": {{\"messages\": {count:.2}, \"bytes\": {bytes:.1}}}"))
+                .collect();
+            json.pop();
+            json.push_str(&format!(", \"bytes_by_kind\": {{{}}}}}", kinds.join(", ")));
+        }
+        json
+    }
+
+    fn contract_json(&self) -> String {
         fn opt(v: Option<f64>) -> String {
             v.map_or("null".into(), |v| format!("{v:.3}"))
         }

@@ -8,9 +8,10 @@ use crate::truth::Truth;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
+use gossip_core::wire::{self, Limits, Message};
 use gossip_core::{Config, Event, Identity, MemberState, Node, NodeId, Time, Transmit};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 /// A simulated node's slot: its fixed name, current address, and the node when running.
 struct Slot {
@@ -63,6 +64,52 @@ pub struct Traffic {
     pub stream_bytes: u64,
     /// The largest datagram.
     pub max_datagram: usize,
+    /// With [`Sim::breakdown`] on: per kind of message (and `header` for packet headers,
+    /// `stream` for whole stream frames), how many were sent and their bytes.
+    pub by_kind: BTreeMap<&'static str, [u64; 2]>,
+}
+
+/// The name of a message's kind, for [`Traffic::by_kind`].
+fn kind_name(m: &Message<'_>) -> &'static str {
+    match m {
+        Message::Ping { .. } => "ping",
+        Message::Ack { .. } => "ack",
+        Message::Nack { .. } => "nack",
+        Message::PingReq { .. } => "ping_req",
+        Message::Alive { .. } => "alive",
+        Message::Suspect { .. } => "suspect",
+        Message::Down { .. } => "down",
+        Message::Left { .. } => "left",
+        Message::KeyWrites { .. } => "key_writes",
+        Message::Broadcast { .. } => "broadcast",
+        Message::KeySum { .. } => "key_sum",
+        Message::UserMessage { .. } => "user_message",
+        Message::PushPull { .. } => "push_pull",
+    }
+}
+
+impl Traffic {
+    /// Adds one packet handed to the network to [`Traffic::by_kind`], decoded as a
+    /// receiver would (an undecodable one counts as `other`).
+    fn count_kinds(&mut self, payload: &[u8], reliable: bool) {
+        let mut add = |kind: &'static str, bytes: usize| {
+            let entry = self.by_kind.entry(kind).or_default();
+            entry[0] += 1;
+            entry[1] += bytes as u64;
+        };
+        if reliable {
+            return add("stream", payload.len());
+        }
+        match wire::decode(payload, &Limits::default()) {
+            Ok(packet) => {
+                add("header", packet.header.encoded_len());
+                for m in &packet.messages {
+                    add(kind_name(m), m.encoded_len());
+                }
+            }
+            Err(_) => add("other", payload.len()),
+        }
+    }
 }
 
 /// A cluster of real nodes on virtual time.
@@ -95,6 +142,9 @@ pub struct Sim {
     next_sample: Time,
     /// Print a progress line to stderr every few wall-clock seconds.
     pub progress: bool,
+    /// Decode every packet handed to the network and count its messages by kind
+    /// ([`Traffic::by_kind`]): where the bytes go, at some cost in speed.
+    pub breakdown: bool,
     last_progress: Option<std::time::Instant>,
     /// Broadcasts each node has delivered.
     broadcasts_delivered: Vec<u32>,
@@ -136,6 +186,7 @@ impl Sim {
             sample_every: None,
             next_sample: Time::ZERO,
             progress: false,
+            breakdown: false,
             last_progress: None,
             broadcasts_delivered: vec![0; n],
         }
@@ -343,6 +394,9 @@ impl Sim {
             self.digest.bytes(&t.payload);
             self.traffic.bytes += t.payload.len() as u64;
             self.traffic.packets += 1;
+            if self.breakdown {
+                self.traffic.count_kinds(&t.payload, t.reliable);
+            }
             if t.reliable {
                 self.traffic.stream_bytes += t.payload.len() as u64;
             } else {

@@ -1,13 +1,13 @@
 //! `gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
 //! [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--set FIELD=VALUE]...
-//! [--svg FILE] [--json]`
+//! [--svg FILE] [--breakdown] [--json]`
 
 use gossip_sim::{Scenario, scenario::SCENARIOS, settings};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
                       [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--set FIELD=VALUE]...
-                      [--svg FILE] [--json]";
+                      [--svg FILE] [--breakdown] [--json]";
 
 fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     let mut it = args.iter();
@@ -17,6 +17,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     let (mut name, mut nodes, mut seed) = (None, None, None);
     let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
     let (mut svg, mut settle, mut keys, mut payload) = (None, None, None, None);
+    let mut breakdown = false;
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -42,6 +43,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
             }
             "--set" => sets.push(value()?),
             "--json" => json = true,
+            "--breakdown" => breakdown = true,
             "--svg" => svg = Some(value()?),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
@@ -73,6 +75,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     }
     scenario.svg = svg.is_some();
     scenario.progress = !json;
+    scenario.breakdown = breakdown;
     Ok((scenario, json, svg))
 }
 
@@ -145,6 +148,9 @@ fn main() -> ExitCode {
             report.peak_rss_bytes >> 20,
             report.trace_hash
         );
+        for (kind, messages, bytes) in &report.bytes_by_kind {
+            println!("    {kind:<14} {messages:>9.2} messages {bytes:>10.1} B per node per second");
+        }
     }
     ExitCode::SUCCESS
 }

@@ -28,6 +28,8 @@ struct Entry {
     message: Encoded,
     /// Times sent so far: the entry sits in the stack `levels[sends]`.
     sends: u32,
+    /// Sends beyond the fill's limit this entry is due (urgent news).
+    extra: u32,
     /// Neighbours in that stack (slab indices, or [`NONE`]).
     above: u32,
     below: u32,
@@ -135,17 +137,18 @@ impl Dissemination {
 
     /// Queues `message` (one encoded wire message) about `subject`, replacing older news
     /// about the same subject, as if already sent `sent` times (a smaller retransmit budget,
-    /// and a place behind fresher news). If more than `capacity` are queued, the most-sent
-    /// entry is dropped and `true` returned so the caller can count it.
-    pub(crate) fn push(&mut self, subject: NodeId, message: &[u8], capacity: usize, sent: u32) -> bool {
+    /// and a place behind fresher news), and due `extra` sends beyond the limit. If more
+    /// than `capacity` are queued, the most-sent entry is dropped and `true` returned so the
+    /// caller can count it.
+    pub(crate) fn push(&mut self, subject: NodeId, message: &[u8], capacity: usize, sent: u32, extra: u32) -> bool {
         let message = Encoded::from_slice(message);
         if let Some(&idx) = self.by_subject.get(&subject) {
             self.unlink(idx);
             let entry = self.entry(idx);
-            (entry.message, entry.sends) = (message, sent);
+            (entry.message, entry.sends, entry.extra) = (message, sent, extra);
             self.link(idx);
         } else {
-            let entry = Some(Entry { subject: subject.clone(), message, sends: sent, above: NONE, below: NONE });
+            let entry = Some(Entry { subject: subject.clone(), message, sends: sent, extra, above: NONE, below: NONE });
             let idx = match self.free.pop() {
                 Some(idx) => {
                     self.entries[idx as usize] = entry;
@@ -170,7 +173,7 @@ impl Dissemination {
     }
 
     /// Appends queued messages to `out` while they fit in `room` bytes, in queue order,
-    /// and counts a send for each. News sent `limit` times is retired. Returns how many
+    /// and counts a send for each. News sent `limit` times (plus its extra) is retired. Returns how many
     /// messages were appended.
     pub(crate) fn fill(&mut self, out: &mut BytesMut, mut room: usize, limit: u32) -> usize {
         /// The smallest message we queue (a Left with a 1-byte id); below it, stop looking.
@@ -200,7 +203,8 @@ impl Dissemination {
         let taken = core::mem::take(&mut self.taken);
         // Oldest first, so that the newest taken ends on top of its next stack.
         for &idx in taken.iter().rev() {
-            if self.entry(idx).sends + 1 >= limit {
+            let entry = self.entry(idx);
+            if entry.sends + 1 >= limit.saturating_add(entry.extra) {
                 self.retire(idx);
             } else {
                 self.unlink(idx);
@@ -229,9 +233,9 @@ mod tests {
     #[test]
     fn newer_news_replaces_older_and_least_sent_goes_first() {
         let mut q = Dissemination::new(Keys::default());
-        q.push(NodeId::from("a"), b"a-old-news", 10, 0);
-        q.push(NodeId::from("b"), b"b-news-xx", 10, 0);
-        q.push(NodeId::from("a"), b"a-new-news", 10, 0);
+        q.push(NodeId::from("a"), b"a-old-news", 10, 0, 0);
+        q.push(NodeId::from("b"), b"b-news-xx", 10, 0, 0);
+        q.push(NodeId::from("a"), b"a-new-news", 10, 0, 0);
         assert_eq!(q.len(), 2);
         let mut out = BytesMut::new();
         // Room for one message: the newest (a-new) goes first.
@@ -252,11 +256,11 @@ mod tests {
     #[test]
     fn capacity_drops_the_most_sent() {
         let mut q = Dissemination::new(Keys::default());
-        q.push(NodeId::from("a"), b"aaaaaaa", 2, 0);
+        q.push(NodeId::from("a"), b"aaaaaaa", 2, 0, 0);
         let mut out = BytesMut::new();
         q.fill(&mut out, 100, 5);
-        q.push(NodeId::from("b"), b"bbbbbbb", 2, 0);
-        assert!(q.push(NodeId::from("c"), b"ccccccc", 2, 0));
+        q.push(NodeId::from("b"), b"bbbbbbb", 2, 0, 0);
+        assert!(q.push(NodeId::from("c"), b"ccccccc", 2, 0, 0));
         out.clear();
         q.fill(&mut out, 100, 5);
         assert_eq!(&out[..], b"cccccccbbbbbbb");
@@ -329,7 +333,7 @@ mod tests {
                 } else {
                     let message = vec![i as u8; size];
                     let sent = sent.min(limit - 1); // a head start short of the limit, as nodes use it
-                    let dropped = q.push(NodeId::new([subject]), &message, capacity, sent);
+                    let dropped = q.push(NodeId::new([subject]), &message, capacity, sent, 0);
                     proptest::prop_assert_eq!(dropped, model.push(subject, message, capacity, sent));
                 }
                 proptest::prop_assert_eq!(q.len(), model.entries.len());

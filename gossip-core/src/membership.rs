@@ -134,8 +134,9 @@ impl<R: RngCore> Node<R> {
 
     /// A `Suspect` message arrived from `sender` (at `at`): `accuser` suspects `id` at this
     /// incarnation. With focused suspicions, a first-hand accusation (the sender is the
-    /// accuser) of a member this node does not suspect asks it to witness: it checks the
-    /// suspect rather than believe the accuser. Otherwise the message is applied as news.
+    /// accuser) of a live member this node does not suspect asks it to witness: it checks
+    /// the suspect rather than believe the accuser (see [`Node::witness`]). Otherwise the
+    /// message is applied as news.
     pub(crate) fn on_suspect_message(
         &mut self,
         now: Time,
@@ -150,18 +151,49 @@ impl<R: RngCore> Node<R> {
             self.answer_accusation(incarnation, direct);
             return;
         }
+        if !self.focused() {
+            self.on_suspect(now, incarnation, id, accuser);
+            self.correct_stale_accuser(at, sender, accuser, incarnation, id);
+            return;
+        }
+        let Some((r, state, current)) = self.current(id) else { return };
+        if state == MemberState::Suspect && current == incarnation {
+            self.on_suspect(now, incarnation, id, accuser); // a confirmation
+        } else if state.is_live() && accuser == sender {
+            self.witness(now, r, incarnation, accuser, at, false);
+        } else if state == MemberState::Down && current >= incarnation && accuser == sender {
+            // The accuser missed the Down's gossip: it is news to it.
+            let me = self.identity.id.clone();
+            self.send(at, &[Message::Down { incarnation: current, id, from: me.as_bytes() }]);
+        }
+    }
+
+    /// A `Down` message arrived: `accuser` declared `id` Down at this incarnation. With
+    /// focused suspicions this node may know the member Alive at a higher incarnation (a
+    /// refutation that went only to its accuser): rather than ignore the Down or believe
+    /// it, it checks the member, and declares it Down at the incarnation it knows if
+    /// nothing answers.
+    pub(crate) fn on_down_message(
+        &mut self,
+        now: Time,
+        at: SocketAddr,
+        sender: &[u8],
+        incarnation: u32,
+        id: &[u8],
+        accuser: &[u8],
+    ) {
         if self.focused()
             && let Some((r, state, current)) = self.current(id)
+            && state.is_live()
+            && current > incarnation
         {
-            let confirms = state == MemberState::Suspect && current == incarnation;
-            if !confirms && state.is_live() && current <= incarnation && accuser == sender {
-                self.witness(now, r, incarnation, accuser, at);
-            }
-            if !confirms {
-                return;
-            }
+            self.witness(now, r, incarnation, accuser, at, true);
+            return;
         }
-        self.on_suspect(now, incarnation, id, accuser);
+        self.on_down(now, incarnation, id, accuser);
+        if !self.focused() {
+            self.correct_stale_accuser(at, sender, accuser, incarnation, id);
+        }
     }
 
     /// This node's own probe of `target` at `incarnation` went unanswered: suspect it, and
@@ -335,7 +367,14 @@ impl<R: RngCore> Node<R> {
         if self.bury(now, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
             self.events.push_back(Event::MemberDown { id: subject.clone(), incarnation });
-            self.enqueue_news(&subject, &Message::Down { incarnation, id, from });
+            // Focused, every node learns of a Down from gossip alone (no suspicion of its
+            // own runs out in step): twice the usual budget, so the epidemic misses nobody.
+            let message = Message::Down { incarnation, id, from };
+            if self.focused() {
+                self.enqueue_urgent_news(&subject, &message);
+            } else {
+                self.enqueue_news(&subject, &message);
+            }
             // A Down is rare and urgent: pass it on at once rather than at the next gossip
             // round, so it crosses the cluster in round trips (one extra round per node).
             self.gossip_now(now);

@@ -518,12 +518,10 @@ impl<R: RngCore> Node<R> {
             Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
             Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
             Message::Suspect { incarnation, id, from: accuser } => {
-                self.on_suspect_message(now, from, sender, incarnation, id, accuser);
-                self.correct_stale_accuser(from, sender, accuser, incarnation, id);
+                self.on_suspect_message(now, from, sender, incarnation, id, accuser)
             }
             Message::Down { incarnation, id, from: accuser } => {
-                self.on_down(now, incarnation, id, accuser);
-                self.correct_stale_accuser(from, sender, accuser, incarnation, id);
+                self.on_down_message(now, from, sender, incarnation, id, accuser)
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::KeyWrites { delta } => self.on_key_writes(now, from, &delta),
@@ -625,15 +623,28 @@ impl<R: RngCore> Node<R> {
             QueueKind::Keys => &mut self.key_gossip,
             QueueKind::User => &mut self.user_gossip,
         };
-        if queue.push(subject, message, self.config.max_gossip_queue, 0) {
+        if queue.push(subject, message, self.config.max_gossip_queue, 0, 0) {
             self.stats.gossip_dropped += 1;
         }
     }
 
+    /// Like [`Node::enqueue_news`], with twice the retransmit budget: news that must reach
+    /// every member and has no other way to (a Down).
+    pub(crate) fn enqueue_urgent_news(&mut self, subject: &NodeId, message: &Message<'_>) {
+        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
+        self.enqueue_news_with(subject, message, 0, limit);
+    }
+
     pub(crate) fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {
+        self.enqueue_news_with(subject, message, sent, 0);
+    }
+
+    /// Queues `message` about `subject` as if sent `sent` times, due `extra` more sends.
+    fn enqueue_news_with(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32, extra: u32) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
-        let dropped = self.gossip.push(subject.clone(), &self.arena[start..], self.config.max_gossip_queue, sent);
+        let capacity = self.config.max_gossip_queue;
+        let dropped = self.gossip.push(subject.clone(), &self.arena[start..], capacity, sent, extra);
         self.arena.truncate(start);
         if dropped {
             self.stats.gossip_dropped += 1;

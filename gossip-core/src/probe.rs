@@ -81,6 +81,9 @@ struct WitnessCheck {
     deadline: Time,
     /// The suspect answered: nothing to confirm.
     answered: bool,
+    /// The accuser declared it Down (at an incarnation older than this node knows): silence
+    /// makes this node declare it Down itself rather than confirm.
+    down: bool,
 }
 
 /// Witness checks in flight at most; beyond it requests are refused and counted.
@@ -212,9 +215,7 @@ impl<R: RngCore> Node<R> {
         {
             let w = *w;
             self.prober.witness_checks.pop_front();
-            if !w.answered {
-                self.confirm_to_accuser(w);
-            }
+            self.witness_check_done(now, w);
         }
         while let Some(&(at, suspect, incarnation)) = self.prober.rechecks.front()
             && at <= now
@@ -425,10 +426,11 @@ impl<R: RngCore> Node<R> {
     }
 
     /// `accuser` (at `accuser_addr`) suspects `suspect` at `incarnation` and asked this node
-    /// to witness: ping it at once with the suspicion attached (so a live suspect refutes
-    /// straight to its accuser) and through helpers. Silence until the deadline is
-    /// confirmed to the accuser; an answer is not, and a refutation heard meanwhile is
-    /// passed on to it (see [`Node::witnessed_alive`]).
+    /// to witness (or, with `down`, declared it Down while this node knows a newer
+    /// incarnation): ping it at once with the suspicion attached (so a live suspect refutes
+    /// straight to its accuser) and through helpers. See [`Node::witness_check_done`] for
+    /// what the answer, or the silence, leads to; a refutation heard meanwhile is passed on
+    /// at once (see [`Node::witnessed_alive`]).
     pub(crate) fn witness(
         &mut self,
         now: Time,
@@ -436,6 +438,7 @@ impl<R: RngCore> Node<R> {
         incarnation: u32,
         accuser: &[u8],
         accuser_addr: SocketAddr,
+        down: bool,
     ) {
         if self.prober.witness_checks.iter().any(|w| w.suspect == suspect) {
             return;
@@ -452,7 +455,7 @@ impl<R: RngCore> Node<R> {
         self.ask_helpers(suspect, seq);
         let deadline = now.saturating_add(self.health.scale(self.check_wait()));
         let at = self.prober.witness_checks.partition_point(|w| w.deadline <= deadline);
-        let check = WitnessCheck { seq, suspect, incarnation, accuser: accuser_addr, deadline, answered: false };
+        let check = WitnessCheck { seq, suspect, incarnation, accuser: accuser_addr, deadline, answered: false, down };
         self.prober.witness_checks.insert(at, check);
         self.stats.witness_checks += 1;
     }
@@ -476,20 +479,26 @@ impl<R: RngCore> Node<R> {
         self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect)
     }
 
-    /// A witness check found the suspect silent: confirm the suspicion to its accuser, in
-    /// this node's name.
-    fn confirm_to_accuser(&mut self, w: WitnessCheck) {
-        let Some(m) = self.members.get(w.suspect) else { return };
-        if !m.state.is_live() || m.incarnation > w.incarnation {
-            return;
-        }
-        let id = m.id.clone();
+    /// A witness check's time is up. The suspect answered: if this node knows it at a
+    /// newer incarnation than the accusation, the accuser gets that Alive. It stayed
+    /// silent: the suspicion is confirmed to the accuser in this node's name, at the
+    /// incarnation this node knows; a Down about an older incarnation is declared anew.
+    fn witness_check_done(&mut self, now: Time, w: WitnessCheck) {
+        let Some(m) = self.members.get(w.suspect).filter(|m| m.state.is_live()) else { return };
+        let (incarnation, id) = (m.incarnation.max(w.incarnation), m.id.clone());
         let me = self.identity.id.clone();
-        self.stats.witness_confirmations += 1;
-        self.send(
-            w.accuser,
-            &[Message::Suspect { incarnation: w.incarnation, id: id.as_bytes(), from: me.as_bytes() }],
-        );
+        if w.answered {
+            if m.incarnation > w.incarnation {
+                let (addr, meta) = (m.addr(), m.meta().clone());
+                self.stats.corrections += 1;
+                self.send(w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);
+            }
+        } else if w.down {
+            self.on_down(now, incarnation, id.as_bytes(), me.as_bytes());
+        } else {
+            self.stats.witness_confirmations += 1;
+            self.send(w.accuser, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
+        }
     }
 
     /// `suspect` was just heard Alive at a newer incarnation: if this node is witnessing a

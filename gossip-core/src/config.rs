@@ -24,7 +24,7 @@ pub struct Config {
     /// Each live member is probed once per round of the shuffled member list.
     pub probe_interval: Duration,
     /// How long to wait for a direct ack before asking `indirect_checks` members to probe
-    /// the target for us. Must not exceed `probe_interval`.
+    /// the target for us, and then for their answers. Must not exceed `probe_interval`.
     pub probe_timeout: Duration,
     /// The failure signal that ends the wait for a direct ack, and with it when a probe
     /// gives up and suspects its target: SWIM's fixed `probe_timeout`, or a timeout that
@@ -38,7 +38,7 @@ pub struct Config {
     /// says. A quiet network's RTTs barely vary, and without a floor a scheduling hiccup
     /// or a GC pause of a few milliseconds would look like a failure. Must be non-zero.
     /// LAN 20 ms: the direct wait is at least the mean RTT plus 112 ms at threshold 8, a
-    /// quarter of SWIM's 500 ms yet far above a LAN's jitter; local 10 ms, WAN 100 ms.
+    /// third of SWIM's 400 ms yet far above a LAN's jitter; local 10 ms, WAN 100 ms.
     pub phi_min_std: Duration,
     /// [`Detector::Phi`]: round-trip samples needed before phi is used (1..=100); until
     /// then probes run on SWIM's fixed timeouts. The presets take 4: a node has that many
@@ -168,18 +168,18 @@ pub struct Config {
 
 impl Config {
     /// A LAN cluster of about `cluster_size` members: memberlist's `DefaultLANConfig`
-    /// timings (probe 1 s, timeout 500 ms, 3 indirect probes, gossip to 3 every 200 ms,
-    /// retransmit ×4, push-pull every 30 s), with bounds sized to the cluster, and 32 KiB/s
-    /// of key/value anti-entropy per node. Suspicions are focused (4 witnesses) and last at
-    /// least 2 s: a member silent for up to 3.5 s survives ([`Config::tolerated_silence`]),
-    /// and a crash is declared about 4-6 s after it happens.
+    /// timings (probe 1 s, 3 indirect probes, gossip to 3 every 200 ms, retransmit ×4,
+    /// push-pull every 30 s) but a probe timeout of 400 ms (memberlist: 500), with bounds
+    /// sized to the cluster, and 32 KiB/s of key/value anti-entropy per node. Suspicions are
+    /// focused (4 witnesses) and last at least 2 s: a member silent for up to 3.2 s survives
+    /// ([`Config::tolerated_silence`]), and a crash is declared 3.5-5.5 s after it happens.
     pub fn lan(cluster_size: usize) -> Self {
         let max_members = cluster_size.saturating_mul(4).max(1024);
         Config {
             cluster_name: Bytes::new(),
             mtu: 1400,
             probe_interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_millis(500),
+            probe_timeout: Duration::from_millis(400),
             detector: Detector::Swim,
             phi_threshold: 8,
             phi_min_std: Duration::from_millis(20),
@@ -189,7 +189,7 @@ impl Config {
             gossip_nodes: 3,
             gossip_to_the_dead: Duration::from_secs(30),
             retransmit_mult: 4,
-            suspicion_mult: 4,
+            suspicion_mult: 5,
             suspicion_witnesses: 4,
             ring_probes: true,
             suspicion_max_timeout_mult: 6,
@@ -248,7 +248,7 @@ impl Config {
     /// Members on one host or a fast local network: memberlist's `DefaultLocalConfig`
     /// (probe timeout 200 ms, gossip every 100 ms, push-pull every 15 s), with 64 KiB/s of
     /// key/value anti-entropy. Suspicions last at least 1 s (5 probe timeouts): silences of
-    /// up to 2.2 s are survived.
+    /// up to 1.6 s are survived.
     pub fn local(cluster_size: usize) -> Self {
         Config {
             probe_timeout: Duration::from_millis(200),
@@ -285,12 +285,13 @@ impl Config {
     /// The tolerance contract: the longest a live member may be silent (paused, cut off,
     /// starved of CPU) without ever being declared Down, on a network that loses nothing.
     ///
-    /// A probe sent just as the member falls silent ends in a suspicion one probe interval
-    /// later; the suspicion lasts at least [`Config::suspicion_timeout`], and with
-    /// `verify_before_down` the accuser then waits one more probe timeout for an answer.
-    /// A member that answers by then refutes. So this is `probe_interval +
-    /// suspicion_timeout (+ probe_timeout)`, less the round trip of the last answer; the
-    /// LAN preset survives 3.5 s, WAN 26 s, local 2.2 s. Local health can only stretch it.
+    /// A probe sent just as the member falls silent ends in a suspicion two probe timeouts
+    /// later (its own, then its helpers'; at most one probe interval); the suspicion lasts
+    /// at least [`Config::suspicion_timeout`], and with `verify_before_down` the accuser
+    /// then waits one more probe timeout for an answer. A member that answers by then
+    /// refutes. So this is `min(2 * probe_timeout, probe_interval) + suspicion_timeout
+    /// (+ probe_timeout)`, less the round trip of the last answer: the LAN preset survives
+    /// 3.2 s, WAN 26 s, local 1.6 s. Local health can only stretch it.
     ///
     /// It is also the price of detection, since no detector can tell a crash from a
     /// silence: a crash is declared this long after the first probe that reaches the
@@ -299,8 +300,9 @@ impl Config {
     /// [`Detector::Phi`] the probe ends sooner than `probe_interval` on a fast network, and
     /// both figures shrink by the difference.
     pub fn tolerated_silence(&self) -> Duration {
+        let probe = self.probe_timeout.saturating_mul(2).min(self.probe_interval);
         let verify = if self.verify_before_down { self.probe_timeout } else { Duration::ZERO };
-        self.probe_interval.saturating_add(self.suspicion_timeout()).saturating_add(verify)
+        probe.saturating_add(self.suspicion_timeout()).saturating_add(verify)
     }
 
     /// The decoder bounds these settings imply.
@@ -398,7 +400,8 @@ impl Config {
 #[non_exhaustive]
 pub enum Detector {
     /// SWIM's fixed timeouts: ping-reqs after `probe_timeout` without a direct ack, and a
-    /// suspicion when the probe interval ends without any ack.
+    /// suspicion when the helpers too had `probe_timeout` (or the probe interval ends)
+    /// without any ack.
     #[default]
     Swim,
     /// Phi accrual (Hayashibara et al.) over the round-trip times of the direct acks to
@@ -427,6 +430,12 @@ mod tests {
             Config::wan(n).validate().unwrap();
             Config::local(n).validate().unwrap();
         }
+        // The tolerance contract as the presets document it; the LAN one survives 3 s.
+        let ms = |c: Config| c.tolerated_silence().as_millis();
+        assert_eq!((ms(Config::lan(10)), ms(Config::wan(10)), ms(Config::local(10))), (3200, 26_000, 1600));
+        let mut swim = Config::lan(10);
+        swim.set_lifeguard(false);
+        assert_eq!(ms(swim), 2800);
         let mut c = Config::lan(10);
         c.probe_timeout = Duration::from_secs(2);
         assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "probe_timeout", .. })));

@@ -55,8 +55,9 @@ struct Probe {
     sent: Time,
     /// When to ask helpers if no ack came.
     indirect_at: Time,
-    /// When to give up and suspect the target, before the next probe tick
-    /// ([`Detector::Phi`]); `Time::MAX` under SWIM, where the tick ends the probe.
+    /// When to give up and suspect the target: once the helpers had their time (one more
+    /// probe timeout under SWIM, phi's `2t` with [`Detector::Phi`]), and at the latest at
+    /// the next probe tick.
     finish_at: Time,
     acked: bool,
     /// A direct ack arrived (and, with phi, its round trip was recorded).
@@ -272,7 +273,10 @@ impl<R: RngCore> Node<R> {
                 let indirect_at = now.saturating_add(self.health.scale(direct));
                 (indirect_at, indirect_at.saturating_add(self.health.scale(indirect)))
             }
-            None => (now.saturating_add(self.health.scale(self.config.probe_timeout)), Time::MAX),
+            None => {
+                let indirect_at = now.saturating_add(self.health.scale(self.config.probe_timeout));
+                (indirect_at, indirect_at.saturating_add(self.health.scale(self.config.probe_timeout)))
+            }
         };
         self.prober.current = Some(Probe {
             seq,

@@ -197,25 +197,33 @@ fn run_seeds(scenario: &Scenario, range: RangeInclusive<u64>, json: bool) -> Exi
         let failed: Vec<String> = runs.failures.iter().map(|(seed, _)| seed.to_string()).collect();
         eprintln!("gossip-sim: {} of {total} seeds failed (errors above): {}", failed.len(), failed.join(", "));
     }
+    let failed = if runs.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    if runs.reports.is_empty() {
+        eprintln!("gossip-sim: no seed ran to the end: nothing to aggregate");
+        return failed;
+    }
+    if !json {
+        println!(
+            "scenario {} with {} nodes, seeds {first}..={last}: {} ran, {} failed, {:.1} s wall",
+            scenario.name,
+            scenario.nodes,
+            runs.reports.len(),
+            runs.failures.len(),
+            wall.elapsed().as_secs_f64()
+        );
+        print!("{}", seeds::table(&runs.reports));
+        println!("min/p50/p90/max over the seeds that reported a value (nearest rank); nulls: the others");
+        return failed;
+    }
     match seeds::Aggregate::of(&runs.reports) {
         Ok(mut aggregate) => {
             aggregate.failed_seeds = runs.failures.iter().map(|(seed, _)| *seed).collect();
-            if json {
-                println!("{}", aggregate.to_json());
-            } else {
-                println!(
-                    "scenario {} with {} nodes, seeds {first}..={last}: {} ran, {} failed, {:.1} s wall",
-                    scenario.name,
-                    scenario.nodes,
-                    runs.reports.len(),
-                    runs.failures.len(),
-                    wall.elapsed().as_secs_f64()
-                );
-                print!("{}", seeds::table(&runs.reports, &aggregate));
-                println!("min/p50/p90/max over the seeds that reported a value (nearest rank); nulls: the others");
-            }
+            println!("{}", aggregate.to_json());
+            failed
         }
-        Err(e) => eprintln!("gossip-sim: {e}"),
+        Err(e) => {
+            eprintln!("gossip-sim: {e}");
+            ExitCode::FAILURE
+        }
     }
-    if runs.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -11,6 +11,7 @@
 pub mod net;
 pub mod rng;
 pub mod scenario;
+pub mod seeds;
 pub mod settings;
 pub mod sim;
 pub mod svg;

@@ -1,22 +1,38 @@
-//! `gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-//! [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--set FIELD=VALUE]...
-//! [--svg FILE] [--breakdown] [--json]`
+//! `gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
+//! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N]
+//! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`
+//!
+//! `--seeds A..B` runs the same arguments once per seed in A..=B (at most
+//! [`seeds::MAX_SEEDS`]) and prints the aggregate of [`gossip_sim::seeds`]: with `--json`
+//! one object as the last line, else a table; a line per finished seed goes to stderr. A
+//! seed whose run fails is named on stderr, the others still run, and the exit status is 1.
 
-use gossip_sim::{Scenario, scenario::SCENARIOS, settings};
+use core::ops::RangeInclusive;
+use gossip_sim::{Scenario, scenario::SCENARIOS, seeds, settings};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N --seed S [--loss P] [--latency-ms LO..HI]
-                      [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--set FIELD=VALUE]...
-                      [--svg FILE] [--breakdown] [--json]";
+const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
+                      [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N]
+                      [--payload-bytes N] [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]
+       --seeds A..B runs once per seed in A..=B (at most 1000) and prints min/p50/p90/max";
 
-fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
+/// What the command line asks for.
+struct Args {
+    /// The run (for `--seeds`, its seed is the range's first).
+    scenario: Scenario,
+    json: bool,
+    svg: Option<String>,
+    seeds: Option<RangeInclusive<u64>>,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
     let mut it = args.iter();
     if it.next().map(String::as_str) != Some("run") {
         return Err(USAGE.into());
     }
     let (mut name, mut nodes, mut seed) = (None, None, None);
     let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
-    let (mut svg, mut settle, mut keys, mut payload) = (None, None, None, None);
+    let (mut svg, mut settle, mut keys, mut payload, mut range) = (None, None, None, None, None);
     let mut breakdown = false;
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
@@ -24,6 +40,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
             "--scenario" => name = Some(value()?),
             "--nodes" => nodes = Some(value()?.parse::<usize>().map_err(|_| "--nodes takes a count")?),
             "--seed" => seed = Some(value()?.parse::<u64>().map_err(|_| "--seed takes an integer")?),
+            "--seeds" => range = Some(seeds::parse_range(&value()?)?),
             "--loss" => loss = Some(value()?.parse::<f64>().map_err(|_| "--loss takes a probability")?),
             "--latency-ms" => {
                 let v = value()?;
@@ -49,8 +66,23 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
         }
     }
     let name = name.ok_or(format!("--scenario is required ({})", SCENARIOS.join(", ")))?;
+    if !SCENARIOS.contains(&name.as_str()) {
+        return Err(format!("unknown scenario {name:?}; known: {}", SCENARIOS.join(", ")));
+    }
     let nodes = nodes.ok_or("--nodes is required")?;
-    let mut scenario = Scenario::new(&name, nodes, seed.ok_or("--seed is required")?);
+    let seed = match (seed, &range) {
+        (Some(_), Some(_)) => return Err("--seed and --seeds exclude each other".into()),
+        (None, None) => return Err("--seed S or --seeds A..B is required".into()),
+        (Some(s), None) => s,
+        (None, Some(r)) => *r.start(),
+    };
+    if range.is_some() && svg.is_some() {
+        return Err("--svg draws one run: use it with --seed".into());
+    }
+    if range.is_some() && breakdown {
+        return Err("--breakdown counts one run: use it with --seed".into());
+    }
+    let mut scenario = Scenario::new(&name, nodes, seed);
     if let Some(p) = loss {
         if !(0.0..=1.0).contains(&p) {
             return Err("--loss must be within 0..1".into());
@@ -76,7 +108,7 @@ fn parse(args: &[String]) -> Result<(Scenario, bool, Option<String>), String> {
     scenario.svg = svg.is_some();
     scenario.progress = !json;
     scenario.breakdown = breakdown;
-    Ok((scenario, json, svg))
+    Ok(Args { scenario, json, svg, seeds: range })
 }
 
 /// A large run holds gigabytes of member tables that grow by doubling while the cluster
@@ -107,13 +139,20 @@ fn rerun_with_fixed_mmap_threshold() {}
 fn main() -> ExitCode {
     rerun_with_fixed_mmap_threshold();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (scenario, json, svg_path) = match parse(&args) {
+    let args = match parse(&args) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("gossip-sim: {e}");
             return ExitCode::from(2);
         }
     };
+    match args.seeds {
+        Some(range) => run_seeds(&args.scenario, range, args.json),
+        None => run_one(&args.scenario, args.json, args.svg.as_deref()),
+    }
+}
+
+fn run_one(scenario: &Scenario, json: bool, svg_path: Option<&str>) -> ExitCode {
     let report = match scenario.run() {
         Ok(r) => r,
         Err(e) => {
@@ -121,7 +160,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let (Some(path), Some(svg)) = (&svg_path, &report.svg)
+    if let (Some(path), Some(svg)) = (svg_path, &report.svg)
         && let Err(e) = std::fs::write(path, svg)
     {
         eprintln!("gossip-sim: cannot write {path}: {e}");
@@ -153,4 +192,47 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn run_seeds(scenario: &Scenario, range: RangeInclusive<u64>, json: bool) -> ExitCode {
+    let wall = std::time::Instant::now();
+    let (first, last, total) = (*range.start(), *range.end(), range.clone().count());
+    let mut done = 0;
+    let runs = seeds::run(scenario, range, |seed, outcome| {
+        done += 1;
+        eprintln!("{}", seeds::progress_line(seed, done, total, outcome));
+    });
+    if !runs.failures.is_empty() {
+        let failed: Vec<String> = runs.failures.iter().map(|(seed, _)| seed.to_string()).collect();
+        eprintln!("gossip-sim: {} of {total} seeds failed (errors above): {}", failed.len(), failed.join(", "));
+    }
+    let failed = if runs.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    if runs.reports.is_empty() {
+        eprintln!("gossip-sim: no seed ran to the end: nothing to aggregate");
+        return failed;
+    }
+    if !json {
+        println!(
+            "scenario {} with {} nodes, seeds {first}..={last}: {} ran, {} failed, {:.1} s wall",
+            scenario.name,
+            scenario.nodes,
+            runs.reports.len(),
+            runs.failures.len(),
+            wall.elapsed().as_secs_f64()
+        );
+        print!("{}", seeds::table(&runs.reports));
+        println!("min/p50/p90/max over the seeds that reported a value (nearest rank); nulls: the others");
+        return failed;
+    }
+    match seeds::Aggregate::of(&runs.reports) {
+        Ok(mut aggregate) => {
+            aggregate.failed_seeds = runs.failures.iter().map(|(seed, _)| *seed).collect();
+            println!("{}", aggregate.to_json());
+            failed
+        }
+        Err(e) => {
+            eprintln!("gossip-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -497,11 +497,14 @@ mod tests {
         SocketAddr::from(([10, 0, 2, i], 7946))
     }
 
-    // An accuser that missed a refutation and still spreads its own suspicion (or Down) is
-    // answered at once with the newer Alive; a second-hand or current accusation is not.
+    // Gossiped suspicions (SWIM's way): an accuser that missed a refutation and still
+    // spreads its own suspicion (or Down) is answered at once with the newer Alive; a
+    // second-hand or current accusation is not. (Focused suspicions check the suspect
+    // first: see `tests::focused`.)
     #[test]
     fn a_stale_accuser_is_corrected_directly() {
-        let mut node = Node::new(Config::lan(10), Identity::new("a", addr(1)), SplitMix(1)).unwrap();
+        let config = Config { suspicion_witnesses: 0, ..Config::lan(10) };
+        let mut node = Node::new(config, Identity::new("a", addr(1)), SplitMix(1)).unwrap();
         let alive =
             |id: &'static [u8], i: u8, inc: u32| Message::Alive { incarnation: inc, id, addr: addr(i), meta: b"" };
         let t = Time::ZERO;

@@ -332,22 +332,33 @@ impl<R: RngCore> Node<R> {
         seq
     }
 
-    /// Asks up to `indirect_checks` Alive members other than `target` to ping it for us
-    /// with sequence number `seq`. Returns how many were asked.
-    fn ask_helpers(&mut self, target: MemberRef, seq: u32) -> usize {
-        let Some(m) = self.members.get(target) else { return 0 };
-        let (id, addr) = (m.id.clone(), m.addr());
-        let want = self.config.indirect_checks;
-        let mut helpers: SmallVec<[SocketAddr; 4]> = SmallVec::new();
-        for _ in 0..want * 4 {
-            if helpers.len() >= want {
+    /// Up to `count` distinct random Alive members other than `target` and `except`.
+    fn random_alive(
+        &mut self,
+        target: MemberRef,
+        except: Option<SocketAddr>,
+        count: usize,
+    ) -> SmallVec<[SocketAddr; 8]> {
+        let mut picked: SmallVec<[SocketAddr; 8]> = SmallVec::new();
+        for _ in 0..count * 4 {
+            if picked.len() >= count {
                 break;
             }
-            let Some((r, h)) = self.members.random(&mut self.rng) else { break };
-            if r != target && h.state == MemberState::Alive && !helpers.contains(&h.addr()) {
-                helpers.push(h.addr());
+            let Some((r, m)) = self.members.random(&mut self.rng) else { break };
+            let addr = m.addr();
+            if r != target && m.state == MemberState::Alive && Some(addr) != except && !picked.contains(&addr) {
+                picked.push(addr);
             }
         }
+        picked
+    }
+
+    /// Asks up to `indirect_checks` Alive members other than `target` (and `except`) to
+    /// ping it for us with sequence number `seq`. Returns how many were asked.
+    fn ask_helpers(&mut self, target: MemberRef, seq: u32, except: Option<SocketAddr>) -> usize {
+        let Some(m) = self.members.get(target) else { return 0 };
+        let (id, addr) = (m.id.clone(), m.addr());
+        let helpers = self.random_alive(target, except, self.config.indirect_checks);
         for &helper in &helpers {
             self.send(helper, &[Message::PingReq { seq, target: id.as_bytes(), addr }]);
         }
@@ -360,7 +371,7 @@ impl<R: RngCore> Node<R> {
     /// instead, so a member that answers is never declared Down on stale news.
     pub(crate) fn verify_suspect(&mut self, target: MemberRef) {
         let seq = self.ping_member(target, true);
-        self.ask_helpers(target, seq);
+        self.ask_helpers(target, seq, None);
         /// Verifications in flight are few (one per expiring suspicion); bound them anyway.
         const MAX_VERIFICATIONS: usize = 64;
         if self.prober.verifications.len() >= MAX_VERIFICATIONS {
@@ -375,7 +386,7 @@ impl<R: RngCore> Node<R> {
         let Some(p) = self.prober.current.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target) = (p.seq, p.target);
-        let asked = self.ask_helpers(target, seq);
+        let asked = self.ask_helpers(target, seq, None);
         if let Some(p) = self.prober.current.as_mut()
             && self.config.local_health
         {
@@ -411,16 +422,7 @@ impl<R: RngCore> Node<R> {
     /// told by a `Suspect` in this node's name (focused suspicion). Returns how many.
     pub(crate) fn ask_witnesses(&mut self, suspect: MemberRef, incarnation: u32, count: usize) -> u32 {
         let Some(id) = self.members.get(suspect).map(|m| m.id.clone()) else { return 0 };
-        let mut witnesses: SmallVec<[SocketAddr; 8]> = SmallVec::new();
-        for _ in 0..count * 4 {
-            if witnesses.len() >= count {
-                break;
-            }
-            let Some((r, w)) = self.members.random(&mut self.rng) else { break };
-            if r != suspect && w.state == MemberState::Alive && !witnesses.contains(&w.addr()) {
-                witnesses.push(w.addr());
-            }
-        }
+        let witnesses = self.random_alive(suspect, None, count);
         let me = self.identity.id.clone();
         let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() };
         for &w in &witnesses {
@@ -456,7 +458,8 @@ impl<R: RngCore> Node<R> {
         let seq = self.prober.next_seq();
         let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: accuser };
         self.send(addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
-        self.ask_helpers(suspect, seq);
+        // The accuser already failed to reach it: helpers other than the accuser.
+        self.ask_helpers(suspect, seq, Some(accuser_addr));
         let deadline = now.saturating_add(self.health.scale(self.check_wait()));
         let at = self.prober.witness_checks.partition_point(|w| w.deadline <= deadline);
         let check = WitnessCheck { seq, suspect, incarnation, accuser: accuser_addr, deadline, answered: false, down };

@@ -412,9 +412,6 @@ impl Sim {
             }
         }
         for e in events.drain(..) {
-            if std::env::var_os("SIM_DEBUG").is_some() {
-                eprintln!("{:.3} node {i}: {e:?}", now.as_secs_f64());
-            }
             if matches!(e, Event::Broadcast { .. }) {
                 self.broadcasts_delivered[i] += 1;
             }

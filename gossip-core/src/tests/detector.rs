@@ -28,7 +28,9 @@ struct Outcome {
 /// (from the pinged member's address, or with `relayed` from a helper's), then nothing
 /// answers; the outcome says when the node asked helpers and when it suspected.
 fn drive(detector: Detector, answered: usize, rtt: Duration, relayed: bool) -> Outcome {
-    let config = Config { detector, ..Config::lan(10) };
+    // memberlist's 500 ms probe timeout: the half of the probe interval it leaves the
+    // helpers is where phi's shorter waits show.
+    let config = Config { detector, probe_timeout: 500 * MS, ..Config::lan(10) };
     let mut node = Node::new(config, Identity::new("a", addr(1)), SplitMix(7)).unwrap();
     let mut now = Time::ZERO;
     let alive = |id: &'static [u8], i: u8| Message::Alive { incarnation: 0, id, addr: addr(i), meta: b"" };
@@ -87,7 +89,7 @@ fn drive(detector: Detector, answered: usize, rtt: Duration, relayed: bool) -> O
 // With phi and 2 ms round trips, a silent member gets its ping-reqs after the phi timeout
 // (2 ms + z(8) * 20 ms, the minimum std), not after the 500 ms probe_timeout, and is
 // suspected once the helpers had twice that: a third of the probe interval. SWIM waits
-// 500 ms and then the whole interval.
+// 500 ms, and as long again for the helpers.
 #[test]
 fn phi_asks_helpers_and_suspects_long_before_swim() {
     let phi = drive(Detector::Phi, 12, 2 * MS, false);

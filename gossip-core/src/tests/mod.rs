@@ -5,6 +5,7 @@ mod compression;
 mod detector;
 #[cfg(feature = "encryption")]
 mod encryption;
+mod focused;
 mod fuzz_bodies;
 mod hostile;
 mod scenarios;

@@ -61,6 +61,9 @@ pub struct Scenario {
     /// Size of the `broadcast` scenario's payload, bytes; `None`: a short one. Above what
     /// a datagram holds it travels over streams.
     pub payload_bytes: Option<usize>,
+    /// How long the `flap` scenario's node stalls each time, seconds (`None`: 3 s, within
+    /// the LAN preset's [`Config::tolerated_silence`]).
+    pub pause: Option<f64>,
     /// The configuration every node runs.
     pub config: Config,
     /// Draw the run as SVG into [`Report::svg`].
@@ -153,6 +156,7 @@ impl Scenario {
             settle: 0.0,
             keys: None,
             payload_bytes: None,
+            pause: None,
             config: Config::lan(nodes),
             svg: false,
             progress: false,
@@ -306,13 +310,19 @@ impl Scenario {
                 kv_owners = vec![a, b];
             }
             "slow" => {
-                // One node in ten stalls for 4 s out of every 5 s (a CPU-starved process).
+                // One node in ten is starved of CPU: it stalls for 2 s out of every 2.5 s,
+                // each stall shorter than the LAN preset's tolerated silence, so it is slow,
+                // not failed. On waking it fires its overdue timers before it reads what
+                // arrived meanwhile (see `Sim::pause`): its probes seem to have failed and
+                // its suspicions to have run out, so it accuses healthy members (the
+                // Lifeguard paper's case).
                 let slow: Vec<usize> = (0..n).filter(|i| i % 10 == 7).collect();
+                let stall = Duration::from_millis(2000);
                 while sim.now < end {
                     for &i in &slow {
-                        sim.pause(i, Duration::from_millis(4000));
+                        sim.pause(i, stall);
                     }
-                    let next = sim.now.saturating_add(Duration::from_millis(5000));
+                    let next = sim.now.saturating_add(Duration::from_millis(2500));
                     sim.run_until(next.min(end), |_| false);
                 }
             }
@@ -339,13 +349,21 @@ impl Scenario {
                 }
             }
             "flap" => {
-                // One node stalls for 3 s every 10 s: it should be suspected and refute,
-                // and ideally never be declared Down.
+                // One node stalls (3 s by default) every 10 s: it should be suspected and
+                // refute, and never be declared Down while the stall is within the
+                // configuration's tolerated silence. Converged times how long after the last
+                // stall every node sees every live member Alive again.
+                let pause = Duration::from_secs_f64(self.pause.unwrap_or(3.0));
+                let mut last_wake = sim.now;
                 while sim.now < end {
-                    sim.pause(victim, Duration::from_secs(3));
-                    let next = sim.now.saturating_add(Duration::from_secs(10));
+                    sim.pause(victim, pause);
+                    last_wake = sim.now.saturating_add(pause);
+                    let next = sim.now.saturating_add(Duration::from_secs(10).max(pause * 2));
                     sim.run_until(next.min(end), |_| false);
                 }
+                sim.run_until(last_wake, |_| false);
+                measured_from = last_wake;
+                end = last_wake.saturating_add(Duration::from_secs(60));
             }
             "churn" => {
                 // For the duration, every 2 s a random node (not the seed) crashes; each
@@ -460,7 +478,7 @@ impl Scenario {
         }
         let converged = match self.name.as_str() {
             "crash" | "leave" => sim.run_until(end, |s| s.truth.detect_all.is_some() && s.truth.converged()),
-            "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
+            "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" | "flap" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
             "big-state" => stepped_converged.is_some(),
@@ -495,15 +513,20 @@ impl Scenario {
             }
         };
         let converged_secs = match self.name.as_str() {
-            "crash" | "leave" | "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" => {
-                converged.then(|| secs(sim.now.saturating_since(measured_from)))
-            }
+            "crash"
+            | "leave"
+            | "partition"
+            | "long-partition"
+            | "restart-new-address"
+            | "mass-restart"
+            | "churn"
+            | "flap" => converged.then(|| secs(sim.now.saturating_since(measured_from))),
             "kv-partition" | "big-state" => stepped_converged,
             _ => None,
         };
         let mut marks = vec![(event_at, self.name.as_str())];
         if measured_from != event_at {
-            marks.push((measured_from, "heal"));
+            marks.push((measured_from, if self.name == "flap" { "last stall ends" } else { "heal" }));
         }
         let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
         report.form_wall_secs = form_wall_secs;

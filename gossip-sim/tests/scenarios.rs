@@ -33,15 +33,54 @@ fn join_converges() {
     }
 }
 
-// A crash is detected by every live node, and nobody else is declared Down.
+// A crash is detected by every live node, and nobody else is declared Down: within 5 s at
+// 100 nodes and 6 s at 500 and 1,000 (the detector's targets; foca 2.0 takes 10-14 s).
 #[test]
-fn crash_is_detected_everywhere() {
+fn crash_is_detected_everywhere_within_the_target() {
+    for (nodes, target) in [(100, 5.0), (500, 6.0), (1000, 6.0)] {
+        for seed in SEEDS {
+            let r = run("crash", nodes, seed, |_| {});
+            let all = r.detect_all_secs.unwrap_or_else(|| panic!("{nodes} seed {seed}: not detected: {}", r.to_json()));
+            assert!(r.detect_first_secs.unwrap() <= all);
+            assert!(all <= target, "{nodes} nodes seed {seed}: every node knew after {all} s");
+            assert_eq!(r.false_positives, 0, "{nodes} seed {seed}");
+            assert!(r.converged_secs.is_some());
+        }
+    }
+}
+
+// Heavy loss for 300 s at 500 nodes: 20% and 30% of all datagrams lost, and no live node
+// is ever declared Down, by anyone.
+#[test]
+fn no_false_positives_at_twenty_and_thirty_percent_loss() {
+    for loss in [0.2, 0.3] {
+        for seed in SEEDS {
+            let r = run("loss", 500, seed, |s| s.net.loss = loss);
+            let json = r.to_json();
+            assert_eq!((r.false_positives, r.false_positive_notices), (0, 0), "{loss} seed {seed}: {json}");
+        }
+    }
+}
+
+// The tolerance contract (`Config::tolerated_silence`, 3.2 s for the LAN preset), on both
+// sides: a member that stalls for half a second less, every 10 s, is never declared Down;
+// one that stalls 2 s longer is, and is Alive everywhere again after it wakes.
+#[test]
+fn a_silence_within_the_tolerance_is_survived_and_one_beyond_it_is_not() {
+    let tolerance = gossip_sim::gossip_core::Config::lan(500).tolerated_silence().as_secs_f64();
+    assert!(tolerance >= 3.0, "the LAN preset survives pauses of at least 3 s");
     for seed in SEEDS {
-        let r = run("crash", 300, seed, |_| {});
-        let all = r.detect_all_secs.unwrap_or_else(|| panic!("seed {seed}: not detected: {}", r.to_json()));
-        assert!(r.detect_first_secs.unwrap() <= all);
-        assert_eq!(r.false_positives, 0, "seed {seed}");
-        assert!(r.converged_secs.is_some());
+        let within = run("flap", 500, seed, |s| {
+            s.pause = Some(tolerance - 0.5);
+            s.duration = Some(60.0);
+        });
+        assert_eq!(within.false_positive_notices, 0, "seed {seed}: {}", within.to_json());
+        let beyond = run("flap", 500, seed, |s| {
+            s.pause = Some(tolerance + 2.0);
+            s.duration = Some(30.0);
+        });
+        assert!(beyond.false_positives > 0, "seed {seed}: a {} s silence went unnoticed", tolerance + 2.0);
+        assert!(beyond.converged_secs.is_some(), "seed {seed}: not Alive again: {}", beyond.to_json());
     }
 }
 
@@ -145,26 +184,25 @@ fn partitions_heal() {
     }
 }
 
-// With stalling nodes, Lifeguard (with the pre-Down check) gives fewer false positives than
-// plain SWIM on the same seeds. With 10% loss on top: on a clean network even plain SWIM's
-// 9 s suspicion timeout outlasts a 4 s stall, and both make almost no false Downs.
+// One node in ten stalls 2 s out of every 2.5 s and, waking to overdue timers before its
+// input, accuses healthy members (the Lifeguard paper's case). Plain SWIM (`lifeguard =
+// false`: gossiped suspicions, no local health, buddy pings, confirmations or pre-Down
+// check) declares live members Down at least 50 times a minute at 500 nodes; Lifeguard
+// makes at most a twentieth of that, on each seed.
 #[test]
 fn lifeguard_beats_plain_swim_with_slow_nodes() {
-    let total = |lifeguard: &str| -> u64 {
-        SEEDS
-            .iter()
-            .map(|&seed| {
-                run("slow", 200, seed, |s| {
-                    s.net.loss = 0.1;
-                    settings::set(&mut s.config, "lifeguard", lifeguard).unwrap();
-                    settings::set(&mut s.config, "verify_before_down", lifeguard).unwrap();
-                })
-                .false_positive_notices
+    for seed in SEEDS {
+        let false_downs = |lifeguard: &str| {
+            run("slow", 500, seed, |s| {
+                s.duration = Some(60.0);
+                settings::set(&mut s.config, "lifeguard", lifeguard).unwrap();
             })
-            .sum()
-    };
-    let (with, without) = (total("true"), total("false"));
-    assert!(with < without, "Lifeguard {with} vs plain SWIM {without} false Down notices");
+            .false_positives
+        };
+        let (with, without) = (false_downs("true"), false_downs("false"));
+        assert!(without >= 50, "seed {seed}: plain SWIM made only {without} false Downs (the scenario proves nothing)");
+        assert!(with * 20 <= without, "seed {seed}: Lifeguard {with} vs plain SWIM {without} false Downs");
+    }
 }
 
 // Bad scenario names and settings are clear errors.

@@ -1,5 +1,5 @@
 //! `gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
-//! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N]
+//! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--pause SECS]
 //! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`
 //!
 //! `--seeds A..B` runs the same arguments once per seed in A..=B (at most
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
                       [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N]
-                      [--payload-bytes N] [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]
+                      [--payload-bytes N] [--pause SECS] [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]
        --seeds A..B runs once per seed in A..=B (at most 1000) and prints min/p50/p90/max";
 
 /// What the command line asks for.
@@ -33,7 +33,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let (mut name, mut nodes, mut seed) = (None, None, None);
     let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
     let (mut svg, mut settle, mut keys, mut payload, mut range) = (None, None, None, None, None);
-    let mut breakdown = false;
+    let (mut breakdown, mut pause) = (false, None);
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -58,6 +58,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--payload-bytes" => {
                 payload = Some(value()?.parse::<usize>().map_err(|_| "--payload-bytes takes a count")?)
             }
+            "--pause" => pause = Some(value()?.parse::<f64>().map_err(|_| "--pause takes seconds")?),
             "--set" => sets.push(value()?),
             "--json" => json = true,
             "--breakdown" => breakdown = true,
@@ -95,6 +96,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
     scenario.duration = duration;
     scenario.keys = keys;
     scenario.payload_bytes = payload;
+    if let Some(p) = pause {
+        if !(0.0..=600.0).contains(&p) {
+            return Err("--pause takes 0 to 600 seconds".into());
+        }
+        scenario.pause = Some(p);
+    }
     if let Some(s) = settle {
         if !(0.0..=3600.0).contains(&s) {
             return Err("--settle takes 0 to 3600 seconds".into());

@@ -173,7 +173,10 @@ impl Prober {
     /// The next live member in probe order: a random walk over the member slab, anew each
     /// round, so each member is probed once per round (SWIM's randomized round-robin). A
     /// member added during a round is probed in it if its slot is still ahead, else in the
-    /// next (memberlist inserts newcomers at a random place: the same bound).
+    /// next (memberlist inserts newcomers at a random place: the same bound). A walk over
+    /// a table that has since doubled starts over: otherwise the members that joined after
+    /// it began (in a fresh cluster, all but the first few) would wait for a whole round of
+    /// the old size before this node probed them.
     ///
     /// With ring probes, every other call returns the ring successor instead.
     fn next_target(&mut self, members: &Members, rng: &mut impl RngCore, ring: Option<&[u8]>) -> Option<MemberRef> {
@@ -186,6 +189,9 @@ impl Prober {
             }
         }
         let slots = members.slot_count();
+        if slots > 2 * self.round.len() {
+            self.round = Walk::new(rng, slots);
+        }
         // Two walks at most: the rest of this round, then a whole new one.
         for _ in 0..2 {
             while let Some(idx) = self.round.next() {

@@ -49,6 +49,11 @@ impl Walk {
         Walk { len, start, stride, step: 0 }
     }
 
+    /// How many indices the walk covers.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
     /// The next index, or `None` once all `len` have come.
     pub(crate) fn next(&mut self) -> Option<usize> {
         if self.step >= self.len {

@@ -109,7 +109,9 @@ pub struct Config {
     /// n² messages). Instead the joiner syncs with a random member between this and twice
     /// this after joining, again at that pace while syncs teach it members, and at doubling
     /// delays after syncs that teach nothing; two of those in a row (three while the peers
-    /// are catching up too, as in a mass join) end the catch-up.
+    /// are catching up too, as in a mass join) end the catch-up. LAN 200 ms: after 1,000
+    /// nodes join through one seed within a second, 99% see every member 2.3 s after the
+    /// first joined (the joins themselves take the first second), all of them 2.7 s after.
     /// `Duration::ZERO` disables it, and join replies are then re-gossiped as memberlist does.
     pub catch_up_sync: Duration,
     /// Period of a full state exchange with one random Down member (Serf's reconnect):
@@ -200,7 +202,7 @@ impl Config {
             verify_before_down: true,
             push_pull_interval: Duration::from_secs(30),
             reconnect_interval: Duration::from_secs(15),
-            catch_up_sync: Duration::from_secs(1),
+            catch_up_sync: Duration::from_millis(200),
             join_retry_interval: Duration::from_secs(1),
             reclaim_after: Duration::from_secs(60),
             max_id_len: 128,

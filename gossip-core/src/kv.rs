@@ -636,7 +636,7 @@ impl<R: RngCore> Node<R> {
 
     /// This node is behind or ahead of the member at `from` on some owner's keys (a
     /// piggybacked write left a gap, or its ack carried a different [`KvStore::sum`]):
-    /// sync with it, at most once per `catch_up_sync` (or per second when that is off),
+    /// sync with it, at most once a second (or per `catch_up_sync` when that is longer),
     /// and only with the budget for it. A sync costs each side a digest (an entry per
     /// owner), and syncs get half the budget (piggybacked writes the other half), so
     /// these syncs are spaced for digests to take at most half of that, and deltas the
@@ -650,8 +650,7 @@ impl<R: RngCore> Node<R> {
         if self.kv_room() < digest {
             return;
         }
-        let pause =
-            if self.config.catch_up_sync.is_zero() { Duration::from_secs(1) } else { self.config.catch_up_sync };
+        let pause = self.config.catch_up_sync.max(Duration::from_secs(1));
         self.next_gap_sync = now.saturating_add(pause.max(self.kv_time(8 * digest)));
         self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
     }

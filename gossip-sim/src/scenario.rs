@@ -93,6 +93,8 @@ pub struct Report {
     pub form_wall_secs: f64,
     /// First time every live node's view matched the truth, after the event.
     pub converged_secs: Option<f64>,
+    /// `join`: first time 99% of the live nodes saw every member as it is.
+    pub converged_p99_secs: Option<f64>,
     /// Fault until the first live node marked the subject Down or Left.
     pub detect_first_secs: Option<f64>,
     /// Fault until every live node did.
@@ -211,10 +213,17 @@ impl Scenario {
         if self.name == "join" {
             sim.reset_traffic();
             let end = sim.now.saturating_add(duration);
-            let converged = sim.run_until(end, |s| s.truth.converged());
+            let mut p99 = None;
+            let converged = sim.run_until(end, |s| {
+                if p99.is_none() && s.truth.incomplete_views() * 100 <= s.truth.live_count() {
+                    p99 = Some(s.now);
+                }
+                s.truth.converged()
+            });
             let converged_secs = converged.then(|| secs(sim.now.saturating_since(joined_at)));
             let mut report = self.report(&sim, joined_at, converged_secs, wall, vec![]);
             report.form_wall_secs = report.wall_secs;
+            report.converged_p99_secs = since(p99, joined_at);
             return Ok(report);
         }
         if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
@@ -571,6 +580,7 @@ impl Scenario {
             wall_secs: wall.elapsed().as_secs_f64(),
             form_wall_secs: 0.0,
             converged_secs,
+            converged_p99_secs: None,
             detect_first_secs: since(first, watch_from),
             detect_all_secs: since(all, watch_from),
             false_positives: sim.truth.false_positive_decisions.len() as u64,
@@ -648,7 +658,7 @@ impl Report {
                 "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
                 "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}, ",
                 "\"staleness_mean_secs\": {}, \"staleness_p50_secs\": {}, \"staleness_p90_secs\": {}, ",
-                "\"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}}}"
+                "\"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}, \"converged_p99_secs\": {}}}"
             ),
             self.scenario,
             self.nodes,
@@ -673,6 +683,7 @@ impl Report {
             opt(self.staleness_p90_secs),
             opt(self.staleness_max_secs),
             opt(self.kv_bytes_per_node_per_sec),
+            opt(self.converged_p99_secs),
         )
     }
 }

@@ -24,6 +24,10 @@ pub struct Truth {
     index: HashMap<NodeId, usize>,
     /// Live observer/subject pairs whose view disagrees with the truth.
     mismatches: u64,
+    /// Per observer, the subjects it sees otherwise than they are (counted while live).
+    wrong_views: Vec<u32>,
+    /// Live observers with at least one wrong view.
+    incomplete: usize,
     /// `MemberDown` events about live members, summed over observers.
     pub false_positive_notices: u64,
     /// Distinct (subject, incarnation) pairs some observer declared Down while live (not
@@ -57,6 +61,8 @@ impl Truth {
             live: vec![false; n],
             index: ids.iter().cloned().zip(0..).collect(),
             mismatches: 0,
+            wrong_views: vec![0; n],
+            incomplete: 0,
             false_positive_notices: 0,
             false_positive_decisions: BTreeSet::new(),
             watched: None,
@@ -97,6 +103,21 @@ impl Truth {
         self.mismatches == 0
     }
 
+    /// Live nodes that see some member otherwise than it is.
+    pub fn incomplete_views(&self) -> usize {
+        self.incomplete
+    }
+
+    /// Adds `delta` (±1) to observer `i`'s wrong views, keeping the incomplete count.
+    fn count_wrong(&mut self, i: usize, delta: i32) {
+        let before = self.wrong_views[i] > 0;
+        self.wrong_views[i] = self.wrong_views[i].wrapping_add_signed(delta);
+        let after = self.wrong_views[i] > 0;
+        if self.live[i] && before != after {
+            if after { self.incomplete += 1 } else { self.incomplete -= 1 }
+        }
+    }
+
     /// Whether node `i` is live (up, not left).
     pub fn is_live(&self, i: usize) -> bool {
         self.live[i]
@@ -126,12 +147,16 @@ impl Truth {
         self.view[i * self.n + j] = v;
         let after = self.pair_wrong(i, j);
         self.mismatches = self.mismatches + u64::from(after) - u64::from(before);
+        if before != after {
+            self.count_wrong(i, if after { 1 } else { -1 });
+        }
     }
 
     /// Node `j` became live or stopped being live. A node that (re)starts knows nobody.
     pub fn set_live(&mut self, j: usize, live: bool, fresh: bool) {
-        let before: u64 =
-            (0..self.n).map(|k| u64::from(self.pair_wrong(k, j)) + u64::from(self.pair_wrong(j, k))).sum();
+        let seen: Vec<bool> = (0..self.n).map(|k| self.pair_wrong(k, j)).collect();
+        let was_incomplete = self.live[j] && self.wrong_views[j] > 0;
+        let before = seen.iter().filter(|w| **w).count() as u64 + u64::from(self.wrong_views[j]);
         if live && fresh && self.booted[j] {
             self.previous_life[j] = Some(self.highest[j]);
         }
@@ -140,7 +165,16 @@ impl Truth {
         if fresh {
             self.view[j * self.n..(j + 1) * self.n].fill(UNKNOWN);
         }
-        let after: u64 = (0..self.n).map(|k| u64::from(self.pair_wrong(k, j)) + u64::from(self.pair_wrong(j, k))).sum();
+        for (k, was) in seen.into_iter().enumerate() {
+            if self.pair_wrong(k, j) != was {
+                self.count_wrong(k, if was { -1 } else { 1 });
+            }
+        }
+        self.wrong_views[j] = (0..self.n).map(|k| u32::from(self.pair_wrong(j, k))).sum();
+        let incomplete = self.live[j] && self.wrong_views[j] > 0;
+        self.incomplete = self.incomplete + usize::from(incomplete) - usize::from(was_incomplete);
+        let after: u64 =
+            (0..self.n).map(|k| u64::from(self.pair_wrong(k, j))).sum::<u64>() + u64::from(self.wrong_views[j]);
         self.mismatches = self.mismatches + after - before;
     }
 
@@ -213,5 +247,37 @@ mod tests {
         t.observe(Time::ZERO, 0, &down(4));
         assert_eq!(t.false_positive_notices, 2, "incarnation 4 is the new life's");
         assert_eq!(t.false_positive_decisions.len(), 2);
+    }
+
+    // The counts kept incrementally (mismatches, observers with a wrong view) equal a
+    // recount from scratch after every step of a run of starts, crashes, restarts and
+    // events in a pseudo-random order.
+    #[test]
+    fn incremental_counts_match_a_recount() {
+        let ids: Vec<NodeId> = (0..6).map(|i| NodeId::from(format!("n{i}"))).collect();
+        let mut t = Truth::new(&ids);
+        let mut x: u64 = 7;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let (i, j, what) = ((x >> 33) as usize % 6, (x >> 40) as usize % 6, (x >> 50) % 8);
+            let id = ids[j].clone();
+            let info = gossip_core::MemberInfo {
+                id: id.clone(),
+                addr: "10.0.0.1:1".parse().unwrap(),
+                incarnation: 0,
+                state: gossip_core::MemberState::Alive,
+                meta: Default::default(),
+            };
+            match what {
+                0 => t.set_live(j, true, true),
+                1 => t.set_live(j, false, false),
+                2 => t.observe(Time::ZERO, i, &Event::MemberSuspect { id, incarnation: 0 }),
+                3 => t.observe(Time::ZERO, i, &Event::MemberDown { id, incarnation: 0 }),
+                _ => t.observe(Time::ZERO, i, &Event::MemberUp(info)),
+            }
+            let wrong: Vec<usize> = (0..6).map(|a| (0..6).filter(|&b| t.pair_wrong(a, b)).count()).collect();
+            assert_eq!(t.mismatches() as usize, wrong.iter().sum::<usize>());
+            assert_eq!(t.incomplete_views(), (0..6).filter(|&a| t.live[a] && wrong[a] > 0).count());
+        }
     }
 }

@@ -33,6 +33,17 @@ fn join_converges() {
     }
 }
 
+// 1,000 nodes joining through one seed within a second: 99% see every member 2.5 s after
+// the first joined, all of them within 4 s.
+#[test]
+fn a_thousand_nodes_join_within_the_target() {
+    for seed in SEEDS {
+        let r = run("join", 1000, seed, |_| {});
+        let (p99, all) = (r.converged_p99_secs.unwrap(), r.converged_secs.unwrap());
+        assert!(p99 <= 2.5 && all <= 4.0, "seed {seed}: 99% after {p99} s, all after {all} s");
+    }
+}
+
 // A crash is detected by every live node, and nobody else is declared Down: within 5 s at
 // 100 nodes and 6 s at 500 and 1,000 (the detector's targets; foca 2.0 takes 10-14 s).
 #[test]

@@ -122,11 +122,12 @@ impl<R: RngCore> Node<R> {
         !self.catch_up.is_zero() && now <= self.catch_up_until
     }
 
-    /// Whether this node is catching up and its last sync still taught it members (the
-    /// pace has not slowed down): the middle of a mass join, where every node hears of
-    /// every other and relaying each with the full budget costs n² · budget sends.
+    /// Whether this node is catching up after its join: in a mass join, where every node
+    /// hears of every other and relaying each with the full budget costs n² · budget
+    /// sends. (Only while the last sync still taught members, a fast catch-up pace ended
+    /// it too early, and the join's relays spilled into the minutes after it.)
     pub(crate) fn in_join_storm(&self, now: Time) -> bool {
-        self.catching_up(now) && self.catch_up == self.config.catch_up_sync
+        self.catching_up(now)
     }
 
     /// Paces the catch-up syncs after a response to our sync (Trickle-like). A join reply
@@ -397,13 +398,16 @@ mod tests {
         count
     }
 
-    // A node whose catch-up syncs still teach it members (a mass join) relays a member it
-    // first hears of by gossip (most likely another joiner) with half the retransmit
-    // budget; once a sync taught it nothing, or with catch-up off, with all of it.
+    // A node catching up after its join (a mass join) relays a member it first hears of by
+    // gossip (most likely another joiner) with half the retransmit budget, also after a
+    // sync that taught it nothing; once two such syncs ended its catch-up, or with
+    // catch-up off, with all of it.
     #[test]
     fn a_node_in_a_join_storm_relays_new_members_sparingly() {
         let mut relays = Vec::new();
-        for (catch_up, fruitless_syncs) in [(true, 0), (true, 1), (false, 0)] {
+        for (catch_up, fruitless_syncs, catching_up) in
+            [(true, 0, true), (true, 1, true), (true, 2, false), (false, 0, false)]
+        {
             let mut a = node("a", 1);
             a.config.catch_up_sync =
                 if catch_up { core::time::Duration::from_secs(1) } else { core::time::Duration::ZERO };
@@ -420,7 +424,7 @@ mod tests {
                 a.handle_stream(Time::ZERO, addr(2), &out).unwrap();
                 while a.poll_transmit().is_some() {}
             }
-            assert_eq!(a.catching_up(Time::ZERO), catch_up);
+            assert_eq!(a.catching_up(Time::ZERO), catching_up);
             let mut gossip = BytesMut::new();
             Header { cluster: b"", sender: b"seed" }.encode(&mut gossip);
             Message::Alive { incarnation: 0, id: b"joiner", addr: addr(3), meta: b"" }.encode(&mut gossip);
@@ -428,7 +432,7 @@ mod tests {
             relays.push(sends_about(&mut a, b"joiner", Time::ZERO, 3));
         }
         // Three members known (a, the seed, the joiner): a budget of 4 sends, half of it 2.
-        assert_eq!(relays, vec![2, 4, 4]);
+        assert_eq!(relays, vec![2, 2, 4, 4]);
     }
 
     fn key_events(node: &mut Node<SplitMix>) -> Vec<(String, Option<String>)> {

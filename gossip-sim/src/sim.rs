@@ -104,7 +104,13 @@ impl Traffic {
             Ok(packet) => {
                 add("header", packet.header.encoded_len());
                 for m in &packet.messages {
-                    add(kind_name(m), m.encoded_len());
+                    let kind = match m {
+                        // A node's own Alive (a join, a refutation, new metadata) apart
+                        // from the Alives it relays about others.
+                        Message::Alive { id, .. } if *id == packet.header.sender => "alive_own",
+                        _ => kind_name(m),
+                    };
+                    add(kind, m.encoded_len());
                 }
             }
             Err(_) => add("other", payload.len()),

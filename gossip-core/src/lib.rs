@@ -53,6 +53,7 @@ mod digest;
 mod dissemination;
 mod error;
 mod event;
+mod focused;
 mod hashing;
 mod id_index;
 mod identity;

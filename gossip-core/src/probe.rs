@@ -2,6 +2,7 @@
 //! acks and Lifeguard nacks, and a suspicion when nothing answers.
 
 use crate::config::Detector;
+use crate::focused::Focused;
 use crate::identity::MemberState;
 use crate::members::{MemberRef, Members};
 use crate::node::Node;
@@ -27,13 +28,8 @@ pub(crate) struct Prober {
     relays: VecDeque<Relay>,
     /// Pre-Down checks of suspects in flight: the ping's sequence number and the suspect.
     verifications: VecDeque<(u32, MemberRef)>,
-    /// Checks this node runs as a witness of another member's suspicion, earliest deadline
-    /// first.
-    witness_checks: VecDeque<WitnessCheck>,
-    /// This node's own focused suspicions, each with when to ping the suspect again: a
-    /// live suspect answers the ping with its refutation, so each one is another chance
-    /// for the refutation to get through a lossy network before the timeout.
-    rechecks: VecDeque<(Time, MemberRef, u32)>,
+    /// Focused suspicions' checks in flight (see `focused.rs`).
+    pub(crate) focused: Focused,
     /// Ring probes: whether the next probe goes to the ring successor.
     ring_turn: bool,
     /// The ring successor, and the live-set version it was found at.
@@ -70,26 +66,6 @@ struct Probe {
     nacks: u32,
 }
 
-/// A check of a suspect that its accuser asked this node to run (focused suspicion).
-#[derive(Debug, Clone, Copy)]
-struct WitnessCheck {
-    seq: u32,
-    suspect: MemberRef,
-    /// The incarnation the accuser suspects.
-    incarnation: u32,
-    accuser: SocketAddr,
-    /// When to give up and confirm the suspicion to the accuser.
-    deadline: Time,
-    /// The suspect answered: nothing to confirm.
-    answered: bool,
-    /// The accuser declared it Down (at an incarnation older than this node knows): silence
-    /// makes this node declare it Down itself rather than confirm.
-    down: bool,
-}
-
-/// Witness checks in flight at most; beyond it requests are refused and counted.
-const MAX_WITNESS_CHECKS: usize = 64;
-
 /// A member's place on the probe ring: a fixed hash of its id, the same on every node
 /// (FNV-1a, then a 64-bit finalizer to spread ids that differ in one byte).
 fn ring_position(id: &[u8]) -> u64 {
@@ -113,7 +89,7 @@ struct Relay {
 }
 
 impl Prober {
-    fn next_seq(&mut self) -> u32 {
+    pub(crate) fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
     }
@@ -140,10 +116,7 @@ impl Prober {
         if let Some(r) = self.relays.front() {
             next = next.min(r.deadline);
         }
-        if let Some(w) = self.witness_checks.front() {
-            next = next.min(w.deadline);
-        }
-        if let Some(&(at, _, _)) = self.rechecks.front() {
+        if let Some(at) = self.focused.next_deadline() {
             next = next.min(at);
         }
         Some(next)
@@ -217,26 +190,7 @@ impl<R: RngCore> Node<R> {
             self.prober.relays.pop_front();
             self.send(origin, &[Message::Nack { seq }]);
         }
-        while let Some(w) = self.prober.witness_checks.front()
-            && w.deadline <= now
-        {
-            let w = *w;
-            self.prober.witness_checks.pop_front();
-            self.witness_check_done(now, w);
-        }
-        while let Some(&(at, suspect, incarnation)) = self.prober.rechecks.front()
-            && at <= now
-        {
-            self.prober.rechecks.pop_front();
-            let still = self
-                .members
-                .get(suspect)
-                .is_some_and(|m| m.state == MemberState::Suspect && m.incarnation == incarnation);
-            if still {
-                self.ping_member(suspect, true);
-                self.schedule_recheck(now, suspect, incarnation);
-            }
-        }
+        self.focused_timers(now);
         if let Some(p) = &self.prober.current
             && !p.acked
             && !p.indirect_sent
@@ -339,7 +293,7 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Up to `count` distinct random Alive members other than `target` and `except`.
-    fn random_alive(
+    pub(crate) fn random_alive(
         &mut self,
         target: MemberRef,
         except: Option<SocketAddr>,
@@ -361,7 +315,7 @@ impl<R: RngCore> Node<R> {
 
     /// Asks up to `indirect_checks` Alive members other than `target` (and `except`) to
     /// ping it for us with sequence number `seq`. Returns how many were asked.
-    fn ask_helpers(&mut self, target: MemberRef, seq: u32, except: Option<SocketAddr>) -> usize {
+    pub(crate) fn ask_helpers(&mut self, target: MemberRef, seq: u32, except: Option<SocketAddr>) -> usize {
         let Some(m) = self.members.get(target) else { return 0 };
         let (id, addr) = (m.id.clone(), m.addr());
         let helpers = self.random_alive(target, except, self.config.indirect_checks);
@@ -424,105 +378,10 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Asks up to `count` random Alive members other than `suspect` to check it, each
-    /// told by a `Suspect` in this node's name (focused suspicion). Returns how many.
-    pub(crate) fn ask_witnesses(&mut self, suspect: MemberRef, incarnation: u32, count: usize) -> u32 {
-        let Some(id) = self.members.get(suspect).map(|m| m.id.clone()) else { return 0 };
-        let witnesses = self.random_alive(suspect, None, count);
-        let me = self.identity.id.clone();
-        let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() };
-        for &w in &witnesses {
-            self.send(w, &[notice]);
-        }
-        witnesses.len() as u32
-    }
-
-    /// `accuser` (at `accuser_addr`) suspects `suspect` at `incarnation` and asked this node
-    /// to witness (or, with `down`, declared it Down while this node knows a newer
-    /// incarnation): ping it at once with the suspicion attached (so a live suspect refutes
-    /// straight to its accuser) and through helpers. See [`Node::witness_check_done`] for
-    /// what the answer, or the silence, leads to; a refutation heard meanwhile is passed on
-    /// at once (see [`Node::witnessed_alive`]).
-    pub(crate) fn witness(
-        &mut self,
-        now: Time,
-        suspect: MemberRef,
-        incarnation: u32,
-        accuser: &[u8],
-        accuser_addr: SocketAddr,
-        down: bool,
-    ) {
-        if self.prober.witness_checks.iter().any(|w| w.suspect == suspect) {
-            return;
-        }
-        if self.prober.witness_checks.len() >= MAX_WITNESS_CHECKS {
-            self.stats.witness_checks_dropped += 1;
-            return;
-        }
-        let Some(m) = self.members.get(suspect) else { return };
-        let (id, addr) = (m.id.clone(), m.addr());
-        let seq = self.prober.next_seq();
-        let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: accuser };
-        self.send(addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
-        // The accuser already failed to reach it: helpers other than the accuser.
-        self.ask_helpers(suspect, seq, Some(accuser_addr));
-        let deadline = now.saturating_add(self.health.scale(self.check_wait()));
-        let at = self.prober.witness_checks.partition_point(|w| w.deadline <= deadline);
-        let check = WitnessCheck { seq, suspect, incarnation, accuser: accuser_addr, deadline, answered: false, down };
-        self.prober.witness_checks.insert(at, check);
-        self.stats.witness_checks += 1;
-    }
-
-    /// Pings `suspect` again (with the suspicion attached) half a check's wait from now,
-    /// while this node still suspects it at `incarnation`.
-    pub(crate) fn schedule_recheck(&mut self, now: Time, suspect: MemberRef, incarnation: u32) {
-        /// Suspicions this node raised that it rechecks at once, at most.
-        const MAX_RECHECKS: usize = 64;
-        if self.prober.rechecks.len() >= MAX_RECHECKS {
-            return;
-        }
-        let at = now.saturating_add(self.health.scale(self.check_wait() / 2));
-        let i = self.prober.rechecks.partition_point(|r| r.0 <= at);
-        self.prober.rechecks.insert(i, (at, suspect, incarnation));
-    }
-
     /// How long a check (of a suspect, all paths at once) waits for an answer: with phi, as
     /// a probe waits for its helpers (two round trips); SWIM waits one probe timeout.
     pub(crate) fn check_wait(&self) -> Duration {
         self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect)
-    }
-
-    /// A witness check's time is up. The suspect answered: if this node knows it at a
-    /// newer incarnation than the accusation, the accuser gets that Alive. It stayed
-    /// silent: the suspicion is confirmed to the accuser in this node's name, at the
-    /// incarnation this node knows; a Down about an older incarnation is declared anew.
-    fn witness_check_done(&mut self, now: Time, w: WitnessCheck) {
-        let Some(m) = self.members.get(w.suspect).filter(|m| m.state.is_live()) else { return };
-        let (incarnation, id) = (m.incarnation.max(w.incarnation), m.id.clone());
-        let me = self.identity.id.clone();
-        if w.answered {
-            if m.incarnation > w.incarnation {
-                let (addr, meta) = (m.addr(), m.meta().clone());
-                self.stats.corrections += 1;
-                self.send(w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);
-            }
-        } else if w.down {
-            self.on_down(now, incarnation, id.as_bytes(), me.as_bytes());
-        } else {
-            self.stats.witness_confirmations += 1;
-            self.send(w.accuser, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
-        }
-    }
-
-    /// `suspect` was just heard Alive at a newer incarnation: if this node is witnessing a
-    /// suspicion of it, the check is over and the accuser gets the refutation.
-    pub(crate) fn witnessed_alive(&mut self, suspect: MemberRef) {
-        let Some(i) = self.prober.witness_checks.iter().position(|w| w.suspect == suspect) else { return };
-        let Some(w) = self.prober.witness_checks.remove(i) else { return };
-        let Some(m) = self.members.get(suspect).filter(|m| m.incarnation > w.incarnation) else { return };
-        let (incarnation, id, addr, meta) = (m.incarnation, m.id.clone(), m.addr(), m.meta().clone());
-        self.stats.corrections += 1;
-        self.send(w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);
     }
 
     pub(crate) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &[u8]) {
@@ -563,8 +422,7 @@ impl<R: RngCore> Node<R> {
             self.suspect_answered(now, suspect);
             return;
         }
-        if let Some(w) = self.prober.witness_checks.iter_mut().find(|w| w.seq == seq) {
-            w.answered = true;
+        if self.prober.focused.answered(seq) {
             return;
         }
         if let Some(i) = self.prober.relays.iter().position(|r| r.seq == seq)

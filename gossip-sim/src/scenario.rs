@@ -363,13 +363,15 @@ impl Scenario {
                 // configuration's tolerated silence. Converged times how long after the last
                 // stall every node sees every live member Alive again.
                 let pause = Duration::from_secs_f64(self.pause.unwrap_or(3.0));
-                let mut last_wake = sim.now;
-                while sim.now < end {
+                let last_wake = loop {
                     sim.pause(victim, pause);
-                    last_wake = sim.now.saturating_add(pause);
+                    let wake = sim.now.saturating_add(pause);
                     let next = sim.now.saturating_add(Duration::from_secs(10).max(pause * 2));
-                    sim.run_until(next.min(end), |_| false);
-                }
+                    if next >= end {
+                        break wake;
+                    }
+                    sim.run_until(next, |_| false);
+                };
                 sim.run_until(last_wake, |_| false);
                 measured_from = last_wake;
                 end = last_wake.saturating_add(Duration::from_secs(60));

@@ -287,23 +287,37 @@ impl Config {
     /// The tolerance contract: the longest a live member may be silent (paused, cut off,
     /// starved of CPU) without ever being declared Down, on a network that loses nothing.
     ///
-    /// A probe sent just as the member falls silent ends in a suspicion two probe timeouts
-    /// later (its own, then its helpers'; at most one probe interval); the suspicion lasts
-    /// at least [`Config::suspicion_timeout`], and with `verify_before_down` the accuser
-    /// then waits one more probe timeout for an answer. A member that answers by then
-    /// refutes. So this is `min(2 * probe_timeout, probe_interval) + suspicion_timeout
-    /// (+ probe_timeout)`, less the round trip of the last answer: the LAN preset survives
-    /// 3.2 s, WAN 26 s, local 1.6 s. Local health can only stretch it.
+    /// A probe sent just as the member falls silent ends in a suspicion once its own wait
+    /// and its helpers' are over (`2 * probe_timeout`, at most one probe interval); the
+    /// suspicion lasts at least [`Config::suspicion_timeout`], and with
+    /// `verify_before_down` the accuser then checks once more and waits as long as the
+    /// helpers did. A member that answers by then refutes. So this is
+    /// `min(2 * probe_timeout, probe_interval) + suspicion_timeout (+ probe_timeout)`, less
+    /// the round trip of the last answer: the LAN preset survives 3.2 s, WAN 26 s, local
+    /// 1.6 s. Local health can only stretch it.
+    ///
+    /// With [`Detector::Phi`] the waits follow the measured round trips, and this is the
+    /// shortest they allow: at round trips near zero, `t = z(phi_threshold) * phi_min_std`,
+    /// the probe ends after `3t` and the check waits `2t` (LAN: 2.56 s). Raise
+    /// `suspicion_mult` to keep a longer tolerance with phi.
     ///
     /// It is also the price of detection, since no detector can tell a crash from a
     /// silence: a crash is declared this long after the first probe that reaches the
     /// crashed member goes unanswered (within two probe intervals with `ring_probes`, one
-    /// on average), and every node knows it a few round trips later. With
-    /// [`Detector::Phi`] the probe ends sooner than `probe_interval` on a fast network, and
-    /// both figures shrink by the difference.
+    /// on average), and every node knows it a few round trips later.
     pub fn tolerated_silence(&self) -> Duration {
-        let probe = self.probe_timeout.saturating_mul(2).min(self.probe_interval);
-        let verify = if self.verify_before_down { self.probe_timeout } else { Duration::ZERO };
+        let (direct, helpers) = match self.detector {
+            Detector::Swim => (self.probe_timeout, self.probe_timeout),
+            Detector::Phi => {
+                let z = u128::from(crate::phi::z_q16(self.phi_threshold).unwrap_or(0));
+                let floor = (z * self.phi_min_std.as_nanos()) >> 16;
+                let t = Duration::from_nanos(u64::try_from(floor).unwrap_or(u64::MAX));
+                let (direct, helpers) = crate::phi::probe_waits(t, self.probe_interval);
+                (direct.min(self.probe_timeout), helpers.min(self.probe_timeout))
+            }
+        };
+        let probe = direct.saturating_add(helpers).min(self.probe_interval);
+        let verify = if self.verify_before_down { helpers } else { Duration::ZERO };
         probe.saturating_add(self.suspicion_timeout()).saturating_add(verify)
     }
 
@@ -438,6 +452,9 @@ mod tests {
         let mut swim = Config::lan(10);
         swim.set_lifeguard(false);
         assert_eq!(ms(swim), 2800);
+        // Phi's floor: t = z(8) * 20 ms = 112.2 ms; a 3t probe and a 2t check.
+        let phi = Config { detector: Detector::Phi, ..Config::lan(10) };
+        assert_eq!(ms(phi), 2561);
         let mut c = Config::lan(10);
         c.probe_timeout = Duration::from_secs(2);
         assert!(matches!(c.validate(), Err(ConfigError::Invalid { field: "probe_timeout", .. })));

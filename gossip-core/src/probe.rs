@@ -144,12 +144,12 @@ impl Prober {
     }
 
     /// The next live member in probe order: a random walk over the member slab, anew each
-    /// round, so each member is probed once per round (SWIM's randomized round-robin). A
+    /// round, so each member is probed once per round (SWIM's randomized round-robin). The
+    /// walk spans twice the slab, rounded up to a power of two, and skips empty slots, so a
     /// member added during a round is probed in it if its slot is still ahead, else in the
-    /// next (memberlist inserts newcomers at a random place: the same bound). A walk over
-    /// a table that has since doubled starts over: otherwise the members that joined after
-    /// it began (in a fresh cluster, all but the first few) would wait for a whole round of
-    /// the old size before this node probed them.
+    /// next (memberlist inserts newcomers at a random place: the same bound); only a slab
+    /// grown past the walk starts a new one. (A walk over the slab as it was would leave
+    /// every member learnt since, in a young cluster most of them, for its next round.)
     ///
     /// With ring probes, every other call returns the ring successor instead.
     fn next_target(&mut self, members: &Members, rng: &mut impl RngCore, ring: Option<&[u8]>) -> Option<MemberRef> {
@@ -162,8 +162,9 @@ impl Prober {
             }
         }
         let slots = members.slot_count();
-        if slots > 2 * self.round.len() {
-            self.round = Walk::new(rng, slots);
+        let span = slots.saturating_mul(2).next_power_of_two();
+        if slots > self.round.len() {
+            self.round = Walk::new(rng, span);
         }
         // Two walks at most: the rest of this round, then a whole new one.
         for _ in 0..2 {
@@ -174,7 +175,7 @@ impl Prober {
                     return Some(r);
                 }
             }
-            self.round = Walk::new(rng, slots);
+            self.round = Walk::new(rng, span);
         }
         None
     }

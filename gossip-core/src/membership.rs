@@ -14,6 +14,22 @@ use core::net::SocketAddr;
 use rand_core::RngCore;
 use smallvec::smallvec;
 
+/// A `Suspect` or `Down` message as received: who sent it from where, and whom it
+/// accuses of what.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accusation<'a> {
+    /// Where the packet came from.
+    pub(crate) at: SocketAddr,
+    /// The packet's sender.
+    pub(crate) sender: &'a [u8],
+    /// The incarnation accused.
+    pub(crate) incarnation: u32,
+    /// The member accused.
+    pub(crate) id: &'a [u8],
+    /// Who raised the accusation (the sender in person, or a node it relays).
+    pub(crate) accuser: &'a [u8],
+}
+
 impl<R: RngCore> Node<R> {
     fn is_me(&self, id: &[u8]) -> bool {
         id == self.identity.id.as_bytes()
@@ -112,14 +128,8 @@ impl<R: RngCore> Node<R> {
     /// happens to reach the suspect. Tell it directly, at once. (The refutation's gossip
     /// is over by then; at 20% loss a node missed all of it about once in 40 runs of 40
     /// nodes for two minutes.)
-    pub(crate) fn correct_stale_accuser(
-        &mut self,
-        at: SocketAddr,
-        sender: &[u8],
-        accuser: &[u8],
-        claimed: u32,
-        id: &[u8],
-    ) {
+    fn correct_stale_accuser(&mut self, a: &Accusation<'_>) {
+        let Accusation { at, sender, incarnation: claimed, id, accuser } = *a;
         if accuser != sender || self.left {
             return;
         }
@@ -132,20 +142,13 @@ impl<R: RngCore> Node<R> {
         self.send(at, &[Message::Alive { incarnation, id, addr, meta: &meta }]);
     }
 
-    /// A `Suspect` message arrived from `sender` (at `at`): `accuser` suspects `id` at this
-    /// incarnation. With focused suspicions, a first-hand accusation (the sender is the
-    /// accuser) of a live member this node does not suspect asks it to witness: it checks
-    /// the suspect rather than believe the accuser (see [`Node::witness`]). Otherwise the
-    /// message is applied as news.
-    pub(crate) fn on_suspect_message(
-        &mut self,
-        now: Time,
-        at: SocketAddr,
-        sender: &[u8],
-        incarnation: u32,
-        id: &[u8],
-        accuser: &[u8],
-    ) {
+    /// A `Suspect` message arrived: its accuser suspects the member at that incarnation.
+    /// With focused suspicions, a first-hand accusation (the sender is the accuser) of a
+    /// live member this node does not suspect asks it to witness: it checks the suspect
+    /// rather than believe the accuser (see [`Node::witness`]). Otherwise the message is
+    /// applied as news.
+    pub(crate) fn on_suspect_message(&mut self, now: Time, a: &Accusation<'_>) {
+        let Accusation { at, sender, incarnation, id, accuser } = *a;
         if self.is_me(id) {
             let direct = self.focused().then(|| self.members.by_id(accuser).map(|m| m.addr()).unwrap_or(at));
             self.answer_accusation(incarnation, direct);
@@ -153,7 +156,7 @@ impl<R: RngCore> Node<R> {
         }
         if !self.focused() {
             self.on_suspect(now, incarnation, id, accuser);
-            self.correct_stale_accuser(at, sender, accuser, incarnation, id);
+            self.correct_stale_accuser(a);
             return;
         }
         let Some((r, state, current)) = self.current(id) else { return };
@@ -168,31 +171,23 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// A `Down` message arrived: `accuser` declared `id` Down at this incarnation. With
-    /// focused suspicions this node may know the member Alive at a higher incarnation (a
-    /// refutation that went only to its accuser): rather than ignore the Down or believe
+    /// A `Down` message arrived: its accuser declared the member Down at that incarnation.
+    /// With focused suspicions this node may know the member Alive at a higher incarnation
+    /// (a refutation that went only to its accuser): rather than ignore the Down or believe
     /// it, it checks the member, and declares it Down at the incarnation it knows if
     /// nothing answers.
-    pub(crate) fn on_down_message(
-        &mut self,
-        now: Time,
-        at: SocketAddr,
-        sender: &[u8],
-        incarnation: u32,
-        id: &[u8],
-        accuser: &[u8],
-    ) {
+    pub(crate) fn on_down_message(&mut self, now: Time, a: &Accusation<'_>) {
         if self.focused()
-            && let Some((r, state, current)) = self.current(id)
+            && let Some((r, state, current)) = self.current(a.id)
             && state.is_live()
-            && current > incarnation
+            && current > a.incarnation
         {
-            self.witness(now, r, incarnation, accuser, at, true);
+            self.witness(now, r, a.incarnation, a.accuser, a.at, true);
             return;
         }
-        self.on_down(now, incarnation, id, accuser);
+        self.on_down(now, a.incarnation, a.id, a.accuser);
         if !self.focused() {
-            self.correct_stale_accuser(at, sender, accuser, incarnation, id);
+            self.correct_stale_accuser(a);
         }
     }
 

@@ -10,6 +10,7 @@ use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::kv::{Expiries, KvStore};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
+use crate::membership::Accusation;
 use crate::probe::Prober;
 use crate::stats::Stats;
 use crate::time::Time;
@@ -518,10 +519,10 @@ impl<R: RngCore> Node<R> {
             Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
             Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
             Message::Suspect { incarnation, id, from: accuser } => {
-                self.on_suspect_message(now, from, sender, incarnation, id, accuser)
+                self.on_suspect_message(now, &Accusation { at: from, sender, incarnation, id, accuser })
             }
             Message::Down { incarnation, id, from: accuser } => {
-                self.on_down_message(now, from, sender, incarnation, id, accuser)
+                self.on_down_message(now, &Accusation { at: from, sender, incarnation, id, accuser })
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::KeyWrites { delta } => self.on_key_writes(now, from, &delta),

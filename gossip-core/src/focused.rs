@@ -101,9 +101,9 @@ impl<R: RngCore> Node<R> {
     }
 
     /// `accuser` (at `accuser_addr`) suspects `suspect` at `incarnation` and asked this node
-    /// to witness (or, with `down`, declared it Down while this node knows a newer
-    /// incarnation): ping it at once with the suspicion attached (so a live suspect refutes
-    /// straight to its accuser) and through helpers. See [`Node::witness_check_done`] for
+    /// to witness (or, with `down`, declared it Down while this node knows it live): ping it
+    /// at once with the accusation attached (so a live suspect refutes: straight to its
+    /// accuser, or to everyone for a Down) and through helpers. See [`Node::witness_check_done`] for
     /// what the answer, or the silence, leads to; a refutation heard meanwhile is passed on
     /// at once (see [`Node::witnessed_alive`]).
     pub(crate) fn witness(
@@ -126,7 +126,12 @@ impl<R: RngCore> Node<R> {
         let Some(m) = self.members.get(suspect) else { return };
         let (id, addr) = (m.id.clone(), m.addr());
         let seq = self.prober.next_seq();
-        let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: accuser };
+        // Told of a Down, a live member refutes to everyone (others may hold the Down too);
+        // of a suspicion, straight to its accuser.
+        let notice = match down {
+            true => Message::Down { incarnation, id: id.as_bytes(), from: accuser },
+            false => Message::Suspect { incarnation, id: id.as_bytes(), from: accuser },
+        };
         self.send(addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
         // The accuser already failed to reach it: helpers other than the accuser.
         self.ask_helpers(suspect, seq, Some(accuser_addr));

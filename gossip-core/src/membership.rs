@@ -61,7 +61,7 @@ impl<R: RngCore> Node<R> {
         if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
             return;
         }
-        let mut relay = true;
+        let (mut relay, mut comeback) = (true, false);
         let (r, event) = match current {
             None => {
                 if self.members.len() >= self.config.max_members {
@@ -97,6 +97,7 @@ impl<R: RngCore> Node<R> {
                 // the suspect answers directly: a mere incarnation bump of a live member is
                 // no news to spread. A comeback from Down or Left, a move and new metadata are.
                 relay = changed || !was.is_live() || !self.focused();
+                comeback = !was.is_live();
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
             }
         };
@@ -117,6 +118,9 @@ impl<R: RngCore> Node<R> {
         match (current, self.quiet, self.in_join_storm(now)) {
             (None, true, _) => {}
             (None, false, true) => self.enqueue_news_sparingly(&subject, &message),
+            // Focused, a comeback from Down is the one news that undoes a Down, and as with
+            // the Down no suspicion anywhere backs it up: twice the budget, as a Down gets.
+            _ if comeback && self.focused() => self.enqueue_urgent_news(&subject, &message),
             _ if relay => self.enqueue_news(&subject, &message),
             _ => {}
         }
@@ -411,19 +415,30 @@ impl<R: RngCore> Node<R> {
         true
     }
 
-    /// Merges one record of a peer's push-pull. A remote Down becomes a local suspicion
-    /// (memberlist's rule): the member gets a chance to refute before this node agrees.
+    /// Merges one record of the push-pull that `sender` (at `from`) sent. A remote Down
+    /// becomes a local suspicion (memberlist's rule): the member gets a chance to refute
+    /// before this node agrees.
     ///
     /// A record does not say who raised a suspicion, and the peer may only be echoing ours,
     /// so the suspicion is merged *unattributed* (its accuser is the subject itself) and
     /// never counts as a Lifeguard confirmation, here or wherever it is gossiped.
-    pub(crate) fn merge_record(&mut self, now: Time, record: &MemberRecord<'_>) {
+    ///
+    /// With focused suspicions, a peer's Suspect says only who exists, and a peer's Down of
+    /// a member this node knows live, at an incarnation it has not seen refuted, is passed
+    /// to the member: a live one refutes to everyone (after a partition heals, this is how
+    /// each side learns that the other holds it Down), and a dead one is found by probes
+    /// as usual.
+    pub(crate) fn merge_record(&mut self, now: Time, record: &MemberRecord<'_>, sender: &[u8]) {
         let MemberRecord { state, incarnation, id, addr, meta } = *record;
         match state {
             MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
-            // Focused suspicions stay with their accuser: a peer's record of one says only
-            // who exists.
             MemberState::Suspect if self.focused() => self.on_alive(now, incarnation, id, addr, meta),
+            MemberState::Down if self.focused() && !self.is_me(id) => {
+                let unrefuted = self.members.by_id(id).filter(|m| m.state.is_live() && m.incarnation <= incarnation);
+                if let Some(at) = unrefuted.map(|m| m.addr()) {
+                    self.send(at, &[Message::Down { incarnation, id, from: sender }]);
+                }
+            }
             MemberState::Suspect | MemberState::Down => self.on_suspect(now, incarnation, id, id),
             MemberState::Left => self.on_left(now, incarnation, id),
         }

@@ -77,7 +77,7 @@ impl<R: RngCore> Node<R> {
         let known = (self.members.len(), self.members.live());
         for record in states.iter() {
             self.quiet = quiet && record.id != sender;
-            self.merge_record(now, &record);
+            self.merge_record(now, &record, sender);
         }
         self.quiet = false;
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A

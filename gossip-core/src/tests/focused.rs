@@ -104,8 +104,12 @@ fn witness() -> (Node<SplitMix>, Vec<Transmit>) {
 fn ping_seq(sent: &[Transmit]) -> u32 {
     let to_b = sent.iter().find(|t| t.dest == addr(1)).expect("c pings b");
     let packet = wire::decode(&to_b.payload, &Limits::default()).unwrap();
-    // The suspicion comes first, so that a live b refutes before it acks.
-    assert!(matches!(packet.messages[0], Message::Suspect { id: b"b", from: b"a", .. }), "{packet:?}");
+    // The accusation comes first, so that a live b refutes before it acks.
+    let accusation = matches!(
+        packet.messages[0],
+        Message::Suspect { id: b"b", from: b"a", .. } | Message::Down { id: b"b", from: b"a", .. }
+    );
+    assert!(accusation, "{packet:?}");
     packet.messages.iter().find_map(|m| if let Message::Ping { seq, .. } = m { Some(*seq) } else { None }).unwrap()
 }
 

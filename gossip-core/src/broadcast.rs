@@ -1,7 +1,6 @@
 //! Application messages: broadcasts for every member, piggybacked like membership news
 //! (each member delivers one once and relays it), and direct messages to one member.
 
-use crate::dissemination::retransmit_limit;
 use crate::error::CommandError;
 use crate::event::{Event, Transmit};
 use crate::identity::NodeId;
@@ -134,7 +133,7 @@ impl<R: RngCore> Node<R> {
     /// with high probability (a member missing it has that many chances per sender), at
     /// the cost of that many copies of it per member, as on the piggybacked path.
     pub(crate) fn spread_big(&mut self, message: &Message<'_>) {
-        let want = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1) as usize;
+        let want = self.retransmit_budget() as usize;
         let want = want.min(self.members.live());
         let mut targets: SmallVec<[SocketAddr; 16]> = SmallVec::new();
         for _ in 0..want * 4 {

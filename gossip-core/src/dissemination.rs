@@ -173,8 +173,8 @@ impl Dissemination {
     }
 
     /// Appends queued messages to `out` while they fit in `room` bytes, in queue order,
-    /// and counts a send for each. News sent `limit` times (plus its extra) is retired. Returns how many
-    /// messages were appended.
+    /// and counts a send for each. News sent `limit` times (plus its extra) is retired.
+    /// Returns how many messages were appended.
     pub(crate) fn fill(&mut self, out: &mut BytesMut, mut room: usize, limit: u32) -> usize {
         /// The smallest message we queue (a Left with a 1-byte id); below it, stop looking.
         const SMALLEST: usize = 7;

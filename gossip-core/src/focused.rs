@@ -128,9 +128,10 @@ impl<R: RngCore> Node<R> {
         let seq = self.prober.next_seq();
         // Told of a Down, a live member refutes to everyone (others may hold the Down too);
         // of a suspicion, straight to its accuser.
-        let notice = match down {
-            true => Message::Down { incarnation, id: id.as_bytes(), from: accuser },
-            false => Message::Suspect { incarnation, id: id.as_bytes(), from: accuser },
+        let notice = if down {
+            Message::Down { incarnation, id: id.as_bytes(), from: accuser }
+        } else {
+            Message::Suspect { incarnation, id: id.as_bytes(), from: accuser }
         };
         self.send(addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
         // The accuser already failed to reach it: helpers other than the accuser.

@@ -1,7 +1,6 @@
 //! Applying membership news: precedence, state transitions, Lifeguard suspicion
 //! bookkeeping, refutation, events, and re-gossip of what changed.
 
-use crate::dissemination::retransmit_limit;
 use crate::event::Event;
 use crate::identity::{MemberState, NodeId};
 use crate::lifeguard::suspicion_timeout;
@@ -61,8 +60,7 @@ impl<R: RngCore> Node<R> {
         if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
             return;
         }
-        let (mut relay, mut comeback) = (true, false);
-        let (r, event) = match current {
+        let (r, event, changed) = match current {
             None => {
                 if self.members.len() >= self.config.max_members {
                     self.stats.members_dropped += 1;
@@ -71,7 +69,7 @@ impl<R: RngCore> Node<R> {
                 let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);
                 member.set_meta(meta);
                 let r = self.members.insert(member);
-                (r, Some(true))
+                (r, Some(true), false)
             }
             Some((r, was, _)) => {
                 let (mut changed, mut push_afresh) = (false, false);
@@ -93,12 +91,7 @@ impl<R: RngCore> Node<R> {
                     self.note_pushed(id, 0);
                 }
                 self.witnessed_alive(r);
-                // Focused suspicions are known only to their accuser and witnesses, which
-                // the suspect answers directly: a mere incarnation bump of a live member is
-                // no news to spread. A comeback from Down or Left, a move and new metadata are.
-                relay = changed || !was.is_live() || !self.focused();
-                comeback = !was.is_live();
-                (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) })
+                (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) }, changed)
             }
         };
         let Some(m) = self.members.get(r) else { return };
@@ -114,14 +107,18 @@ impl<R: RngCore> Node<R> {
         // likely another joiner: every node hears of every other, and relaying each with
         // the full budget costs n² · 4·log10(n) sends. It is relayed with half of it; the
         // few nodes the thinner epidemic misses get the member from their catch-up syncs.
+        // Focused suspicions are known only to their accuser and witnesses, which the
+        // suspect answers directly: a mere incarnation bump of a live member is no news to
+        // spread. A comeback from Down or Left, a move and new metadata are; a comeback is
+        // the one news that undoes a Down, and as with the Down no suspicion anywhere backs
+        // it up: twice the budget, as a Down gets.
+        let comeback = current.is_some_and(|(_, was, _)| !was.is_live());
         let message = Message::Alive { incarnation, id, addr, meta };
         match (current, self.quiet, self.in_join_storm(now)) {
             (None, true, _) => {}
             (None, false, true) => self.enqueue_news_sparingly(&subject, &message),
-            // Focused, a comeback from Down is the one news that undoes a Down, and as with
-            // the Down no suspicion anywhere backs it up: twice the budget, as a Down gets.
             _ if comeback && self.focused() => self.enqueue_urgent_news(&subject, &message),
-            _ if relay => self.enqueue_news(&subject, &message),
+            _ if current.is_none() || changed || comeback || !self.focused() => self.enqueue_news(&subject, &message),
             _ => {}
         }
     }
@@ -489,8 +486,8 @@ impl<R: RngCore> Node<R> {
             None => self.enqueue_news(&me.id, &alive),
             Some(accuser) => {
                 self.send(accuser, &[alive]);
-                let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
-                self.enqueue_news_sent(&me.id, &alive, limit.saturating_sub(DIRECT_RIDES));
+                let rides = self.retransmit_budget().saturating_sub(DIRECT_RIDES);
+                self.enqueue_news_sent(&me.id, &alive, rides);
             }
         }
     }

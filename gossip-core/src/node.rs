@@ -571,9 +571,9 @@ impl<R: RngCore> Node<R> {
         // relays every write, mostly to members that already have it).
         let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
         let budget = self.config.packet_budget();
+        let limit = self.retransmit_budget();
         let arena = &mut self.arena;
         // `Config::validate` guarantees a header and the primary messages fit the MTU.
-        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
         let mut piggybacked = 0;
         // Membership news first, then key writes (within the key/value budget), then user
         // broadcasts.
@@ -606,7 +606,7 @@ impl<R: RngCore> Node<R> {
     /// Like [`Node::enqueue_news`], with only half the retransmit budget: news this node
     /// merely relays while others relay it too (see `on_alive`).
     pub(crate) fn enqueue_news_sparingly(&mut self, subject: &NodeId, message: &Message<'_>) {
-        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
+        let limit = self.retransmit_budget();
         self.enqueue_news_sent(subject, message, limit - (limit / 2).max(1));
     }
 
@@ -632,8 +632,13 @@ impl<R: RngCore> Node<R> {
     /// Like [`Node::enqueue_news`], with twice the retransmit budget: news that must reach
     /// every member and has no other way to (a Down).
     pub(crate) fn enqueue_urgent_news(&mut self, subject: &NodeId, message: &Message<'_>) {
-        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live() + 1);
-        self.enqueue_news_with(subject, message, 0, limit);
+        self.enqueue_news_with(subject, message, 0, self.retransmit_budget());
+    }
+
+    /// How many times each piece of news is sent at the cluster's current size (see
+    /// [`retransmit_limit`]).
+    pub(crate) fn retransmit_budget(&self) -> u32 {
+        retransmit_limit(self.config.retransmit_mult, self.members.live() + 1)
     }
 
     pub(crate) fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {

@@ -122,10 +122,10 @@ impl<R: RngCore> Node<R> {
         !self.catch_up.is_zero() && now <= self.catch_up_until
     }
 
-    /// Whether this node is catching up after its join: in a mass join, where every node
-    /// hears of every other and relaying each with the full budget costs n² · budget
-    /// sends. (Only while the last sync still taught members, a fast catch-up pace ended
-    /// it too early, and the join's relays spilled into the minutes after it.)
+    /// Whether this node may be in a mass join, where every node hears of every other and
+    /// relaying each with the full budget costs n² · budget sends: for its whole
+    /// catch-up, fruitless syncs included, since at a fast catch-up pace those come while
+    /// joiners still arrive.
     pub(crate) fn in_join_storm(&self, now: Time) -> bool {
         self.catching_up(now)
     }

@@ -132,10 +132,11 @@ impl<R: RngCore> Node<R> {
 
     /// Paces the catch-up syncs after a response to our sync (Trickle-like). A join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
-    /// keeps that pace and one that taught nothing doubles the delay. Two fruitless syncs in
-    /// a row end the catch-up, three if the peer is catching up too: in a mass join the gaps
-    /// of a node and of its peers are alike (the last joiners are known to few), so silence
-    /// is weak evidence. A regular sync that taught something is followed by another soon,
+    /// keeps that pace and one that taught nothing lengthens the delay by one step (not
+    /// doubles it: a node the thinner join-storm epidemic missed waited up to a second for
+    /// the sync that mends it). The catch-up ends once the delay reaches four steps, eight
+    /// if the peer is catching up too: in a mass join the gaps of a node and of its peers
+    /// are alike (the last joiners are known to few), so silence is weak evidence. A regular sync that taught something is followed by another soon,
     /// without entering catch-up.
     fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: Learned, peer_catching_up: bool) {
         let first = self.config.catch_up_sync;
@@ -145,7 +146,7 @@ impl<R: RngCore> Node<R> {
             self.catch_up_until = now.saturating_add(first.saturating_mul(CATCH_UP_SPAN));
             first
         } else if catching_up {
-            self.catch_up = self.catch_up.saturating_mul(2);
+            self.catch_up = self.catch_up.saturating_add(first);
             let enough = first.saturating_mul(if peer_catching_up { 8 } else { 4 });
             if self.catch_up >= enough {
                 self.catch_up = Duration::ZERO; // caught up: the regular push-pull takes over
@@ -400,13 +401,13 @@ mod tests {
 
     // A node catching up after its join (a mass join) relays a member it first hears of by
     // gossip (most likely another joiner) with half the retransmit budget, also after a
-    // sync that taught it nothing; once two such syncs ended its catch-up, or with
+    // sync that taught it nothing; once three such syncs ended its catch-up, or with
     // catch-up off, with all of it.
     #[test]
     fn a_node_in_a_join_storm_relays_new_members_sparingly() {
         let mut relays = Vec::new();
         for (catch_up, fruitless_syncs, catching_up) in
-            [(true, 0, true), (true, 1, true), (true, 2, false), (false, 0, false)]
+            [(true, 0, true), (true, 2, true), (true, 3, false), (false, 0, false)]
         {
             let mut a = node("a", 1);
             a.config.catch_up_sync =

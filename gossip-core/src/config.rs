@@ -354,6 +354,11 @@ impl Config {
         3 + self.cluster_name.len() + 1 + self.max_id_len
     }
 
+    /// The longest duration any setting takes: a year. Far beyond any useful timer, and
+    /// small enough that no multiple of it the core takes (by a `u32` multiplier, or in
+    /// nanoseconds) overflows.
+    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
     /// Checks that the settings are coherent; [`Node::new`](crate::Node::new) calls it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: &'static str, reason: &'static str| Err(ConfigError::Invalid { field, reason });
@@ -377,6 +382,22 @@ impl Config {
         let ping_and_buddy = 6 + self.max_id_len + 6 + 2 * self.max_id_len;
         if self.packet_budget() < self.max_header_len() + ping_and_buddy + self.max_message_len() || self.mtu > 65_507 {
             return invalid("mtu", "too small for the id and metadata limits (or above 65507)");
+        }
+        let durations = [
+            ("probe_interval", self.probe_interval),
+            ("probe_timeout", self.probe_timeout),
+            ("phi_min_std", self.phi_min_std),
+            ("gossip_interval", self.gossip_interval),
+            ("gossip_to_the_dead", self.gossip_to_the_dead),
+            ("push_pull_interval", self.push_pull_interval),
+            ("reconnect_interval", self.reconnect_interval),
+            ("catch_up_sync", self.catch_up_sync),
+            ("join_retry_interval", self.join_retry_interval),
+            ("reclaim_after", self.reclaim_after),
+            ("key_tombstone_grace", self.key_tombstone_grace),
+        ];
+        if let Some((field, _)) = durations.iter().find(|(_, d)| *d > Self::MAX_DURATION) {
+            return invalid(field, "must be at most a year");
         }
         if self.probe_interval.is_zero() || self.gossip_interval.is_zero() {
             return invalid("probe_interval", "probe and gossip intervals must be non-zero");

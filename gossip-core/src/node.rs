@@ -271,7 +271,8 @@ impl<R: RngCore> Node<R> {
     ///
     /// The notice rides on the next gossip rounds. Keep driving the node (transmits and
     /// timeouts) until [`Node::poll_timeout`] returns `None`: by then the notice has been
-    /// sent its full retransmit budget and the node can be dropped.
+    /// sent its full retransmit budget and the node can be dropped. From now on the node
+    /// takes no input: every packet is refused with [`RecvError::Left`].
     pub fn leave(&mut self, now: Time) -> Result<(), CommandError> {
         if self.left {
             return Err(CommandError::AlreadyLeft);
@@ -291,8 +292,9 @@ impl<R: RngCore> Node<R> {
 
     /// A datagram arrived from `from`.
     ///
-    /// On `Err` the packet was dropped whole, no state changed, and the cause was counted
-    /// in [`Stats::drops`]. Either way, drain the outputs afterwards.
+    /// On `Err` the packet was dropped whole, no state changed (not the clock, the timers
+    /// or the random generator either), and the cause was counted in [`Stats::drops`].
+    /// Either way, drain the outputs afterwards.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, data: &[u8]) -> Result<(), RecvError> {
         self.receive(now, from, data, MAX_DATAGRAM)
     }
@@ -430,8 +432,9 @@ impl<R: RngCore> Node<R> {
         now.saturating_add(Duration::from_nanos(phase))
     }
 
+    /// A packet is checked whole before anything is applied: a refused one changes
+    /// nothing but the counters (not the clock, the timers or the random generator).
     fn receive(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
-        let now = self.observe(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += data.len() as u64;
         let result = self.apply_packet(now, from, data, max_len);
@@ -485,6 +488,9 @@ impl<R: RngCore> Node<R> {
 
     /// Decodes and checks the whole packet first, then applies its messages in order.
     fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
+        if self.left {
+            return Err(RecvError::Left);
+        }
         let data = self.unwrap(data, max_len)?;
         let packet = wire::decode(&data, &self.limits)?;
         if packet.header.cluster != &self.config.cluster_name[..] {
@@ -494,6 +500,7 @@ impl<R: RngCore> Node<R> {
         if sender == self.identity.id.as_bytes() {
             return Err(RecvError::FromSelf);
         }
+        let now = self.observe(now);
         for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })) {
             self.apply_message(now, from, sender, message);
         }

@@ -99,3 +99,62 @@ proptest! {
         h.run_for(Duration::from_secs(2));
     }
 }
+
+/// Everything a node hands out while it runs its own timers from `start` for `span`.
+fn outputs(node: &mut crate::Node<super::util::SplitMix>, start: crate::Time, span: Duration) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let end = start.saturating_add(span);
+    let mut now = start;
+    loop {
+        while let Some(t) = node.poll_transmit() {
+            out.push([t.dest.to_string().as_bytes(), &t.payload[..]].concat());
+        }
+        while let Some(e) = node.poll_event() {
+            out.push(format!("{e:?}").into_bytes());
+        }
+        match node.poll_timeout() {
+            Some(at) if at <= end => now = at.max(now),
+            _ => return out,
+        }
+        node.handle_timeout(now);
+    }
+}
+
+// A refused packet changes nothing, not even what a fresh node will do: neither its clock
+// nor its timers nor its random generator. Fed garbage at t = 5 s and then started at
+// t = 10 s, a node sends byte for byte what its twin that got nothing sends.
+#[test]
+fn a_refused_packet_leaves_even_a_fresh_node_as_it_was() {
+    use super::util::SplitMix;
+    use crate::{Identity, Node, Time};
+    let make = || Node::new(Config::lan(8), Identity::new("a", super::util::addr_of(0, 0)), SplitMix(5)).unwrap();
+    let (mut twin, mut fed) = (make(), make());
+    let from = super::util::addr_of(1, 0);
+    let garbage =
+        [packet(b"other", b"b", &[Message::Ping { seq: 1, target: b"a" }]), vec![1, 2, 3], packet(b"", b"a", &[])];
+    for bytes in &garbage {
+        assert!(fed.handle_datagram(Time::from_nanos(5_000_000_000), from, bytes).is_err());
+    }
+    assert_eq!(fed.poll_timeout(), twin.poll_timeout());
+    let start = Time::from_nanos(10_000_000_000);
+    let seeds = [from];
+    twin.join(start, &seeds).unwrap();
+    fed.join(start, &seeds).unwrap();
+    assert_eq!(outputs(&mut fed, start, Duration::from_secs(5)), outputs(&mut twin, start, Duration::from_secs(5)));
+    assert_eq!(fed.stats().dropped(), 3);
+}
+
+// A node that has left takes no input: every packet is refused, typed and counted.
+#[test]
+fn a_node_that_has_left_refuses_input() {
+    let mut h = small_cluster();
+    let before = view(&h, 0);
+    h.with(0, |n, now| n.leave(now)).unwrap();
+    let from = h.addr(1);
+    let news =
+        [Message::Ping { seq: 9, target: b"node-0" }, Message::Down { incarnation: 0, id: b"node-2", from: b"node-1" }];
+    let got = h.with(0, |n, now| n.handle_datagram(now, from, &packet(b"", b"node-1", &news)));
+    assert_eq!(got, Err(RecvError::Left));
+    assert_eq!(h.node(0).stats().drops[RecvError::Left.kind()], 1);
+    assert_eq!(view(&h, 0), before);
+}

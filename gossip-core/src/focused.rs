@@ -7,6 +7,7 @@
 //! [`Config::suspicion_witnesses`]: crate::Config::suspicion_witnesses
 
 use crate::identity::MemberState;
+use crate::incarnation::{latest, newer};
 use crate::members::MemberRef;
 use crate::node::Node;
 use crate::time::Time;
@@ -162,7 +163,7 @@ impl<R: RngCore> Node<R> {
     /// incarnation this node knows; a Down about an older incarnation is declared anew.
     fn witness_check_done(&mut self, now: Time, w: WitnessCheck) {
         let Some(m) = self.members.get(w.suspect).filter(|m| m.state.is_live()) else { return };
-        let (incarnation, id) = (m.incarnation.max(w.incarnation), m.id.clone());
+        let (incarnation, id) = (latest(m.incarnation, w.incarnation), m.id.clone());
         let me = self.identity.id.clone();
         if w.answered {
             self.pass_on_alive(w);
@@ -187,7 +188,7 @@ impl<R: RngCore> Node<R> {
     /// Sends the accuser of `w` the suspect's Alive, if this node knows it at a newer
     /// incarnation than the accusation.
     fn pass_on_alive(&mut self, w: WitnessCheck) {
-        let Some(m) = self.members.get(w.suspect).filter(|m| m.incarnation > w.incarnation) else { return };
+        let Some(m) = self.members.get(w.suspect).filter(|m| newer(m.incarnation, w.incarnation)) else { return };
         let (incarnation, id, addr, meta) = (m.incarnation, m.id.clone(), m.addr(), m.meta().clone());
         self.stats.corrections += 1;
         self.send(w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);

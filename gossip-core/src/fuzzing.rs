@@ -159,9 +159,14 @@ fn peer_addr(n: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, n % 8], 7946))
 }
 
-/// Small incarnations mostly, and a few next to the reserved maximum.
+/// Small incarnations mostly, a few at the top of the range and a few half-way round,
+/// where serial order wraps (see `incarnation.rs`).
 fn incarnation(n: u8) -> u32 {
-    if n >= 250 { u32::MAX - 1 - u32::from(255 - n) } else { u32::from(n % 8) }
+    match n {
+        250.. => u32::MAX - u32::from(255 - n),
+        240..250 => (1 << 31) - 5 + u32::from(n - 240),
+        _ => u32::from(n % 8),
+    }
 }
 
 fn state(n: u8) -> MemberState {

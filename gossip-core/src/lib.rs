@@ -57,6 +57,7 @@ mod focused;
 mod hashing;
 mod id_index;
 mod identity;
+mod incarnation;
 mod kv;
 mod lifeguard;
 mod members;

@@ -5,6 +5,7 @@ use crate::digest::Digest;
 use crate::hashing::Keys;
 use crate::id_index::IdIndex;
 use crate::identity::{MemberInfo, MemberState, NodeId};
+use crate::incarnation::{at_least, newer};
 use crate::time::Time;
 use bytes::Bytes;
 use core::hash::BuildHasher;
@@ -410,14 +411,14 @@ pub(crate) fn supersedes(current: Option<(MemberState, u32)>, state: MemberState
         return state == Alive;
     };
     match state {
-        Alive => incarnation > cur_inc,
+        Alive => newer(incarnation, cur_inc),
         Suspect => match cur {
-            Alive => incarnation >= cur_inc,
-            Suspect => incarnation > cur_inc,
+            Alive => at_least(incarnation, cur_inc),
+            Suspect => newer(incarnation, cur_inc),
             Down | Left => false,
         },
-        Down => cur.is_live() && incarnation >= cur_inc,
-        Left => cur != Left && incarnation >= cur_inc,
+        Down => cur.is_live() && at_least(incarnation, cur_inc),
+        Left => cur != Left && at_least(incarnation, cur_inc),
     }
 }
 

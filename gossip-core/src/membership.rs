@@ -3,6 +3,7 @@
 
 use crate::event::Event;
 use crate::identity::{MemberState, NodeId};
+use crate::incarnation::{at_least, latest, newer, next};
 use crate::lifeguard::suspicion_timeout;
 use crate::members::{Member, MemberRef, Suspicion, supersedes};
 use crate::node::Node;
@@ -51,7 +52,7 @@ impl<R: RngCore> Node<R> {
         if self.is_me(id) {
             // A newer or different claim about us (our previous life, or a stale view): refute.
             let differs = addr != self.identity.addr || meta != &self.identity.meta[..];
-            if incarnation > self.incarnation || (incarnation == self.incarnation && differs) {
+            if newer(incarnation, self.incarnation) || (incarnation == self.incarnation && differs) {
                 self.refute(incarnation, None);
             }
             return;
@@ -134,7 +135,7 @@ impl<R: RngCore> Node<R> {
         if accuser != sender || self.left {
             return;
         }
-        let Some(m) = self.members.by_id(id).filter(|m| m.state == MemberState::Alive && m.incarnation > claimed)
+        let Some(m) = self.members.by_id(id).filter(|m| m.state == MemberState::Alive && newer(m.incarnation, claimed))
         else {
             return;
         };
@@ -165,7 +166,7 @@ impl<R: RngCore> Node<R> {
             self.on_suspect(now, incarnation, id, accuser); // a confirmation
         } else if state.is_live() && accuser == sender {
             self.witness(now, r, incarnation, accuser, at, false);
-        } else if state == MemberState::Down && current >= incarnation && accuser == sender {
+        } else if state == MemberState::Down && at_least(current, incarnation) && accuser == sender {
             // The accuser missed the Down's gossip: it is news to it.
             let me = self.identity.id.clone();
             self.send(at, &[Message::Down { incarnation: current, id, from: me.as_bytes() }]);
@@ -181,7 +182,7 @@ impl<R: RngCore> Node<R> {
         if self.focused()
             && let Some((r, state, current)) = self.current(a.id)
             && state.is_live()
-            && current > a.incarnation
+            && newer(current, a.incarnation)
         {
             self.witness(now, r, a.incarnation, a.accuser, a.at, true);
             return;
@@ -431,7 +432,8 @@ impl<R: RngCore> Node<R> {
             MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
             MemberState::Suspect if self.focused() => self.on_alive(now, incarnation, id, addr, meta),
             MemberState::Down if self.focused() && !self.is_me(id) => {
-                let unrefuted = self.members.by_id(id).filter(|m| m.state.is_live() && m.incarnation <= incarnation);
+                let unrefuted =
+                    self.members.by_id(id).filter(|m| m.state.is_live() && at_least(incarnation, m.incarnation));
                 if let Some(at) = unrefuted.map(|m| m.addr()) {
                     self.send(at, &[Message::Down { incarnation, id, from: sender }]);
                 }
@@ -453,7 +455,7 @@ impl<R: RngCore> Node<R> {
         if self.left {
             return;
         }
-        if incarnation >= self.incarnation {
+        if at_least(incarnation, self.incarnation) {
             self.refute(incarnation, direct);
         } else {
             self.announce_self(direct);
@@ -463,8 +465,7 @@ impl<R: RngCore> Node<R> {
     /// Announces a higher incarnation than `claimed`, so that this node's Alive supersedes
     /// whatever was said about it (`direct`: see [`Node::answer_accusation`]).
     fn refute(&mut self, claimed: u32, direct: Option<SocketAddr>) {
-        // u32::MAX never arrives (the decoder rejects it), so there is always room.
-        self.incarnation = claimed.max(self.incarnation).saturating_add(1).min(u32::MAX - 1);
+        self.incarnation = next(latest(claimed, self.incarnation));
         self.stats.refutations += 1;
         if self.config.local_health {
             // Lifeguard: being suspected hints that we are the slow one.

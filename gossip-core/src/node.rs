@@ -260,8 +260,7 @@ impl<R: RngCore> Node<R> {
         }
         if meta != self.identity.meta {
             self.identity.meta = meta;
-            // u32::MAX never goes out (the decoder rejects it), as in `refute`.
-            self.incarnation = self.incarnation.saturating_add(1).min(u32::MAX - 1);
+            self.incarnation = crate::incarnation::next(self.incarnation);
             self.announce_self(None);
         }
         Ok(())

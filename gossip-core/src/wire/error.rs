@@ -46,8 +46,6 @@ pub enum DecodeError {
         /// The limit that applied.
         max: usize,
     },
-    /// An incarnation of `u32::MAX`: it would leave its owner no way to refute.
-    ImpossibleIncarnation,
     /// A packet with a header but no message.
     NoMessages,
     /// A key/value write kind other than delete (0) or set (1).
@@ -60,7 +58,7 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// Number of distinct kinds, for per-kind counters.
-    pub const KINDS: usize = 14;
+    pub const KINDS: usize = 13;
 
     /// A stable index per variant in `0..KINDS`, for per-kind counters.
     pub fn kind(&self) -> usize {
@@ -74,11 +72,10 @@ impl DecodeError {
             DecodeError::EmptyId { .. } => 6,
             DecodeError::TooLong { .. } => 7,
             DecodeError::TooMany { .. } => 8,
-            DecodeError::ImpossibleIncarnation => 9,
-            DecodeError::NoMessages => 10,
-            DecodeError::UnknownWriteKind(_) => 11,
-            DecodeError::UnknownDigestScope(_) => 12,
-            DecodeError::BadCompression => 13,
+            DecodeError::NoMessages => 9,
+            DecodeError::UnknownWriteKind(_) => 10,
+            DecodeError::UnknownDigestScope(_) => 11,
+            DecodeError::BadCompression => 12,
         }
     }
 
@@ -93,7 +90,6 @@ impl DecodeError {
         "empty_id",
         "too_long",
         "too_many",
-        "impossible_incarnation",
         "no_messages",
         "unknown_write_kind",
         "unknown_digest_scope",
@@ -117,7 +113,6 @@ impl fmt::Display for DecodeError {
             DecodeError::TooMany { field, count, max } => {
                 write!(f, "{count} {field}, the limit is {max}")
             }
-            DecodeError::ImpossibleIncarnation => f.write_str("incarnation u32::MAX is reserved"),
             DecodeError::NoMessages => f.write_str("packet carries no message"),
             DecodeError::UnknownWriteKind(k) => write!(f, "unknown key write kind {k}"),
             DecodeError::UnknownDigestScope(k) => write!(f, "unknown key digest scope {k}"),

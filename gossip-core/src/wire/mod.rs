@@ -367,10 +367,7 @@ fn read_meta<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<&'a [u8], Decode
 }
 
 fn read_incarnation(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
-    match r.u32("incarnation")? {
-        u32::MAX => Err(DecodeError::ImpossibleIncarnation),
-        inc => Ok(inc),
-    }
+    r.u32("incarnation")
 }
 
 /// Reads an address: `family u8 (4|6) | ip | port u16` (also the tokio adapter's stream preamble).

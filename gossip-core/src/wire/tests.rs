@@ -129,7 +129,7 @@ fn meta() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn incarnation() -> impl Strategy<Value = u32> {
-    prop_oneof![Just(0), Just(u32::MAX - 1), 0..u32::MAX]
+    prop_oneof![Just(0), Just(u32::MAX), any::<u32>()]
 }
 
 fn addr() -> impl Strategy<Value = SocketAddr> {
@@ -503,8 +503,6 @@ error_cases! {
     header_only: with_body(&[]), DEFAULT => DecodeError::NoMessages;
     /// An ack cut inside its sequence number names the field.
     truncated_ack: with_body(&[2, 0, 0]), DEFAULT => DecodeError::Truncated { field: "seq" };
-    /// An incarnation of `u32::MAX` is refused.
-    max_incarnation: with_body(&[8, 255, 255, 255, 255, 1, b'a']), DEFAULT => DecodeError::ImpossibleIncarnation;
     /// An address family other than 4 or 6 is refused.
     address_family: with_body(&[4, 0, 0, 0, 1, 1, b'a', 5, 1, 2, 3, 4, 0, 80]), DEFAULT
         => DecodeError::UnknownAddressFamily(5);

@@ -180,7 +180,7 @@ pub(crate) enum QueueKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::util::{SplitMix, datagram};
+    use crate::tests::util::{SplitMix, datagram, introduce};
     use crate::wire::{self, Limits};
     use crate::{Config, Identity, Time};
     use core::net::SocketAddr;
@@ -193,8 +193,7 @@ mod tests {
     fn node(name: &str, i: u8, peers: &[(&'static [u8], u8)]) -> Node<SplitMix> {
         let mut node = Node::new(Config::lan(10), Identity::new(name, addr(i)), SplitMix(u64::from(i))).unwrap();
         for &(id, j) in peers {
-            let alive = Message::Alive { incarnation: 0, id, addr: addr(j), meta: b"" };
-            node.handle_datagram(Time::ZERO, addr(j), &datagram(id, &[alive])).unwrap();
+            introduce(&mut node, Time::ZERO, id, addr(j));
         }
         while node.poll_transmit().is_some() {}
         while node.poll_event().is_some() {}

@@ -328,7 +328,8 @@ impl Config {
             max_id_len: self.max_id_len,
             max_meta_len: self.max_meta_len,
             max_messages: self.max_messages_per_packet,
-            max_push_pull_members: self.max_members,
+            // A peer with a full table sends all of it and its own record.
+            max_push_pull_members: self.max_members.saturating_add(1),
             max_key_len: self.max_key_len,
             max_value_len: self.max_value_len,
         }

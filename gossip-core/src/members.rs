@@ -26,6 +26,9 @@ pub struct Member {
     port: u16,
     pub(crate) incarnation: u32,
     pub(crate) state: MemberState,
+    /// Whether it ever answered this node's own ping at its address: proof that it exists,
+    /// which a full table keeps over entries without it (see `admission.rs`).
+    pub(crate) answered: bool,
     /// When the state last changed here.
     pub(crate) since: Time,
     /// How far this node's own writes have been pushed to it: the low half of the version
@@ -49,8 +52,17 @@ static NO_META: Bytes = Bytes::new();
 impl Member {
     /// A member first heard of at `since`.
     pub(crate) fn new(id: NodeId, addr: SocketAddr, incarnation: u32, state: MemberState, since: Time) -> Self {
-        let mut member =
-            Member { id, ipv4: Ipv4Addr::UNSPECIFIED, port: 0, incarnation, state, since, pushed: 0, extra: None };
+        let mut member = Member {
+            id,
+            ipv4: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            incarnation,
+            state,
+            answered: false,
+            since,
+            pushed: 0,
+            extra: None,
+        };
         member.set_addr(addr);
         member
     }
@@ -335,6 +347,16 @@ impl Members {
                 f(s);
             }
         })
+    }
+
+    /// Notes that a member answered this node's ping. Not a change of state: its timers
+    /// stand (no new epoch).
+    pub(crate) fn mark_answered(&mut self, r: MemberRef) {
+        if let Some(m) = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation) {
+            if let Some(member) = m.member.as_mut() {
+                member.answered = true;
+            }
+        }
     }
 
     /// Forgets a member (tombstone reclaim).

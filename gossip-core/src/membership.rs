@@ -31,7 +31,7 @@ pub(crate) struct Accusation<'a> {
 }
 
 impl<R: RngCore> Node<R> {
-    fn is_me(&self, id: &[u8]) -> bool {
+    pub(crate) fn is_me(&self, id: &[u8]) -> bool {
         id == self.identity.id.as_bytes()
     }
 
@@ -61,10 +61,23 @@ impl<R: RngCore> Node<R> {
         if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
             return;
         }
+        // A live member keeps its address (memberlist's rule): whoever claims it moved, it
+        // still answers where it is, and a claim believed would send every probe of it
+        // elsewhere (an address hijack). A member that really moved is declared Down at
+        // the old address, and its refutation then brings the new one.
+        if let Some((r, was, _)) = current
+            && was.is_live()
+            && self.members.get(r).is_some_and(|m| m.addr() != addr)
+        {
+            self.stats.address_conflicts += 1;
+            return;
+        }
         let (r, event, changed) = match current {
             None => {
                 if self.members.len() >= self.config.max_members {
-                    self.stats.members_dropped += 1;
+                    // A full table takes a member only once it answers (see `admission.rs`).
+                    let claim = MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
+                    self.check_newcomer(now, &claim, None);
                     return;
                 }
                 let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);
@@ -496,7 +509,7 @@ impl<R: RngCore> Node<R> {
 
 #[cfg(test)]
 mod tests {
-    use crate::tests::util::{SplitMix, datagram};
+    use crate::tests::util::{SplitMix, datagram, introduce};
     use crate::wire::{self, Limits, Message};
     use crate::{Config, Identity, Node, Time};
     use core::net::SocketAddr;
@@ -516,6 +529,7 @@ mod tests {
         let alive =
             |id: &'static [u8], i: u8, inc: u32| Message::Alive { incarnation: inc, id, addr: addr(i), meta: b"" };
         let t = Time::ZERO;
+        introduce(&mut node, t, b"b", addr(2));
         node.handle_datagram(t, addr(2), &datagram(b"b", &[alive(b"b", 2, 0), alive(b"x", 3, 2)])).unwrap();
         while node.poll_transmit().is_some() {}
         let cases: [(&[u8], Message<'_>, bool); 4] = [

@@ -1,5 +1,6 @@
 //! [`Node`]: one member's protocol state machine and its public API.
 
+use crate::admission::{Newcomers, taken_from_stranger};
 use crate::broadcast::{QueueKind, SeenWindow};
 use crate::config::Config;
 use crate::dissemination::{Dissemination, retransmit_limit};
@@ -75,6 +76,8 @@ pub struct Node<R> {
     pub(crate) health: LocalHealth,
     pub(crate) deadlines: Deadlines,
     pub(crate) prober: Prober,
+    /// Strangers that announced themselves, being checked (see `admission.rs`).
+    pub(crate) newcomers: Newcomers,
     pub(crate) next_gossip: Time,
     pub(crate) next_push_pull: Time,
     /// The member slot the next owner push looks at first (see `push.rs`).
@@ -145,6 +148,7 @@ impl<R: RngCore> Node<R> {
             health: LocalHealth::default(),
             deadlines: Deadlines::default(),
             prober: Prober::default(),
+            newcomers: Newcomers::default(),
             next_gossip: Time::MAX,
             next_push_pull: Time::MAX,
             push_cursor: 0,
@@ -346,12 +350,7 @@ impl<R: RngCore> Node<R> {
             }
             match d.kind {
                 TimerKind::Suspicion => self.suspicion_expired(now, d.member),
-                TimerKind::Reclaim => {
-                    if let Some(m) = self.members.remove(d.member) {
-                        self.kv.forget(m.id.as_bytes());
-                        self.seen_broadcasts.remove(m.id.as_bytes());
-                    }
-                }
+                TimerKind::Reclaim => self.forget_member(d.member),
             }
         }
     }
@@ -500,8 +499,10 @@ impl<R: RngCore> Node<R> {
             return Err(RecvError::FromSelf);
         }
         let now = self.observe(now);
+        // From a stranger, what goes back may be as large as what came (see `admission.rs`).
+        let mut stranger = self.is_stranger(sender, from).then_some(data.len());
         for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })) {
-            self.apply_message(now, from, sender, message);
+            self.apply_message(now, from, sender, &mut stranger, message);
         }
         // Key writes last, each owner's in version order: a queue sends its newest news
         // first, and writes apply in order only after the ones they follow.
@@ -512,14 +513,31 @@ impl<R: RngCore> Node<R> {
             _ => (&[][..], 0),
         });
         for message in writes {
-            self.apply_message(now, from, sender, message);
+            self.apply_message(now, from, sender, &mut stranger, message);
         }
         Ok(())
     }
 
-    fn apply_message(&mut self, now: Time, from: SocketAddr, sender: &[u8], message: &Message<'_>) {
+    /// Applies one message of a packet from `sender` at `from`. `stranger`: when the
+    /// sender is one, the bytes that may still go back for its packet (see `admission.rs`).
+    fn apply_message(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        sender: &[u8],
+        stranger: &mut Option<usize>,
+        message: &Message<'_>,
+    ) {
+        if stranger.is_some() && !taken_from_stranger(message) {
+            self.stats.stranger_messages_refused += 1;
+            return;
+        }
         match *message {
-            Message::Ping { seq, target } => self.on_ping(from, seq, target),
+            Message::Ping { seq, target } => self.on_ping(from, seq, target, stranger.as_mut()),
+            Message::Alive { incarnation, id, addr, meta } if stranger.is_some() => {
+                let claim = wire::MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
+                self.check_newcomer(now, &claim, stranger.as_mut());
+            }
             Message::Ack { seq } => self.on_ack(now, from, seq),
             Message::Nack { seq } => self.on_nack(seq),
             Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
@@ -539,8 +557,16 @@ impl<R: RngCore> Node<R> {
                 payload: Bytes::copy_from_slice(payload),
             }),
             Message::PushPull { join, reply, states, sums, kv } => {
-                self.on_push_pull(now, from, sender, join, reply, &states, sums, kv)
+                self.on_push_pull(now, from, sender, stranger.is_some(), join, reply, &states, sums, kv)
             }
+        }
+    }
+
+    /// Forgets a member for good: its entry, its keys and its broadcasts seen.
+    pub(crate) fn forget_member(&mut self, r: crate::members::MemberRef) {
+        if let Some(m) = self.members.remove(r) {
+            self.kv.forget(m.id.as_bytes());
+            self.seen_broadcasts.remove(m.id.as_bytes());
         }
     }
 
@@ -562,7 +588,7 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Starts a datagram in the arena: its header.
-    fn start_datagram(&mut self) {
+    pub(crate) fn start_datagram(&mut self) {
         let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
         self.arena.reserve(self.config.packet_budget());
         header.encode(&mut self.arena);

@@ -385,10 +385,16 @@ impl<R: RngCore> Node<R> {
         self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect)
     }
 
-    pub(crate) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &[u8]) {
+    /// A ping from `from`. `stranger`: when the sender is one, the bytes that may still go
+    /// back to it; it gets a bare ack within them (see `admission.rs`).
+    pub(crate) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &[u8], stranger: Option<&mut usize>) {
         if target != self.identity.id.as_bytes() {
             // Meant for a member that used to live at this address.
             self.stats.misdirected_pings += 1;
+            return;
+        }
+        if stranger.is_some() {
+            self.send_bare(from, &Message::Ack { seq }, stranger);
             return;
         }
         // A node that holds keys tells its prober its key/value sum (see `on_key_sum`).
@@ -410,11 +416,16 @@ impl<R: RngCore> Node<R> {
             // answer would tighten the timeout around the fast ones.
             if from == p.addr && !p.direct_acked {
                 p.direct_acked = true;
+                let target = p.target;
+                self.members.mark_answered(target);
                 if self.config.detector == Detector::Phi {
                     let rtt = now.saturating_since(p.sent);
                     self.prober.rtt.record(rtt);
                 }
             }
+            return;
+        }
+        if self.newcomer_answered(now, from, seq) {
             return;
         }
         if let Some(i) = self.prober.verifications.iter().position(|v| v.0 == seq)

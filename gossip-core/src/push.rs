@@ -153,10 +153,12 @@ mod tests {
             addr: addr(i),
             meta: b"",
         });
+        // A push-back from the first of them, once it is a member.
+        crate::tests::util::introduce(&mut a, Time::ZERO, b"m1", addr(1));
         let mut out = BytesMut::new();
-        Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
+        Header { cluster: b"", sender: b"m1" }.encode(&mut out);
         wire::encode_push_pull(&mut out, false, false, records.collect::<Vec<_>>().into_iter(), None, None);
-        a.handle_stream(Time::ZERO, addr(250), &out).unwrap();
+        a.handle_stream(Time::ZERO, addr(1), &out).unwrap();
         a.join(Time::ZERO, &[]).unwrap();
         while a.poll_transmit().is_some() {}
         a

@@ -58,8 +58,27 @@ pub struct Stats {
     pub kv_refused: u64,
     /// Pings addressed to another id (a stale address): not answered.
     pub misdirected_pings: u64,
-    /// Members dropped because `max_members` were already tracked.
+    /// Members not taken because `max_members` were already tracked, none of them Down,
+    /// Left or without an answer to this node (see `members_evicted`).
     pub members_dropped: u64,
+    /// Entries a full table gave up for a member that answered this node: Down or Left
+    /// ones first, then ones that never answered it.
+    pub members_evicted: u64,
+    /// Messages from strangers (senders not in the table) that were not taken: news about
+    /// other members, key writes, broadcasts, user messages, ping-reqs (see
+    /// `Node::handle_datagram`).
+    pub stranger_messages_refused: u64,
+    /// Answers to strangers not sent because they would have been larger than what the
+    /// stranger sent.
+    pub stranger_answers_withheld: u64,
+    /// Strangers that announced themselves, answered the ping at the address they gave,
+    /// and so entered the table.
+    pub newcomers_checked: u64,
+    /// Strangers' announcements dropped unchecked because too many were being checked.
+    pub newcomers_dropped: u64,
+    /// Alives that would have moved a live member to another address: refused (the member
+    /// moves once it is Down or Left).
+    pub address_conflicts: u64,
     /// Pieces of news dropped because the dissemination queue was full.
     pub gossip_dropped: u64,
     /// Calls whose `now` was earlier than a previous call's (the clock was clamped).

@@ -53,13 +53,15 @@ pub(crate) enum SyncPart {
 
 impl<R: RngCore> Node<R> {
     /// A sync message from `sender` (at `from`): merge its records, answer it, and track
-    /// the join and its catch-up.
+    /// the join and its catch-up. From a `stranger`, only its own record is taken, as a
+    /// newcomer to check (see `admission.rs`), and none of its keys.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_push_pull(
         &mut self,
         now: Time,
         from: SocketAddr,
         sender: &[u8],
+        stranger: bool,
         join: bool,
         reply: bool,
         states: &StateList<'_>,
@@ -76,14 +78,23 @@ impl<R: RngCore> Node<R> {
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
         let known = (self.members.len(), self.members.live());
         for record in states.iter() {
+            if stranger {
+                if record.id == sender && record.state == MemberState::Alive {
+                    self.check_newcomer(now, &record, None);
+                } else {
+                    self.stats.stranger_messages_refused += 1;
+                }
+                continue;
+            }
             self.quiet = quiet && record.id != sender;
             self.merge_record(now, &record, sender);
         }
         self.quiet = false;
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A
         // response that lists owners ahead of ours will teach keys in its answer.
-        let mut keys = kv.as_ref().map_or_else(KeysLearned::default, |section| self.merge_kv(now, section));
-        if let Some(section) = kv.as_ref() {
+        let taken = kv.as_ref().filter(|_| !stranger);
+        let mut keys = taken.map_or_else(KeysLearned::default, |section| self.merge_kv(now, section));
+        if let Some(section) = taken {
             self.note_pushed_from(sender, section);
             if response {
                 keys = keys.or(self.kv_listing_ahead(section));
@@ -303,8 +314,13 @@ mod tests {
         Node::new(Config::lan(100), Identity::new(name, addr(i)), SplitMix(u64::from(i))).unwrap()
     }
 
-    /// Teaches `node` the Alive members named by `peers` (a push-back: merged, not answered).
+    /// Teaches `node` the Alive members named by `peers` (a push-back from the first of
+    /// them, once it is a member: merged, not answered).
     fn teach(node: &mut Node<SplitMix>, peers: &[(String, u8)]) {
+        let (teacher, at) = (peers[0].0.as_bytes(), addr(peers[0].1));
+        if node.member(teacher).is_none() {
+            crate::tests::util::introduce(node, Time::ZERO, teacher, at);
+        }
         let records = peers.iter().map(|(id, i)| MemberRecord {
             state: MemberState::Alive,
             incarnation: 0,
@@ -313,9 +329,9 @@ mod tests {
             meta: b"",
         });
         let mut out = BytesMut::new();
-        Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
+        Header { cluster: b"", sender: teacher }.encode(&mut out);
         wire::encode_push_pull(&mut out, false, false, records.collect::<Vec<_>>().into_iter(), None, None);
-        node.handle_stream(Time::ZERO, addr(250), &out).unwrap();
+        node.handle_stream(Time::ZERO, at, &out).unwrap();
         assert!(node.poll_transmit().is_none(), "a push-back is not answered");
     }
 
@@ -465,10 +481,11 @@ mod tests {
                 .collect::<Vec<_>>()
                 .into_iter(),
         );
+        // From the first owner, a member by now.
         let mut out = BytesMut::new();
-        Header { cluster: b"", sender: b"teacher" }.encode(&mut out);
+        Header { cluster: b"", sender: owners[0].0.as_bytes() }.encode(&mut out);
         wire::encode_push_pull(&mut out, false, false, core::iter::empty(), None, Some(&section));
-        node.handle_stream(Time::ZERO, addr(250), &out).unwrap();
+        node.handle_stream(Time::ZERO, addr(owners[0].1), &out).unwrap();
         while node.poll_event().is_some() {}
     }
 
@@ -565,9 +582,9 @@ mod tests {
         teach(&mut b, &[("a".into(), 1)]);
         let ping = |to: &mut Node<SplitMix>, target: &[u8]| {
             let mut out = BytesMut::new();
-            Header { cluster: b"", sender: b"x" }.encode(&mut out);
+            Header { cluster: b"", sender: b"a" }.encode(&mut out);
             Message::Ping { seq: 7, target }.encode(&mut out);
-            to.handle_datagram(Time::ZERO, addr(9), &out).unwrap();
+            to.handle_datagram(Time::ZERO, addr(1), &out).unwrap();
             let t = to.poll_transmit().unwrap();
             let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
             packet.messages.iter().find_map(|m| match m {

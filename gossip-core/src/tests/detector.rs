@@ -35,6 +35,7 @@ fn drive(detector: Detector, answered: usize, rtt: Duration, relayed: bool) -> O
     let mut now = Time::ZERO;
     let alive = |id: &'static [u8], i: u8| Message::Alive { incarnation: 0, id, addr: addr(i), meta: b"" };
     let hello = datagram(b"b", &[alive(b"b", 2), alive(b"c", 3), alive(b"d", 4)]);
+    super::util::introduce(&mut node, now, b"b", addr(2));
     node.handle_datagram(now, addr(2), &hello).unwrap();
     let timeout_before = node.direct_ack_timeout();
     let (mut acks, mut pings) = (Vec::<(Time, SocketAddr, Vec<u8>)>::new(), 0);

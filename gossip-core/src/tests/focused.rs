@@ -2,7 +2,7 @@
 //! scripted peers, checking who hears of a suspicion, what a witness does, and how a
 //! suspect answers.
 
-use super::util::{SplitMix, datagram};
+use super::util::{SplitMix, datagram, introduce};
 use crate::wire::{self, Limits, Message};
 use crate::{Config, Event, Identity, MemberState, Node, Time, Transmit};
 use core::net::SocketAddr;
@@ -24,6 +24,7 @@ fn node(config: Config, me: usize, n: usize) -> Node<SplitMix> {
         .map(|i| Message::Alive { incarnation: 0, id: NAMES[i], addr: addr(i), meta: b"" })
         .collect();
     let from = if me == 0 { 1 } else { 0 };
+    introduce(&mut node, Time::ZERO, NAMES[from], addr(from));
     node.handle_datagram(Time::ZERO, addr(from), &datagram(NAMES[from], &others)).unwrap();
     drain(&mut node);
     node

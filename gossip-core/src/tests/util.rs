@@ -316,3 +316,27 @@ pub(crate) fn datagram(sender: &[u8], messages: &[crate::wire::Message<'_>]) -> 
     }
     out.to_vec()
 }
+
+/// Makes `node` know `id` at `addr` as a live member, the way a stranger gets in (see
+/// `admission.rs`): it announces itself, and answers the ping that checks it. What the
+/// node sends meanwhile is dropped.
+pub(crate) fn introduce<R: rand_core::RngCore>(node: &mut Node<R>, now: Time, id: &[u8], addr: SocketAddr) {
+    let alive = crate::wire::Message::Alive { incarnation: 0, id, addr, meta: b"" };
+    node.handle_datagram(now, addr, &datagram(id, &[alive])).unwrap();
+    let limits = crate::wire::Limits::default();
+    let pings: Vec<u32> = core::iter::from_fn(|| node.poll_transmit())
+        .filter(|t| t.dest == addr && !t.reliable)
+        .filter_map(|t| {
+            let packet = crate::wire::decode(&t.payload, &limits).ok()?;
+            packet.messages.iter().find_map(|m| match *m {
+                crate::wire::Message::Ping { seq, target } if target == id => Some(seq),
+                _ => None,
+            })
+        })
+        .collect();
+    for seq in pings {
+        node.handle_datagram(now, addr, &datagram(id, &[crate::wire::Message::Ack { seq }])).unwrap();
+    }
+    while node.poll_transmit().is_some() {}
+    assert!(node.member(id).is_some(), "introduced");
+}

@@ -41,7 +41,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         None => NodeRng::from_os_rng(),
     };
     let max_frame = options.config.max_stream_frame;
-    let span = tracing::info_span!("node", name = %options.name, addr = %advertise);
+    let span = tracing::info_span!("node", id = %options.name, addr = %advertise);
     let node = Node::new(options.config, identity, rng).map_err(StartError::Config)?;
     let (commands_tx, commands) = mpsc::channel(64);
     let (events, _) = broadcast::channel(options.event_buffer.max(1));
@@ -171,7 +171,12 @@ impl Driver {
                 }
                 Input::Publish => {
                     let transport = self.stats.snapshot();
-                    telemetry::publish(&self.node, &transport, self.writers.len(), &mut described);
+                    let queues = telemetry::Queues {
+                        outbound_streams: self.writers.len(),
+                        commands: self.commands.len(),
+                        inbound_frames: self.frames.len(),
+                    };
+                    telemetry::publish(&self.node, &transport, queues, &mut described);
                 }
                 Input::Timeout => self.node.handle_timeout(now),
                 Input::Command(None) => break, // every handle dropped

@@ -30,7 +30,7 @@
 //!
 //! # Observability
 //!
-//! - **tracing**: the node task runs in a `node` span (`name`, `addr`) and emits an event
+//! - **tracing**: the node task runs in a `node` span (`id`, `addr`) and emits an event
 //!   per membership change (info; `member down` and a refutation at warn), per refused
 //!   command (warn) and per transport error or dropped input (debug).
 //! - **metrics**: once a second the task publishes, through the `metrics` facade, every
@@ -39,7 +39,8 @@
 //!   [`TransportCounts`] field as `gossip_transport_<field>_total`, and the gauges
 //!   `gossip_members{state}` (other members by state), `gossip_local_health_score`,
 //!   `gossip_pending_news` (the dissemination queue), `gossip_kv_local_keys`,
-//!   `gossip_kv_max_keys` and `gossip_outbound_streams`. Nothing is recorded unless the
+//!   `gossip_kv_max_keys`, `gossip_outbound_streams`, `gossip_command_queue` and
+//!   `gossip_inbound_frame_queue`. Nothing is recorded unless the
 //!   application installs a recorder; install it before [`Cluster::start`] so that the
 //!   descriptions (help text and units) reach it too.
 #![forbid(unsafe_code)]

@@ -43,12 +43,7 @@ pub(crate) fn trace_event(event: &Event) {
 /// becomes one series per kind (`gossip_drops_total{reason}`,
 /// `gossip_decode_errors_total{kind}`), `TransportCounts::x` becomes
 /// `gossip_transport_x_total`.
-pub(crate) fn publish(
-    node: &Node<NodeRng>,
-    transport: &TransportCounts,
-    outbound_streams: usize,
-    described: &mut bool,
-) {
+pub(crate) fn publish(node: &Node<NodeRng>, transport: &TransportCounts, queues: Queues, described: &mut bool) {
     let describe = !*described;
     *described = true;
     counters("gossip_", node.stats(), describe);
@@ -62,7 +57,7 @@ pub(crate) fn publish(
         metrics::gauge!("gossip_members", "state" => state).set(count as f64);
     }
     let own_keys = node.keys(node.local().id.as_bytes()).count();
-    let gauges: [(&'static str, f64, Unit, &'static str); 5] = [
+    let gauges: [(&'static str, f64, Unit, &'static str); 7] = [
         (
             "gossip_local_health_score",
             f64::from(node.local_health()),
@@ -84,9 +79,21 @@ pub(crate) fn publish(
         ),
         (
             "gossip_outbound_streams",
-            outbound_streams as f64,
+            queues.outbound_streams as f64,
             Unit::Count,
             "Outbound stream connections open (each with its own frame queue)",
+        ),
+        (
+            "gossip_command_queue",
+            queues.commands as f64,
+            Unit::Count,
+            "Commands from Cluster handles waiting for the task",
+        ),
+        (
+            "gossip_inbound_frame_queue",
+            queues.inbound_frames as f64,
+            Unit::Count,
+            "Frames read from peers, waiting for the task",
         ),
     ];
     for (name, value, unit, help) in gauges {
@@ -98,6 +105,13 @@ pub(crate) fn publish(
     if describe {
         metrics::describe_gauge!("gossip_members", Unit::Count, "Other members known, by state (this node excluded)");
     }
+}
+
+/// Queue depths the node task sees, for [`publish`].
+pub(crate) struct Queues {
+    pub(crate) outbound_streams: usize,
+    pub(crate) commands: usize,
+    pub(crate) inbound_frames: usize,
 }
 
 fn state_index(state: MemberState) -> usize {

@@ -131,7 +131,20 @@ fn three_agents_serve_members_keys_events_and_metrics() {
     let scrape = agents[0].request("GET", "/metrics", None, b"");
     assert_eq!(scrape.status, 200);
     assert!(scrape.header("content-type").unwrap().starts_with("text/plain"));
-    let first = metric(&scrape.text(), "gossip_packets_in_total", &[]).expect("gossip_packets_in_total");
+    let text = scrape.text();
+    let first = metric(&text, "gossip_packets_in_total", &[]).expect("gossip_packets_in_total");
+    for (name, labels) in [
+        ("gossip_drops_total", &[("reason", "decode")][..]),
+        ("gossip_decode_errors_total", &[("kind", "truncated")][..]),
+        ("gossip_transport_frames_in_total", &[]),
+        ("gossip_local_health_score", &[]),
+        ("gossip_pending_news", &[]),
+        ("gossip_kv_max_keys", &[]),
+        ("gossip_command_queue", &[]),
+    ] {
+        assert!(metric(&text, name, labels).is_some(), "no {name}{labels:?} in\n{text}");
+    }
+    assert!(text.contains("# TYPE gossip_packets_in_total counter"), "counters are typed");
     let alive = poll(WAIT, || {
         let text = agents[0].request("GET", "/metrics", None, b"").text();
         metric(&text, "gossip_members", &[("state", "alive")]).filter(|&n| n == 2.0)
@@ -226,4 +239,27 @@ fn stdin_stats_print_json_and_delete_says_what_it_needs() {
     assert!(stats["transport"]["send_errors"].is_u64(), "{stats}");
     agent.send("delete");
     assert!(agent.wait_for_error(WAIT, "usage: delete KEY").is_some(), "{:?}", agent.errors.lock().unwrap());
+}
+
+#[test]
+fn logs_go_to_stderr_as_json_with_the_membership_changes() {
+    let mut agents = cluster("log", 2, &["--log-format", "json"]);
+    until_alive(&agents[0].http, 2);
+    let mut killed = agents.remove(1);
+    killed.child.kill().unwrap();
+    let _ = killed.child.wait();
+    let down = poll(WAIT, || {
+        let lines = agents[0].errors.lock().unwrap().clone();
+        lines
+            .into_iter()
+            .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+            .find(|v| v["fields"]["message"] == "member down" && v["fields"]["member"] == "log-1")
+    });
+    let down = down.unwrap_or_else(|| panic!("no member down log line: {:?}", agents[0].errors.lock().unwrap()));
+    assert_eq!(down["level"], "WARN");
+    assert_eq!(down["span"]["id"], "log-0", "the node's span names it: {down}");
+    // Every stderr line is JSON (nothing else is written there while all goes well).
+    for line in agents[0].errors.lock().unwrap().iter() {
+        assert!(serde_json::from_str::<Value>(line).is_ok(), "not JSON: {line}");
+    }
 }

@@ -76,7 +76,13 @@ fn three_agents_serve_members_keys_events_and_metrics() {
     assert_eq!(table.lines().filter(|l| l.contains(" alive ")).count(), 3, "{table}");
 
     let monitor = Monitor::start(&agents[0].http);
-    // The stream is open once the monitor prints; a key write is the first event it sees.
+    // The monitor prints nothing until an event comes: write a key on h-1 until h-0's
+    // monitor prints it, so that its stream is known to be open before anything else.
+    let ready = poll(WAIT, || {
+        assert_eq!(agents[1].request("PUT", "/v1/kv/ready", None, b"yes").status, 204);
+        monitor.lines.lock().unwrap().iter().find(|v| v["event"] == "key" && v["key"] == "ready").cloned()
+    });
+    assert!(ready.is_some(), "the monitor never printed h-1's key");
     let put = agents[1].request("PUT", "/v1/kv/color", None, b"blue");
     assert_eq!(put.status, 204, "{}", put.text());
     let seen = poll(WAIT, || {
@@ -157,7 +163,8 @@ fn three_agents_serve_members_keys_events_and_metrics() {
     assert!(moved.is_some(), "gossip_packets_in_total stayed at {first}");
 
     // The monitor saw the key write, and prints the member_down of a killed agent.
-    assert!(monitor.wait_for(|v| v["event"] == "key" && v["node"] == "h-1").is_some(), "monitor missed the key");
+    let color = monitor.wait_for(|v| v["event"] == "key" && v["key"] == "color");
+    assert_eq!(color.expect("the monitor printed the color key")["value"], "blue");
     let mut killed = agents.remove(2);
     killed.child.kill().unwrap(); // SIGKILL: no goodbye
     let _ = killed.child.wait();

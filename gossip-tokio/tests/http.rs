@@ -22,6 +22,7 @@ impl Monitor {
     fn start(http: &str) -> Monitor {
         let mut child = Command::new(common::AGENT)
             .args(["monitor", "--json", "--http", http])
+            .env_remove("GOSSIP_HTTP_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -104,6 +105,9 @@ fn three_agents_serve_members_keys_events_and_metrics() {
     assert_eq!(got.as_deref(), Some("large"));
     let missing = client(&["kv", "get", "h-2", "nothing", "--http", &agents[0].http]);
     assert_eq!(missing.status.code(), Some(1), "a missing key is an error");
+    assert!(client(&["kv", "delete", "size", "--http", &agents[2].http]).status.success());
+    let gone = poll(WAIT, || (agents[0].request("GET", "/v1/kv/h-2/size", None, b"").status == 404).then_some(()));
+    assert!(gone.is_some(), "h-0 still has h-2's deleted key");
 
     // Bad requests: 4xx, a JSON error, and nothing changed.
     for (method, path, body) in [
@@ -206,6 +210,7 @@ fn a_token_guards_every_request_and_a_public_bind_needs_one() {
     // Without a token, an address other than loopback is refused before anything starts.
     let out = Command::new(common::AGENT)
         .args(["--name", "public", "--bind", "127.0.0.1:0", "--http", "0.0.0.0:0"])
+        .env_remove("GOSSIP_HTTP_TOKEN")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -234,6 +239,12 @@ fn a_token_guards_every_request_and_a_public_bind_needs_one() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--http-token"));
     let listed = client(&["members", "--json", "--http", &agent.http, "--http-token", "s3cret"]);
     assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let from_env = Command::new(common::AGENT)
+        .args(["members", "--http", &agent.http])
+        .env("GOSSIP_HTTP_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    assert!(from_env.status.success(), "the token comes from GOSSIP_HTTP_TOKEN too");
 }
 
 #[test]

@@ -34,6 +34,7 @@ impl Agent {
             .args(["--set", "probe_interval=300ms", "--set", "probe_timeout=100ms", "--set", "gossip_interval=50ms"])
             .args(extra)
             .env("RUST_LOG", "info")
+            .env_remove("GOSSIP_HTTP_TOKEN")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -171,6 +172,7 @@ pub fn request(http: &str, method: &str, path: &str, token: Option<&str>, body: 
 pub fn client(args: &[&str]) -> Output {
     let mut child = Command::new(AGENT)
         .args(args)
+        .env_remove("GOSSIP_HTTP_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

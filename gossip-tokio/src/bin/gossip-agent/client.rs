@@ -49,7 +49,7 @@ pub enum Client {
     },
 }
 
-/// `kv get|set`.
+/// `kv get|set|delete`.
 #[derive(Subcommand, Debug)]
 pub enum Kv {
     /// Print NODE's value of KEY, as the agent knows it.
@@ -76,6 +76,13 @@ pub enum Kv {
         #[command(flatten)]
         agent: Agent,
     },
+    /// Delete one of the agent's own keys.
+    Delete {
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        agent: Agent,
+    },
 }
 
 /// Which agent to talk to.
@@ -85,7 +92,7 @@ pub struct Agent {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7373")]
     http: String,
     /// The agent's --http-token, if it has one.
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(long, value_name = "TOKEN", env = "GOSSIP_HTTP_TOKEN", hide_env_values = true)]
     http_token: Option<String>,
 }
 
@@ -127,6 +134,9 @@ async fn execute(command: Client) -> Result<(), String> {
                 path.push_str(&format!("?ttl={}", escape(&ttl)));
             }
             agent.bytes(Method::PUT, &path, Bytes::from(value)).await?;
+        }
+        Client::Kv { op: Kv::Delete { key, agent } } => {
+            agent.bytes(Method::DELETE, &format!("/v1/kv/{}", escape(&key)), Bytes::new()).await?;
         }
         Client::Leave { agent } => {
             agent.bytes(Method::POST, "/v1/leave", Bytes::new()).await?;

@@ -72,8 +72,9 @@ struct Args {
     /// A non-loopback address needs --http-token.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
-    /// Require `Authorization: Bearer TOKEN` on every HTTP request (better given in --config).
-    #[arg(long, value_name = "TOKEN")]
+    /// Require `Authorization: Bearer TOKEN` on every HTTP request (better given in --config
+    /// or the environment than on a command line that every user can list).
+    #[arg(long, value_name = "TOKEN", env = "GOSSIP_HTTP_TOKEN", hide_env_values = true)]
     http_token: Option<String>,
     /// How to write logs on stderr (filtered by RUST_LOG; default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]

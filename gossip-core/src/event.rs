@@ -21,6 +21,8 @@ pub struct Transmit {
 /// change as this node sees it, in the order the node decided them.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Event {
     /// A member became Alive: first heard of, rejoined after Down/Left, or refuted a suspicion.
     MemberUp(MemberInfo),

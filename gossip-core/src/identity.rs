@@ -149,6 +149,8 @@ impl Identity {
 
 /// A member's liveness as this node sees it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum MemberState {
     /// Answering probes (or nobody has said otherwise).
     Alive,
@@ -169,6 +171,7 @@ impl MemberState {
 
 /// A snapshot of what this node knows about one member.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MemberInfo {
     /// The member's name.
     pub id: NodeId,

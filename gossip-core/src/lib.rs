@@ -71,6 +71,8 @@ mod rand;
 mod replica;
 #[cfg(feature = "encryption")]
 pub mod seal;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod settings;
 mod stats;
 mod sync;

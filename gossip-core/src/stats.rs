@@ -5,6 +5,7 @@ use crate::wire::DecodeError;
 
 /// Running totals since the node was built; read with [`Node::stats`](crate::Node::stats).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Datagrams and frames received (accepted or not).
     pub packets_in: u64,

@@ -1,6 +1,7 @@
 //! The node task: owns the [`Node`], selects over its inputs, and moves its outputs.
 
 use crate::stream::{self, StreamLimits};
+use crate::telemetry;
 use crate::{Command, NodeRng, Options, StartError, TransportStats};
 use bytes::Bytes;
 use gossip_core::{CommandError, Event, Identity, Node, Time, Transmit};
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
+use tracing::Instrument;
 
 /// Largest datagram read (the UDP limit; the core drops anything above its MTU rules).
 const MAX_DATAGRAM: usize = 65_536;
@@ -39,6 +41,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         None => NodeRng::from_os_rng(),
     };
     let max_frame = options.config.max_stream_frame;
+    let span = tracing::info_span!("node", id = %options.name, addr = %advertise);
     let node = Node::new(options.config, identity, rng).map_err(StartError::Config)?;
     let (commands_tx, commands) = mpsc::channel(64);
     let (events, _) = broadcast::channel(options.event_buffer.max(1));
@@ -63,7 +66,8 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         leave: None,
         leave_timeout: options.leave_timeout,
     };
-    tokio::spawn(driver.run());
+    span.in_scope(|| tracing::info!(bound = %bound, "node started"));
+    tokio::spawn(driver.run().instrument(span));
     Ok((commands_tx, events, stats, advertise))
 }
 
@@ -115,6 +119,7 @@ enum Input {
     Connection(io::Result<(TcpStream, SocketAddr)>),
     Timeout,
     Command(Option<Command>),
+    Publish,
 }
 
 impl Driver {
@@ -124,6 +129,9 @@ impl Driver {
         // After a failed accept (out of file descriptors, say), stop accepting for a while
         // rather than spin on the error; the node's own timers wake the loop meanwhile.
         let mut accept_after = Instant::now();
+        let mut publish = interval(telemetry::METRICS_INTERVAL);
+        publish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut described = false;
         loop {
             self.flush().await;
             let deadline = self.node.poll_timeout();
@@ -140,19 +148,36 @@ impl Driver {
                 c = self.listener.accept(), if Instant::now() >= accept_after => Input::Connection(c),
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Input::Timeout,
                 c = self.commands.recv() => Input::Command(c),
+                _ = publish.tick() => Input::Publish,
             };
             let now = self.now();
             match input {
                 Input::Datagram(Ok((len, from))) => {
-                    let _ = self.node.handle_datagram(now, from, &buf[..len]);
+                    if let Err(error) = self.node.handle_datagram(now, from, &buf[..len]) {
+                        tracing::debug!(%from, %error, "datagram dropped");
+                    }
                 }
                 // ICMP errors of earlier sends surface here on some systems; nothing to do.
                 Input::Datagram(Err(_)) => {}
                 Input::Frame(from, frame) => {
-                    let _ = self.node.handle_stream(now, from, &frame);
+                    if let Err(error) = self.node.handle_stream(now, from, &frame) {
+                        tracing::debug!(%from, %error, "stream frame dropped");
+                    }
                 }
-                Input::Connection(Ok((conn, _))) => self.accept(conn),
-                Input::Connection(Err(_)) => accept_after = Instant::now() + ACCEPT_PAUSE,
+                Input::Connection(Ok((conn, peer))) => self.accept(conn, peer),
+                Input::Connection(Err(error)) => {
+                    tracing::warn!(%error, "accept failed; pausing new connections");
+                    accept_after = Instant::now() + ACCEPT_PAUSE;
+                }
+                Input::Publish => {
+                    let transport = self.stats.snapshot();
+                    let queues = telemetry::Queues {
+                        outbound_streams: self.writers.len(),
+                        commands: self.commands.len(),
+                        inbound_frames: self.frames.len(),
+                    };
+                    telemetry::publish(&self.node, &transport, queues, &mut described);
+                }
                 Input::Timeout => self.node.handle_timeout(now),
                 Input::Command(None) => break, // every handle dropped
                 Input::Command(Some(command)) => {
@@ -179,6 +204,7 @@ impl Driver {
             Command::Run(f) => f(&mut self.node, now),
             Command::Join(seeds, reply) => match self.node.join(now, &seeds) {
                 Err(e) => {
+                    tracing::warn!(error = %e, "join refused");
                     let _ = reply.send(Err(e));
                 }
                 Ok(()) if seeds.is_empty() => {
@@ -188,9 +214,13 @@ impl Driver {
             },
             Command::Leave(reply) => match self.node.leave(now) {
                 Err(e) => {
+                    tracing::warn!(error = %e, "leave refused");
                     let _ = reply.send(Err(e));
                 }
-                Ok(()) => self.leave = Some((Instant::now() + self.leave_timeout, reply)),
+                Ok(()) => {
+                    tracing::info!("leaving");
+                    self.leave = Some((Instant::now() + self.leave_timeout, reply));
+                }
             },
             Command::Shutdown(reply) => return Some(reply),
         }
@@ -202,8 +232,9 @@ impl Driver {
         while let Some(t) = self.node.poll_transmit() {
             if t.reliable {
                 self.send_frame(t);
-            } else if self.udp.send_to(&t.payload, t.dest).await.is_err() {
+            } else if let Err(error) = self.udp.send_to(&t.payload, t.dest).await {
                 self.stats.send_errors.fetch_add(1, Relaxed);
+                tracing::debug!(dest = %t.dest, %error, "datagram send failed");
             }
         }
         while let Some(event) = self.node.poll_event() {
@@ -212,6 +243,7 @@ impl Driver {
                     let _ = waiter.send(Ok(()));
                 }
             }
+            telemetry::trace_event(&event);
             let _ = self.events.send(event); // no receiver: nobody is listening, fine
         }
     }
@@ -221,12 +253,14 @@ impl Driver {
         if let Some(queue) = self.writers.get(&t.dest).filter(|q| !q.is_closed()) {
             if queue.try_send(t.payload).is_err() {
                 self.stats.frames_dropped.fetch_add(1, Relaxed);
+                tracing::debug!(dest = %t.dest, "frame dropped: the peer's queue is full");
             }
             return;
         }
         self.writers.retain(|_, q| !q.is_closed());
         if self.writers.len() >= self.limits.max_outbound {
             self.stats.frames_dropped.fetch_add(1, Relaxed);
+            tracing::debug!(dest = %t.dest, max_outbound = self.limits.max_outbound, "frame dropped: too many outbound streams");
             return;
         }
         let (queue, rx) = mpsc::channel(self.limits.queue_per_peer.max(1));
@@ -235,9 +269,10 @@ impl Driver {
         self.writers.insert(t.dest, queue);
     }
 
-    fn accept(&mut self, conn: TcpStream) {
+    fn accept(&mut self, conn: TcpStream, peer: SocketAddr) {
         let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
             self.stats.refused_streams.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, max_inbound = self.limits.max_inbound, "inbound stream refused: too many open");
             return; // dropping the stream closes it
         };
         let reader =

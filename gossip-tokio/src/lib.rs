@@ -27,12 +27,29 @@
 //!
 //! A peer can never stall or crash the task: frames are bounded in size and time, inbound
 //! connections are capped, and a slow peer's queue drops frames rather than block.
+//!
+//! # Observability
+//!
+//! - **tracing**: the node task runs in a `node` span (`id`, `addr`) and emits an event
+//!   per membership change (info; `member down` and a refutation at warn), per refused
+//!   command (warn) and per transport error or dropped input (debug).
+//! - **metrics**: once a second the task publishes, through the `metrics` facade, every
+//!   [`Stats`] counter as `gossip_<field>_total` (per-kind arrays as
+//!   `gossip_drops_total{reason}` and `gossip_decode_errors_total{kind}`), every
+//!   [`TransportCounts`] field as `gossip_transport_<field>_total`, and the gauges
+//!   `gossip_members{state}` (other members by state), `gossip_local_health_score`,
+//!   `gossip_pending_news` (the dissemination queue), `gossip_kv_local_keys`,
+//!   `gossip_kv_max_keys`, `gossip_outbound_streams`, `gossip_command_queue` and
+//!   `gossip_inbound_frame_queue`. Nothing is recorded unless the
+//!   application installs a recorder; install it before [`Cluster::start`] so that the
+//!   descriptions (help text and units) reach it too.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod driver;
 mod error;
 mod stream;
+mod telemetry;
 
 pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
@@ -121,7 +138,7 @@ pub struct TransportStats {
 }
 
 /// A snapshot of [`TransportStats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // the fields mirror TransportStats
 pub struct TransportCounts {
     pub send_errors: u64,
@@ -134,7 +151,7 @@ pub struct TransportCounts {
 }
 
 impl TransportStats {
-    fn snapshot(&self) -> TransportCounts {
+    pub(crate) fn snapshot(&self) -> TransportCounts {
         TransportCounts {
             send_errors: self.send_errors.load(Relaxed),
             frames_out: self.frames_out.load(Relaxed),

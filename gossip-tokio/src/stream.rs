@@ -91,8 +91,10 @@ pub(crate) async fn read_frames(
     stats: Arc<TransportStats>,
     _permit: OwnedSemaphorePermit,
 ) {
+    let peer = stream.peer_addr().ok();
     let Ok(Some(from)) = timeout(limits.preamble_timeout, read_preamble(&mut stream)).await else {
         stats.bad_streams.fetch_add(1, Relaxed);
+        tracing::debug!(?peer, "inbound stream closed: no valid preamble in time");
         return;
     };
     loop {
@@ -102,6 +104,7 @@ pub(crate) async fn read_frames(
         };
         if len > max_frame {
             stats.bad_streams.fetch_add(1, Relaxed);
+            tracing::debug!(%from, len, max_frame, "inbound stream closed: frame too large");
             return;
         }
         // Grown as bytes arrive (never `len` up front): a peer must send what it claims.
@@ -109,6 +112,7 @@ pub(crate) async fn read_frames(
         let read = timeout(limits.io_timeout, (&mut stream).take(len as u64).read_to_end(&mut frame)).await;
         if !matches!(read, Ok(Ok(n)) if n == len) {
             stats.bad_streams.fetch_add(1, Relaxed);
+            tracing::debug!(%from, len, "inbound stream closed: truncated or slow frame");
             return;
         }
         stats.frames_in.fetch_add(1, Relaxed);
@@ -129,13 +133,23 @@ pub(crate) async fn write_frames(
     stats: Arc<TransportStats>,
 ) {
     let io = limits.io_timeout;
-    let Ok(Ok(mut stream)) = timeout(io, TcpStream::connect(dest)).await else {
-        stats.connect_failures.fetch_add(1, Relaxed);
-        return;
+    let mut stream = match timeout(io, TcpStream::connect(dest)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            stats.connect_failures.fetch_add(1, Relaxed);
+            tracing::debug!(%dest, %error, "cannot open a stream");
+            return;
+        }
+        Err(_) => {
+            stats.connect_failures.fetch_add(1, Relaxed);
+            tracing::debug!(%dest, "cannot open a stream: timed out");
+            return;
+        }
     };
     let _ = stream.set_nodelay(true);
     if !matches!(timeout(io, stream.write_all(&preamble)).await, Ok(Ok(()))) {
         stats.connect_failures.fetch_add(1, Relaxed);
+        tracing::debug!(%dest, "cannot open a stream: the preamble was not taken");
         return;
     }
     while let Ok(Some(frame)) = timeout(limits.idle_timeout, queue.recv()).await {
@@ -146,6 +160,7 @@ pub(crate) async fn write_frames(
         };
         if !matches!(timeout(io, write).await, Ok(Ok(()))) {
             stats.frames_dropped.fetch_add(1, Relaxed);
+            tracing::debug!(%dest, "stream write failed; queued frames dropped");
             return;
         }
         stats.frames_out.fetch_add(1, Relaxed);

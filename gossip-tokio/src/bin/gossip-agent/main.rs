@@ -1,12 +1,20 @@
-//! `gossip-agent`: one gossip node on real sockets, driven from a terminal or a script.
+//! `gossip-agent`: one gossip node on real sockets, driven from a terminal, a script or
+//! over HTTP; and the client that talks to a running one.
 //!
 //! Prints one JSON object per line on stdout for every event and reads commands on stdin,
-//! one per line (see `../shared/DESIGN.md`, "Contracts"). Diagnostics go to stderr, so
-//! stdout stays machine-readable. Interrupt (Ctrl-C) leaves gracefully, like Serf's agent;
-//! end of input does not stop it.
+//! one per line (see `../shared/DESIGN.md`, "Contracts"). With `--http ADDR` it also
+//! serves the HTTP API, Prometheus metrics and a live dashboard ([`api`]). Logs go to
+//! stderr (`RUST_LOG` filters them), so stdout stays machine-readable. Interrupt (Ctrl-C)
+//! leaves gracefully, like Serf's agent; end of input does not stop it.
+//!
+//! `gossip-agent members|monitor|kv|leave` are clients of a running agent's API ([`client`]).
+
+mod api;
+mod client;
+mod objects;
 
 use clap::Parser;
-use gossip_core::{Config, Event, Keyring, MemberInfo, MemberState};
+use gossip_core::{Config, Keyring};
 use gossip_tokio::{Cluster, Options};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,10 +26,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One gossip node on real sockets: JSON-lines events on stdout, commands on stdin
 /// (members, set KEY VALUE, delete KEY, get NODE KEY, broadcast TEXT, key add|use|remove HEX,
-/// stats, leave).
+/// stats, leave), and with --http an HTTP API. With a subcommand, a client of a running
+/// agent's API instead.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Talk to a running agent instead of starting one.
+    #[command(subcommand)]
+    client: Option<client::Client>,
     /// This node's unique name.
     #[arg(long)]
     name: Option<String>,
@@ -56,6 +68,26 @@ struct Args {
     /// nonces come from it, so never reuse a seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Serve the HTTP API, /metrics and the dashboard on this address (e.g. 127.0.0.1:7373).
+    /// A non-loopback address needs --http-token.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on every HTTP request (better given in --config
+    /// or the environment than on a command line that every user can list).
+    #[arg(long, value_name = "TOKEN", env = "GOSSIP_HTTP_TOKEN", hide_env_values = true)]
+    http_token: Option<String>,
+    /// How to write logs on stderr (filtered by RUST_LOG; default: info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
 }
 
 /// A timing preset ([`Config::lan`], [`Config::wan`], [`Config::local`]).
@@ -82,14 +114,22 @@ struct File {
     profile: Option<Profile>,
     meta: Option<String>,
     seed: Option<u64>,
+    http: Option<SocketAddr>,
+    http_token: Option<String>,
     #[serde(default)]
     settings: toml::Table,
+}
+
+/// What the agent runs besides its node.
+struct Serve {
+    http: Option<SocketAddr>,
+    http_token: Option<String>,
 }
 
 /// The cluster size the presets are sized for (their bounds grow with it).
 const PRESET_SIZE: usize = 256;
 
-fn options(args: Args) -> Result<(Options, Vec<String>), String> {
+fn options(args: Args) -> Result<(Options, Vec<String>, Serve), String> {
     let file: File = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -135,24 +175,60 @@ fn options(args: Args) -> Result<(Options, Vec<String>), String> {
     options.meta = args.meta.or(file.meta).unwrap_or_default().into();
     options.seed = args.seed.or(file.seed);
     let join = if args.join.is_empty() { file.join } else { args.join };
-    Ok((options, join))
+    let serve = Serve { http: args.http.or(file.http), http_token: args.http_token.or(file.http_token) };
+    if let Some(addr) = serve.http {
+        api::check_bind(addr, serve.http_token.as_deref())?;
+    }
+    Ok((options, join, serve))
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let (options, join) = match options(args) {
+    let mut args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    if let Some(command) = args.client.take() {
+        return runtime.block_on(client::run(command));
+    }
+    init_logs(args.log_format);
+    let (options, join, serve) = match options(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("gossip-agent: {e}");
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    runtime.block_on(run(options, join))
+    let code = runtime.block_on(run(options, join, serve));
+    // Not a plain drop: that would wait for the blocking read of stdin, which never ends
+    // while a terminal or a parent holds it open.
+    runtime.shutdown_background();
+    code
 }
 
-async fn run(options: Options, join: Vec<String>) -> ExitCode {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
     let name = String::from_utf8_lossy(options.name.as_bytes()).into_owned();
+    // Bound before the node starts, so that a taken address fails the start; the recorder
+    // is installed before the node too, so it receives every metric and its description.
+    let http = match serve.http {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some((listener, api::install_metrics())),
+            Err(e) => {
+                eprintln!("gossip-agent: cannot serve HTTP on {addr}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let cluster = match Cluster::start(options).await {
         Ok(c) => c,
         Err(e) => {
@@ -161,7 +237,19 @@ async fn run(options: Options, join: Vec<String>) -> ExitCode {
         }
     };
     let mut events = cluster.events();
-    print(json!({"event": "started", "node": name, "addr": cluster.local_addr().to_string()}));
+    let mut started = json!({"event": "started", "node": name, "addr": cluster.local_addr().to_string()});
+    let (left_tx, mut left) = tokio::sync::mpsc::channel::<()>(1);
+    let mut server = None;
+    if let Some((listener, metrics)) = http {
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        started["http"] = json!(addr);
+        let state = api::State::new(cluster.clone(), name.clone(), serve.http_token, metrics, left_tx);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(api::serve(listener, state, stopped));
+        tracing::info!(%addr, "serving the HTTP API");
+        server = Some((stop, task));
+    }
+    print(started);
     let joiner = cluster.clone();
     tokio::spawn(async move {
         if let Err(e) = joiner.join(&join).await {
@@ -173,8 +261,8 @@ async fn run(options: Options, join: Vec<String>) -> ExitCode {
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => print_event(&name, event),
-                None => return ExitCode::SUCCESS, // the node stopped (after a leave)
+                Some(event) => print(objects::event(&name, &event)),
+                None => break, // the node stopped
             },
             line = lines.next_line(), if stdin_open => match line {
                 Ok(Some(line)) => {
@@ -184,12 +272,20 @@ async fn run(options: Options, join: Vec<String>) -> ExitCode {
                 }
                 _ => stdin_open = false, // keep running without a terminal
             },
+            _ = left.recv() => break, // POST /v1/leave: the node has left
             _ = tokio::signal::ctrl_c() => {
                 let _ = cluster.leave().await;
-                return ExitCode::SUCCESS;
+                break;
             }
         }
     }
+    // Let the HTTP server answer what it was answering (the leave request among them), but
+    // not wait for event streams that would never end.
+    if let Some((stop, task)) = server {
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+    }
+    ExitCode::SUCCESS
 }
 
 /// Runs one stdin command.
@@ -200,23 +296,24 @@ async fn command(cluster: &Cluster, line: &str) -> Result<(), String> {
         "" => {}
         "members" => {
             let members = cluster.members().await.map_err(e)?;
-            print(Value::Array(members.iter().map(member_json).collect()));
+            print(Value::Array(members.iter().map(objects::member).collect()));
         }
         "set" => {
             let (key, value) = rest.split_once(char::is_whitespace).ok_or("usage: set KEY VALUE")?;
             cluster.set(key.to_owned(), value.trim_start().to_owned()).await.map_err(e)?;
         }
-        "delete" if !rest.is_empty() => cluster.delete(rest.to_owned()).await.map_err(e)?,
+        "delete" if rest.is_empty() => return Err("usage: delete KEY".into()),
+        "delete" => cluster.delete(rest.to_owned()).await.map_err(e)?,
         "get" => {
             let (node, key) = rest.split_once(char::is_whitespace).ok_or("usage: get NODE KEY")?;
             let key = key.trim();
             let value = cluster.get(node, key).await.map_err(e)?;
-            print(json!({"node": node, "key": key, "value": value.as_deref().map(text)}));
+            print(json!({"node": node, "key": key, "value": value.as_deref().map(objects::text)}));
         }
         "broadcast" => cluster.broadcast(rest.to_owned()).await.map_err(e)?,
         "stats" => {
             let (core, transport) = cluster.stats().await.map_err(e)?;
-            print(json!({"stats": format!("{core:?}"), "transport": format!("{transport:?}")}));
+            print(objects::stats(&core, &transport));
         }
         "key" => {
             let (action, hex) = rest.split_once(char::is_whitespace).ok_or("usage: key add|use|remove HEX")?;
@@ -237,67 +334,9 @@ async fn command(cluster: &Cluster, line: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn print_event(me: &str, event: Event) {
-    let line = match event {
-        Event::MemberUp(m) => member_event("member_up", &m),
-        Event::MemberUpdated(m) => member_event("member_updated", &m),
-        Event::MemberSuspect { id, incarnation } => {
-            json!({"event": "member_suspect", "node": text(id.as_bytes()), "incarnation": incarnation})
-        }
-        Event::MemberDown { id, incarnation } => {
-            json!({"event": "member_down", "node": text(id.as_bytes()), "incarnation": incarnation})
-        }
-        Event::MemberLeft { id, incarnation } => {
-            json!({"event": "member_left", "node": text(id.as_bytes()), "incarnation": incarnation})
-        }
-        Event::KeyChanged { owner, key, value, version } => json!({
-            "event": "key", "node": text(owner.as_bytes()), "key": text(&key),
-            "value": value.as_deref().map(text), "version": version,
-        }),
-        Event::Broadcast { origin, payload } => {
-            json!({"event": "broadcast", "node": text(origin.as_bytes()), "payload": text(&payload)})
-        }
-        Event::Message { from, payload } => {
-            json!({"event": "message", "node": text(from.as_bytes()), "payload": text(&payload)})
-        }
-        Event::Joined => json!({"event": "joined", "node": me}),
-        Event::Refuted { incarnation } => json!({"event": "refuted", "node": me, "incarnation": incarnation}),
-        other => json!({"event": "other", "node": me, "debug": format!("{other:?}")}),
-    };
-    print(line);
-}
-
-fn member_event(kind: &str, m: &MemberInfo) -> Value {
-    let mut v = json!({"event": kind});
-    if let (Value::Object(fields), Value::Object(mut member)) = (&mut v, member_json(m)) {
-        fields.append(&mut member);
-    }
-    v
-}
-
-fn member_json(m: &MemberInfo) -> Value {
-    let state = match m.state {
-        MemberState::Alive => "alive",
-        MemberState::Suspect => "suspect",
-        MemberState::Down => "down",
-        MemberState::Left => "left",
-    };
-    json!({"node": text(m.id.as_bytes()), "addr": m.addr.to_string(), "state": state, "incarnation": m.incarnation, "meta": text(&m.meta)})
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Prints one JSON line; an event object gets `ts_ms` (Unix time in milliseconds) first.
-fn print(mut line: Value) {
-    if let Value::Object(fields) = &mut line {
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let mut with_ts = serde_json::Map::new();
-        with_ts.insert("ts_ms".into(), json!(ts as u64));
-        with_ts.append(fields);
-        *fields = with_ts;
-    }
+fn print(line: Value) {
+    let line = objects::stamped(line);
     let mut out = std::io::stdout().lock();
     // A closed stdout (the reader went away) must not kill the node.
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());

@@ -1,6 +1,6 @@
 //! The node task: owns the [`Node`], selects over its inputs, and moves its outputs.
 
-use crate::stream::{self, StreamLimits};
+use crate::stream::{self, Inbound, StreamLimits};
 use crate::telemetry;
 use crate::{Command, NodeRng, Options, StartError, TransportStats};
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
 use tracing::Instrument;
 
@@ -59,7 +59,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         stats: stats.clone(),
         writers: HashMap::new(),
         preamble: stream::preamble(advertise),
-        inbound: Arc::new(Semaphore::new(options.streams.max_inbound)),
+        inbound: Inbound::new(&options.streams),
         limits: options.streams,
         max_frame,
         join_waiters: Vec::new(),
@@ -96,14 +96,14 @@ struct Driver {
     udp: UdpSocket,
     listener: TcpListener,
     commands: mpsc::Receiver<Command>,
-    frames_tx: mpsc::Sender<(SocketAddr, Bytes)>,
-    frames: mpsc::Receiver<(SocketAddr, Bytes)>,
+    frames_tx: mpsc::Sender<stream::Frame>,
+    frames: mpsc::Receiver<stream::Frame>,
     events: broadcast::Sender<Event>,
     stats: Arc<TransportStats>,
     /// One writer task per peer with frames to send, fed through its queue.
     writers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     preamble: Bytes,
-    inbound: Arc<Semaphore>,
+    inbound: Arc<Inbound>,
     limits: StreamLimits,
     max_frame: usize,
     join_waiters: Vec<oneshot::Sender<Result<(), CommandError>>>,
@@ -115,7 +115,7 @@ struct Driver {
 /// What woke the task up.
 enum Input {
     Datagram(io::Result<(usize, SocketAddr)>),
-    Frame(SocketAddr, Bytes),
+    Frame(stream::Frame),
     Connection(io::Result<(TcpStream, SocketAddr)>),
     Timeout,
     Command(Option<Command>),
@@ -144,7 +144,7 @@ impl Driver {
             let wake = deadline.map(|t| self.instant(t)).into_iter().chain(leave_by).min();
             let input = tokio::select! {
                 r = self.udp.recv_from(&mut buf) => Input::Datagram(r),
-                Some((from, frame)) = self.frames.recv() => Input::Frame(from, frame),
+                Some(frame) = self.frames.recv() => Input::Frame(frame),
                 c = self.listener.accept(), if Instant::now() >= accept_after => Input::Connection(c),
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Input::Timeout,
                 c = self.commands.recv() => Input::Command(c),
@@ -159,10 +159,12 @@ impl Driver {
                 }
                 // ICMP errors of earlier sends surface here on some systems; nothing to do.
                 Input::Datagram(Err(_)) => {}
-                Input::Frame(from, frame) => {
-                    if let Err(error) = self.node.handle_stream(now, from, &frame) {
+                Input::Frame((from, frame, verdict)) => {
+                    let taken = self.node.handle_stream(now, from, &frame);
+                    if let Err(error) = taken {
                         tracing::debug!(%from, %error, "stream frame dropped");
                     }
+                    let _ = verdict.send(taken.is_ok());
                 }
                 Input::Connection(Ok((conn, peer))) => self.accept(conn, peer),
                 Input::Connection(Err(error)) => {
@@ -237,7 +239,12 @@ impl Driver {
                 tracing::debug!(dest = %t.dest, %error, "datagram send failed");
             }
         }
+        let mut membership_changed = false;
         while let Some(event) = self.node.poll_event() {
+            membership_changed |= matches!(
+                event,
+                Event::MemberUp(_) | Event::MemberUpdated(_) | Event::MemberDown { .. } | Event::MemberLeft { .. }
+            );
             if event == Event::Joined {
                 for waiter in self.join_waiters.drain(..) {
                     let _ = waiter.send(Ok(()));
@@ -245,6 +252,9 @@ impl Driver {
             }
             telemetry::trace_event(&event);
             let _ = self.events.send(event); // no receiver: nobody is listening, fine
+        }
+        if membership_changed {
+            self.inbound.set_members(self.node.members().map(|m| m.addr()).collect());
         }
     }
 
@@ -270,13 +280,13 @@ impl Driver {
     }
 
     fn accept(&mut self, conn: TcpStream, peer: SocketAddr) {
-        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+        let Some(slot) = self.inbound.admit(peer.ip()) else {
             self.stats.refused_streams.fetch_add(1, Relaxed);
             tracing::debug!(%peer, max_inbound = self.limits.max_inbound, "inbound stream refused: too many open");
             return; // dropping the stream closes it
         };
         let reader =
-            stream::read_frames(conn, self.frames_tx.clone(), self.max_frame, self.limits, self.stats.clone(), permit);
+            stream::read_frames(conn, self.frames_tx.clone(), self.max_frame, self.limits, self.stats.clone(), slot);
         tokio::spawn(reader);
     }
 

@@ -6,17 +6,26 @@
 //! reply reaches the peer's listener. Every read is bounded in size and time, and the number
 //! of open inbound connections is capped: a peer that sends garbage, stalls or opens
 //! connections in a loop costs one task and one permit, never the node task.
+//!
+//! Inbound slots are guarded against a peer that holds them (a slowloris): one source
+//! address may hold at most `max_inbound_per_ip` of them; a connection whose preamble
+//! names no member of the cluster is one of at most `max_inbound_strangers`, so that the
+//! rest stay for members, and idles no longer than a preamble may take; every first frame
+//! is due as quickly as the preamble; and a frame
+//! the node refuses (undecodable, from another cluster, not opened by the keyring) ends
+//! the connection instead of keeping it alive.
 
 use crate::TransportStats;
 use bytes::{BufMut, Bytes, BytesMut};
 use gossip_core::wire;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::timeout;
 
 /// The first bytes of every connection: "GSPT" and the framing version.
@@ -28,12 +37,17 @@ const VERSION: u8 = 1;
 pub struct StreamLimits {
     /// Most inbound connections open at once; more are closed on accept (and counted).
     pub max_inbound: usize,
+    /// Most inbound connections open at once from one IP address.
+    pub max_inbound_per_ip: usize,
+    /// Most inbound connections open at once whose preamble names an address that is not
+    /// a member's: the other slots stay for members.
+    pub max_inbound_strangers: usize,
     /// Most outbound connections kept open at once (one per peer, reused while busy).
     pub max_outbound: usize,
     /// Longest wait for a connect, the rest of a started frame, or a write.
     pub io_timeout: Duration,
-    /// Longest wait for a new connection's preamble: short, so that silent connections
-    /// cannot hold the inbound slots for long.
+    /// Longest wait for a new connection's preamble, and then for its first frame: short,
+    /// so that silent connections cannot hold the inbound slots for long.
     pub preamble_timeout: Duration,
     /// A connection with nothing to carry for this long is closed.
     pub idle_timeout: Duration,
@@ -45,6 +59,8 @@ impl Default for StreamLimits {
     fn default() -> Self {
         StreamLimits {
             max_inbound: 64,
+            max_inbound_per_ip: 32,
+            max_inbound_strangers: 16,
             max_outbound: 64,
             io_timeout: Duration::from_secs(5),
             preamble_timeout: Duration::from_secs(1),
@@ -81,15 +97,83 @@ async fn read_preamble(stream: &mut (impl AsyncRead + Unpin)) -> Option<SocketAd
     wire::read_addr(&mut wire::Reader::new(&addr)).ok()
 }
 
+/// A frame for the node task, with the sender's gossip address and where to say whether
+/// the node took it.
+pub(crate) type Frame = (SocketAddr, Bytes, oneshot::Sender<bool>);
+
+/// Who holds the inbound slots (see the module docs), shared by the node task, which
+/// accepts connections and knows the members, and the tasks that read them.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    slots: Arc<Semaphore>,
+    strangers: Arc<Semaphore>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    max_per_ip: usize,
+    /// The addresses of the node's members, as of its last change of membership.
+    members: RwLock<HashSet<SocketAddr>>,
+}
+
+/// An inbound slot, held while its connection is open.
+pub(crate) struct Slot {
+    inbound: Arc<Inbound>,
+    ip: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per_ip = self.inbound.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Inbound {
+    pub(crate) fn new(limits: &StreamLimits) -> Arc<Self> {
+        Arc::new(Inbound {
+            slots: Arc::new(Semaphore::new(limits.max_inbound)),
+            strangers: Arc::new(Semaphore::new(limits.max_inbound_strangers)),
+            per_ip: Mutex::new(HashMap::new()),
+            max_per_ip: limits.max_inbound_per_ip,
+            members: RwLock::new(HashSet::new()),
+        })
+    }
+
+    /// A slot for a connection from `ip`, if one is free and `ip` holds fewer than its share.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let held = per_ip.entry(ip).or_insert(0);
+        if *held >= self.max_per_ip {
+            return None;
+        }
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        *held += 1;
+        Some(Slot { inbound: self.clone(), ip, _permit: permit })
+    }
+
+    /// Replaces the member addresses that connections may name to use the members' slots.
+    pub(crate) fn set_members(&self, members: HashSet<SocketAddr>) {
+        *self.members.write().unwrap_or_else(|e| e.into_inner()) = members;
+    }
+
+    fn is_member(&self, addr: &SocketAddr) -> bool {
+        self.members.read().unwrap_or_else(|e| e.into_inner()).contains(addr)
+    }
+}
+
 /// Serves one inbound connection: hands each frame, with the sender's gossip address, to
 /// the node task until the peer closes, idles, misbehaves or the task stops.
 pub(crate) async fn read_frames(
     mut stream: TcpStream,
-    frames: mpsc::Sender<(SocketAddr, Bytes)>,
+    frames: mpsc::Sender<Frame>,
     max_frame: usize,
     limits: StreamLimits,
     stats: Arc<TransportStats>,
-    _permit: OwnedSemaphorePermit,
+    slot: Slot,
 ) {
     let peer = stream.peer_addr().ok();
     let Ok(Some(from)) = timeout(limits.preamble_timeout, read_preamble(&mut stream)).await else {
@@ -97,8 +181,29 @@ pub(crate) async fn read_frames(
         tracing::debug!(?peer, "inbound stream closed: no valid preamble in time");
         return;
     };
+    // A stranger's connection takes one of the few slots strangers may hold, too, and may
+    // idle only as long as a preamble may take, until its sender becomes a member (a
+    // joiner does within a round trip).
+    let mut stranger = if slot.inbound.is_member(&from) {
+        None
+    } else {
+        match slot.inbound.strangers.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                stats.refused_streams.fetch_add(1, Relaxed);
+                tracing::debug!(%from, "inbound stream refused: too many from addresses that are no member's");
+                return;
+            }
+        }
+    };
+    let mut first = true;
     loop {
-        let len = match timeout(limits.idle_timeout, stream.read_u32()).await {
+        if stranger.is_some() && slot.inbound.is_member(&from) {
+            stranger = None;
+        }
+        let wait = if first || stranger.is_some() { limits.preamble_timeout } else { limits.idle_timeout };
+        first = false;
+        let len = match timeout(wait, stream.read_u32()).await {
             Ok(Ok(len)) => len as usize,
             _ => return, // closed or idle: the normal end
         };
@@ -116,7 +221,13 @@ pub(crate) async fn read_frames(
             return;
         }
         stats.frames_in.fetch_add(1, Relaxed);
-        if frames.send((from, Bytes::from(frame))).await.is_err() {
+        let (verdict, taken) = oneshot::channel();
+        if frames.send((from, Bytes::from(frame), verdict)).await.is_err() {
+            return;
+        }
+        if taken.await != Ok(true) {
+            stats.bad_streams.fetch_add(1, Relaxed);
+            tracing::debug!(%from, "inbound stream closed: the node refused a frame");
             return;
         }
     }

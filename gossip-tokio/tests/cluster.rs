@@ -171,3 +171,139 @@ async fn a_misbehaving_peer_cannot_stall_the_node() {
     node.shutdown().await;
     peer.shutdown().await;
 }
+
+/// Holds `count` connections to `addr` from 127.0.0.2 (an address of its own, as an
+/// attacker's would be), reopened as soon as the node closes one: each sends a preamble
+/// naming `claimed` and then a one-byte frame every 200 ms. Runs until aborted.
+async fn slowloris(addr: std::net::SocketAddr, claimed: std::net::SocketAddr, count: usize) {
+    use tokio::io::AsyncWriteExt;
+    let mut preamble = b"GSPT\x01".to_vec();
+    match claimed {
+        std::net::SocketAddr::V4(a) => {
+            preamble.push(4);
+            preamble.extend_from_slice(&a.ip().octets());
+            preamble.extend_from_slice(&a.port().to_be_bytes());
+        }
+        std::net::SocketAddr::V6(_) => unreachable!("the tests claim IPv4 addresses"),
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let preamble = preamble.clone();
+        tasks.spawn(async move {
+            loop {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                if socket.bind("127.0.0.2:0".parse().unwrap()).is_err() {
+                    return;
+                }
+                let Ok(mut conn) = socket.connect(addr).await else {
+                    sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                if conn.write_all(&preamble).await.is_err() {
+                    continue;
+                }
+                while conn.write_all(&[0, 0, 0, 1, 0xff]).await.is_ok() {
+                    sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+// Issue 14, item 4: connections that hold the inbound slots with a preamble and a trickle
+// of one-byte frames (64, reopened as fast as they are closed, naming an address that is
+// no member's or the address of a member) neither keep a new node from joining through
+// the node they besiege (a join is a sync) nor from being seen by all; with a keyring
+// neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_connections_do_not_starve_a_node_of_its_peers() {
+    for (keyed, name_a_member) in [(false, false), (false, true), (true, false)] {
+        let config = |n| {
+            let mut config = fast_config(n);
+            if keyed {
+                config.keyring = Some(gossip_core::Keyring::new([7; 32]));
+            }
+            config
+        };
+        let start = async |i: usize| {
+            let options = Options::new(config(4), format!("node-{i}"), "127.0.0.1:0".parse().unwrap());
+            Cluster::start(options).await.expect("bind a loopback port")
+        };
+        let (a, b, c) = (start(0).await, start(1).await, start(2).await);
+        a.join(Vec::<String>::new()).await.unwrap();
+        b.join([a.local_addr().to_string()]).await.unwrap();
+        eventually(Duration::from_secs(20), "b joined a", async || {
+            state_of(&a, "node-1").await == Some(MemberState::Alive)
+        })
+        .await;
+        let claimed = if name_a_member { b.local_addr() } else { "127.0.0.2:9".parse().unwrap() };
+        let siege = tokio::spawn(slowloris(a.local_addr(), claimed, 64));
+        sleep(Duration::from_secs(2)).await;
+        let (_, before) = a.stats().await.unwrap();
+        // A join completes on the seed's sync reply: it needs the stream path to work.
+        c.join([a.local_addr().to_string()]).await.expect("c joins through the besieged node");
+        eventually(Duration::from_secs(20), "a and b see c, c sees both", async || {
+            state_of(&a, "node-2").await == Some(MemberState::Alive)
+                && state_of(&b, "node-2").await == Some(MemberState::Alive)
+                && state_of(&c, "node-0").await == Some(MemberState::Alive)
+                && state_of(&c, "node-1").await == Some(MemberState::Alive)
+        })
+        .await;
+        let (_, after) = a.stats().await.unwrap();
+        assert!(after.bad_streams > before.bad_streams || after.refused_streams > before.refused_streams, "{after:?}");
+        siege.abort();
+        for node in [a, b, c] {
+            node.shutdown().await;
+        }
+    }
+}
+
+// Issue 14, item 5, on real sockets: a node answers a stranger's datagram (a ping, and
+// Alives of forty members it names, each checked with a ping at the address given) with no
+// more bytes than it sent, and ignores a stranger's ping-req.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_use_a_node_to_amplify() {
+    use gossip_core::wire::{Header, Message};
+    use tokio::net::UdpSocket;
+    let node = start(0, 4).await;
+    node.join(Vec::<String>::new()).await.unwrap();
+    let target = node.local_addr();
+    // Where the claims say the named members live, and where the ping-req points: sockets
+    // of the test's own, which count what arrives.
+    let mut sinks = Vec::new();
+    for _ in 0..41 {
+        sinks.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    let ids: Vec<String> = (0..40).map(|i| format!("claimed-{i}")).collect();
+    let mut messages = vec![Message::Ping { seq: 1, target: b"node-0" }];
+    for (id, sink) in ids.iter().zip(&sinks) {
+        messages.push(Message::Alive {
+            incarnation: 0,
+            id: id.as_bytes(),
+            addr: sink.local_addr().unwrap(),
+            meta: b"",
+        });
+    }
+    let relay = sinks[40].local_addr().unwrap();
+    messages.push(Message::PingReq { seq: 2, target: b"node-9", addr: relay });
+    let mut packet = bytes::BytesMut::new();
+    Header { cluster: b"", sender: b"stranger" }.encode(&mut packet);
+    for m in &messages {
+        m.encode(&mut packet);
+    }
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    stranger.send_to(&packet, target).await.unwrap();
+    // Loopback delivers within milliseconds; a second is ample for every answer.
+    sleep(Duration::from_secs(1)).await;
+    let (mut received, mut buf) = (0, [0u8; 2048]);
+    for socket in std::iter::once(&stranger).chain(&sinks) {
+        while let Ok((n, _)) = socket.try_recv_from(&mut buf) {
+            assert!(socket.local_addr().unwrap() != relay, "the stranger's ping-req was honoured");
+            received += n;
+        }
+    }
+    assert!(received > 0, "the ping was answered");
+    assert!(received <= packet.len(), "{received} bytes came back for {} sent", packet.len());
+    node.shutdown().await;
+}

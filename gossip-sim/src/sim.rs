@@ -170,6 +170,17 @@ impl Sim {
     /// `n` nodes, none running yet.
     pub fn new(n: usize, seed: u64, config: Config, net: NetConfig) -> Self {
         let ids: Vec<NodeId> = (0..n).map(name).collect();
+        let mut truth = Truth::new(&ids);
+        // The latest a Down can report a death: the first probe within two probe
+        // intervals, the probe's own timeouts, the longest suspicion, the check before
+        // Down, and a second to spread.
+        let longest_suspicion = config.suspicion_timeout().saturating_mul(config.suspicion_max_timeout_mult);
+        truth.set_dead_life_window(
+            config.probe_interval.saturating_mul(2)
+                + config.probe_timeout.saturating_mul(3)
+                + longest_suspicion
+                + Duration::from_secs(1),
+        );
         let slots: Vec<Slot> = (0..n)
             .map(|i| Slot { addr: address(i, 0), node: None, timer_at: None, paused_until: Time::ZERO, boots: 0 })
             .collect();
@@ -177,7 +188,7 @@ impl Sim {
             now: Time::ZERO,
             config,
             net: Network::new(n, net, SplitMix::new(seed, 0)),
-            truth: Truth::new(&ids),
+            truth,
             traffic: Traffic::default(),
             by_addr: slots.iter().enumerate().map(|(i, s)| (s.addr, i)).collect(),
             slots,
@@ -235,7 +246,7 @@ impl Sim {
         slot.node = Some(node);
         slot.timer_at = None;
         slot.paused_until = Time::ZERO;
-        self.truth.set_live(i, true, true);
+        self.truth.set_live(i, true, true, self.now);
         let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.slots[s].addr).collect();
         let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
@@ -247,7 +258,7 @@ impl Sim {
     /// Node `i` stops without a word.
     pub fn crash(&mut self, i: usize) {
         self.slots[i].node = None;
-        self.truth.set_live(i, false, false);
+        self.truth.set_live(i, false, false, self.now);
     }
 
     /// Node `i` comes back at a new address (or the same), fresh, and joins via `seeds`.
@@ -365,7 +376,7 @@ impl Sim {
         if let Some(node) = self.slots[i].node.as_mut() {
             let _ = node.leave(now);
         }
-        self.truth.set_live(i, false, false);
+        self.truth.set_live(i, false, false, self.now);
         self.flush(i);
     }
 

@@ -1,6 +1,7 @@
 //! Ground truth and what every node believes, kept incrementally so that convergence and
 //! detection are known after every event without scanning the cluster.
 
+use core::time::Duration;
 use gossip_core::{Event, NodeId, Time};
 use std::collections::{BTreeSet, HashMap};
 
@@ -30,9 +31,9 @@ pub struct Truth {
     incomplete: usize,
     /// `MemberDown` events about live members, summed over observers.
     pub false_positive_notices: u64,
-    /// Distinct (subject, incarnation) pairs some observer declared Down while live (not
-    /// counting Downs about a restarted member's previous life).
-    pub false_positive_decisions: BTreeSet<(usize, u32)>,
+    /// Distinct (subject, life, incarnation) some observer declared Down while that life
+    /// was live (Downs about a restarted member's previous life do not count).
+    pub false_positive_decisions: BTreeSet<(usize, u32, u32)>,
     /// The member whose failure or departure is being timed, and since when.
     pub watched: Option<(usize, Time)>,
     /// First time a live observer saw the watched member Down or Left.
@@ -42,13 +43,20 @@ pub struct Truth {
     /// When each observer first saw the watched member Down or Left (for the CDF).
     pub detections: Vec<Time>,
     seen_gone: Vec<bool>,
-    /// Per subject, the highest incarnation any observer reported for it.
-    highest: Vec<u32>,
-    /// Per subject, the highest incarnation reported before its latest restart: a Down at
-    /// or below it is about a previous life (which did die), not a false positive.
-    previous_life: Vec<Option<u32>>,
     /// Whether each node was ever started (so the next start is a restart).
     booted: Vec<bool>,
+    /// Per subject, how many times it restarted: which life it lives.
+    life: Vec<u32>,
+    /// Per subject, the highest incarnation any observer reported for it.
+    highest: Vec<u32>,
+    /// Per restarted subject, the highest incarnation its previous life reached, and when
+    /// that life ended.
+    previous_life: Vec<Option<(u32, Time)>>,
+    /// When each node last stopped.
+    died: Vec<Time>,
+    /// How long after a death a Down may still be about the dead life (see
+    /// [`Truth::set_dead_life_window`]).
+    dead_life_window: Duration,
 }
 
 impl Truth {
@@ -70,9 +78,12 @@ impl Truth {
             detect_all: None,
             detections: Vec::new(),
             seen_gone: vec![false; n],
+            booted: vec![false; n],
+            life: vec![0; n],
             highest: vec![0; n],
             previous_life: vec![None; n],
-            booted: vec![false; n],
+            died: vec![Time::ZERO; n],
+            dead_life_window: Duration::ZERO,
         }
     }
 
@@ -86,7 +97,7 @@ impl Truth {
     pub fn views_of(&self, j: usize) -> [usize; 5] {
         let mut out = [0; 5];
         for i in (0..self.n).filter(|&i| i != j && self.live[i]) {
-            out[usize::from(self.view[i * self.n + j])] += 1;
+            out[usize::from(self.state(i, j))] += 1;
         }
         out
     }
@@ -134,12 +145,17 @@ impl Truth {
         if observers.is_empty() {
             return 1.0;
         }
-        let right = observers.iter().filter(|&&i| !wrong(self.live[j], self.view[i * self.n + j])).count();
+        let right = observers.iter().filter(|&&i| !wrong(self.live[j], self.state(i, j))).count();
         right as f64 / observers.len() as f64
     }
 
     fn pair_wrong(&self, i: usize, j: usize) -> bool {
-        i != j && self.live[i] && wrong(self.live[j], self.view[i * self.n + j])
+        i != j && self.live[i] && wrong(self.live[j], self.state(i, j))
+    }
+
+    /// What observer `i` believes of `j`.
+    fn state(&self, i: usize, j: usize) -> u8 {
+        self.view[i * self.n + j]
     }
 
     fn set_view(&mut self, i: usize, j: usize, v: u8) {
@@ -152,13 +168,24 @@ impl Truth {
         }
     }
 
-    /// Node `j` became live or stopped being live. A node that (re)starts knows nobody.
-    pub fn set_live(&mut self, j: usize, live: bool, fresh: bool) {
+    /// The longest a Down may lag the death it reports: the simulator sets the detector's
+    /// worst case (the first probe, the longest suspicion, the check before Down, spread).
+    pub fn set_dead_life_window(&mut self, window: Duration) {
+        self.dead_life_window = window;
+    }
+
+    /// Node `j` became live or stopped being live at `now`. A node that (re)starts knows
+    /// nobody.
+    pub fn set_live(&mut self, j: usize, live: bool, fresh: bool, now: Time) {
+        if !live && self.live[j] {
+            self.died[j] = now;
+        }
         let seen: Vec<bool> = (0..self.n).map(|k| self.pair_wrong(k, j)).collect();
         let was_incomplete = self.live[j] && self.wrong_views[j] > 0;
         let before = seen.iter().filter(|w| **w).count() as u64 + u64::from(self.wrong_views[j]);
         if live && fresh && self.booted[j] {
-            self.previous_life[j] = Some(self.highest[j]);
+            self.life[j] += 1;
+            self.previous_life[j] = Some((self.highest[j], self.died[j]));
         }
         self.booted[j] |= live;
         self.live[j] = live;
@@ -190,10 +217,15 @@ impl Truth {
         let Some(&j) = self.index.get(id) else { return };
         self.set_view(i, j, v);
         self.highest[j] = self.highest[j].max(incarnation);
-        let previous_life = self.previous_life[j].is_some_and(|top| incarnation <= top);
-        if v == DOWN && self.live[j] && self.live[i] && !previous_life {
+        // A Down of a live member is false, unless it may still be about the member's
+        // previous life: at an incarnation that life reached, and soon enough after it died
+        // for a suspicion of it to be running still. (Not by incarnation alone: every life
+        // starts at 0, and a Down at 0 long after a restart is about the new one.)
+        let about_dead_life = self.previous_life[j]
+            .is_some_and(|(top, died)| incarnation <= top && now <= died.saturating_add(self.dead_life_window));
+        if v == DOWN && self.live[j] && self.live[i] && !about_dead_life {
             self.false_positive_notices += 1;
-            self.false_positive_decisions.insert((j, incarnation));
+            self.false_positive_decisions.insert((j, self.life[j], incarnation));
         }
         if let Some((w, _)) = self.watched
             && w == j
@@ -212,7 +244,7 @@ impl Truth {
     }
 
     fn all_see_gone(&self, j: usize) -> bool {
-        (0..self.n).filter(|&i| i != j && self.live[i]).all(|i| matches!(self.view[i * self.n + j], DOWN | LEFT))
+        (0..self.n).filter(|&i| i != j && self.live[i]).all(|i| matches!(self.state(i, j), DOWN | LEFT))
     }
 
     /// Starts timing the failure or departure of `j` at `now`.
@@ -229,24 +261,29 @@ impl Truth {
 mod tests {
     use super::*;
 
-    // A Down about a restarted member counts as a false positive only when it is about an
-    // incarnation its previous life never reached (that life did die).
+    // A Down about a restarted member is excused only while it may still be about the dead
+    // life: at an incarnation that life reached, within the window after its death. Both
+    // lives start at 0, so a Down at 0 after the window counts.
     #[test]
-    fn downs_about_a_previous_life_are_not_false_positives() {
+    fn downs_count_by_life_not_by_incarnation() {
         let ids: Vec<NodeId> = ["a", "b"].into_iter().map(NodeId::from).collect();
         let mut t = Truth::new(&ids);
+        t.set_dead_life_window(Duration::from_secs(10));
         let down = |incarnation| Event::MemberDown { id: NodeId::from("b"), incarnation };
-        t.set_live(0, true, true);
-        t.set_live(1, true, true);
-        t.observe(Time::ZERO, 0, &down(3));
+        let at = Time::from_secs;
+        t.set_live(0, true, true, at(0));
+        t.set_live(1, true, true, at(0));
+        t.observe(at(1), 0, &down(3));
         assert_eq!(t.false_positive_notices, 1, "b was live: a false Down");
-        t.set_live(1, false, false);
-        t.set_live(1, true, true); // restarted: its previous life reached incarnation 3
-        t.observe(Time::ZERO, 0, &down(3));
-        assert_eq!(t.false_positive_notices, 1, "a late Down about the dead life");
-        t.observe(Time::ZERO, 0, &down(4));
-        assert_eq!(t.false_positive_notices, 2, "incarnation 4 is the new life's");
-        assert_eq!(t.false_positive_decisions.len(), 2);
+        t.set_live(1, false, false, at(20));
+        t.set_live(1, true, true, at(22)); // restarted; its first life reached 3
+        t.observe(at(25), 0, &down(0));
+        assert_eq!(t.false_positive_notices, 1, "5 s after the death: about the dead life");
+        t.observe(at(26), 0, &down(4));
+        assert_eq!(t.false_positive_notices, 2, "incarnation 4: the new life's");
+        t.observe(at(40), 0, &down(0));
+        assert_eq!(t.false_positive_notices, 3, "20 s after the death: the new life's");
+        assert_eq!(t.false_positive_decisions.len(), 3, "(b, 0, 3), (b, 1, 4), (b, 1, 0)");
     }
 
     // The counts kept incrementally (mismatches, observers with a wrong view) equal a
@@ -269,8 +306,8 @@ mod tests {
                 meta: Default::default(),
             };
             match what {
-                0 => t.set_live(j, true, true),
-                1 => t.set_live(j, false, false),
+                0 => t.set_live(j, true, true, Time::ZERO),
+                1 => t.set_live(j, false, false, Time::ZERO),
                 2 => t.observe(Time::ZERO, i, &Event::MemberSuspect { id, incarnation: 0 }),
                 3 => t.observe(Time::ZERO, i, &Event::MemberDown { id, incarnation: 0 }),
                 _ => t.observe(Time::ZERO, i, &Event::MemberUp(info)),

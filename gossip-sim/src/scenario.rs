@@ -95,6 +95,9 @@ pub struct Report {
     pub converged_secs: Option<f64>,
     /// `join`: first time 99% of the live nodes saw every member as it is.
     pub converged_p99_secs: Option<f64>,
+    /// `big-state`: when the restarted joiner first knew every member Alive (the whole
+    /// cluster's agreement is `converged_secs`).
+    pub joiner_knows_all_secs: Option<f64>,
     /// Fault until the first live node marked the subject Down or Left.
     pub detect_first_secs: Option<f64>,
     /// Fault until every live node did.
@@ -119,7 +122,8 @@ pub struct Report {
     /// `kv-load`: the oldest such copy, in seconds.
     pub staleness_max_secs: Option<f64>,
     /// `kv-load`: of the bytes sent, the key/value anti-entropy (piggybacked writes, sync
-    /// digests and deltas) that [`Config::kv_bytes_per_sec`] bounds, per node per second.
+    /// digests and deltas) that [`Config::kv_bytes_per_sec`] bounds, per node per second,
+    /// as decoded from the packets the nodes handed to the network.
     pub kv_bytes_per_node_per_sec: Option<f64>,
     /// Mean bytes sent per node per simulated second, after the event.
     pub bytes_per_node_per_sec: f64,
@@ -211,7 +215,7 @@ impl Scenario {
         let warmup_limit = sim.now.saturating_add(Duration::from_secs(120));
         let joined_at = Time::ZERO;
         if self.name == "join" {
-            sim.reset_traffic();
+            // Traffic and times count from t = 0: the joins themselves are the event.
             let end = sim.now.saturating_add(duration);
             let mut p99 = None;
             let converged = sim.run_until(end, |s| {
@@ -242,15 +246,16 @@ impl Scenario {
         let mut delivered_all_secs = None;
         let mut kv_owners: Vec<usize> = Vec::new();
         let mut stepped_converged = None;
+        let mut joiner_knows_all = None;
         let mut load_traffic = None;
         let mut staleness = None;
         match self.name.as_str() {
             "crash" => {
-                sim.truth.watch(victim, event_at);
+                sim.truth.watch(victim, event_at, false);
                 sim.crash(victim);
             }
             "leave" => {
-                sim.truth.watch(victim, event_at);
+                sim.truth.watch(victim, event_at, true);
                 sim.leave(victim);
             }
             "loss" => sim.net.config.loss = loss,
@@ -274,11 +279,11 @@ impl Scenario {
                     // The writes' own gossip dies down within a minute (40 s at 200 nodes).
                     sim.run_until(sim.now.saturating_add(Duration::from_secs(60)), |_| false);
                     sim.reset_traffic();
+                    sim.count_kv = true;
                     measured_from = sim.now;
                     end = measured_from.saturating_add(duration);
-                    let kv_bytes_before = sim.kv_bytes_sent();
                     sim.run_until(end, |_| false);
-                    load_traffic = Some((sim.traffic.clone(), sim.kv_bytes_sent() - kv_bytes_before));
+                    load_traffic = Some(sim.traffic.clone());
                 }
             }
             "partition" | "long-partition" => {
@@ -337,7 +342,7 @@ impl Scenario {
             }
             "restart-new-address" => {
                 // Crash, wait until everyone noticed, then come back elsewhere.
-                sim.truth.watch(victim, event_at);
+                sim.truth.watch(victim, event_at, false);
                 sim.crash(victim);
                 let detected_by = event_at.saturating_add(Duration::from_secs(60));
                 sim.run_until(detected_by, |s| s.truth.detect_all.is_some());
@@ -415,7 +420,7 @@ impl Scenario {
                 phases.sort();
                 let keys: Vec<Vec<u8>> =
                     (0..self.keys.unwrap_or(LOAD_KEYS)).map(|k| format!("k{k}").into_bytes()).collect();
-                let kv_bytes_before = sim.kv_bytes_sent();
+                sim.count_kv = true;
                 let mut second = event_at;
                 while second < end {
                     for &(micros, i) in &phases {
@@ -428,7 +433,7 @@ impl Scenario {
                     second = second.saturating_add(Duration::from_secs(1));
                 }
                 sim.run_until(end, |_| false);
-                load_traffic = Some((sim.traffic.clone(), sim.kv_bytes_sent() - kv_bytes_before));
+                load_traffic = Some(sim.traffic.clone());
                 staleness = Some(sim.key_staleness(&keys, event_at));
                 measured_from = sim.now;
                 end = measured_from.saturating_add(Duration::from_secs(120));
@@ -437,9 +442,10 @@ impl Scenario {
             "big-state" => {
                 // Every node but one owns `keys` keys (BIG_STATE_KEYS by default); once every
                 // node holds them all, the one restarts as a fresh process and joins through
-                // node 0. It must learn the whole membership first (converged_secs: it knows
-                // every member Alive) and the bulk state after (delivered_all_secs: it holds
-                // every owner's keys).
+                // node 0. It must learn the whole membership first (joiner_knows_all_secs:
+                // it knows every member Alive; converged_secs: every node's view matches the
+                // truth) and the bulk state after (delivered_all_secs: it holds every owner's
+                // keys).
                 for i in (0..n).filter(|&i| i != victim) {
                     for k in 0..self.keys.unwrap_or(BIG_STATE_KEYS) {
                         sim.set_key(i, format!("key-{k:03}").as_bytes(), format!("value-{i}-{k}").as_bytes());
@@ -464,18 +470,22 @@ impl Scenario {
                 // takes longer than the default duration at 500 nodes.
                 end = measured_from.saturating_add(duration);
                 let step = Duration::from_millis(100);
-                let (mut knows_all, mut holds_all) = (None, None);
-                while sim.now < end && (knows_all.is_none() || holds_all.is_none()) {
+                let (mut knows_all, mut holds_all, mut all_agree) = (None, None, None);
+                while sim.now < end && (knows_all.is_none() || holds_all.is_none() || all_agree.is_none()) {
                     sim.run_until(sim.now.saturating_add(step), |_| false);
                     let at = Some(secs(sim.now.saturating_since(measured_from)));
                     if knows_all.is_none() && sim.knows_all_members(victim) {
                         knows_all = at;
                     }
+                    if all_agree.is_none() && sim.truth.converged() {
+                        all_agree = at;
+                    }
                     if holds_all.is_none() && (0..n).all(|o| o == victim || sim.holds_keys_of(victim, o)) {
                         holds_all = at;
                     }
                 }
-                stepped_converged = knows_all;
+                stepped_converged = all_agree;
+                joiner_knows_all = knows_all;
                 delivered_all_secs = holds_all;
             }
             // One node sets one replicated key; delivered once every live node has it.
@@ -542,12 +552,13 @@ impl Scenario {
         let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
         report.form_wall_secs = form_wall_secs;
         report.delivered_all_secs = delivered_all_secs;
-        if let Some((traffic, kv_bytes)) = load_traffic {
+        report.joiner_knows_all_secs = joiner_knows_all;
+        if let Some(traffic) = load_traffic {
             // The load's window only, not the quiet drain after it.
             let per = secs(duration) * n as f64;
             report.bytes_per_node_per_sec = traffic.bytes as f64 / per;
             report.packets_per_node_per_sec = traffic.packets as f64 / per;
-            report.kv_bytes_per_node_per_sec = Some(kv_bytes as f64 / per);
+            report.kv_bytes_per_node_per_sec = Some(traffic.kv_bytes as f64 / per);
         }
         if let Some([mean, p50, p90, max]) = staleness {
             report.staleness_mean_secs = Some(mean);
@@ -570,7 +581,7 @@ impl Scenario {
     ) -> Report {
         let window = secs(sim.now.saturating_since(from)).max(1e-9);
         let per = window * self.nodes as f64;
-        let (watch_from, first, all) = match sim.truth.watched {
+        let (watch_from, first, all) = match sim.truth.watched() {
             Some((_, at)) => (at, sim.truth.detect_first, sim.truth.detect_all),
             None => (from, None, None),
         };
@@ -583,6 +594,7 @@ impl Scenario {
             form_wall_secs: 0.0,
             converged_secs,
             converged_p99_secs: None,
+            joiner_knows_all_secs: None,
             detect_first_secs: since(first, watch_from),
             detect_all_secs: since(all, watch_from),
             false_positives: sim.truth.false_positive_decisions.len() as u64,
@@ -660,7 +672,8 @@ impl Report {
                 "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
                 "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}, ",
                 "\"staleness_mean_secs\": {}, \"staleness_p50_secs\": {}, \"staleness_p90_secs\": {}, ",
-                "\"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}, \"converged_p99_secs\": {}}}"
+                "\"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}, \"converged_p99_secs\": {}, ",
+                "\"joiner_knows_all_secs\": {}}}"
             ),
             self.scenario,
             self.nodes,
@@ -686,6 +699,7 @@ impl Report {
             opt(self.staleness_max_secs),
             opt(self.kv_bytes_per_node_per_sec),
             opt(self.converged_p99_secs),
+            opt(self.joiner_knows_all_secs),
         )
     }
 }

@@ -64,6 +64,10 @@ pub struct Traffic {
     pub stream_bytes: u64,
     /// The largest datagram.
     pub max_datagram: usize,
+    /// With [`Sim::count_kv`] on: key/value bytes handed to the network, as decoded from
+    /// the packets (key writes in datagrams, key/value sections in syncs): the traffic
+    /// `Config::kv_bytes_per_sec` bounds, measured without the nodes' own accounting.
+    pub kv_bytes: u64,
     /// With [`Sim::breakdown`] on: per kind of message (and `header` for packet headers,
     /// `stream` for whole stream frames), how many were sent and their bytes.
     pub by_kind: BTreeMap<&'static str, [u64; 2]>,
@@ -91,6 +95,18 @@ fn kind_name(m: &Message<'_>) -> &'static str {
 impl Traffic {
     /// Adds one packet handed to the network to [`Traffic::by_kind`], decoded as a
     /// receiver would (an undecodable one counts as `other`).
+    /// Adds the key/value bytes of one packet handed to the network to [`Traffic::kv_bytes`].
+    fn count_kv(&mut self, payload: &[u8], limits: &Limits) {
+        let Ok(packet) = wire::decode(payload, limits) else { return };
+        for m in &packet.messages {
+            self.kv_bytes += match m {
+                Message::KeyWrites { .. } => m.encoded_len(),
+                Message::PushPull { kv: Some(section), .. } => section.encoded_len(),
+                _ => 0,
+            } as u64;
+        }
+    }
+
     fn count_kinds(&mut self, payload: &[u8], reliable: bool) {
         let mut add = |kind: &'static str, bytes: usize| {
             let entry = self.by_kind.entry(kind).or_default();
@@ -151,6 +167,10 @@ pub struct Sim {
     /// Decode every packet handed to the network and count its messages by kind
     /// ([`Traffic::by_kind`]): where the bytes go, at some cost in speed.
     pub breakdown: bool,
+    /// Whether to decode every packet for its key/value bytes ([`Traffic::kv_bytes`]).
+    pub count_kv: bool,
+    /// The decoder's bounds under the nodes' config.
+    limits: Limits,
     last_progress: Option<std::time::Instant>,
     /// Broadcasts each node has delivered.
     broadcasts_delivered: Vec<u32>,
@@ -181,6 +201,7 @@ impl Sim {
                 + longest_suspicion
                 + Duration::from_secs(1),
         );
+        let limits = config.limits();
         let slots: Vec<Slot> = (0..n)
             .map(|i| Slot { addr: address(i, 0), node: None, timer_at: None, paused_until: Time::ZERO, boots: 0 })
             .collect();
@@ -204,6 +225,8 @@ impl Sim {
             next_sample: Time::ZERO,
             progress: false,
             breakdown: false,
+            count_kv: false,
+            limits,
             last_progress: None,
             broadcasts_delivered: vec![0; n],
         }
@@ -319,17 +342,6 @@ impl Sim {
         [mean, secs(at(0.5)), secs(at(0.9)), secs(ages.last().copied())]
     }
 
-    /// Key/value anti-entropy bytes the running nodes have sent in their current lives
-    /// ([`gossip_core::Stats::kv_gossip_bytes`], [`gossip_core::Stats::kv_sync_bytes`] and
-    /// [`gossip_core::Stats::kv_push_bytes`]).
-    pub fn kv_bytes_sent(&self) -> u64 {
-        self.slots
-            .iter()
-            .filter_map(|s| s.node.as_ref())
-            .map(|n| n.stats().kv_gossip_bytes + n.stats().kv_sync_bytes + n.stats().kv_push_bytes)
-            .sum()
-    }
-
     /// Whether node `i` knows every other live node, and as Alive.
     pub fn knows_all_members(&self, i: usize) -> bool {
         let Some(node) = self.node(i) else { return false };
@@ -414,6 +426,9 @@ impl Sim {
             if self.breakdown {
                 self.traffic.count_kinds(&t.payload, t.reliable);
             }
+            if self.count_kv {
+                self.traffic.count_kv(&t.payload, &self.limits);
+            }
             if t.reliable {
                 self.traffic.stream_bytes += t.payload.len() as u64;
             } else {
@@ -470,7 +485,7 @@ impl Sim {
     fn observe_until(&mut self, t: Time) {
         if let Some(every) = self.sample_every {
             while self.next_sample <= t {
-                let watched = self.truth.watched.map(|(j, _)| self.truth.agreement(j));
+                let watched = self.truth.watched().map(|(j, _)| self.truth.agreement(j));
                 self.samples.push((self.next_sample, self.truth.overall_agreement(), watched));
                 self.next_sample = self.next_sample.saturating_add(every);
             }

@@ -34,13 +34,14 @@ pub struct Truth {
     /// Distinct (subject, life, incarnation) some observer declared Down while that life
     /// was live (Downs about a restarted member's previous life do not count).
     pub false_positive_decisions: BTreeSet<(usize, u32, u32)>,
-    /// The member whose failure or departure is being timed, and since when.
-    pub watched: Option<(usize, Time)>,
-    /// First time a live observer saw the watched member Down or Left.
+    /// The member whose failure or departure is being timed, since when, and the view
+    /// that counts as detecting it (Down for a failure, Left for a departure).
+    watched: Option<(usize, Time, u8)>,
+    /// First time a live observer saw the watched member gone (Down, or Left if it left).
     pub detect_first: Option<Time>,
-    /// First time every live observer saw it Down, Left or forgot it.
+    /// First time every live observer saw it so.
     pub detect_all: Option<Time>,
-    /// When each observer first saw the watched member Down or Left (for the CDF).
+    /// When each observer first saw the watched member gone (for the CDF).
     pub detections: Vec<Time>,
     seen_gone: Vec<bool>,
     /// Whether each node was ever started (so the next start is a restart).
@@ -227,9 +228,9 @@ impl Truth {
             self.false_positive_notices += 1;
             self.false_positive_decisions.insert((j, self.life[j], incarnation));
         }
-        if let Some((w, _)) = self.watched
+        if let Some((w, _, gone)) = self.watched
             && w == j
-            && (v == DOWN || v == LEFT)
+            && v == gone
             && self.live[i]
         {
             self.detect_first.get_or_insert(now);
@@ -237,19 +238,25 @@ impl Truth {
                 self.seen_gone[i] = true;
                 self.detections.push(now);
             }
-            if self.detect_all.is_none() && self.all_see_gone(j) {
+            if self.detect_all.is_none() && self.all_see(j, gone) {
                 self.detect_all = Some(now);
             }
         }
     }
 
-    fn all_see_gone(&self, j: usize) -> bool {
-        (0..self.n).filter(|&i| i != j && self.live[i]).all(|i| matches!(self.state(i, j), DOWN | LEFT))
+    fn all_see(&self, j: usize, state: u8) -> bool {
+        (0..self.n).filter(|&i| i != j && self.live[i]).all(|i| self.state(i, j) == state)
     }
 
-    /// Starts timing the failure or departure of `j` at `now`.
-    pub fn watch(&mut self, j: usize, now: Time) {
-        self.watched = Some((j, now));
+    /// The member being timed and since when (see [`Truth::watch`]).
+    pub fn watched(&self) -> Option<(usize, Time)> {
+        self.watched.map(|(j, at, _)| (j, at))
+    }
+
+    /// Starts timing the failure (`left` false: until it is seen Down) or the departure
+    /// (until it is seen Left) of `j` at `now`.
+    pub fn watch(&mut self, j: usize, now: Time, left: bool) {
+        self.watched = Some((j, now, if left { LEFT } else { DOWN }));
         self.detect_first = None;
         self.detect_all = None;
         self.detections.clear();

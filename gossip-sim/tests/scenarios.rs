@@ -281,9 +281,10 @@ fn churn_settles() {
 fn a_joiner_learns_the_membership_before_the_bulk_state() {
     for seed in SEEDS {
         let r = run("big-state", 500, seed, |s| s.keys = Some(10));
-        let members = r.converged_secs.unwrap_or_else(|| panic!("seed {seed}: {}", r.to_json()));
+        let members = r.joiner_knows_all_secs.unwrap_or_else(|| panic!("seed {seed}: {}", r.to_json()));
         let keys = r.delivered_all_secs.unwrap_or_else(|| panic!("seed {seed}: {}", r.to_json()));
         assert!(members < keys, "seed {seed}: members after {members} s, keys after {keys} s");
+        assert!(r.converged_secs.is_some(), "seed {seed}: every view agrees: {}", r.to_json());
         assert_eq!(r.false_positives, 0, "seed {seed}");
     }
 }
@@ -304,7 +305,7 @@ fn a_busy_state_stays_within_its_budget() {
         // are charged after they are sent.
         let most = 16.0 * 1024.0 * 1.1 * 1.02;
         assert!(kv <= most, "seed {seed}: {kv} B/s of key/value traffic, budget {most}");
-        assert!(r.staleness_mean_secs.is_some_and(|s| s < 9.0), "seed {seed}: {}", r.to_json());
+        assert!(r.staleness_mean_secs.is_some_and(|s| s < 4.0), "seed {seed}: {}", r.to_json());
         assert!(r.delivered_all_secs.is_some(), "seed {seed}: {}", r.to_json());
     }
 }

@@ -200,11 +200,24 @@ fn three_agents_rotate_their_key_without_a_false_down() {
             lines.iter().filter(|v| v["event"] == "member_down" || v["event"] == "member_suspect").collect();
         assert!(bad.is_empty(), "{} saw {bad:?}", agent.name);
     }
-    // The old key no longer gets in.
+    // The old key no longer gets in: the seed refuses what the late node sends (it does
+    // arrive: the seed counts packets it cannot open), and the late node stays alone.
+    let decrypt_failures = |agent: &mut Agent| {
+        agent.send("stats");
+        let line = agent.wait_for(WAIT, |v| v.get("stats").is_some()).expect("stats");
+        agent.lines.lock().unwrap().retain(|v| v.get("stats").is_none());
+        line["stats"]["drops_by_reason"]["decrypt"].as_u64().unwrap()
+    };
+    let before = decrypt_failures(&mut agents[0]);
     let seed = agents[0].addr.clone();
     let mut late = Agent::start("late", "127.0.0.1:0", &["--join", &seed, "--key", KEY_A]).unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    let end = Instant::now() + WAIT;
+    while decrypt_failures(&mut agents[0]) == before {
+        assert!(Instant::now() < end, "the late node's packets never reached the seed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(late.alive_count(), 1, "a node with the removed key is not admitted");
+    assert!(!agents[0].saw("member_up", "late"));
 }
 
 #[test]
@@ -236,6 +249,18 @@ fn an_agent_takes_its_settings_from_a_toml_file_and_names_a_bad_one() {
     let agent = Agent::start("from-flag", "127.0.0.1:0", &["--config", good.to_str().unwrap()]).expect("starts");
     let started = agent.wait_for(WAIT, |v| v["event"] == "started").unwrap();
     assert_eq!(started["node"], "from-flag", "a flag wins over the file");
+    assert_eq!(started["cluster"], "prod", "the file's cluster applies");
+    // The file's suspicion_mult applies; its probe_timeout loses to the flag's 100 ms.
+    let mut expected = gossip_core::Config::local(256);
+    for (field, value) in [("probe_interval", "300ms"), ("probe_timeout", "100ms"), ("suspicion_mult", "3")] {
+        expected.set_field(field, value).unwrap();
+    }
+    assert_eq!(started["tolerated_silence_ms"], expected.tolerated_silence().as_millis() as u64, "{started}");
+    assert_ne!(
+        started["tolerated_silence_ms"],
+        gossip_core::Config::local(256).tolerated_silence().as_millis() as u64,
+        "the settings differ from the preset's"
+    );
     drop(agent);
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[settings]\nsuspicion_mult = \"many\"\n").unwrap();

@@ -79,8 +79,11 @@ fn three_agents_serve_members_keys_events_and_metrics() {
     let monitor = Monitor::start(&agents[0].http);
     // The monitor prints nothing until an event comes: write a key on h-1 until h-0's
     // monitor prints it, so that its stream is known to be open before anything else.
+    // A new value each time: rewriting the same one raises no event.
+    let mut attempt = 0u32;
     let ready = poll(WAIT, || {
-        assert_eq!(agents[1].request("PUT", "/v1/kv/ready", None, b"yes").status, 204);
+        attempt += 1;
+        assert_eq!(agents[1].request("PUT", "/v1/kv/ready", None, attempt.to_string().as_bytes()).status, 204);
         monitor.lines.lock().unwrap().iter().find(|v| v["event"] == "key" && v["key"] == "ready").cloned()
     });
     assert!(ready.is_some(), "the monitor never printed h-1's key");
@@ -123,7 +126,11 @@ fn three_agents_serve_members_keys_events_and_metrics() {
     }
     assert_eq!(agents[1].request("DELETE", "/v1/members", None, b"").status, 405);
     assert_eq!(agents[1].request("GET", "/v1/nothing", None, b"").json()["error"], "no such endpoint");
-    std::thread::sleep(Duration::from_millis(500)); // what a bad request would have sent
+    // A marker written after the bad requests: once another agent holds it, it would hold
+    // anything they had written before it (an owner's writes arrive in order).
+    assert_eq!(agents[1].request("PUT", "/v1/kv/marker", None, b"m").status, 204);
+    let marked = poll(WAIT, || (agents[2].request("GET", "/v1/kv/h-1/marker", None, b"").status == 200).then_some(()));
+    assert!(marked.is_some(), "the marker never reached h-2");
     assert_eq!(agents[1].request("GET", "/v1/kv/h-1/color", None, b"").text(), "blue");
     assert_eq!(agents[2].request("GET", "/v1/kv/h-1/color", None, b"").text(), "blue");
 

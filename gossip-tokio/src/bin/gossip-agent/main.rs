@@ -229,6 +229,10 @@ async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
         },
         None => None,
     };
+    // What the settings came to, for operators (and for the test that a config file's
+    // settings are applied).
+    let cluster_name = String::from_utf8_lossy(&options.config.cluster_name).into_owned();
+    let tolerated_ms = options.config.tolerated_silence().as_millis() as u64;
     let cluster = match Cluster::start(options).await {
         Ok(c) => c,
         Err(e) => {
@@ -237,7 +241,13 @@ async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
         }
     };
     let mut events = cluster.events();
-    let mut started = json!({"event": "started", "node": name, "addr": cluster.local_addr().to_string()});
+    let mut started = json!({
+        "event": "started",
+        "node": name,
+        "addr": cluster.local_addr().to_string(),
+        "cluster": cluster_name,
+        "tolerated_silence_ms": tolerated_ms,
+    });
     let (left_tx, mut left) = tokio::sync::mpsc::channel::<()>(1);
     let mut server = None;
     if let Some((listener, metrics)) = http {

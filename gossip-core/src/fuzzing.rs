@@ -298,30 +298,74 @@ fn snapshot(node: &Node<FuzzRng>) -> Snapshot {
     node.members().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
 }
 
-/// Drives one node (`node-0`, with the phi detector when `ops` has odd length) through
-/// `ops` and checks its invariants after each:
+/// How the fuzzed node runs, from the length of its input: plain, with the phi detector,
+/// sealing with a keyring (feature `encryption`), or compressing (feature `compression`).
+/// With a keyring or compression, well-formed packets are sealed or compressed as a peer
+/// would, so that they reach past `Node::unwrap`; raw bytes stay raw.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Phi,
+    Sealed,
+    Compressed,
+}
+
+/// What a peer of a node in `mode` sends for `plain`: sealed with the node's key, or
+/// compressed when that pays. `nonce` must differ per packet.
+fn as_sent(mode: Mode, plain: Vec<u8>, nonce: u64) -> Vec<u8> {
+    match mode {
+        #[cfg(feature = "encryption")]
+        Mode::Sealed => {
+            let mut n = [0u8; 24];
+            n[..8].copy_from_slice(&nonce.to_le_bytes());
+            crate::seal::Keyring::new(FUZZ_KEY).seal(n, &plain)
+        }
+        #[cfg(feature = "compression")]
+        Mode::Compressed => wire::compress::compress(&plain).unwrap_or(plain),
+        _ => {
+            let _ = nonce;
+            plain
+        }
+    }
+}
+
+/// The fuzzed node's key in [`Mode::Sealed`].
+#[cfg(feature = "encryption")]
+const FUZZ_KEY: [u8; 32] = [5; 32];
+
+/// Drives one node (`node-0`, in the [`Mode`] the length of `ops` picks) through `ops` and
+/// checks its invariants after each:
 /// datagrams never exceed the MTU; after `handle_timeout(now)` the next deadline is later
 /// than `now`; the node never lists itself; the live count matches the table; and input
 /// rejected with an error changed nothing and was counted exactly once.
 pub fn drive_node(ops: &[Op]) {
     let mut config = Config::lan(16);
-    if ops.len() % 2 == 1 {
-        // Odd-length inputs run the phi detector, on from the first round trip.
-        config.detector = crate::Detector::Phi;
-        config.phi_min_samples = 1;
+    let mode = [Mode::Plain, Mode::Phi, Mode::Sealed, Mode::Compressed][ops.len() % 4];
+    match mode {
+        Mode::Phi => {
+            // The phi detector, on from the first round trip.
+            config.detector = crate::Detector::Phi;
+            config.phi_min_samples = 1;
+        }
+        #[cfg(feature = "encryption")]
+        Mode::Sealed => config.keyring = Some(crate::seal::Keyring::new(FUZZ_KEY)),
+        #[cfg(feature = "compression")]
+        Mode::Compressed => config.compress_above = 64,
+        _ => {}
     }
     let mtu = config.mtu;
     let me = peer_id(0);
     let mut node = Node::new(config, Identity::new(me.clone(), peer_addr(0)), FuzzRng(0x9E37_79B9_7F4A_7C15)).unwrap();
     let mut now = Time::ZERO;
-    for op in ops.iter().take(256) {
+    for (nonce, op) in ops.iter().take(256).enumerate() {
         let before = snapshot(&node);
         let dropped = node.stats().dropped();
         let result = match op {
             Op::Datagram { from, data } => Some(node.handle_datagram(now, peer_addr(*from), data)),
             Op::Stream { from, data } => Some(node.handle_stream(now, peer_addr(*from), data)),
             Op::Valid { from, message } => {
-                Some(node.handle_datagram(now, peer_addr(*from), &valid_packet(*from, message)))
+                let packet = as_sent(mode, valid_packet(*from, message), nonce as u64);
+                Some(node.handle_datagram(now, peer_addr(*from), &packet))
             }
             Op::Timeout { advance_ms } => {
                 now = now.saturating_add(Duration::from_millis(u64::from(*advance_ms)));

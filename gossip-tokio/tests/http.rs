@@ -10,7 +10,6 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A `gossip-agent monitor --json` child, killed on drop, and the lines it printed.
 struct Monitor {

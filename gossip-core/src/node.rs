@@ -200,6 +200,12 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// The round trips of the direct acks to this node's probes since the last call, at
+    /// most the latest 64: what an adapter records as a histogram. Leaving them is free.
+    pub fn drain_probe_rtts(&mut self) -> impl Iterator<Item = Duration> + '_ {
+        self.prober.recent_rtts.drain(..)
+    }
+
     /// Running counters.
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -16,6 +16,9 @@ use rand_core::RngCore;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
+/// Round trips kept for the application at most; older ones are dropped.
+const RECENT_RTTS: usize = 64;
+
 /// Probe scheduling and the probes in flight.
 #[derive(Debug, Default)]
 pub(crate) struct Prober {
@@ -36,6 +39,9 @@ pub(crate) struct Prober {
     successor: Option<(u64, Option<MemberRef>)>,
     /// Round-trip times of the direct acks to this node's probes ([`Detector::Phi`]).
     pub(crate) rtt: RttWindow,
+    /// The latest round trips of direct acks, whatever the detector, until the
+    /// application takes them ([`Node::drain_probe_rtts`]).
+    pub(crate) recent_rtts: VecDeque<Duration>,
 }
 
 /// This node's probe of one member, from its ping to the next probe tick.
@@ -416,12 +422,15 @@ impl<R: RngCore> Node<R> {
             // answer would tighten the timeout around the fast ones.
             if from == p.addr && !p.direct_acked {
                 p.direct_acked = true;
-                let target = p.target;
+                let (target, rtt) = (p.target, now.saturating_since(p.sent));
                 self.members.mark_answered(target);
                 if self.config.detector == Detector::Phi {
-                    let rtt = now.saturating_since(p.sent);
                     self.prober.rtt.record(rtt);
                 }
+                if self.prober.recent_rtts.len() >= RECENT_RTTS {
+                    self.prober.recent_rtts.pop_front();
+                }
+                self.prober.recent_rtts.push_back(rtt);
             }
             return;
         }

@@ -178,7 +178,7 @@ impl Driver {
                         commands: self.commands.len(),
                         inbound_frames: self.frames.len(),
                     };
-                    telemetry::publish(&self.node, &transport, queues, &mut described);
+                    telemetry::publish(&mut self.node, &transport, queues, &mut described);
                 }
                 Input::Timeout => self.node.handle_timeout(now),
                 Input::Command(None) => break, // every handle dropped

@@ -43,7 +43,7 @@ pub(crate) fn trace_event(event: &Event) {
 /// becomes one series per kind (`gossip_drops_total{reason}`,
 /// `gossip_decode_errors_total{kind}`), `TransportCounts::x` becomes
 /// `gossip_transport_x_total`.
-pub(crate) fn publish(node: &Node<NodeRng>, transport: &TransportCounts, queues: Queues, described: &mut bool) {
+pub(crate) fn publish(node: &mut Node<NodeRng>, transport: &TransportCounts, queues: Queues, described: &mut bool) {
     let describe = !*described;
     *described = true;
     counters("gossip_", node.stats(), describe);
@@ -104,6 +104,15 @@ pub(crate) fn publish(node: &Node<NodeRng>, transport: &TransportCounts, queues:
     }
     if describe {
         metrics::describe_gauge!("gossip_members", Unit::Count, "Other members known, by state (this node excluded)");
+        metrics::describe_histogram!(
+            "gossip_probe_rtt_seconds",
+            Unit::Seconds,
+            "Round trips of the direct acks to this node's probes"
+        );
+    }
+    let rtts = metrics::histogram!("gossip_probe_rtt_seconds");
+    for rtt in node.drain_probe_rtts() {
+        rtts.record(rtt.as_secs_f64());
     }
 }
 

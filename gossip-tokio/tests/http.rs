@@ -171,6 +171,13 @@ fn three_agents_serve_members_keys_events_and_metrics() {
         metric(&text, "gossip_packets_in_total", &[]).filter(|&n| n > first)
     });
     assert!(moved.is_some(), "gossip_packets_in_total stayed at {first}");
+    // The probes' round trips, as a distribution (the exporter renders a summary).
+    let rtts = poll(WAIT, || {
+        let text = agents[0].request("GET", "/metrics", None, b"").text();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+        scrape.samples.into_iter().find(|s| s.metric == "gossip_probe_rtt_seconds")
+    });
+    assert!(rtts.is_some(), "no gossip_probe_rtt_seconds");
 
     // The monitor saw the key write, and prints the member_down of a killed agent.
     let color = monitor.wait_for(|v| v["event"] == "key" && v["key"] == "color");

@@ -35,8 +35,8 @@ use core::net::SocketAddr;
 use rand_core::RngCore;
 use std::collections::VecDeque;
 
-/// Newcomers awaiting their answer at once; a flood beyond this pushes out the oldest.
-const MAX_NEWCOMERS: usize = 64;
+/// Claims awaiting their member's answer at once; a flood beyond this pushes out the oldest.
+const MAX_CLAIMS: usize = 64;
 
 /// Whether a message from a stranger is taken (see the module docs): Alives are, as
 /// claims to check; sync messages are, but only the sender's own record in them is.
@@ -53,7 +53,7 @@ pub(crate) fn taken_from_stranger(message: &Message<'_>) -> bool {
 
 /// A member a stranger claims is alive, pinged at the address the claim gives.
 #[derive(Debug)]
-struct Newcomer {
+struct Claim {
     seq: u32,
     id: NodeId,
     addr: SocketAddr,
@@ -65,8 +65,8 @@ struct Newcomer {
 
 /// Claims being checked, oldest first.
 #[derive(Debug, Default)]
-pub(crate) struct Newcomers {
-    pending: VecDeque<Newcomer>,
+pub(crate) struct Claims {
+    pending: VecDeque<Claim>,
 }
 
 impl<R: RngCore> Node<R> {
@@ -77,13 +77,13 @@ impl<R: RngCore> Node<R> {
 
     /// A stranger claims `record` (an Alive, or its own record in a sync): ping the member
     /// where the claim says it lives, and apply the claim when it answers (see
-    /// [`Node::newcomer_answered`]). The ping is charged to `budget`, what may still go
+    /// [`Node::claim_answered`]). The ping is charged to `budget`, what may still go
     /// back for the stranger's packet (`None` for a stream).
-    pub(crate) fn check_newcomer(&mut self, now: Time, record: &MemberRecord<'_>, budget: Option<&mut usize>) {
+    pub(crate) fn check_claim(&mut self, now: Time, record: &MemberRecord<'_>, budget: Option<&mut usize>) {
         if self.is_me(record.id) {
             return;
         }
-        let pending = &mut self.newcomers.pending;
+        let pending = &mut self.claims.pending;
         if let Some(known) = pending.iter_mut().find(|n| n.id.as_bytes() == record.id) {
             // Announced again (a retried join): the newest word counts, the ping stands.
             known.addr = record.addr;
@@ -94,16 +94,16 @@ impl<R: RngCore> Node<R> {
         while pending.front().is_some_and(|n| n.until < now) {
             pending.pop_front();
         }
-        if pending.len() >= MAX_NEWCOMERS {
+        if pending.len() >= MAX_CLAIMS {
             pending.pop_front();
-            self.stats.newcomers_dropped += 1;
+            self.stats.claims_dropped += 1;
         }
         let seq = self.prober.next_seq();
         if !self.send_bare(record.addr, &Message::Ping { seq, target: record.id }, budget) {
             return;
         }
         let until = now.saturating_add(self.config.probe_timeout.saturating_mul(2));
-        self.newcomers.pending.push_back(Newcomer {
+        self.claims.pending.push_back(Claim {
             seq,
             id: NodeId::copy_from_slice(record.id),
             addr: record.addr,
@@ -113,15 +113,15 @@ impl<R: RngCore> Node<R> {
         });
     }
 
-    /// An ack from `from` with `seq`: if it answers a newcomer's check, the newcomer joins
-    /// the table as if it had just been heard of. Returns whether it did.
-    pub(crate) fn newcomer_answered(&mut self, now: Time, from: SocketAddr, seq: u32) -> bool {
-        let pending = &mut self.newcomers.pending;
+    /// An ack from `from` with `seq`: if it answers the check of a claim, the claim is
+    /// applied as if the member had just been heard of. Returns whether it did.
+    pub(crate) fn claim_answered(&mut self, now: Time, from: SocketAddr, seq: u32) -> bool {
+        let pending = &mut self.claims.pending;
         let Some(i) = pending.iter().position(|n| n.seq == seq && n.addr == from && n.until >= now) else {
             return false;
         };
         let Some(n) = pending.remove(i) else { return false };
-        self.stats.newcomers_checked += 1;
+        self.stats.claims_confirmed += 1;
         if self.members.find(n.id.as_bytes()).is_none() && !self.make_room() {
             self.stats.members_dropped += 1;
             return true;

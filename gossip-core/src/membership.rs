@@ -77,7 +77,7 @@ impl<R: RngCore> Node<R> {
                 if self.members.len() >= self.config.max_members {
                     // A full table takes a member only once it answers (see `admission.rs`).
                     let claim = MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
-                    self.check_newcomer(now, &claim, None);
+                    self.check_claim(now, &claim, None);
                     return;
                 }
                 let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);

@@ -1,6 +1,6 @@
 //! [`Node`]: one member's protocol state machine and its public API.
 
-use crate::admission::{Newcomers, taken_from_stranger};
+use crate::admission::{Claims, taken_from_stranger};
 use crate::broadcast::{QueueKind, SeenWindow};
 use crate::config::Config;
 use crate::dissemination::{Dissemination, retransmit_limit};
@@ -76,8 +76,9 @@ pub struct Node<R> {
     pub(crate) health: LocalHealth,
     pub(crate) deadlines: Deadlines,
     pub(crate) prober: Prober,
-    /// Strangers that announced themselves, being checked (see `admission.rs`).
-    pub(crate) newcomers: Newcomers,
+    /// Claims of strangers (and of newcomers to a full table) being checked (see
+    /// `admission.rs`).
+    pub(crate) claims: Claims,
     pub(crate) next_gossip: Time,
     pub(crate) next_push_pull: Time,
     /// The member slot the next owner push looks at first (see `push.rs`).
@@ -148,7 +149,7 @@ impl<R: RngCore> Node<R> {
             health: LocalHealth::default(),
             deadlines: Deadlines::default(),
             prober: Prober::default(),
-            newcomers: Newcomers::default(),
+            claims: Claims::default(),
             next_gossip: Time::MAX,
             next_push_pull: Time::MAX,
             push_cursor: 0,
@@ -542,7 +543,7 @@ impl<R: RngCore> Node<R> {
             Message::Ping { seq, target } => self.on_ping(from, seq, target, stranger.as_mut()),
             Message::Alive { incarnation, id, addr, meta } if stranger.is_some() => {
                 let claim = wire::MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
-                self.check_newcomer(now, &claim, stranger.as_mut());
+                self.check_claim(now, &claim, stranger.as_mut());
             }
             Message::Ack { seq } => self.on_ack(now, from, seq),
             Message::Nack { seq } => self.on_nack(seq),

@@ -434,7 +434,7 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        if self.newcomer_answered(now, from, seq) {
+        if self.claim_answered(now, from, seq) {
             return;
         }
         if let Some(i) = self.prober.verifications.iter().position(|v| v.0 == seq)

@@ -72,11 +72,11 @@ pub struct Stats {
     /// Answers to strangers not sent because they would have been larger than what the
     /// stranger sent.
     pub stranger_answers_withheld: u64,
-    /// Strangers that announced themselves, answered the ping at the address they gave,
-    /// and so entered the table.
-    pub newcomers_checked: u64,
-    /// Strangers' announcements dropped unchecked because too many were being checked.
-    pub newcomers_dropped: u64,
+    /// Claims that a member is alive (from strangers, or of a newcomer to a full table)
+    /// that the member confirmed by answering at the address claimed (see `admission.rs`).
+    pub claims_confirmed: u64,
+    /// Such claims dropped unchecked because too many were being checked.
+    pub claims_dropped: u64,
     /// Alives that would have moved a live member to another address: refused (the member
     /// moves once it is Down or Left).
     pub address_conflicts: u64,

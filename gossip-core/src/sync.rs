@@ -54,7 +54,7 @@ pub(crate) enum SyncPart {
 impl<R: RngCore> Node<R> {
     /// A sync message from `sender` (at `from`): merge its records, answer it, and track
     /// the join and its catch-up. From a `stranger`, only its own record is taken, as a
-    /// newcomer to check (see `admission.rs`), and none of its keys.
+    /// claim to check (see `admission.rs`), and none of its keys.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_push_pull(
         &mut self,
@@ -80,7 +80,7 @@ impl<R: RngCore> Node<R> {
         for record in states.iter() {
             if stranger {
                 if record.id == sender && record.state == MemberState::Alive {
-                    self.check_newcomer(now, &record, None);
+                    self.check_claim(now, &record, None);
                 } else {
                     self.stats.stranger_messages_refused += 1;
                 }

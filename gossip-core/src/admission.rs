@@ -84,26 +84,27 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let pending = &mut self.claims.pending;
-        if let Some(known) = pending.iter_mut().find(|n| n.id.as_bytes() == record.id) {
-            // Announced again (a retried join): the newest word counts, the ping stands.
+        if let Some(known) = pending.iter_mut().find(|c| c.id.as_bytes() == record.id) {
+            // Claimed again (a retried join): the newest word counts, the ping stands.
             known.addr = record.addr;
             known.incarnation = record.incarnation;
             known.meta = Bytes::copy_from_slice(record.meta);
             return;
         }
-        while pending.front().is_some_and(|n| n.until < now) {
+        while pending.front().is_some_and(|c| c.until < now) {
             pending.pop_front();
-        }
-        if pending.len() >= MAX_CLAIMS {
-            pending.pop_front();
-            self.stats.claims_dropped += 1;
         }
         let seq = self.prober.next_seq();
         if !self.send_bare(record.addr, &Message::Ping { seq, target: record.id }, budget) {
             return;
         }
+        let pending = &mut self.claims.pending;
+        if pending.len() >= MAX_CLAIMS {
+            pending.pop_front();
+            self.stats.claims_dropped += 1;
+        }
         let until = now.saturating_add(self.config.probe_timeout.saturating_mul(2));
-        self.claims.pending.push_back(Claim {
+        pending.push_back(Claim {
             seq,
             id: NodeId::copy_from_slice(record.id),
             addr: record.addr,
@@ -117,17 +118,17 @@ impl<R: RngCore> Node<R> {
     /// applied as if the member had just been heard of. Returns whether it did.
     pub(crate) fn claim_answered(&mut self, now: Time, from: SocketAddr, seq: u32) -> bool {
         let pending = &mut self.claims.pending;
-        let Some(i) = pending.iter().position(|n| n.seq == seq && n.addr == from && n.until >= now) else {
+        let Some(i) = pending.iter().position(|c| c.seq == seq && c.addr == from && c.until >= now) else {
             return false;
         };
-        let Some(n) = pending.remove(i) else { return false };
+        let Some(c) = pending.remove(i) else { return false };
         self.stats.claims_confirmed += 1;
-        if self.members.find(n.id.as_bytes()).is_none() && !self.make_room() {
+        if self.members.find(c.id.as_bytes()).is_none() && !self.make_room() {
             self.stats.members_dropped += 1;
             return true;
         }
-        self.on_alive(now, n.incarnation, n.id.as_bytes(), n.addr, &n.meta);
-        if let Some(r) = self.members.find(n.id.as_bytes()) {
+        self.on_alive(now, c.incarnation, c.id.as_bytes(), c.addr, &c.meta);
+        if let Some(r) = self.members.find(c.id.as_bytes()) {
             self.members.mark_answered(r);
         }
         true

@@ -47,6 +47,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// A `tracing` event (target `gossip_core`) with feature `tracing`; nothing without it.
+macro_rules! trace {
+    ($($arg:tt)+) => {{
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "gossip_core", $($arg)+);
+    }};
+}
+
 mod admission;
 mod broadcast;
 mod config;

@@ -384,6 +384,10 @@ impl<R: RngCore> Node<R> {
         if event.is_none() {
             release_burst(&mut self.events);
         }
+        #[cfg(feature = "tracing")]
+        if let Some(event) = &event {
+            trace!(node = %self.identity.id, ?event, "event");
+        }
         event
     }
 
@@ -445,6 +449,7 @@ impl<R: RngCore> Node<R> {
         let result = self.apply_packet(now, from, data, max_len);
         self.stats.kv_refused = self.kv.refused;
         if let Err(e) = &result {
+            trace!(node = %self.identity.id, %from, error = %e, "packet refused");
             self.stats.count_drop(e);
         }
         result
@@ -536,6 +541,7 @@ impl<R: RngCore> Node<R> {
         message: &Message<'_>,
     ) {
         if stranger.is_some() && !taken_from_stranger(message) {
+            trace!(node = %self.identity.id, %from, sender = %String::from_utf8_lossy(sender), "a stranger's message refused");
             self.stats.stranger_messages_refused += 1;
             return;
         }

@@ -9,4 +9,6 @@ mod focused;
 mod fuzz_bodies;
 mod hostile;
 mod scenarios;
+#[cfg(feature = "tracing")]
+mod tracing;
 pub(crate) mod util;

@@ -352,10 +352,10 @@ impl Members {
     /// Notes that a member answered this node's ping. Not a change of state: its timers
     /// stand (no new epoch).
     pub(crate) fn mark_answered(&mut self, r: MemberRef) {
-        if let Some(m) = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation) {
-            if let Some(member) = m.member.as_mut() {
-                member.answered = true;
-            }
+        if let Some(slot) = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)
+            && let Some(member) = slot.member.as_mut()
+        {
+            member.answered = true;
         }
     }
 

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod json;
 pub mod net;
 pub mod rng;
 pub mod scenario;

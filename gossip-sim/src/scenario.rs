@@ -33,6 +33,39 @@ pub const SCENARIOS: [&str; 17] = [
     "big-state",
 ];
 
+/// What the scenario `name` (one of [`SCENARIOS`]) does and measures, in a line (for
+/// `gossip-sim --list-scenarios` and `--help`); `None` for an unknown name. Every
+/// scenario but `join` first forms the cluster (everyone joins through node 0) and waits
+/// until it has converged, then `--settle` seconds.
+pub fn describe(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "join" => "every node joins through node 0 within the first second; times from t = 0 until every view is true",
+        "steady" => {
+            "nothing happens: the cost of running a converged cluster (with --keys N, of keeping N keys a node)"
+        }
+        "crash" => "one node crashes: how soon the first and the last live node mark it Down",
+        "loss" => "the network loses --loss P of the packets for the duration; nobody fails: the false positives",
+        "leave" => "one node leaves gracefully: how soon the first and the last node see it Left",
+        "partition" => "the cluster is cut in two halves for 30 s, then healed: how soon every view is true again",
+        "slow" => "one node in ten stalls 2 s out of every 2.5 s (slow, not failed): the Lifeguard case",
+        "restart-new-address" => "one node crashes and, once everyone has noticed, comes back at a new address",
+        "mass-restart" => "every node restarts within one second, node 0 first, the rest joining through it",
+        "flap" => "one node stalls --pause SECS (3 s) every 10 s: suspected and refuted, never to be marked Down",
+        "long-partition" => "the halves stay apart 30 s past reclaim_after, so they forget each other, then heal",
+        "churn" => {
+            "every 2 s a node crashes and comes back 20 s later (every other one at a new address); then 60 s quiet"
+        }
+        "broadcast" => "one node broadcasts a message (--payload-bytes N long): until every live node has it",
+        "kv" => "one node sets one replicated key: until every live node has it",
+        "kv-partition" => {
+            "an owner on each side of a 30 s cut deletes, changes and adds keys: after the heal all agree"
+        }
+        "kv-load" => "every node rewrites its --keys N keys (10) each second: traffic, staleness, time to agree after",
+        "big-state" => "every node but one sets --keys N keys (100); that one restarts empty: until it has all of them",
+        _ => return None,
+    })
+}
+
 /// Keys each node but the newcomer owns in `big-state` by default.
 const BIG_STATE_KEYS: usize = 100;
 
@@ -75,7 +108,11 @@ pub struct Scenario {
 }
 
 /// What a run measured. Times are simulated seconds since the scenario's fault or event.
-#[derive(Clone, Debug, Default)]
+///
+/// Serialized (see [`Report::to_json`]), it is the `--json` object: the fields in this
+/// order, under these names, each figure rounded as its `serialize_with` says. A new field
+/// goes at the end (before `bytes_by_kind`), so the object only ever grows.
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Report {
     /// Scenario name.
     pub scenario: String,
@@ -84,23 +121,19 @@ pub struct Report {
     /// Run seed.
     pub seed: u64,
     /// Simulated seconds in all (warm-up included).
+    #[serde(serialize_with = "crate::json::round3")]
     pub simulated_secs: f64,
     /// Wall-clock seconds the run took.
+    #[serde(serialize_with = "crate::json::round3")]
     pub wall_secs: f64,
-    /// Of those, the seconds spent forming the cluster (and settling, see
-    /// [`Scenario::settle`]) before the scenario's event (all of them for `join`): the rest
-    /// is the scenario proper, e.g. the steady state of `loss`.
-    pub form_wall_secs: f64,
     /// First time every live node's view matched the truth, after the event.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
     pub converged_secs: Option<f64>,
-    /// `join`: first time 99% of the live nodes saw every member as it is.
-    pub converged_p99_secs: Option<f64>,
-    /// `big-state`: when the restarted joiner first knew every member Alive (the whole
-    /// cluster's agreement is `converged_secs`).
-    pub joiner_knows_all_secs: Option<f64>,
     /// Fault until the first live node marked the subject Down or Left.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
     pub detect_first_secs: Option<f64>,
     /// Fault until every live node did.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
     pub detect_all_secs: Option<f64>,
     /// Distinct decisions that a live node is Down (one per subject and incarnation).
     pub false_positives: u64,
@@ -110,24 +143,13 @@ pub struct Report {
     pub max_packet_bytes: usize,
     /// Broadcast/key delivery time: until every live node has it (`kv-load`: from the end
     /// of the writes until every node holds every owner's keys exactly).
+    #[serde(serialize_with = "crate::json::round3_or_null")]
     pub delivered_all_secs: Option<f64>,
-    /// `kv-load`, at the end of the writes: how old each node's copy of each other node's
-    /// keys is, on average over every (node, owner, key), in seconds (a key not yet seen
-    /// counts from the start of the writes).
-    pub staleness_mean_secs: Option<f64>,
-    /// `kv-load`: the median of those ages, in seconds.
-    pub staleness_p50_secs: Option<f64>,
-    /// `kv-load`: their 90th percentile, in seconds.
-    pub staleness_p90_secs: Option<f64>,
-    /// `kv-load`: the oldest such copy, in seconds.
-    pub staleness_max_secs: Option<f64>,
-    /// `kv-load`: of the bytes sent, the key/value anti-entropy (piggybacked writes, sync
-    /// digests and deltas) that [`Config::kv_bytes_per_sec`] bounds, per node per second,
-    /// as decoded from the packets the nodes handed to the network.
-    pub kv_bytes_per_node_per_sec: Option<f64>,
     /// Mean bytes sent per node per simulated second, after the event.
+    #[serde(serialize_with = "crate::json::round1")]
     pub bytes_per_node_per_sec: f64,
     /// Mean packets sent per node per simulated second, after the event.
+    #[serde(serialize_with = "crate::json::round2")]
     pub packets_per_node_per_sec: f64,
     /// Peak resident memory of the process, bytes (0 where unknown).
     pub peak_rss_bytes: u64,
@@ -135,10 +157,43 @@ pub struct Report {
     pub trace_hash: String,
     /// Events the simulator handled.
     pub steps: u64,
+    /// Of [`Report::wall_secs`], the seconds spent forming the cluster (and settling, see
+    /// [`Scenario::settle`]) before the scenario's event (all of them for `join`): the rest
+    /// is the scenario proper, e.g. the steady state of `loss`.
+    #[serde(serialize_with = "crate::json::round3")]
+    pub form_wall_secs: f64,
+    /// `kv-load`, at the end of the writes: how old each node's copy of each other node's
+    /// keys is, on average over every (node, owner, key), in seconds (a key not yet seen
+    /// counts from the start of the writes).
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub staleness_mean_secs: Option<f64>,
+    /// `kv-load`: the median of those ages, in seconds.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub staleness_p50_secs: Option<f64>,
+    /// `kv-load`: their 90th percentile, in seconds.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub staleness_p90_secs: Option<f64>,
+    /// `kv-load`: the oldest such copy, in seconds.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub staleness_max_secs: Option<f64>,
+    /// `kv-load`: of the bytes sent, the key/value anti-entropy (piggybacked writes, sync
+    /// digests and deltas) that [`Config::kv_bytes_per_sec`] bounds, per node per second,
+    /// as decoded from the packets the nodes handed to the network.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub kv_bytes_per_node_per_sec: Option<f64>,
+    /// `join`: first time 99% of the live nodes saw every member as it is.
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub converged_p99_secs: Option<f64>,
+    /// `big-state`: when the restarted joiner first knew every member Alive (the whole
+    /// cluster's agreement is `converged_secs`).
+    #[serde(serialize_with = "crate::json::round3_or_null")]
+    pub joiner_knows_all_secs: Option<f64>,
     /// The picture of the run, when [`Scenario::svg`] asked for it (not part of the JSON).
+    #[serde(skip)]
     pub svg: Option<String>,
     /// With [`Scenario::breakdown`]: per kind of message (`header` for packet headers,
     /// `stream` for stream frames), messages and bytes per node per second, after the event.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "crate::json::by_kind")]
     pub bytes_by_kind: Vec<(String, f64, f64)>,
 }
 
@@ -645,61 +700,9 @@ impl Report {
         self
     }
 
-    /// The report as one JSON object (the `--json` contract of DESIGN.md).
+    /// The report as one JSON object on one line (the `--json` contract of DESIGN.md),
+    /// built by serde_json from the fields in their order ([`crate::json`]).
     pub fn to_json(&self) -> String {
-        let mut json = self.contract_json();
-        if !self.bytes_by_kind.is_empty() {
-            let kinds: Vec<String> = self
-                .bytes_by_kind
-                .iter()
-                .map(|(kind, count, bytes)| format!("\"{kind}\": {{\"messages\": {count:.2}, \"bytes\": {bytes:.1}}}"))
-                .collect();
-            json.pop();
-            json.push_str(&format!(", \"bytes_by_kind\": {{{}}}}}", kinds.join(", ")));
-        }
-        json
-    }
-
-    fn contract_json(&self) -> String {
-        fn opt(v: Option<f64>) -> String {
-            v.map_or("null".into(), |v| format!("{v:.3}"))
-        }
-        format!(
-            concat!(
-                "{{\"scenario\": \"{}\", \"nodes\": {}, \"seed\": {}, \"simulated_secs\": {:.3}, \"wall_secs\": {:.3}, ",
-                "\"converged_secs\": {}, \"detect_first_secs\": {}, \"detect_all_secs\": {}, ",
-                "\"false_positives\": {}, \"false_positive_notices\": {}, \"max_packet_bytes\": {}, ",
-                "\"delivered_all_secs\": {}, \"bytes_per_node_per_sec\": {:.1}, \"packets_per_node_per_sec\": {:.2}, ",
-                "\"peak_rss_bytes\": {}, \"trace_hash\": \"{}\", \"steps\": {}, \"form_wall_secs\": {:.3}, ",
-                "\"staleness_mean_secs\": {}, \"staleness_p50_secs\": {}, \"staleness_p90_secs\": {}, ",
-                "\"staleness_max_secs\": {}, \"kv_bytes_per_node_per_sec\": {}, \"converged_p99_secs\": {}, ",
-                "\"joiner_knows_all_secs\": {}}}"
-            ),
-            self.scenario,
-            self.nodes,
-            self.seed,
-            self.simulated_secs,
-            self.wall_secs,
-            opt(self.converged_secs),
-            opt(self.detect_first_secs),
-            opt(self.detect_all_secs),
-            self.false_positives,
-            self.false_positive_notices,
-            self.max_packet_bytes,
-            opt(self.delivered_all_secs),
-            self.bytes_per_node_per_sec,
-            self.packets_per_node_per_sec,
-            self.peak_rss_bytes,
-            self.trace_hash,
-            self.steps,
-            self.form_wall_secs,
-            opt(self.staleness_mean_secs),
-            opt(self.staleness_p50_secs),
-            opt(self.staleness_p90_secs),
-            opt(self.staleness_max_secs),
-            opt(self.kv_bytes_per_node_per_sec),
-            opt(self.converged_p99_secs),
-            opt(self.joiner_knows_all_secs),
-        )
+        crate::json::to_string(self)
     }
 }

@@ -1,9 +1,10 @@
 //! `gossip-sim run --seeds A..B`: one scenario run once per seed, and the aggregate over
 //! the runs.
 //!
-//! The aggregate's fields come from [`Report::to_json`] itself, read back by a small parser
-//! of flat JSON objects, so every field the single-seed object has (one added later too)
-//! is aggregated without a second list of fields to keep in step with it:
+//! The aggregate's fields come from the single-seed object itself (each [`Report`] turned
+//! into a `serde_json::Value` by the same `Serialize` that prints it), so every field it
+//! has (one added later too) is aggregated without a second list of fields to keep in
+//! step with it:
 //!
 //! - `seed` becomes `"seeds": [A, ...]` and `trace_hash` becomes `"trace_hashes": [...]`,
 //!   both in seed order; `nodes` stays one number;
@@ -21,6 +22,9 @@
 use crate::{Report, Scenario};
 use core::fmt::Write;
 use core::ops::RangeInclusive;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
 /// The most seeds one `--seeds` range may hold.
 pub const MAX_SEEDS: u64 = 1000;
@@ -80,16 +84,21 @@ pub fn nearest_rank(sorted: &[f64], percent: u32) -> Option<f64> {
     sorted.get(rank - 1).copied()
 }
 
-/// One numeric field over the runs.
-#[derive(Clone, Debug, PartialEq)]
+/// One numeric field over the runs. In JSON a figure that is an integer prints as one
+/// (`"steps": {"min": 2418, ...}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stats {
     /// Smallest value; `None` when every run reported null.
+    #[serde(serialize_with = "crate::json::figure")]
     pub min: Option<f64>,
     /// Nearest-rank median ([`nearest_rank`]).
+    #[serde(serialize_with = "crate::json::figure")]
     pub p50: Option<f64>,
     /// Nearest-rank 90th percentile.
+    #[serde(serialize_with = "crate::json::figure")]
     pub p90: Option<f64>,
     /// Largest value.
+    #[serde(serialize_with = "crate::json::figure")]
     pub max: Option<f64>,
     /// Runs that reported null for the field.
     pub null_runs: usize,
@@ -108,22 +117,11 @@ impl Stats {
             null_runs: values.len() - v.len(),
         }
     }
-
-    fn to_json(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v}"));
-        format!(
-            "{{\"min\": {}, \"p50\": {}, \"p90\": {}, \"max\": {}, \"null_runs\": {}}}",
-            f(self.min),
-            f(self.p50),
-            f(self.p90),
-            f(self.max),
-            self.null_runs
-        )
-    }
 }
 
 /// A string field over the runs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Text {
     /// Every run printed this.
     Same(String),
@@ -148,22 +146,15 @@ pub struct Aggregate {
     pub numbers: Vec<(String, Stats)>,
 }
 
-/// A field of a flat JSON object.
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Text(String),
-    /// A number, or `None` for null.
-    Number(Option<f64>),
-}
-
 impl Aggregate {
     /// Aggregates `reports` (at least one, all of the same scenario).
     pub fn of(reports: &[Report]) -> Result<Aggregate, String> {
         let first = reports.first().ok_or("no run finished: nothing to aggregate")?;
-        let objects = reports.iter().map(|r| parse_flat_object(&r.to_json())).collect::<Result<Vec<_>, _>>()?;
+        let objects = reports.iter().map(fields).collect::<Result<Vec<_>, _>>()?;
         let keys: Vec<&str> = objects[0].iter().map(|(k, _)| k.as_str()).collect();
         if let Some(o) = objects.iter().find(|o| !o.iter().map(|(k, _)| k.as_str()).eq(keys.iter().copied())) {
-            return Err(format!("the runs' JSON objects have different fields: {keys:?} and {o:?}"));
+            let other: Vec<&str> = o.iter().map(|(k, _)| k.as_str()).collect();
+            return Err(format!("the runs' JSON objects have different fields: {keys:?} and {other:?}"));
         }
         let mut aggregate = Aggregate {
             seeds: reports.iter().map(|r| r.seed).collect(),
@@ -178,17 +169,19 @@ impl Aggregate {
                 continue;
             }
             let column: Vec<&Value> = objects.iter().map(|o| &o[i].1).collect();
-            if let Some(texts) = column.iter().map(|v| v.text()).collect::<Option<Vec<&str>>>() {
+            if let Some(texts) = column.iter().map(|v| v.as_str()).collect::<Option<Vec<&str>>>() {
                 let value = if texts.iter().all(|t| *t == texts[0]) {
                     Text::Same(texts[0].to_string())
                 } else {
                     Text::PerSeed(texts.iter().map(|t| t.to_string()).collect())
                 };
                 aggregate.text.push((key.to_string(), value));
-            } else if let Some(numbers) = column.iter().map(|v| v.number()).collect::<Option<Vec<Option<f64>>>>() {
+            } else if let Some(numbers) = column.iter().map(|v| number(v)).collect::<Option<Vec<Option<f64>>>>() {
                 aggregate.numbers.push((key.to_string(), Stats::of(&numbers)));
             } else {
-                return Err(format!("field {key:?} is a string in some runs and a number in others"));
+                return Err(format!(
+                    "field {key:?} is neither a string in every run nor a number or null in every run"
+                ));
             }
         }
         Ok(aggregate)
@@ -199,46 +192,46 @@ impl Aggregate {
         self.numbers.iter().find(|(k, _)| k == name).map(|(_, s)| s)
     }
 
-    /// The aggregate as one JSON object (the `--seeds --json` contract of DESIGN.md).
+    /// The aggregate as one JSON object on one line (the `--seeds --json` contract of
+    /// DESIGN.md): the string fields, `nodes`, `seeds`, `trace_hashes`, `failed_seeds`, then
+    /// the numeric fields, each in the single-seed object's order.
     pub fn to_json(&self) -> String {
-        let list = |items: Vec<String>| items.join(", ");
-        let mut out = String::from("{");
-        for (key, value) in &self.text {
-            let value = match value {
-                Text::Same(s) => json_string(s),
-                Text::PerSeed(v) => format!("[{}]", list(v.iter().map(|s| json_string(s)).collect())),
-            };
-            let _ = write!(out, "{}: {value}, ", json_string(key));
-        }
-        let _ = write!(
-            out,
-            "\"nodes\": {}, \"seeds\": [{}], \"trace_hashes\": [{}], \"failed_seeds\": [{}]",
-            self.nodes,
-            list(self.seeds.iter().map(u64::to_string).collect()),
-            list(self.trace_hashes.iter().map(|h| json_string(h)).collect()),
-            list(self.failed_seeds.iter().map(u64::to_string).collect()),
-        );
-        for (key, stats) in &self.numbers {
-            let _ = write!(out, ", {}: {}", json_string(key), stats.to_json());
-        }
-        out.push('}');
-        out
+        crate::json::to_string(self)
     }
 }
 
-impl Value {
-    fn text(&self) -> Option<&str> {
-        match self {
-            Value::Text(s) => Some(s),
-            Value::Number(_) => None,
+impl Serialize for Aggregate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.text.len() + 4 + self.numbers.len()))?;
+        for (key, value) in &self.text {
+            map.serialize_entry(key, value)?;
         }
+        map.serialize_entry("nodes", &self.nodes)?;
+        map.serialize_entry("seeds", &self.seeds)?;
+        map.serialize_entry("trace_hashes", &self.trace_hashes)?;
+        map.serialize_entry("failed_seeds", &self.failed_seeds)?;
+        for (key, stats) in &self.numbers {
+            map.serialize_entry(key, stats)?;
+        }
+        map.end()
     }
+}
 
-    fn number(&self) -> Option<Option<f64>> {
-        match self {
-            Value::Number(n) => Some(*n),
-            Value::Text(_) => None,
-        }
+/// The fields of `report`'s JSON object, in order, as they print (rounded).
+fn fields(report: &Report) -> Result<Vec<(String, Value)>, String> {
+    match serde_json::to_value(report) {
+        Ok(Value::Object(map)) => Ok(map.into_iter().collect()),
+        Ok(other) => Err(format!("a report serialized to {other}, not to an object")),
+        Err(e) => Err(format!("a report did not serialize: {e}")),
+    }
+}
+
+/// A field's value as a figure: `Some(None)` for null, `None` when it is not a number.
+fn number(v: &Value) -> Option<Option<f64>> {
+    match v {
+        Value::Null => Some(None),
+        Value::Number(n) => n.as_f64().map(Some),
+        _ => None,
     }
 }
 
@@ -326,146 +319,6 @@ pub fn table(reports: &[Report]) -> String {
     out
 }
 
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The fields of a flat JSON object (strings, numbers and nulls; no nesting), in order.
-fn parse_flat_object(s: &str) -> Result<Vec<(String, Value)>, String> {
-    let mut p = Parser { s: s.as_bytes(), at: 0 };
-    let mut fields = Vec::new();
-    p.expect(b'{')?;
-    if p.peek() == Some(b'}') {
-        p.at += 1;
-    } else {
-        loop {
-            let key = p.string()?;
-            p.expect(b':')?;
-            let value = match p.peek() {
-                Some(b'"') => Value::Text(p.string()?),
-                Some(b'n') => p.word("null").map(|()| Value::Number(None))?,
-                _ => Value::Number(Some(p.number()?)),
-            };
-            fields.push((key, value));
-            match p.next() {
-                Some(b',') => {}
-                Some(b'}') => break,
-                _ => return Err(p.error("',' or '}'")),
-            }
-        }
-    }
-    if p.peek().is_some() {
-        return Err(p.error("the end"));
-    }
-    Ok(fields)
-}
-
-/// A cursor over JSON text; every read skips the whitespace before it.
-struct Parser<'a> {
-    s: &'a [u8],
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn error(&self, wanted: &str) -> String {
-        format!("JSON: expected {wanted} at byte {}", self.at)
-    }
-
-    fn peek(&mut self) -> Option<u8> {
-        while self.s.get(self.at).is_some_and(u8::is_ascii_whitespace) {
-            self.at += 1;
-        }
-        self.s.get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Option<u8> {
-        let c = self.peek();
-        self.at += usize::from(c.is_some());
-        c
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.next() == Some(c) { Ok(()) } else { Err(self.error(&format!("{:?}", c as char))) }
-    }
-
-    fn word(&mut self, w: &str) -> Result<(), String> {
-        self.peek();
-        if self.s[self.at..].starts_with(w.as_bytes()) {
-            self.at += w.len();
-            Ok(())
-        } else {
-            Err(self.error(w))
-        }
-    }
-
-    fn number(&mut self) -> Result<f64, String> {
-        self.peek();
-        let start = self.at;
-        while self.s.get(self.at).is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
-            self.at += 1;
-        }
-        let text = core::str::from_utf8(&self.s[start..self.at]).map_err(|_| self.error("a number"))?;
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
-            _ => {
-                self.at = start;
-                Err(self.error("a string, a number or null"))
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            let Some(&c) = self.s.get(self.at) else { return Err(self.error("the closing '\"'")) };
-            self.at += 1;
-            match c {
-                b'"' => break,
-                b'\\' => {
-                    let Some(&e) = self.s.get(self.at) else { return Err(self.error("an escape")) };
-                    self.at += 1;
-                    let plain = match e {
-                        b'"' | b'\\' | b'/' => e,
-                        b'n' => b'\n',
-                        b't' => b'\t',
-                        b'r' => b'\r',
-                        b'b' => 0x08,
-                        b'f' => 0x0c,
-                        b'u' => {
-                            let hex = self.s.get(self.at..self.at + 4).and_then(|h| core::str::from_utf8(h).ok());
-                            let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
-                            let ch = ch.ok_or_else(|| self.error("four hex digits of a BMP character"))?;
-                            self.at += 4;
-                            out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
-                            continue;
-                        }
-                        _ => return Err(self.error("an escape")),
-                    };
-                    out.push(plain);
-                }
-                c => out.push(c),
-            }
-        }
-        String::from_utf8(out).map_err(|_| self.error("UTF-8"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,8 +356,13 @@ mod tests {
         let all_null = Stats::of(&[None, None]);
         assert_eq!(all_null, Stats { min: None, p50: None, p90: None, max: None, null_runs: 2 });
         assert_eq!(
-            all_null.to_json(),
+            crate::json::to_string(&all_null),
             "{\"min\": null, \"p50\": null, \"p90\": null, \"max\": null, \"null_runs\": 2}"
+        );
+        let mixed = Stats { min: Some(0.0), p50: Some(2.5), p90: Some(120.0), max: Some(1e20), null_runs: 0 };
+        assert_eq!(
+            crate::json::to_string(&mixed),
+            "{\"min\": 0, \"p50\": 2.5, \"p90\": 120, \"max\": 1e+20, \"null_runs\": 0}"
         );
     }
 
@@ -521,25 +379,23 @@ mod tests {
     }
 
     #[test]
-    fn flat_objects() {
-        let fields = parse_flat_object(r#" {"a": "x\"\u00e9", "b": -1.5e2, "c": null} "#).unwrap();
-        assert_eq!(
-            fields,
-            vec![
-                ("a".into(), Value::Text("x\"é".into())),
-                ("b".into(), Value::Number(Some(-150.0))),
-                ("c".into(), Value::Number(None)),
-            ]
-        );
-        assert_eq!(parse_flat_object("{}"), Ok(vec![]));
-        for bad in ["", "{", "{\"a\": 1", "{\"a\": [1]}", "{\"a\": true}", "{\"a\": 1} x", "{\"a\" 1}"] {
-            assert!(parse_flat_object(bad).is_err(), "{bad}");
-        }
-        // What `--seeds` reads back is exactly what a run prints.
-        let r = report(1, Some(2.5), 10.0);
-        let fields = parse_flat_object(&r.to_json()).unwrap();
-        assert_eq!(fields.iter().find(|(k, _)| k == "trace_hash").unwrap().1, Value::Text(r.trace_hash.clone()));
-        assert_eq!(fields.iter().find(|(k, _)| k == "converged_secs").unwrap().1, Value::Number(Some(2.5)));
+    fn a_run_reads_back_as_it_prints() {
+        // What `--seeds` aggregates is exactly what a run prints, rounded as it prints.
+        let mut r = report(1, Some(2.5), 10.0);
+        r.detect_all_secs = Some(3.69549);
+        r.packets_per_node_per_sec = 6.2249;
+        let printed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let read: serde_json::Map<String, Value> = fields(&r).unwrap().into_iter().collect();
+        assert_eq!(Value::Object(read.clone()), printed);
+        assert_eq!(read["trace_hash"], Value::from(r.trace_hash.clone()));
+        assert_eq!(read["converged_secs"].as_f64(), Some(2.5));
+        assert_eq!(read["detect_all_secs"].as_f64(), Some(3.695));
+        assert_eq!(read["packets_per_node_per_sec"].as_f64(), Some(6.22));
+        assert_eq!(read["delivered_all_secs"], Value::Null);
+        // The breakdown is the one nested field: it is printed, and cannot be aggregated.
+        r.bytes_by_kind = vec![("ping".into(), 1.234, 56.78)];
+        assert!(r.to_json().ends_with(", \"bytes_by_kind\": {\"ping\": {\"messages\": 1.23, \"bytes\": 56.8}}}"));
+        assert!(Aggregate::of(&[r]).unwrap_err().contains("bytes_by_kind"));
     }
 
     #[test]
@@ -557,12 +413,13 @@ mod tests {
         let bytes = a.stats("bytes_per_node_per_sec").unwrap();
         assert_eq!((bytes.min, bytes.p50, bytes.p90, bytes.max), (Some(10.0), Some(20.0), Some(30.0), Some(30.0)));
         // Every field of the single-seed object is there, under the same name.
-        let single = parse_flat_object(&reports[0].to_json()).unwrap();
+        let single = fields(&reports[0]).unwrap();
         for (key, value) in &single {
             match (key.as_str(), value) {
                 ("seed" | "trace_hash" | "nodes", _) => {}
-                (_, Value::Text(_)) => assert!(a.text.iter().any(|(k, _)| k == key), "{key}"),
-                (_, Value::Number(_)) => assert!(a.stats(key).is_some(), "{key}"),
+                (_, Value::String(_)) => assert!(a.text.iter().any(|(k, _)| k == key), "{key}"),
+                (_, Value::Number(_) | Value::Null) => assert!(a.stats(key).is_some(), "{key}"),
+                (_, other) => panic!("{key}: {other}"),
             }
         }
         assert_eq!(a.numbers.len() + a.text.len() + 3, single.len());
@@ -571,7 +428,11 @@ mod tests {
     #[test]
     fn strings_are_escaped() {
         let s = "a \"b\" \\ \n \u{1}é";
-        assert_eq!(serde_json::from_str::<String>(&json_string(s)).unwrap(), s);
+        let mut r = report(1, None, 0.0);
+        r.scenario = s.into();
+        let a = Aggregate::of(&[r]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
+        assert_eq!(v["scenario"], s);
     }
 
     #[test]

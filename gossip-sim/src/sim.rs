@@ -490,7 +490,7 @@ impl Sim {
                 self.next_sample = self.next_sample.saturating_add(every);
             }
         }
-        if self.progress && self.steps % 65_536 == 0 {
+        if self.progress && self.steps.is_multiple_of(65_536) {
             let now = std::time::Instant::now();
             let last = *self.last_progress.get_or_insert(now);
             if now.duration_since(last) >= Duration::from_secs(2) {

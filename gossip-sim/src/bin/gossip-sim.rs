@@ -1,121 +1,209 @@
 //! `gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
 //! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--pause SECS]
-//! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`
+//! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`, and `gossip-sim --list-scenarios`.
+//!
+//! The command line is parsed by clap: `--help` (or `help run`) describes every flag and
+//! scenario and exits 0; a bad flag or value prints the error and the usage and exits 2.
 //!
 //! `--seeds A..B` runs the same arguments once per seed in A..=B (at most
 //! [`seeds::MAX_SEEDS`]) and prints the aggregate of [`gossip_sim::seeds`]: with `--json`
 //! one object as the last line, else a table; a line per finished seed goes to stderr. A
 //! seed whose run fails is named on stderr, the others still run, and the exit status is 1.
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::error::ErrorKind;
+use clap::{ArgGroup, CommandFactory, Parser, Subcommand};
 use core::ops::RangeInclusive;
-use gossip_sim::{Scenario, scenario::SCENARIOS, seeds, settings};
+use gossip_sim::scenario::{SCENARIOS, describe};
+use gossip_sim::{Scenario, seeds, settings};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
-                      [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N]
-                      [--payload-bytes N] [--pause SECS] [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]
-       --seeds A..B runs once per seed in A..=B (at most 1000) and prints min/p50/p90/max";
+/// Runs clusters of real gossip-core nodes on virtual time, with faults, and reports what
+/// a user measures: convergence, detection times, false positives, traffic.
+#[derive(Parser, Debug)]
+#[command(
+    name = "gossip-sim",
+    version,
+    subcommand_required = false,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true,
+    after_help = "The same arguments print the same trace_hash on every run and machine: a seed replays a run."
+)]
+struct Cli {
+    /// Print every scenario with what it does and measures, then exit.
+    #[arg(long)]
+    list_scenarios: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one scenario once (--seed) or once per seed of a range (--seeds).
+    ///
+    /// Times are simulated seconds since the scenario's fault or event. Without --json a
+    /// summary; with --json the last line of stdout is one JSON object.
+    Run(Run),
+}
+
+/// The flags of `gossip-sim run`.
+#[derive(clap::Args, Debug)]
+#[command(group(ArgGroup::new("seeding").required(true).args(["seed", "seeds"])))]
+struct Run {
+    /// The scenario to run (gossip-sim --list-scenarios describes each).
+    #[arg(long, value_name = "NAME", value_parser = scenario_names())]
+    scenario: String,
+    /// Cluster size, at least 2. Every node runs the LAN preset sized to it.
+    #[arg(long, value_name = "N", value_parser = cluster_size)]
+    nodes: usize,
+    /// Seed of every random choice in the run.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Run once per seed in A..=B (at most 1000 seeds) and print min/p50/p90/max of each
+    /// figure (a table, or one JSON object with --json); a line per seed goes to stderr.
+    #[arg(long, value_name = "A..B", value_parser = seeds::parse_range, conflicts_with_all = ["svg", "breakdown"])]
+    seeds: Option<RangeInclusive<u64>>,
+    /// Packet loss probability, 0 to 1: from the fault on in `loss`, throughout in the
+    /// other scenarios.
+    #[arg(long, value_name = "P", value_parser = probability)]
+    loss: Option<f64>,
+    /// One-way link latency in milliseconds, drawn uniformly from LO..HI for each packet
+    /// [default: 1..5].
+    #[arg(long = "latency-ms", value_name = "LO..HI", value_parser = latency)]
+    latency_ms: Option<(u64, u64)>,
+    /// Simulated seconds after the fault [default: the scenario's own, 60 to 300 s].
+    #[arg(long, value_name = "SECS", value_parser = seconds_up_to::<1_000_000>)]
+    duration: Option<f64>,
+    /// Simulated seconds, 0 to 3600, between convergence and the fault, so that the join's
+    /// gossip has died down and the measured window is steady state [default: 0].
+    #[arg(long, value_name = "SECS", value_parser = seconds_up_to::<3600>)]
+    settle: Option<f64>,
+    /// How long the `flap` scenario's node stalls each time, 0 to 600 seconds [default: 3].
+    #[arg(long, value_name = "SECS", value_parser = seconds_up_to::<600>)]
+    pause: Option<f64>,
+    /// Keys per node in `kv-load` (default 10) and `big-state` (default 100); in `steady`,
+    /// keys every node sets and keeps before the window (default none).
+    #[arg(long, value_name = "N")]
+    keys: Option<usize>,
+    /// Size of the `broadcast` scenario's payload in bytes [default: a short one]; above
+    /// what a datagram holds it travels over streams.
+    #[arg(long = "payload-bytes", value_name = "N")]
+    payload_bytes: Option<usize>,
+    /// Set any Config field by name (`--set lifeguard=false`, `--set suspicion_mult=3`,
+    /// `--set detector=phi`); repeat for several, applied in order over the LAN preset.
+    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = field_value)]
+    sets: Vec<(String, String)>,
+    /// Draw the run as SVG into FILE: views matching the truth over time, and when each
+    /// node noticed the fault.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Also count the bytes sent by kind of message (a `bytes_by_kind` object in the JSON).
+    #[arg(long)]
+    breakdown: bool,
+    /// Print one JSON object as the last line of stdout instead of the summary, and no
+    /// progress lines on stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--scenario`'s values, each with its line of [`describe`].
+fn scenario_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(SCENARIOS.map(|name| PossibleValue::new(name).help(describe(name).unwrap_or_default())))
+}
+
+fn cluster_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err("takes a count of at least 2".into()),
+    }
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        Ok(_) => Err("must be within 0..1".into()),
+        Err(_) => Err("takes a probability from 0 to 1".into()),
+    }
+}
+
+fn latency(s: &str) -> Result<(u64, u64), String> {
+    let bad = || "takes LO..HI (two whole milliseconds)".to_string();
+    let (lo, hi) = s.split_once("..").ok_or_else(bad)?;
+    let (lo, hi): (u64, u64) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+    if lo > hi {
+        return Err("LO must not exceed HI".into());
+    }
+    Ok((lo, hi))
+}
+
+fn seconds_up_to<const MAX: u32>(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=f64::from(MAX)).contains(&v) => Ok(v),
+        _ => Err(format!("takes 0 to {MAX} seconds")),
+    }
+}
+
+fn field_value(s: &str) -> Result<(String, String), String> {
+    let (field, value) = s.split_once('=').ok_or("takes FIELD=VALUE")?;
+    Ok((field.to_string(), value.to_string()))
+}
 
 /// What the command line asks for.
 struct Args {
     /// The run (for `--seeds`, its seed is the range's first).
     scenario: Scenario,
     json: bool,
-    svg: Option<String>,
+    svg: Option<PathBuf>,
     seeds: Option<RangeInclusive<u64>>,
 }
 
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut it = args.iter();
-    if it.next().map(String::as_str) != Some("run") {
-        return Err(USAGE.into());
+impl Run {
+    /// The scenario these flags describe, or why not (a `--set` that does not apply).
+    fn into_args(self) -> Result<Args, String> {
+        let seed = self.seed.or(self.seeds.as_ref().map(|r| *r.start())).unwrap_or_default();
+        let mut scenario = Scenario::new(&self.scenario, self.nodes, seed);
+        if let Some(p) = self.loss {
+            scenario.net.loss = p;
+        }
+        if let Some(l) = self.latency_ms {
+            scenario.net.latency_ms = l;
+        }
+        scenario.duration = self.duration;
+        scenario.keys = self.keys;
+        scenario.payload_bytes = self.payload_bytes;
+        scenario.pause = self.pause;
+        if let Some(s) = self.settle {
+            scenario.settle = s;
+        }
+        for (field, value) in &self.sets {
+            settings::set(&mut scenario.config, field, value).map_err(|e| format!("--set {e}"))?;
+        }
+        scenario.svg = self.svg.is_some();
+        scenario.progress = !self.json;
+        scenario.breakdown = self.breakdown;
+        Ok(Args { scenario, json: self.json, svg: self.svg, seeds: self.seeds })
     }
-    let (mut name, mut nodes, mut seed) = (None, None, None);
-    let (mut loss, mut latency, mut duration, mut sets, mut json) = (None, None, None, Vec::new(), false);
-    let (mut svg, mut settle, mut keys, mut payload, mut range) = (None, None, None, None, None);
-    let (mut breakdown, mut pause) = (false, None);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--scenario" => name = Some(value()?),
-            "--nodes" => nodes = Some(value()?.parse::<usize>().map_err(|_| "--nodes takes a count")?),
-            "--seed" => seed = Some(value()?.parse::<u64>().map_err(|_| "--seed takes an integer")?),
-            "--seeds" => range = Some(seeds::parse_range(&value()?)?),
-            "--loss" => loss = Some(value()?.parse::<f64>().map_err(|_| "--loss takes a probability")?),
-            "--latency-ms" => {
-                let v = value()?;
-                let (lo, hi) = v.split_once("..").ok_or("--latency-ms takes LO..HI")?;
-                let lo: u64 = lo.parse().map_err(|_| "--latency-ms takes LO..HI")?;
-                let hi: u64 = hi.parse().map_err(|_| "--latency-ms takes LO..HI")?;
-                if lo > hi {
-                    return Err("--latency-ms: LO must not exceed HI".into());
-                }
-                latency = Some((lo, hi));
+}
+
+/// Parses the command line: `Ok(None)` when the work is done (`--list-scenarios`).
+fn parse(cli: Cli) -> Result<Option<Args>, clap::Error> {
+    match cli.command {
+        None => {
+            debug_assert!(cli.list_scenarios, "clap shows the help otherwise");
+            let width = SCENARIOS.iter().map(|s| s.len()).max().unwrap_or(0);
+            for name in SCENARIOS {
+                println!("{name:<width$}  {}", describe(name).unwrap_or_default());
             }
-            "--duration" => duration = Some(value()?.parse::<f64>().map_err(|_| "--duration takes seconds")?),
-            "--settle" => settle = Some(value()?.parse::<f64>().map_err(|_| "--settle takes seconds")?),
-            "--keys" => keys = Some(value()?.parse::<usize>().map_err(|_| "--keys takes a count")?),
-            "--payload-bytes" => {
-                payload = Some(value()?.parse::<usize>().map_err(|_| "--payload-bytes takes a count")?)
-            }
-            "--pause" => pause = Some(value()?.parse::<f64>().map_err(|_| "--pause takes seconds")?),
-            "--set" => sets.push(value()?),
-            "--json" => json = true,
-            "--breakdown" => breakdown = true,
-            "--svg" => svg = Some(value()?),
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+            Ok(None)
         }
+        Some(Command::Run(run)) => run.into_args().map(Some).map_err(|e| {
+            let mut command = Cli::command();
+            command.build();
+            let run = command.find_subcommand_mut("run").expect("the run subcommand");
+            run.error(ErrorKind::ValueValidation, e)
+        }),
     }
-    let name = name.ok_or(format!("--scenario is required ({})", SCENARIOS.join(", ")))?;
-    if !SCENARIOS.contains(&name.as_str()) {
-        return Err(format!("unknown scenario {name:?}; known: {}", SCENARIOS.join(", ")));
-    }
-    let nodes = nodes.ok_or("--nodes is required")?;
-    let seed = match (seed, &range) {
-        (Some(_), Some(_)) => return Err("--seed and --seeds exclude each other".into()),
-        (None, None) => return Err("--seed S or --seeds A..B is required".into()),
-        (Some(s), None) => s,
-        (None, Some(r)) => *r.start(),
-    };
-    if range.is_some() && svg.is_some() {
-        return Err("--svg draws one run: use it with --seed".into());
-    }
-    if range.is_some() && breakdown {
-        return Err("--breakdown counts one run: use it with --seed".into());
-    }
-    let mut scenario = Scenario::new(&name, nodes, seed);
-    if let Some(p) = loss {
-        if !(0.0..=1.0).contains(&p) {
-            return Err("--loss must be within 0..1".into());
-        }
-        scenario.net.loss = p;
-    }
-    if let Some(l) = latency {
-        scenario.net.latency_ms = l;
-    }
-    scenario.duration = duration;
-    scenario.keys = keys;
-    scenario.payload_bytes = payload;
-    if let Some(p) = pause {
-        if !(0.0..=600.0).contains(&p) {
-            return Err("--pause takes 0 to 600 seconds".into());
-        }
-        scenario.pause = Some(p);
-    }
-    if let Some(s) = settle {
-        if !(0.0..=3600.0).contains(&s) {
-            return Err("--settle takes 0 to 3600 seconds".into());
-        }
-        scenario.settle = s;
-    }
-    for s in sets {
-        let (field, value) = s.split_once('=').ok_or(format!("--set takes FIELD=VALUE, got {s:?}"))?;
-        settings::set(&mut scenario.config, field, value)?;
-    }
-    scenario.svg = svg.is_some();
-    scenario.progress = !json;
-    scenario.breakdown = breakdown;
-    Ok(Args { scenario, json, svg, seeds: range })
 }
 
 /// A large run holds gigabytes of member tables that grow by doubling while the cluster
@@ -145,13 +233,10 @@ fn rerun_with_fixed_mmap_threshold() {}
 
 fn main() -> ExitCode {
     rerun_with_fixed_mmap_threshold();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse(&args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("gossip-sim: {e}");
-            return ExitCode::from(2);
-        }
+    let args = match parse(Cli::parse()) {
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => e.exit(),
     };
     match args.seeds {
         Some(range) => run_seeds(&args.scenario, range, args.json),
@@ -159,7 +244,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_one(scenario: &Scenario, json: bool, svg_path: Option<&str>) -> ExitCode {
+fn run_one(scenario: &Scenario, json: bool, svg_path: Option<&std::path::Path>) -> ExitCode {
     let report = match scenario.run() {
         Ok(r) => r,
         Err(e) => {
@@ -170,7 +255,7 @@ fn run_one(scenario: &Scenario, json: bool, svg_path: Option<&str>) -> ExitCode 
     if let (Some(path), Some(svg)) = (svg_path, &report.svg)
         && let Err(e) = std::fs::write(path, svg)
     {
-        eprintln!("gossip-sim: cannot write {path}: {e}");
+        eprintln!("gossip-sim: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
     if json {
@@ -241,5 +326,78 @@ fn run_seeds(scenario: &Scenario, range: RangeInclusive<u64>, json: bool) -> Exi
             eprintln!("gossip-sim: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_reach_the_scenario() {
+        let cli = Cli::try_parse_from([
+            "gossip-sim",
+            "run",
+            "--scenario",
+            "flap",
+            "--nodes",
+            "40",
+            "--seed",
+            "7",
+            "--loss",
+            "0.1",
+            "--latency-ms",
+            "2..9",
+            "--duration",
+            "30",
+            "--settle",
+            "5",
+            "--pause",
+            "4",
+            "--keys",
+            "3",
+            "--payload-bytes",
+            "900",
+            "--set",
+            "suspicion_mult=5",
+            "--set",
+            "lifeguard=false",
+            "--breakdown",
+        ])
+        .unwrap();
+        let args = parse(cli).unwrap().unwrap();
+        let s = &args.scenario;
+        assert_eq!((s.name.as_str(), s.nodes, s.seed), ("flap", 40, 7));
+        assert_eq!((s.net.loss, s.net.latency_ms), (0.1, (2, 9)));
+        assert_eq!((s.duration, s.settle, s.pause), (Some(30.0), 5.0, Some(4.0)));
+        assert_eq!((s.keys, s.payload_bytes), (Some(3), Some(900)));
+        let mut expected = gossip_sim::gossip_core::Config::lan(40);
+        expected.set_field("suspicion_mult", "5").unwrap();
+        expected.set_field("lifeguard", "false").unwrap();
+        assert_eq!(s.config, expected);
+        assert!(s.breakdown && s.progress && !s.svg && !args.json && args.seeds.is_none());
+
+        let cli = Cli::try_parse_from([
+            "gossip-sim",
+            "run",
+            "--scenario",
+            "crash",
+            "--nodes",
+            "9",
+            "--seeds",
+            "3..5",
+            "--json",
+        ]);
+        let args = parse(cli.unwrap()).unwrap().unwrap();
+        assert_eq!((args.scenario.seed, args.seeds), (3, Some(3..=5)));
+        assert!(args.json && !args.scenario.progress);
+        // The defaults are the library's.
+        let plain = Scenario::new("crash", 9, 3);
+        assert_eq!((args.scenario.net.latency_ms, args.scenario.settle), (plain.net.latency_ms, plain.settle));
     }
 }

@@ -6,26 +6,10 @@ use core::net::SocketAddr;
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use gossip_core::wire::{self, Header, Limits, Message, Packet};
 use gossip_core::{Config, Identity, Member, Node, NodeId, Time};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
 
 const MEMBERS: usize = 200;
-
-/// A seeded xorshift generator: quality is irrelevant here, repeatability is not.
-struct Xorshift(u64);
-
-impl rand_core::RngCore for Xorshift {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        dst.iter_mut().for_each(|b| *b = self.next_u64() as u8);
-    }
-}
 
 fn name(i: usize) -> NodeId {
     NodeId::from(format!("node-{i}"))
@@ -38,8 +22,9 @@ fn addr_of(i: usize) -> SocketAddr {
 /// A started node ("node-0") that knows `MEMBERS` others, with its news queue drained.
 /// Each member gets in as a real one does: it announces itself, and answers the ping
 /// that checks it.
-fn populated_node() -> Node<Xorshift> {
-    let mut node = Node::new(Config::lan(MEMBERS), Identity::new(name(0), addr_of(0)), Xorshift(1)).unwrap();
+fn populated_node() -> Node<ChaCha8Rng> {
+    let mut node =
+        Node::new(Config::lan(MEMBERS), Identity::new(name(0), addr_of(0)), ChaCha8Rng::seed_from_u64(1)).unwrap();
     node.join(Time::ZERO, &[]).unwrap();
     for i in 1..=MEMBERS {
         let id = name(i);

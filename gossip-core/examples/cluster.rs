@@ -12,41 +12,21 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 use gossip_core::{Config, Event, Identity, Node, Time};
-use rand_core::RngCore;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-
-/// A small seeded generator (SplitMix64): each node gets its own, so a seed replays a run.
-struct SplitMix(u64);
-
-impl RngCore for SplitMix {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes()[..chunk.len()]);
-        }
-    }
-}
 
 /// A packet in flight: when it arrives, to whom, from where, and what it is.
 type InFlight = Reverse<(Time, u64, usize, SocketAddr, bool, Vec<u8>)>;
 
 struct Cluster {
     now: Time,
-    nodes: Vec<Option<Node<SplitMix>>>,
+    nodes: Vec<Option<Node<ChaCha8Rng>>>,
     by_addr: HashMap<SocketAddr, usize>,
     in_flight: BinaryHeap<InFlight>,
     sent: u64,
-    net: SplitMix,
+    net: ChaCha8Rng,
     /// Every event, with when and at which node.
     events: Vec<(Time, usize, Event)>,
 }
@@ -104,7 +84,7 @@ impl Cluster {
         self.now = end;
     }
 
-    fn running(&self) -> impl Iterator<Item = &Node<SplitMix>> {
+    fn running(&self) -> impl Iterator<Item = &Node<ChaCha8Rng>> {
         self.nodes.iter().flatten()
     }
 }
@@ -120,7 +100,8 @@ fn main() {
     let wall = std::time::Instant::now();
     let nodes = (0..n)
         .map(|i| {
-            let rng = SplitMix(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+            // Each node its own generator, so that a seed replays a run.
+            let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
             Some(Node::new(Config::lan(n), Identity::new(format!("node-{i}"), addr(i)), rng).expect("valid config"))
         })
         .collect();
@@ -131,7 +112,7 @@ fn main() {
         by_addr,
         in_flight: BinaryHeap::new(),
         sent: 0,
-        net: SplitMix(seed),
+        net: ChaCha8Rng::seed_from_u64(seed),
         events: Vec::new(),
     };
 

@@ -333,8 +333,8 @@ fn as_sent(mode: Mode, plain: Vec<u8>, nonce: u64) -> Vec<u8> {
 #[cfg(feature = "encryption")]
 const FUZZ_KEY: [u8; 32] = [5; 32];
 
-/// Drives one node (`node-0`, in the [`Mode`] the length of `ops` picks) through `ops` and
-/// checks its invariants after each:
+/// Drives one node (`node-0`; the length of `ops` picks plain, phi, sealed with a keyring
+/// or compressing) through `ops` and checks its invariants after each:
 /// datagrams never exceed the MTU; after `handle_timeout(now)` the next deadline is later
 /// than `now`; the node never lists itself; the live count matches the table; and input
 /// rejected with an error changed nothing and was counted exactly once.

@@ -4,7 +4,7 @@
 //! distribution over seconds after the fault, with the first detection and the p50, p99
 //! and max marked.
 //!
-//! Both panels share one [`Axis`] helper: round ticks (1, 2 or 5 times a power of ten) on
+//! Both panels share one `Axis` helper: round ticks (1, 2 or 5 times a power of ten) on
 //! the time axis, 0% to 100% in quarters on the share axis, and light grid lines.
 
 use crate::scenario::Report;

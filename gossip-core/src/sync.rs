@@ -69,7 +69,9 @@ impl<R: RngCore> Node<R> {
         kv: Option<KvSection<'_>>,
     ) {
         let response = !reply && sums.is_some();
-        let join_reply = response && !self.joined && !self.seeds.is_empty();
+        // Only a member or a seed can complete our join: a stranger's made-up answer would
+        // stop the retries of a node that knows nobody.
+        let join_reply = response && !stranger && !self.joined && !self.seeds.is_empty();
         let catch_up = !self.config.catch_up_sync.is_zero();
         // Secondhand state in a join-phase exchange is merged quietly (members new to us
         // are not re-gossiped): from a joining sender (only its own record is news), or in

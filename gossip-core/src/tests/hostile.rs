@@ -343,3 +343,30 @@ fn a_flood_of_fake_members_never_locks_out_a_real_one() {
         }
     }
 }
+
+// A stranger's made-up sync answer does not complete a join: the joiner raises no Joined
+// and keeps asking its seed.
+#[test]
+fn a_strangers_answer_does_not_complete_a_join() {
+    use super::util::{SplitMix, addr_of};
+    use crate::wire::{MemberRecord, encode_push_pull};
+    use crate::{Event, Identity, MemberState, Node, Time};
+    let seed = addr_of(1, 0);
+    let mut node = Node::new(Config::lan(8), Identity::new("a", addr_of(0, 0)), SplitMix(5)).unwrap();
+    node.join(Time::ZERO, &[seed]).unwrap();
+    while node.poll_transmit().is_some() {}
+    let me =
+        MemberRecord { state: MemberState::Alive, incarnation: 0, id: b"mallory", addr: stranger_addr(), meta: b"" };
+    let mut answer = BytesMut::new();
+    Header { cluster: b"", sender: b"mallory" }.encode(&mut answer);
+    encode_push_pull(&mut answer, false, false, [me].into_iter(), Some(&[0]), None);
+    node.handle_stream(Time::ZERO, stranger_addr(), &answer).unwrap();
+    assert!(!core::iter::from_fn(|| node.poll_event()).any(|e| e == Event::Joined), "a stranger completed the join");
+    let retry = Time::ZERO.saturating_add(node.config().join_retry_interval);
+    let mut asked_seed = false;
+    while let Some(at) = node.poll_timeout().filter(|&at| at <= retry) {
+        node.handle_timeout(at);
+        asked_seed |= core::iter::from_fn(|| node.poll_transmit()).any(|t| t.dest == seed && t.reliable);
+    }
+    assert!(asked_seed, "the joiner stopped asking its seed");
+}

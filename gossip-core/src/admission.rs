@@ -75,6 +75,13 @@ impl<R: RngCore> Node<R> {
         self.members.find(sender).is_none() && !self.seeds.contains(&from)
     }
 
+    /// Drops what a stranger said that it may not say (see the module docs), and counts it.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn refuse_from_stranger(&mut self, from: SocketAddr, sender: &[u8]) {
+        trace!(node = %self.identity.id, %from, sender = %String::from_utf8_lossy(sender), "a stranger's message refused");
+        self.stats.stranger_messages_refused += 1;
+    }
+
     /// A stranger claims `record` (an Alive, or its own record in a sync): ping the member
     /// where the claim says it lives, and apply the claim when it answers (see
     /// [`Node::claim_answered`]). The ping is charged to `budget`, what may still go

@@ -541,8 +541,7 @@ impl<R: RngCore> Node<R> {
         message: &Message<'_>,
     ) {
         if stranger.is_some() && !taken_from_stranger(message) {
-            trace!(node = %self.identity.id, %from, sender = %String::from_utf8_lossy(sender), "a stranger's message refused");
-            self.stats.stranger_messages_refused += 1;
+            self.refuse_from_stranger(from, sender);
             return;
         }
         match *message {

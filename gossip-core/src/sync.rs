@@ -84,7 +84,7 @@ impl<R: RngCore> Node<R> {
                 if record.id == sender && record.state == MemberState::Alive {
                     self.check_claim(now, &record, None);
                 } else {
-                    self.stats.stranger_messages_refused += 1;
+                    self.refuse_from_stranger(from, sender);
                 }
                 continue;
             }
@@ -145,12 +145,12 @@ impl<R: RngCore> Node<R> {
 
     /// Paces the catch-up syncs after a response to our sync (Trickle-like). A join reply
     /// starts them at `catch_up_sync`; while catching up, a response that taught us members
-    /// keeps that pace and one that taught nothing lengthens the delay by one step (not
-    /// doubles it: a node the thinner join-storm epidemic missed waited up to a second for
-    /// the sync that mends it). The catch-up ends once the delay reaches four steps, eight
-    /// if the peer is catching up too: in a mass join the gaps of a node and of its peers
-    /// are alike (the last joiners are known to few), so silence is weak evidence. A regular sync that taught something is followed by another soon,
-    /// without entering catch-up.
+    /// keeps that pace and one that taught nothing lengthens the delay by one step, so that
+    /// a node the thinner join-storm epidemic missed is mended within a few steps. The
+    /// catch-up ends once the delay reaches four steps, eight if the peer is catching up
+    /// too: in a mass join the gaps of a node and of its peers are alike (the last joiners
+    /// are known to few), so silence is weak evidence. A regular sync that taught something
+    /// is followed by another soon, without entering catch-up.
     fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: Learned, peer_catching_up: bool) {
         let first = self.config.catch_up_sync;
         let catching_up = self.catching_up(now);

@@ -73,11 +73,12 @@ pub struct Config {
     /// a suspect refutes straight to its accuser. 0: SWIM's way, suspicions are gossiped to
     /// every member and confirmations come from members that happen to probe the suspect.
     pub suspicion_witnesses: usize,
-    /// Ring probes: every other probe goes to this node's successor on a ring of the live
-    /// members ordered by a hash of their ids (the same ring on every node), the others
-    /// follow SWIM's randomized round-robin. Every member is then probed at least once every
-    /// two probe intervals, so a crash is noticed within two intervals, not after a random
-    /// wait with a long tail.
+    /// Ring probes: three probes in four go to this node's successor on a ring of the live
+    /// members ordered by a hash of their ids (the same ring on every node), one every 4/3
+    /// probe intervals; the fourth follows SWIM's randomized round-robin, every 4 intervals,
+    /// on a schedule of its own. Every member is then probed by its ring predecessor within
+    /// 4/3 intervals of any moment, so a crash is noticed that soon, not after a random
+    /// wait with a long tail, for the same one probe per interval.
     pub ring_probes: bool,
     /// Lifeguard: a suspicion without confirmations lasts up to this multiple of the
     /// minimum, shrinking towards the minimum as independent members confirm it.
@@ -175,7 +176,7 @@ impl Config {
     /// push-pull every 30 s) but a probe timeout of 400 ms (memberlist: 500), with bounds
     /// sized to the cluster, and 32 KiB/s of key/value anti-entropy per node. Suspicions are
     /// focused (4 witnesses) and last at least 2 s: a member silent for up to 3.2 s survives
-    /// ([`Config::tolerated_silence`]), and a crash is declared 3.5-5.5 s after it happens.
+    /// ([`Config::tolerated_silence`]), and a crash is declared 3.2-4.6 s after it happens.
     pub fn lan(cluster_size: usize) -> Self {
         let max_members = cluster_size.saturating_mul(4).max(1024);
         Config {
@@ -304,7 +305,7 @@ impl Config {
     ///
     /// It is also the price of detection, since no detector can tell a crash from a
     /// silence: a crash is declared this long after the first probe that reaches the
-    /// crashed member goes unanswered (within two probe intervals with `ring_probes`, one
+    /// crashed member goes unanswered (within 4/3 probe intervals with `ring_probes`, 2/3
     /// on average), and every node knows it a few round trips later.
     pub fn tolerated_silence(&self) -> Duration {
         let (direct, helpers) = match self.detector {

@@ -387,8 +387,9 @@ impl<R: RngCore> Node<R> {
                 self.enqueue_news(&subject, &message);
             }
             // A Down is rare and urgent: pass it on at once rather than at the next gossip
-            // round, so it crosses the cluster in round trips (one extra round per node).
-            self.gossip_now(now);
+            // round, so it crosses the cluster in round trips, and to twice the usual fanout:
+            // a node that the first wave misses (one in e^fanout) waits for a gossip round.
+            self.gossip_now(now, self.config.gossip_nodes * 2);
         }
     }
 

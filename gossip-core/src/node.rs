@@ -12,7 +12,7 @@ use crate::kv::{Expiries, KvStore};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
 use crate::membership::Accusation;
-use crate::probe::Prober;
+use crate::probe::{Lane, Prober};
 use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
@@ -420,8 +420,12 @@ impl<R: RngCore> Node<R> {
         if !self.started {
             self.started = true;
             // Random phases, so nodes started together do not probe and gossip in lockstep.
-            let probe_phase = crate::rand::jitter(&mut self.rng, self.config.probe_interval.as_nanos() as u64);
-            self.prober.next_probe = now.saturating_add(Duration::from_nanos(probe_phase));
+            let phases: [Option<Time>; 2] = Lane::ALL.map(|lane| {
+                let period = self.probe_period(lane)?;
+                let phase = crate::rand::jitter(&mut self.rng, period.as_nanos() as u64);
+                Some(now.saturating_add(Duration::from_nanos(phase)))
+            });
+            self.prober.schedule(|lane| phases[lane as usize]);
             let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
             self.next_push_pull = self.random_phase(now, self.config.push_pull_interval, self.push_pull_interval());
@@ -708,14 +712,14 @@ impl<R: RngCore> Node<R> {
         if self.gossip.is_empty() && self.key_gossip.is_empty() && self.user_gossip.is_empty() {
             return;
         }
-        self.gossip_now(now);
+        self.gossip_now(now, self.config.gossip_nodes);
     }
 
-    /// One gossip round's sends, now: queued news to `gossip_nodes` random members.
-    pub(crate) fn gossip_now(&mut self, now: Time) {
+    /// One gossip round's sends, now: queued news to `fanout` random members.
+    pub(crate) fn gossip_now(&mut self, now: Time, fanout: usize) {
         let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();
-        for _ in 0..self.config.gossip_nodes * 4 {
-            if targets.len() >= self.config.gossip_nodes {
+        for _ in 0..fanout * 4 {
+            if targets.len() >= fanout {
                 break;
             }
             let Some((_, m)) = self.members.random(&mut self.rng) else {

@@ -1,5 +1,5 @@
-//! The SWIM probe cycle: randomized round-robin pings, ping-req through helpers, relayed
-//! acks and Lifeguard nacks, and a suspicion when nothing answers.
+//! The SWIM probe cycle: ring and randomized round-robin pings, ping-req through helpers,
+//! relayed acks and Lifeguard nacks, and a suspicion when nothing answers.
 
 use crate::config::Detector;
 use crate::focused::Focused;
@@ -19,13 +19,42 @@ use std::collections::VecDeque;
 /// Round trips kept for the application at most; older ones are dropped.
 const RECENT_RTTS: usize = 64;
 
+/// With ring probes, one probe in this many goes to a random member and the rest to the
+/// ring successor (see [`Lane`]).
+const WALK_SHARE: u32 = 4;
+
+/// One of the two probe schedules, each with its own probe in flight. With
+/// [`Config::ring_probes`] the ring lane probes the ring successor every `4/3` probe
+/// intervals and the walk lane a random member every 4: one probe per interval in all, as
+/// without rings, but every member is probed by its ring predecessor within 1.33 intervals
+/// of any moment (a crash is noticed that soon), and every node still probes every member
+/// in turn (a member whose ring predecessor is unreachable, slow or lying is still
+/// probed). Without ring probes only the walk lane runs, every interval: SWIM.
+///
+/// [`Config::ring_probes`]: crate::Config::ring_probes
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Ring,
+    Walk,
+}
+
+impl Lane {
+    pub(crate) const ALL: [Lane; 2] = [Lane::Ring, Lane::Walk];
+}
+
+/// A lane's schedule and its probe in flight.
+#[derive(Debug, Default)]
+struct LaneState {
+    next_probe: Time,
+    current: Option<Probe>,
+}
+
 /// Probe scheduling and the probes in flight.
 #[derive(Debug, Default)]
 pub(crate) struct Prober {
     /// This round's walk over the member slab: each member once per round, in random order.
     round: Walk,
-    pub(crate) next_probe: Time,
-    current: Option<Probe>,
+    lanes: [LaneState; 2],
     seq: u32,
     /// Ping-reqs this node is relaying for others, oldest (earliest deadline) first.
     relays: VecDeque<Relay>,
@@ -33,8 +62,6 @@ pub(crate) struct Prober {
     verifications: VecDeque<(u32, MemberRef)>,
     /// Focused suspicions' checks in flight (see `focused.rs`).
     pub(crate) focused: Focused,
-    /// Ring probes: whether the next probe goes to the ring successor.
-    ring_turn: bool,
     /// The ring successor, and the live-set version it was found at.
     successor: Option<(u64, Option<MemberRef>)>,
     /// Round-trip times of the direct acks to this node's probes ([`Detector::Phi`]).
@@ -100,23 +127,44 @@ impl Prober {
         self.seq
     }
 
+    fn lane(&mut self, lane: Lane) -> &mut LaneState {
+        &mut self.lanes[lane as usize]
+    }
+
+    /// Starts each lane's schedule at `first`, or never.
+    pub(crate) fn schedule(&mut self, first: impl Fn(Lane) -> Option<Time>) {
+        for lane in Lane::ALL {
+            self.lane(lane).next_probe = first(lane).unwrap_or(Time::MAX);
+        }
+    }
+
     /// Stops probing for good (the node left).
     pub(crate) fn abandon(&mut self) {
-        self.current = None;
-        self.next_probe = Time::MAX;
+        self.schedule(|_| None);
+        for lane in Lane::ALL {
+            self.lane(lane).current = None;
+        }
+    }
+
+    /// The probe in flight with this sequence number.
+    fn probe_with(&mut self, seq: u32) -> Option<&mut Probe> {
+        self.lanes.iter_mut().filter_map(|l| l.current.as_mut()).find(|p| p.seq == seq)
     }
 
     /// The earliest probe-related deadline.
     pub(crate) fn next_deadline(&self) -> Option<Time> {
-        let mut next = self.next_probe;
-        if let Some(p) = &self.current
-            && !p.acked
-        {
-            if !p.indirect_sent {
-                next = next.min(p.indirect_at);
-            }
-            if !p.finished {
-                next = next.min(p.finish_at);
+        let mut next = Time::MAX;
+        for lane in &self.lanes {
+            next = next.min(lane.next_probe);
+            if let Some(p) = &lane.current
+                && !p.acked
+            {
+                if !p.indirect_sent {
+                    next = next.min(p.indirect_at);
+                }
+                if !p.finished {
+                    next = next.min(p.finish_at);
+                }
             }
         }
         if let Some(r) = self.relays.front() {
@@ -156,17 +204,7 @@ impl Prober {
     /// next (memberlist inserts newcomers at a random place: the same bound); only a slab
     /// grown past the walk starts a new one. (A walk over the slab as it was would leave
     /// every member learnt since, in a young cluster most of them, for its next round.)
-    ///
-    /// With ring probes, every other call returns the ring successor instead.
-    fn next_target(&mut self, members: &Members, rng: &mut impl RngCore, ring: Option<&[u8]>) -> Option<MemberRef> {
-        if let Some(me) = ring {
-            self.ring_turn = !self.ring_turn;
-            if self.ring_turn
-                && let Some(successor) = self.successor(members, me)
-            {
-                return Some(successor);
-            }
-        }
+    fn next_walk_target(&mut self, members: &Members, rng: &mut impl RngCore) -> Option<MemberRef> {
         let slots = members.slot_count();
         let span = slots.saturating_mul(2).next_power_of_two();
         if slots > self.round.len() {
@@ -198,14 +236,21 @@ impl<R: RngCore> Node<R> {
             self.send(origin, &[Message::Nack { seq }]);
         }
         self.focused_timers(now);
-        if let Some(p) = &self.prober.current
+        for lane in Lane::ALL {
+            self.lane_timers(now, lane);
+        }
+    }
+
+    /// One lane's due timers: its probe's indirect phase and end, and its next probe.
+    fn lane_timers(&mut self, now: Time, lane: Lane) {
+        if let Some(p) = &self.prober.lane(lane).current
             && !p.acked
             && !p.indirect_sent
             && p.indirect_at <= now
         {
-            self.send_indirect();
+            self.send_indirect(lane);
         }
-        if let Some(p) = self.prober.current.as_mut()
+        if let Some(p) = self.prober.lane(lane).current.as_mut()
             && !p.acked
             && !p.finished
             && p.finish_at <= now
@@ -214,20 +259,35 @@ impl<R: RngCore> Node<R> {
             let p = *p;
             self.finish_probe(now, p);
         }
-        if self.prober.next_probe <= now && !self.left {
-            if let Some(p) = self.prober.current.take()
+        if self.prober.lane(lane).next_probe <= now && !self.left {
+            if let Some(p) = self.prober.lane(lane).current.take()
                 && !p.finished
             {
                 self.finish_probe(now, p);
             }
-            self.start_probe(now);
-            self.prober.next_probe = now.saturating_add(self.health.scale(self.config.probe_interval));
+            self.start_probe(now, lane);
+            let period = self.probe_period(lane).unwrap_or(Duration::MAX);
+            self.prober.lane(lane).next_probe = now.saturating_add(self.health.scale(period));
         }
     }
 
-    fn start_probe(&mut self, now: Time) {
-        let ring = self.config.ring_probes.then(|| self.identity.id.as_bytes());
-        let Some(target) = self.prober.next_target(&self.members, &mut self.rng, ring) else {
+    /// Time between two probes of `lane` (see [`Lane`]), or `None` if it does not run.
+    pub(crate) fn probe_period(&self, lane: Lane) -> Option<Duration> {
+        let interval = self.config.probe_interval;
+        match (lane, self.config.ring_probes) {
+            (Lane::Ring, false) => None,
+            (Lane::Walk, false) => Some(interval),
+            (Lane::Ring, true) => Some(interval.saturating_mul(WALK_SHARE) / (WALK_SHARE - 1)),
+            (Lane::Walk, true) => Some(interval.saturating_mul(WALK_SHARE)),
+        }
+    }
+
+    fn start_probe(&mut self, now: Time, lane: Lane) {
+        let target = match lane {
+            Lane::Ring => self.prober.successor(&self.members, self.identity.id.as_bytes()),
+            Lane::Walk => self.prober.next_walk_target(&self.members, &mut self.rng),
+        };
+        let Some(target) = target else {
             return;
         };
         let Some((incarnation, addr)) = self.members.get(target).map(|m| (m.incarnation, m.addr())) else {
@@ -245,7 +305,7 @@ impl<R: RngCore> Node<R> {
                 (indirect_at, indirect_at.saturating_add(self.health.scale(self.config.probe_timeout)))
             }
         };
-        self.prober.current = Some(Probe {
+        self.prober.lane(lane).current = Some(Probe {
             seq,
             target,
             addr,
@@ -349,12 +409,12 @@ impl<R: RngCore> Node<R> {
     }
 
     /// No direct ack in time: ask helpers to probe for us (Lifeguard: and expect nacks).
-    fn send_indirect(&mut self) {
-        let Some(p) = self.prober.current.as_mut() else { return };
+    fn send_indirect(&mut self, lane: Lane) {
+        let Some(p) = self.prober.lane(lane).current.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target) = (p.seq, p.target);
         let asked = self.ask_helpers(target, seq, None);
-        if let Some(p) = self.prober.current.as_mut()
+        if let Some(p) = self.prober.lane(lane).current.as_mut()
             && self.config.local_health
         {
             p.expected_nacks = asked as u32;
@@ -413,9 +473,7 @@ impl<R: RngCore> Node<R> {
     /// An ack from `from`: for the current probe (directly from its target, or relayed by
     /// a helper), a pre-Down check, or a ping this node relays.
     pub(crate) fn on_ack(&mut self, now: Time, from: SocketAddr, seq: u32) {
-        if let Some(p) = self.prober.current.as_mut()
-            && p.seq == seq
-        {
+        if let Some(p) = self.prober.probe_with(seq) {
             p.acked = true;
             // Phi's window: round trips of direct acks only, each probe's first one (a
             // duplicate is no new sample), late ones too: a window that never saw a slow
@@ -454,8 +512,7 @@ impl<R: RngCore> Node<R> {
     }
 
     pub(crate) fn on_nack(&mut self, seq: u32) {
-        if let Some(p) = self.prober.current.as_mut()
-            && p.seq == seq
+        if let Some(p) = self.prober.probe_with(seq)
             && p.indirect_sent
         {
             p.nacks = p.nacks.saturating_add(1);

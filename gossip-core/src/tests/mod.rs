@@ -8,6 +8,7 @@ mod encryption;
 mod focused;
 mod fuzz_bodies;
 mod hostile;
+mod probing;
 mod scenarios;
 #[cfg(feature = "tracing")]
 mod tracing;

@@ -172,6 +172,26 @@ impl Dissemination {
         true
     }
 
+    /// Another node sent us `message` about `subject`, which we have queued as it is: the
+    /// news is spreading without us, so count that as one of our sends (rumor mongering's
+    /// "feedback and counter" rule, as in Demers et al.). An epidemic's last rounds then
+    /// end sooner, where most nodes already have the news, while fresh news is rarely heard
+    /// twice and spreads as before. News sent `limit` times (plus its extra) is retired.
+    pub(crate) fn heard_again(&mut self, subject: &[u8], message: &[u8], limit: u32) {
+        let Some(&idx) = self.by_subject.get(subject) else { return };
+        let entry = self.entry(idx);
+        if entry.message[..] != *message {
+            return;
+        }
+        if entry.sends + 1 >= limit.saturating_add(entry.extra) {
+            self.retire(idx);
+        } else {
+            self.unlink(idx);
+            self.entry(idx).sends += 1;
+            self.link(idx);
+        }
+    }
+
     /// Appends queued messages to `out` while they fit in `room` bytes, in queue order,
     /// and counts a send for each. News sent `limit` times (plus its extra) is retired.
     /// Returns how many messages were appended.
@@ -228,6 +248,27 @@ mod tests {
         assert_eq!(retransmit_limit(4, 9), 4);
         assert_eq!(retransmit_limit(4, 10), 8);
         assert_eq!(retransmit_limit(4, 1000), 16);
+    }
+
+    // News heard again from elsewhere counts as one of our sends, and is retired at the
+    // limit like sent news; other news about the same subject is left alone.
+    #[test]
+    fn news_heard_again_counts_as_sent() {
+        let mut q = Dissemination::new(Keys::default());
+        q.push(NodeId::from("a"), b"a-news", 10, 0, 0);
+        q.heard_again(b"a", b"a-other", 3);
+        q.heard_again(b"b", b"a-news", 3);
+        let mut out = BytesMut::new();
+        assert_eq!(q.fill(&mut out, 100, 3), 1);
+        q.heard_again(b"a", b"a-news", 3);
+        assert_eq!(q.fill(&mut out, 100, 3), 1);
+        assert!(q.is_empty(), "sent twice and heard once: three in all, the limit");
+        let mut q = Dissemination::new(Keys::default());
+        q.push(NodeId::from("a"), b"a-news", 10, 0, 0);
+        for _ in 0..3 {
+            assert_eq!(q.fill(&mut out, 100, 3), 1);
+        }
+        assert!(q.is_empty(), "unheard news is sent the whole limit");
     }
 
     #[test]

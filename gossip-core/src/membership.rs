@@ -59,6 +59,9 @@ impl<R: RngCore> Node<R> {
         }
         let current = self.current(id);
         if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
+            if current.is_some_and(|(_, s, i)| s == MemberState::Alive && i == incarnation) {
+                self.heard_again(id, &Message::Alive { incarnation, id, addr, meta });
+            }
             return;
         }
         // A live member keeps its address (memberlist's rule): whoever claims it moved, it

@@ -658,6 +658,16 @@ impl<R: RngCore> Node<R> {
         self.enqueue_news_sent(subject, message, limit - (limit / 2).max(1));
     }
 
+    /// News about `subject` we hold queued came from elsewhere too (see
+    /// [`Dissemination::heard_again`]).
+    pub(crate) fn heard_again(&mut self, subject: &[u8], message: &Message<'_>) {
+        let start = self.arena.len();
+        message.encode(&mut self.arena);
+        let limit = self.retransmit_budget();
+        self.gossip.heard_again(subject, &self.arena[start..], limit);
+        self.arena.truncate(start);
+    }
+
     /// Queues application news (key writes, broadcasts) on its own piggyback queue.
     pub(crate) fn enqueue_on(&mut self, kind: QueueKind, subject: NodeId, message: &Message<'_>) {
         let start = self.arena.len();

@@ -39,7 +39,7 @@ pub const SCENARIOS: [&str; 17] = [
 /// until it has converged, then `--settle` seconds.
 pub fn describe(name: &str) -> Option<&'static str> {
     Some(match name {
-        "join" => "every node joins through node 0 within the first second; times from t = 0 until every view is true",
+        "join" => "every node joins through node 0 within --join-within SECS (1 s); times from t = 0 until every view is true",
         "steady" => {
             "nothing happens: the cost of running a converged cluster (with --keys N, of keeping N keys a node)"
         }
@@ -88,6 +88,9 @@ pub struct Scenario {
     /// Simulated seconds between convergence and the fault (0 by default): time for the
     /// join's gossip and catch-up syncs to die down, so the measured window is steady state.
     pub settle: f64,
+    /// Every node but node 0 joins through it at a random moment within this many
+    /// simulated seconds of the start (1 by default; 0: all at once).
+    pub join_within: f64,
     /// Keys per node in `kv-load` and `big-state` (`None` picks the scenario's default), and
     /// in `steady` (`None`: no keys).
     pub keys: Option<usize>,
@@ -215,6 +218,7 @@ impl Scenario {
             net: NetConfig::default(),
             duration: None,
             settle: 0.0,
+            join_within: 1.0,
             keys: None,
             payload_bytes: None,
             pause: None,
@@ -259,12 +263,12 @@ impl Scenario {
         }
         let duration = Duration::from_secs_f64(self.duration.unwrap_or_else(|| self.default_duration()));
 
-        // Everyone joins through node 0, at random moments within the first second.
+        // Everyone joins through node 0, at random moments within `join_within` seconds.
         sim.start(0, &[]);
         let mut order: Vec<(u64, usize)> = (1..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
         order.sort();
         for (micros, i) in order {
-            sim.run_until(Time::from_nanos(micros * 1000), |_| false);
+            sim.run_until(Time::from_nanos((micros as f64 * 1000.0 * self.join_within) as u64), |_| false);
             sim.start(i, &[0]);
         }
         let warmup_limit = sim.now.saturating_add(Duration::from_secs(120));

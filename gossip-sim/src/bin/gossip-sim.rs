@@ -1,5 +1,5 @@
 //! `gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
-//! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--keys N] [--payload-bytes N] [--pause SECS]
+//! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--join-within SECS] [--keys N] [--payload-bytes N] [--pause SECS]
 //! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`, and `gossip-sim --list-scenarios`.
 //!
 //! The command line is parsed by clap: `--help` (or `help run`) describes every flag and
@@ -79,6 +79,10 @@ struct Run {
     /// gossip has died down and the measured window is steady state [default: 0].
     #[arg(long, value_name = "SECS", value_parser = seconds_up_to::<3600>)]
     settle: Option<f64>,
+    /// Every node joins through node 0 at a random moment within this many seconds of the
+    /// start, 0 (all at once) to 60 [default: 1].
+    #[arg(long = "join-within", value_name = "SECS", value_parser = seconds_up_to::<60>)]
+    join_within: Option<f64>,
     /// How long the `flap` scenario's node stalls each time, 0 to 600 seconds [default: 3].
     #[arg(long, value_name = "SECS", value_parser = seconds_up_to::<600>)]
     pause: Option<f64>,
@@ -175,6 +179,9 @@ impl Run {
         scenario.pause = self.pause;
         if let Some(s) = self.settle {
             scenario.settle = s;
+        }
+        if let Some(s) = self.join_within {
+            scenario.join_within = s;
         }
         for (field, value) in &self.sets {
             settings::set(&mut scenario.config, field, value).map_err(|e| format!("--set {e}"))?;

@@ -135,7 +135,9 @@ pub struct Report {
     /// Fault until every live node did.
     #[serde(serialize_with = "crate::json::round3_or_null")]
     pub detect_all_secs: Option<f64>,
-    /// Distinct decisions that a live node is Down (one per subject and incarnation).
+    /// Distinct decisions that a live node is Down (one per subject and incarnation). A
+    /// Down across a partition's cut while it holds is not one: see
+    /// [`Report::partition_downs`].
     pub false_positives: u64,
     /// `MemberDown` events about live nodes, summed over observers.
     pub false_positive_notices: u64,
@@ -188,6 +190,13 @@ pub struct Report {
     /// cluster's agreement is `converged_secs`).
     #[serde(serialize_with = "crate::json::round3_or_null")]
     pub joiner_knows_all_secs: Option<f64>,
+    /// Distinct decisions that a live node on the other side of a partition's cut is Down,
+    /// made while the cut holds (`partition`, `long-partition`, `kv-partition`; 0 elsewhere).
+    /// A partition is expected to cause them: an observer cannot tell a member it cannot
+    /// reach from a crashed one.
+    pub partition_downs: u64,
+    /// `MemberDown` events behind [`Report::partition_downs`], summed over observers.
+    pub partition_down_notices: u64,
     /// The picture of the run, when [`Scenario::svg`] asked for it (not part of the JSON).
     #[serde(skip)]
     pub svg: Option<String>,
@@ -348,9 +357,9 @@ impl Scenario {
                     "partition" => Duration::from_secs(30),
                     _ => self.config.reclaim_after + Duration::from_secs(30),
                 };
-                sim.net.partition(|i| u16::from(i >= n / 2));
+                sim.partition(|i| u16::from(i >= n / 2));
                 sim.run_until(event_at.saturating_add(apart), |_| false);
-                sim.net.heal();
+                sim.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration); // the heal is the event measured
             }
@@ -365,7 +374,7 @@ impl Scenario {
                     }
                 }
                 sim.run_until(event_at.saturating_add(Duration::from_secs(5)), |_| false);
-                sim.net.partition(|i| u16::from(i >= n / 2));
+                sim.partition(|i| u16::from(i >= n / 2));
                 sim.run_until(sim.now.saturating_add(Duration::from_secs(5)), |_| false);
                 for owner in [a, b] {
                     sim.delete_key(owner, b"gone");
@@ -373,7 +382,7 @@ impl Scenario {
                     sim.set_key(owner, b"new", b"after");
                 }
                 sim.run_until(event_at.saturating_add(Duration::from_secs(35)), |_| false);
-                sim.net.heal();
+                sim.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration);
                 kv_owners = vec![a, b];
@@ -654,6 +663,8 @@ impl Scenario {
             detect_all_secs: since(all, watch_from),
             false_positives: sim.truth.false_positive_decisions.len() as u64,
             false_positive_notices: sim.truth.false_positive_notices,
+            partition_downs: sim.truth.partition_down_decisions.len() as u64,
+            partition_down_notices: sim.truth.partition_down_notices,
             max_packet_bytes: sim.traffic.max_datagram,
             delivered_all_secs: None,
             staleness_mean_secs: None,

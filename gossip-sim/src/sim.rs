@@ -392,6 +392,20 @@ impl Sim {
         self.flush(i);
     }
 
+    /// Cuts the network: node `i` can reach only the nodes of its group `group_of(i)`.
+    /// The truth learns the sides, so that Downs across the cut are told apart from false
+    /// positives ([`Truth::partition_down_decisions`](crate::truth::Truth::partition_down_decisions)).
+    pub fn partition(&mut self, group_of: impl Fn(usize) -> u16) {
+        self.net.partition(&group_of);
+        self.truth.set_cut(Some((0..self.len()).map(group_of).collect()));
+    }
+
+    /// Removes every cut.
+    pub fn heal(&mut self) {
+        self.net.heal();
+        self.truth.set_cut(None);
+    }
+
     /// Node `i` handles nothing (input or timers) until `now + d`, then catches up.
     pub fn pause(&mut self, i: usize, d: Duration) {
         self.slots[i].paused_until = self.now.saturating_add(d);

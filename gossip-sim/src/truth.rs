@@ -32,8 +32,17 @@ pub struct Truth {
     /// `MemberDown` events about live members, summed over observers.
     pub false_positive_notices: u64,
     /// Distinct (subject, life, incarnation) some observer declared Down while that life
-    /// was live (Downs about a restarted member's previous life do not count).
+    /// was live (Downs about a restarted member's previous life do not count, nor Downs
+    /// across a cut: see [`Truth::partition_down_decisions`]).
     pub false_positive_decisions: BTreeSet<(usize, u32, u32)>,
+    /// `MemberDown` events about live members on the other side of a cut while the cut
+    /// holds, summed over observers: the Downs a partition is expected to cause.
+    pub partition_down_notices: u64,
+    /// Distinct (subject, life, incarnation) some observer declared Down while a cut
+    /// kept them apart.
+    pub partition_down_decisions: BTreeSet<(usize, u32, u32)>,
+    /// While the network is cut ([`Truth::set_cut`]), each node's side; empty otherwise.
+    side: Vec<u16>,
     /// The member whose failure or departure is being timed, since when, and the view
     /// that counts as detecting it (Down for a failure, Left for a departure).
     watched: Option<(usize, Time, u8)>,
@@ -74,6 +83,9 @@ impl Truth {
             incomplete: 0,
             false_positive_notices: 0,
             false_positive_decisions: BTreeSet::new(),
+            partition_down_notices: 0,
+            partition_down_decisions: BTreeSet::new(),
+            side: Vec::new(),
             watched: None,
             detect_first: None,
             detect_all: None,
@@ -175,6 +187,18 @@ impl Truth {
         self.dead_life_window = window;
     }
 
+    /// The network is cut into groups (`side[i]` is node `i`'s), or whole again (`None`).
+    /// While it is cut, a Down about a live member on the other side is a partition Down,
+    /// not a false positive: the observer cannot tell the member from a crashed one.
+    pub fn set_cut(&mut self, side: Option<Vec<u16>>) {
+        self.side = side.unwrap_or_default();
+    }
+
+    /// Whether a cut keeps nodes `i` and `j` apart.
+    fn apart(&self, i: usize, j: usize) -> bool {
+        matches!((self.side.get(i), self.side.get(j)), (Some(a), Some(b)) if a != b)
+    }
+
     /// Node `j` became live or stopped being live at `now`. A node that (re)starts knows
     /// nobody.
     pub fn set_live(&mut self, j: usize, live: bool, fresh: bool, now: Time) {
@@ -225,8 +249,14 @@ impl Truth {
         let about_dead_life = self.previous_life[j]
             .is_some_and(|(top, died)| incarnation <= top && now <= died.saturating_add(self.dead_life_window));
         if v == DOWN && self.live[j] && self.live[i] && !about_dead_life {
-            self.false_positive_notices += 1;
-            self.false_positive_decisions.insert((j, self.life[j], incarnation));
+            let decision = (j, self.life[j], incarnation);
+            if self.apart(i, j) {
+                self.partition_down_notices += 1;
+                self.partition_down_decisions.insert(decision);
+            } else {
+                self.false_positive_notices += 1;
+                self.false_positive_decisions.insert(decision);
+            }
         }
         if let Some((w, _, gone)) = self.watched
             && w == j
@@ -291,6 +321,27 @@ mod tests {
         t.observe(at(40), 0, &down(0));
         assert_eq!(t.false_positive_notices, 3, "20 s after the death: the new life's");
         assert_eq!(t.false_positive_decisions.len(), 3, "(b, 0, 3), (b, 1, 4), (b, 1, 0)");
+    }
+
+    // While a cut holds, a Down about a live member on the other side is a partition Down;
+    // about one on the same side, or once the cut is healed, it is a false positive.
+    #[test]
+    fn downs_across_a_cut_are_partition_downs() {
+        let ids: Vec<NodeId> = ["a", "b", "c"].into_iter().map(NodeId::from).collect();
+        let mut t = Truth::new(&ids);
+        let down = |id: &str| Event::MemberDown { id: NodeId::from(id), incarnation: 0 };
+        for j in 0..3 {
+            t.set_live(j, true, true, Time::ZERO);
+        }
+        t.set_cut(Some(vec![0, 0, 1]));
+        t.observe(Time::from_secs(1), 0, &down("c"));
+        t.observe(Time::from_secs(1), 1, &down("c"));
+        assert_eq!((t.partition_down_notices, t.partition_down_decisions.len()), (2, 1));
+        t.observe(Time::from_secs(1), 0, &down("b"));
+        assert_eq!((t.false_positive_notices, t.false_positive_decisions.len()), (1, 1), "same side");
+        t.set_cut(None);
+        t.observe(Time::from_secs(2), 2, &down("a"));
+        assert_eq!((t.false_positive_notices, t.partition_down_notices), (2, 2), "healed");
     }
 
     // The counts kept incrementally (mismatches, observers with a wrong view) equal a

@@ -190,12 +190,17 @@ fn phi_detector_is_accurate_and_faster() {
 
 // Two halves partitioned for 30 s find each other again after the heal, and so do halves
 // kept apart past the reclaim time, which forget each other entirely (memberlist #222).
+// While apart, each half declares the other Down: those Downs are counted as partition
+// Downs, every member at least once, and none of them as a false positive.
 #[test]
 fn partitions_heal() {
     for seed in SEEDS {
         for name in ["partition", "long-partition"] {
             let r = run(name, 200, seed, |_| {});
-            assert!(r.converged_secs.is_some(), "{name} seed {seed}: {}", r.to_json());
+            let json = r.to_json();
+            assert!(r.converged_secs.is_some(), "{name} seed {seed}: {json}");
+            assert!(r.partition_downs >= 200 && r.partition_down_notices >= 200 * 100, "{name} seed {seed}: {json}");
+            assert_eq!((r.false_positives, r.false_positive_notices), (0, 0), "{name} seed {seed}: {json}");
         }
     }
 }

@@ -43,6 +43,13 @@ pub struct Truth {
     pub partition_down_decisions: BTreeSet<(usize, u32, u32)>,
     /// While the network is cut ([`Truth::set_cut`]), each node's side; empty otherwise.
     side: Vec<u16>,
+    /// Whether to keep [`Truth::complete_log`] (for pictures).
+    pub log_complete: bool,
+    /// With [`Truth::log_complete`]: every moment the share of live nodes whose whole view
+    /// is true changed, and the share from then on.
+    pub complete_log: Vec<(Time, f64)>,
+    /// Live nodes.
+    live_n: usize,
     /// The member whose failure or departure is being timed, since when, and the view
     /// that counts as detecting it (Down for a failure, Left for a departure).
     watched: Option<(usize, Time, u8)>,
@@ -86,6 +93,9 @@ impl Truth {
             partition_down_notices: 0,
             partition_down_decisions: BTreeSet::new(),
             side: Vec::new(),
+            log_complete: false,
+            complete_log: Vec::new(),
+            live_n: 0,
             watched: None,
             detect_first: None,
             detect_all: None,
@@ -149,7 +159,29 @@ impl Truth {
 
     /// Live nodes.
     pub fn live_count(&self) -> usize {
-        self.live.iter().filter(|l| **l).count()
+        self.live_n
+    }
+
+    /// The share of live nodes whose whole view is true.
+    pub fn complete_share(&self) -> f64 {
+        if self.live_n == 0 { 1.0 } else { 1.0 - self.incomplete as f64 / self.live_n as f64 }
+    }
+
+    /// With [`Truth::log_complete`], logs [`Truth::complete_share`] at `now` if it changed.
+    /// Changes at one instant are one change (a crash and a restart at once are no dip).
+    fn log(&mut self, now: Time) {
+        if !self.log_complete {
+            return;
+        }
+        let share = self.complete_share();
+        if let Some(&(at, _)) = self.complete_log.last()
+            && at == now
+        {
+            self.complete_log.pop();
+        }
+        if self.complete_log.last().is_none_or(|&(_, last)| last != share) {
+            self.complete_log.push((now, share));
+        }
     }
 
     /// The fraction of live observers whose view of `j` matches the truth.
@@ -213,6 +245,7 @@ impl Truth {
             self.previous_life[j] = Some((self.highest[j], self.died[j]));
         }
         self.booted[j] |= live;
+        self.live_n = self.live_n + usize::from(live) - usize::from(self.live[j]);
         self.live[j] = live;
         if fresh {
             self.view[j * self.n..(j + 1) * self.n].fill(UNKNOWN);
@@ -228,6 +261,7 @@ impl Truth {
         let after: u64 =
             (0..self.n).map(|k| u64::from(self.pair_wrong(k, j))).sum::<u64>() + u64::from(self.wrong_views[j]);
         self.mismatches = self.mismatches + after - before;
+        self.log(now);
     }
 
     /// Folds one event raised by observer `i` at `now` into the views and metrics.
@@ -241,6 +275,7 @@ impl Truth {
         };
         let Some(&j) = self.index.get(id) else { return };
         self.set_view(i, j, v);
+        self.log(now);
         self.highest[j] = self.highest[j].max(incarnation);
         // A Down of a live member is false, unless it may still be about the member's
         // previous life: at an incarnation that life reached, and soon enough after it died

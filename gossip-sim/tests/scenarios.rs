@@ -341,7 +341,7 @@ fn churn_settles() {
 }
 
 // A node that joins a cluster holding a large replicated state (500 nodes with 10 keys
-// each here; 100 each in README's 1,000-node run) knows every member from its seed's
+// each here; 100 each in the 1,000-node run of docs/measurements.md) knows every member from its seed's
 // first answer, before it holds the bulk state, which takes several budgeted syncs; in the
 // end it holds every owner's keys exactly (chitchat #119).
 #[test]
@@ -378,8 +378,8 @@ fn a_busy_state_stays_within_its_budget() {
 }
 
 // Owner pushes keep copies fresh under the same load for fewer bytes than the memberlist
-// anchor (README "Measured": 14,236 B/node/s, copies p50 5.7 s and p90 19.9 s old at 200
-// nodes): here every node sends under 14,000 B/s in all, and the median copy is under
+// anchor (docs/measurements.md, anchors: 14,236 B/node/s, copies p50 5.7 s and p90 19.9 s
+// old at 200 nodes): here every node sends under 14,000 B/s in all, and the median copy is under
 // 4.5 s old, the 90th percentile under 8 s. (Before pushes, at 16 KiB/s of budget: 8.3 s
 // and 14.0 s.)
 #[test]

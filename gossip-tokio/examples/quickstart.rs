@@ -1,4 +1,4 @@
-//! README's example: two nodes on loopback; beta joins alpha, sets a key and leaves.
+//! Two nodes on loopback: beta joins alpha, sets a key and leaves, and alpha sees it all.
 use gossip_tokio::gossip_core::{Config, Event};
 use gossip_tokio::{Cluster, Options};
 

@@ -3,7 +3,7 @@
 use crate::net::NetConfig;
 use crate::rng::SplitMix;
 use crate::sim::Sim;
-use crate::svg::Picture;
+use crate::svg::{Picture, Right};
 use core::time::Duration;
 use gossip_core::{Config, Time};
 use rand_core::RngCore;
@@ -138,7 +138,9 @@ pub struct Report {
     /// Fault until every live node did.
     #[serde(serialize_with = "crate::json::round3_or_null")]
     pub detect_all_secs: Option<f64>,
-    /// Distinct decisions that a live node is Down (one per subject and incarnation).
+    /// Distinct decisions that a live node is Down (one per subject and incarnation). A
+    /// Down across a partition's cut while it holds is not one: see
+    /// [`Report::partition_downs`].
     pub false_positives: u64,
     /// `MemberDown` events about live nodes, summed over observers.
     pub false_positive_notices: u64,
@@ -191,6 +193,13 @@ pub struct Report {
     /// cluster's agreement is `converged_secs`).
     #[serde(serialize_with = "crate::json::round3_or_null")]
     pub joiner_knows_all_secs: Option<f64>,
+    /// Distinct decisions that a live node on the other side of a partition's cut is Down,
+    /// made while the cut holds (`partition`, `long-partition`, `kv-partition`; 0 elsewhere).
+    /// A partition is expected to cause them: an observer cannot tell a member it cannot
+    /// reach from a crashed one.
+    pub partition_downs: u64,
+    /// `MemberDown` events behind [`Report::partition_downs`], summed over observers.
+    pub partition_down_notices: u64,
     /// The picture of the run, when [`Scenario::svg`] asked for it (not part of the JSON).
     #[serde(skip)]
     pub svg: Option<String>,
@@ -259,7 +268,8 @@ impl Scenario {
         sim.progress = self.progress;
         sim.breakdown = self.breakdown;
         if self.svg {
-            sim.sample_every = Some(Duration::from_millis(100));
+            sim.sample_every = Some(Duration::from_millis(10));
+            sim.truth.log_complete = true;
         }
         let duration = Duration::from_secs_f64(self.duration.unwrap_or_else(|| self.default_duration()));
 
@@ -284,9 +294,10 @@ impl Scenario {
                 s.truth.converged()
             });
             let converged_secs = converged.then(|| secs(sim.now.saturating_since(joined_at)));
-            let mut report = self.report(&sim, joined_at, converged_secs, wall, vec![]);
+            let mut report = self.report(&sim, joined_at, converged_secs, wall);
             report.form_wall_secs = report.wall_secs;
             report.converged_p99_secs = since(p99, joined_at);
+            report.svg = self.picture(&sim, &report, joined_at, joined_at, Vec::new());
             return Ok(report);
         }
         if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
@@ -305,6 +316,9 @@ impl Scenario {
         let mut delivered_all_secs = None;
         let mut kv_owners: Vec<usize> = Vec::new();
         let mut stepped_converged = None;
+        // With --svg, the share that the key scenarios' right panel draws, sampled on their
+        // 100 ms steps (see `Scenario::picture`).
+        let mut key_shares: Vec<(f64, f64)> = Vec::new();
         let mut joiner_knows_all = None;
         let mut load_traffic = None;
         let mut staleness = None;
@@ -352,9 +366,9 @@ impl Scenario {
                     "partition" => Duration::from_secs(30),
                     _ => self.config.reclaim_after + Duration::from_secs(30),
                 };
-                sim.net.partition(|i| u16::from(i >= n / 2));
+                sim.partition(|i| u16::from(i >= n / 2));
                 sim.run_until(event_at.saturating_add(apart), |_| false);
-                sim.net.heal();
+                sim.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration); // the heal is the event measured
             }
@@ -369,7 +383,7 @@ impl Scenario {
                     }
                 }
                 sim.run_until(event_at.saturating_add(Duration::from_secs(5)), |_| false);
-                sim.net.partition(|i| u16::from(i >= n / 2));
+                sim.partition(|i| u16::from(i >= n / 2));
                 sim.run_until(sim.now.saturating_add(Duration::from_secs(5)), |_| false);
                 for owner in [a, b] {
                     sim.delete_key(owner, b"gone");
@@ -377,7 +391,7 @@ impl Scenario {
                     sim.set_key(owner, b"new", b"after");
                 }
                 sim.run_until(event_at.saturating_add(Duration::from_secs(35)), |_| false);
-                sim.net.heal();
+                sim.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration);
                 kv_owners = vec![a, b];
@@ -530,6 +544,9 @@ impl Scenario {
                 end = measured_from.saturating_add(duration);
                 let step = Duration::from_millis(100);
                 let (mut knows_all, mut holds_all, mut all_agree) = (None, None, None);
+                if self.svg {
+                    key_shares.push((0.0, 0.0)); // the joiner starts with nothing
+                }
                 while sim.now < end && (knows_all.is_none() || holds_all.is_none() || all_agree.is_none()) {
                     sim.run_until(sim.now.saturating_add(step), |_| false);
                     let at = Some(secs(sim.now.saturating_since(measured_from)));
@@ -542,18 +559,28 @@ impl Scenario {
                     if holds_all.is_none() && (0..n).all(|o| o == victim || sim.holds_keys_of(victim, o)) {
                         holds_all = at;
                     }
+                    if self.svg {
+                        let held = (0..n).filter(|&o| o != victim && sim.holds_keys_of(victim, o)).count();
+                        key_shares.push((secs(sim.now.saturating_since(measured_from)), held as f64 / (n - 1) as f64));
+                    }
                 }
                 stepped_converged = all_agree;
                 joiner_knows_all = knows_all;
                 delivered_all_secs = holds_all;
             }
             // One node sets one replicated key; delivered once every live node has it.
-            "kv" => sim.set_key(victim, KV_KEY, KV_VALUE),
+            "kv" => {
+                sim.watch_news(victim);
+                sim.set_key(victim, KV_KEY, KV_VALUE);
+            }
             // One node broadcasts one message; delivered once every live node has it.
-            "broadcast" => match self.payload_bytes {
-                Some(len) => sim.broadcast(victim, &vec![b'x'; len]),
-                None => sim.broadcast(victim, KV_VALUE),
-            },
+            "broadcast" => {
+                sim.watch_news(victim);
+                match self.payload_bytes {
+                    Some(len) => sim.broadcast(victim, &vec![b'x'; len]),
+                    None => sim.broadcast(victim, KV_VALUE),
+                }
+            }
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {
@@ -578,6 +605,12 @@ impl Scenario {
                     }
                     if delivered_all_secs.is_none() && delivered(&sim) {
                         delivered_all_secs = Some(secs(sim.now.saturating_since(measured_from)));
+                    }
+                    if self.svg && !kv_owners.is_empty() {
+                        let exact = |i: usize| kv_owners.iter().all(|&o| o == i || sim.holds_keys_of(i, o));
+                        let held = (0..n).filter(|&i| sim.truth.is_live(i) && exact(i)).count();
+                        let at = secs(sim.now.saturating_since(measured_from));
+                        key_shares.push((at, held as f64 / sim.truth.live_count().max(1) as f64));
                     }
                     if sim.now >= end || (converged_at.is_some() && delivered_all_secs.is_some()) {
                         break;
@@ -604,11 +637,7 @@ impl Scenario {
             "kv-partition" | "big-state" => stepped_converged,
             _ => None,
         };
-        let mut marks = vec![(event_at, self.name.as_str())];
-        if measured_from != event_at {
-            marks.push((measured_from, if self.name == "flap" { "last stall ends" } else { "heal" }));
-        }
-        let mut report = self.report(&sim, event_at, converged_secs, wall, marks);
+        let mut report = self.report(&sim, event_at, converged_secs, wall);
         report.form_wall_secs = form_wall_secs;
         report.delivered_all_secs = delivered_all_secs;
         report.joiner_knows_all_secs = joiner_knows_all;
@@ -627,17 +656,11 @@ impl Scenario {
         }
         report.false_positive_notices -= fp_before.0;
         report.false_positives -= fp_before.1 as u64;
+        report.svg = self.picture(&sim, &report, event_at, measured_from, key_shares);
         Ok(report)
     }
 
-    fn report(
-        &self,
-        sim: &Sim,
-        from: Time,
-        converged_secs: Option<f64>,
-        wall: std::time::Instant,
-        marks: Vec<(Time, &str)>,
-    ) -> Report {
+    fn report(&self, sim: &Sim, from: Time, converged_secs: Option<f64>, wall: std::time::Instant) -> Report {
         let window = secs(sim.now.saturating_since(from)).max(1e-9);
         let per = window * self.nodes as f64;
         let (watch_from, first, all) = match sim.truth.watched() {
@@ -658,6 +681,8 @@ impl Scenario {
             detect_all_secs: since(all, watch_from),
             false_positives: sim.truth.false_positive_decisions.len() as u64,
             false_positive_notices: sim.truth.false_positive_notices,
+            partition_downs: sim.truth.partition_down_decisions.len() as u64,
+            partition_down_notices: sim.truth.partition_down_notices,
             max_packet_bytes: sim.traffic.max_datagram,
             delivered_all_secs: None,
             staleness_mean_secs: None,
@@ -678,7 +703,118 @@ impl Scenario {
                 .map(|(kind, [count, bytes])| (kind.to_string(), *count as f64 / per, *bytes as f64 / per))
                 .collect(),
         }
-        .with_picture(self.svg, sim, marks, watch_from)
+    }
+}
+
+impl Scenario {
+    /// The label of the scenario's event on the picture.
+    fn event_label(&self) -> &'static str {
+        match self.name.as_str() {
+            "steady" if self.keys.is_some() => "keys set",
+            "steady" => "window opens",
+            "crash" | "restart-new-address" => "crash",
+            "loss" => "loss begins",
+            "leave" => "leave",
+            "partition" | "long-partition" | "kv-partition" => "cut",
+            "slow" | "flap" => "stalls begin",
+            "mass-restart" => "restarts",
+            "churn" => "churn starts",
+            "broadcast" => "broadcast",
+            "kv" => "key set",
+            "kv-load" => "writes start",
+            "big-state" => "keys set",
+            _ => "",
+        }
+    }
+
+    /// The moment after the scenario's event that its times count from, when that is
+    /// another one (a heal, the last stall): its label on the picture, and the right
+    /// panel's axis title for the seconds after it.
+    fn measured_moment(&self) -> (&'static str, &'static str) {
+        match self.name.as_str() {
+            "join" => ("", "seconds after the first join"),
+            "steady" => ("window opens", "seconds after the window opened"),
+            "loss" => ("", "seconds after the loss began"),
+            "partition" | "long-partition" | "kv-partition" => ("heal", "seconds after the heal"),
+            "slow" => ("", "seconds after the stalls began"),
+            "mass-restart" => ("", "seconds after the restarts began"),
+            "flap" => ("last stall ends", "seconds after the last stall"),
+            "churn" => ("churn stops", "seconds after the churn stopped"),
+            "kv-load" => ("writes stop", "seconds after the writes stopped"),
+            "big-state" => ("joiner restarts", "seconds after the joiner restarted"),
+            "restart-new-address" => ("restart", "seconds after the restart"),
+            _ => ("", "seconds after the event"),
+        }
+    }
+
+    /// The run drawn as SVG ([`crate::svg`]) when [`Scenario::svg`] asks for it: the
+    /// scenario's event at `event_at`, its times counted from `measured_from`.
+    fn picture(
+        &self,
+        sim: &Sim,
+        report: &Report,
+        event_at: Time,
+        measured_from: Time,
+        key_shares: Vec<(f64, f64)>,
+    ) -> Option<String> {
+        if !self.svg {
+            return None;
+        }
+        let (moment, x_title) = self.measured_moment();
+        let mut marks = Vec::new();
+        if self.name != "join" {
+            marks.push((event_at, self.event_label()));
+        }
+        if measured_from != event_at {
+            marks.push((measured_from, moment));
+        }
+        let leave = self.name == "leave";
+        let until = secs(sim.now.saturating_since(measured_from));
+        let live = sim.truth.live_count();
+        let right = match (sim.truth.watched(), self.name.as_str()) {
+            (Some((j, at)), _) => Right::Arrivals {
+                title: if leave { "when each live node saw it leave" } else { "when each live node saw it Down" },
+                x_title: if leave { "seconds after it left" } else { "seconds after the crash" },
+                times: sim.truth.detections.iter().map(|t| secs(t.saturating_since(at))).collect(),
+                observers: live - usize::from(sim.truth.is_live(j)),
+            },
+            (None, name @ ("kv" | "broadcast")) => Right::Arrivals {
+                title: if name == "kv" { "when each live node got the key" } else { "when each live node got it" },
+                x_title: if name == "kv" { "seconds after it was set" } else { "seconds after it was sent" },
+                times: sim.first_news.iter().flatten().map(|t| secs(t.saturating_since(event_at))).collect(),
+                observers: live.saturating_sub(1),
+            },
+            (None, "kv-partition" | "kv-load") => Right::Share {
+                title: "live nodes holding every owner's keys exactly",
+                y_title: "share of live nodes",
+                x_title,
+                points: key_shares,
+                until,
+                every: Some(0.1),
+                done: report.delivered_all_secs.map(|at| (at, "all exact after")),
+            },
+            (None, "big-state") => Right::Share {
+                title: "owners whose keys the joiner holds exactly",
+                y_title: "share of owners",
+                x_title,
+                points: key_shares,
+                until,
+                every: Some(0.1),
+                done: report.delivered_all_secs.map(|at| (at, "all held after")),
+            },
+            (None, _) => Right::Share {
+                title: "live nodes whose every view is true",
+                y_title: "share of live nodes",
+                x_title,
+                points: crate::svg::complete_after(&sim.truth.complete_log, measured_from),
+                until,
+                every: None,
+                done: report.converged_secs.map(|at| (at, "all true after")),
+            },
+        };
+        let watched = if leave { "views of the member that left" } else { "views of the crashed member" };
+        let picture = Picture { report, samples: &sim.samples, marks, watched, right };
+        Some(crate::svg::render(&picture))
     }
 }
 
@@ -693,17 +829,6 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 impl Report {
-    fn with_picture(mut self, draw: bool, sim: &Sim, marks: Vec<(Time, &str)>, fault: Time) -> Self {
-        if draw {
-            let mut detections: Vec<f64> =
-                sim.truth.detections.iter().map(|t| secs(t.saturating_since(fault))).collect();
-            detections.sort_by(f64::total_cmp);
-            let picture = Picture { report: &self, agreement: &sim.samples, marks, detections };
-            self.svg = Some(crate::svg::render(&picture));
-        }
-        self
-    }
-
     /// The report as one JSON object on one line (the `--json` contract of DESIGN.md),
     /// built by serde_json from the fields in their order ([`crate::json`]).
     pub fn to_json(&self) -> String {

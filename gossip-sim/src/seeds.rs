@@ -270,29 +270,36 @@ impl Column {
     }
 }
 
-const COLUMNS: [Column; 5] = [
+/// The heading of the column of Downs across a partition's cut, shown only when a run
+/// has some.
+const CUT_DOWNS: &str = "cut Downs";
+
+const COLUMNS: [Column; 6] = [
     Column { heading: "converged", of: |r| r.converged_secs, decimals: 2, unit: " s" },
     Column { heading: "detect first", of: |r| r.detect_first_secs, decimals: 2, unit: " s" },
     Column { heading: "detect all", of: |r| r.detect_all_secs, decimals: 2, unit: " s" },
     Column { heading: "false pos", of: |r| Some(r.false_positives as f64), decimals: 0, unit: "" },
+    Column { heading: CUT_DOWNS, of: |r| Some(r.partition_downs as f64), decimals: 0, unit: "" },
     Column { heading: "bytes/node/s", of: |r| Some(r.bytes_per_node_per_sec), decimals: 1, unit: "" },
 ];
 
 /// The readable form: one row per run with the key figures, then a row per statistic
 /// (and one with the count of null runs).
 pub fn table(reports: &[Report]) -> String {
+    let cut = reports.iter().any(|r| r.partition_downs > 0);
+    let columns: Vec<&Column> = COLUMNS.iter().filter(|c| cut || c.heading != CUT_DOWNS).collect();
     let row = |first: String, cells: Vec<String>, last: String| {
         core::iter::once(first).chain(cells).chain([last]).collect::<Vec<String>>()
     };
-    let mut rows = vec![row("seed".into(), COLUMNS.iter().map(|c| c.heading.to_string()).collect(), "trace".into())];
+    let mut rows = vec![row("seed".into(), columns.iter().map(|c| c.heading.to_string()).collect(), "trace".into())];
     for r in reports {
-        rows.push(row(r.seed.to_string(), COLUMNS.iter().map(|c| c.cell((c.of)(r))).collect(), r.trace_hash.clone()));
+        rows.push(row(r.seed.to_string(), columns.iter().map(|c| c.cell((c.of)(r))).collect(), r.trace_hash.clone()));
     }
     // Over the reports' own figures rather than the JSON's rounded ones, so that each
     // statistic shows as one of the rows above it.
-    let stats: Vec<Stats> = COLUMNS.iter().map(|c| Stats::of(&reports.iter().map(c.of).collect::<Vec<_>>())).collect();
+    let stats: Vec<Stats> = columns.iter().map(|c| Stats::of(&reports.iter().map(c.of).collect::<Vec<_>>())).collect();
     for name in ["min", "p50", "p90", "max", "nulls"] {
-        let cells = COLUMNS.iter().zip(&stats).map(|(c, s)| match name {
+        let cells = columns.iter().zip(&stats).map(|(c, s)| match name {
             "min" => c.cell(s.min),
             "p50" => c.cell(s.p50),
             "p90" => c.cell(s.p90),

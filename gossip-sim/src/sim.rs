@@ -156,9 +156,8 @@ pub struct Sim {
     events: Vec<Event>,
     /// Events handled, for the simulator's own speed.
     pub steps: u64,
-    /// Every `sample_every` of virtual time: the overall agreement with the truth, and the
-    /// agreement about the watched member (if any).
-    pub samples: Vec<(Time, f64, Option<f64>)>,
+    /// Every `sample_every` of virtual time, how far the views match the truth.
+    pub samples: Vec<Sample>,
     /// Sampling period for [`Sim::samples`]; `None` samples nothing.
     pub sample_every: Option<Duration>,
     next_sample: Time,
@@ -174,6 +173,23 @@ pub struct Sim {
     last_progress: Option<std::time::Instant>,
     /// Broadcasts each node has delivered.
     broadcasts_delivered: Vec<u32>,
+    /// Whose news [`Sim::first_news`] times: its broadcasts and its keys' changes.
+    news_of: Option<NodeId>,
+    /// Per node, when it first delivered a broadcast of, or saw a key change of, the node
+    /// [`Sim::watch_news`] named.
+    pub first_news: Vec<Option<Time>>,
+}
+
+/// How far the nodes' views matched the truth at one moment ([`Sim::samples`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// When.
+    pub at: Time,
+    /// The share of (live observer, other member) views that match the truth.
+    pub views: f64,
+    /// The share of live observers whose view of the watched member matches it, if one is
+    /// watched ([`Truth::watch`]).
+    pub watched: Option<f64>,
 }
 
 /// The name of node `i`.
@@ -229,6 +245,8 @@ impl Sim {
             limits,
             last_progress: None,
             broadcasts_delivered: vec![0; n],
+            news_of: None,
+            first_news: vec![None; n],
         }
     }
 
@@ -357,6 +375,13 @@ impl Sim {
         }
     }
 
+    /// From now on, times in [`Sim::first_news`] when each node first hears news of node
+    /// `origin`: one of its broadcasts delivered, or a change of one of its keys.
+    pub fn watch_news(&mut self, origin: usize) {
+        self.news_of = Some(name(origin));
+        self.first_news.fill(None);
+    }
+
     /// Node `i` broadcasts `payload` to the cluster.
     pub fn broadcast(&mut self, i: usize, payload: &[u8]) {
         if let Some(node) = self.slots[i].node.as_mut() {
@@ -390,6 +415,20 @@ impl Sim {
         }
         self.truth.set_live(i, false, false, self.now);
         self.flush(i);
+    }
+
+    /// Cuts the network: node `i` can reach only the nodes of its group `group_of(i)`.
+    /// The truth learns the sides, so that Downs across the cut are told apart from false
+    /// positives ([`Truth::partition_down_decisions`](crate::truth::Truth::partition_down_decisions)).
+    pub fn partition(&mut self, group_of: impl Fn(usize) -> u16) {
+        self.net.partition(&group_of);
+        self.truth.set_cut(Some((0..self.len()).map(group_of).collect()));
+    }
+
+    /// Removes every cut.
+    pub fn heal(&mut self) {
+        self.net.heal();
+        self.truth.set_cut(None);
     }
 
     /// Node `i` handles nothing (input or timers) until `now + d`, then catches up.
@@ -447,6 +486,12 @@ impl Sim {
             if matches!(e, Event::Broadcast { .. }) {
                 self.broadcasts_delivered[i] += 1;
             }
+            if let (Event::Broadcast { origin: from, .. } | Event::KeyChanged { owner: from, .. }, Some(of)) =
+                (&e, &self.news_of)
+                && from == of
+            {
+                self.first_news[i].get_or_insert(now);
+            }
             self.digest.event(i, &e);
             self.truth.observe(now, i, &e);
         }
@@ -486,7 +531,8 @@ impl Sim {
         if let Some(every) = self.sample_every {
             while self.next_sample <= t {
                 let watched = self.truth.watched().map(|(j, _)| self.truth.agreement(j));
-                self.samples.push((self.next_sample, self.truth.overall_agreement(), watched));
+                let views = self.truth.overall_agreement();
+                self.samples.push(Sample { at: self.next_sample, views, watched });
                 self.next_sample = self.next_sample.saturating_add(every);
             }
         }

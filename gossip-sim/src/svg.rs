@@ -1,14 +1,17 @@
 //! `--svg FILE`: a picture of a run for people who would rather look than read. Left:
-//! the share of views that match the truth over simulated time, with the fault and the
-//! heal marked. Right: when each live node noticed the failure, as a cumulative
-//! distribution over seconds after the fault, with the first detection and the p50, p99
-//! and max marked.
+//! the share of views that match the truth over simulated time, with the scenario's
+//! moments (the fault, the heal) marked. Right, what the scenario is about, zoomed to
+//! where it happens ([`Right`]): when each live node noticed a crash or a departure, or got
+//! a key or a broadcast, as a cumulative share with the first, p50, p99 and max marked; in
+//! the other scenarios, the share of live nodes whose whole view is true after the
+//! scenario's event (a heal, the last stall, the end of the churn).
 //!
 //! Both panels share one `Axis` helper: round ticks (1, 2 or 5 times a power of ten) on
 //! the time axis, 0% to 100% in quarters on the share axis, and light grid lines.
 
 use crate::scenario::Report;
 use crate::seeds::nearest_rank;
+use crate::sim::Sample;
 use core::fmt::Write;
 use gossip_core::Time;
 
@@ -16,13 +19,58 @@ use gossip_core::Time;
 pub struct Picture<'a> {
     /// The run's report (title and numbers).
     pub report: &'a Report,
-    /// (time, fraction of all views matching the truth, fraction of views of the watched
-    /// member matching it).
-    pub agreement: &'a [(Time, f64, Option<f64>)],
-    /// Times to mark with a vertical line, with a label.
+    /// How far the views matched the truth, sampled over the run.
+    pub samples: &'a [Sample],
+    /// Times to mark with a vertical line on the left, with a label.
     pub marks: Vec<(Time, &'a str)>,
-    /// Seconds from the fault until each observer noticed, sorted.
-    pub detections: Vec<f64>,
+    /// The legend of [`Sample::watched`]'s line (drawn when a member is watched).
+    pub watched: &'a str,
+    /// The right panel.
+    pub right: Right<'a>,
+}
+
+/// What the right panel shows, over seconds after the scenario's event.
+pub enum Right<'a> {
+    /// When each live node first saw something (a crash, a departure, a key, a broadcast),
+    /// as the cumulative share of `observers`.
+    Arrivals {
+        /// Panel title.
+        title: &'a str,
+        /// What the seconds count from, e.g. "seconds after the crash".
+        x_title: &'a str,
+        /// Seconds after the event, one per node that saw it, in any order.
+        times: Vec<f64>,
+        /// The nodes that should see it.
+        observers: usize,
+    },
+    /// A share that changes over the seconds after the event, as a step line: each point
+    /// is a change (or a sample) whose share holds until the next.
+    Share {
+        /// Panel title.
+        title: &'a str,
+        /// What the share is of, e.g. "share of live nodes".
+        y_title: &'a str,
+        /// What the seconds count from, e.g. "seconds after the heal".
+        x_title: &'a str,
+        /// (seconds, share from then on), in time order; the first at 0.
+        points: Vec<(f64, f64)>,
+        /// Seconds after the event when the run ended.
+        until: f64,
+        /// How often the share was sampled, seconds (`None`: every change is there).
+        every: Option<f64>,
+        /// When the share reached what the scenario waits for, and the legend's words for
+        /// it ("all true after").
+        done: Option<(f64, &'a str)>,
+    },
+}
+
+/// The share of live nodes whose whole view is true at `from` and at each change after it,
+/// as [`Right::Share`] points, from [`Truth::complete_log`](crate::truth::Truth::complete_log).
+pub fn complete_after(log: &[(Time, f64)], from: Time) -> Vec<(f64, f64)> {
+    let at_from = log.iter().take_while(|(t, _)| *t <= from).last().map_or(1.0, |&(_, share)| share);
+    let after =
+        log.iter().filter(|(t, _)| *t > from).map(|&(t, share)| (t.saturating_since(from).as_secs_f64(), share));
+    core::iter::once((0.0, at_from)).chain(after).collect()
 }
 
 /// Plot area of one panel, pixels.
@@ -45,12 +93,13 @@ const BLUE: &str = "#1f77b4";
 const ORANGE: &str = "#ff7f0e";
 const GREEN: &str = "#2ca02c";
 const RED: &str = "#d62728";
-/// The first detection and the p50, p99 and max (nearest rank) of the detection times.
+/// The first arrival and the p50, p99 and max (nearest rank) of the arrival times.
 const QUANTILES: [(&str, u32, &str); 4] =
     [("first", 0, "#17becf"), ("p50", 50, "#9467bd"), ("p99", 99, "#8c564b"), ("max", 100, "#555")];
 
-/// A linear axis from 0 to `end`, ticked every `step`.
+/// A linear axis from `start` to `end`, ticked every `step` from `start`.
 struct Axis {
+    start: f64,
     end: f64,
     step: f64,
 }
@@ -58,31 +107,72 @@ struct Axis {
 impl Axis {
     /// At most this many steps between ticks.
     const MAX_STEPS: f64 = 10.0;
+    /// The narrowest zoom, seconds: a tenth of a second is where network round trips add
+    /// up to something a person wants to see.
+    const MIN_ZOOM: f64 = 0.1;
 
-    /// An axis that ends at `end` (above 0), with the smallest round step that gives at
+    /// Round steps (1, 2 and 5 times a power of ten) from about `span / MAX_STEPS` up.
+    fn steps(span: f64) -> impl Iterator<Item = f64> {
+        let raw = span.max(1e-6) / Self::MAX_STEPS;
+        let power = 10f64.powf(raw.log10().floor());
+        (0..)
+            .flat_map(move |k| [1.0, 2.0, 5.0].map(|m| m * power * 10f64.powi(k)))
+            .filter(move |s| *s >= raw * (1.0 - 1e-9))
+    }
+
+    /// An axis from 0 to `end` (above 0), with the smallest round step that gives at
     /// most [`Axis::MAX_STEPS`] steps.
     fn new(end: f64) -> Axis {
         let end = end.max(1e-3);
-        let raw = end / Self::MAX_STEPS;
-        let power = 10f64.powf(raw.log10().floor());
-        let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(raw);
-        Axis { end, step }
+        let step = Self::steps(end).next().unwrap_or(end);
+        Axis { start: 0.0, end, step }
     }
 
-    /// An axis a little past `last`, ending on a tick.
-    fn past(last: f64) -> Axis {
-        let mut axis = Axis::new(last.max(1e-3) * 1.03);
-        axis.end = (axis.end / axis.step).ceil() * axis.step;
+    /// An axis around the values from `lo` to `hi` (at least 0), with a margin, starting
+    /// and ending on a tick but not past `limit` (where the data ends): from 0 when the
+    /// values start closer to 0 than their own spread, so that a zoom is only taken where
+    /// it shows more.
+    fn around(lo: f64, hi: f64, limit: f64) -> Axis {
+        let mut axis = Axis::around_ticks(lo, hi);
+        if limit > axis.start && limit >= hi {
+            axis.end = axis.end.min(limit);
+        }
         axis
     }
 
+    /// `v` in seconds for a legend: to one place more than the tick labels, and to at
+    /// least two significant digits.
+    fn value(&self, v: f64) -> String {
+        let significant = if v > 0.0 && v < 1.0 { (-v.log10()).floor() as usize + 2 } else { 0 };
+        let decimals = (self.decimals() + 1).max(significant);
+        format!("{v:.decimals$} s")
+    }
+
+    fn around_ticks(lo: f64, hi: f64) -> Axis {
+        let (lo, hi) = (lo.max(0.0), hi.max(lo.max(0.0)));
+        let spread = (hi - lo).max(hi * 0.05).max(Self::MIN_ZOOM);
+        let from = if lo < spread { 0.0 } else { lo - spread * 0.15 };
+        let to = hi + spread * 0.15;
+        for step in Self::steps(to - from) {
+            let (start, end) = ((from / step + 1e-9).floor() * step, (to / step - 1e-9).ceil() * step);
+            if (end - start) / step <= Self::MAX_STEPS + 1e-9 {
+                return Axis { start, end, step };
+            }
+        }
+        Axis::new(to)
+    }
+
     fn ticks(&self) -> Vec<f64> {
-        let steps = (self.end / self.step * (1.0 + 1e-9)).floor() as u32;
-        (0..=steps).map(|k| f64::from(k) * self.step).collect()
+        let steps = ((self.end - self.start) / self.step * (1.0 + 1e-9)).floor() as u32;
+        (0..=steps).map(|k| self.start + f64::from(k) * self.step).collect()
+    }
+
+    fn decimals(&self) -> usize {
+        (-(self.step.log10() + 1e-9).floor()).max(0.0) as usize
     }
 
     fn label(&self, v: f64) -> String {
-        let decimals = (-(self.step.log10() + 1e-9).floor()).max(0.0) as usize;
+        let decimals = self.decimals();
         format!("{v:.decimals$}")
     }
 }
@@ -95,7 +185,8 @@ struct Panel {
 
 impl Panel {
     fn px(&self, v: f64) -> f64 {
-        self.x0 + W * (v / self.x.end).clamp(0.0, 1.0)
+        let Axis { start, end, .. } = self.x;
+        self.x0 + W * ((v - start) / (end - start).max(1e-9)).clamp(0.0, 1.0)
     }
 
     fn py(share: f64) -> f64 {
@@ -195,10 +286,36 @@ impl Panel {
 
 /// A polyline through `points` (pixels, to a tenth), without the points that lie between
 /// their neighbours along one row or one column: a step or a flat stretch needs only its
-/// ends, and a spike stays.
+/// ends, and a spike stays. Points that fall in one half-pixel column are first reduced
+/// to the first, the lowest, the highest and the last of them, so a line of thousands of
+/// changes stays as small as the picture is wide.
 fn polyline(points: impl Iterator<Item = (f64, f64)>, colour: &str) -> String {
     let tenth = |v: f64| (v * 10.0).round() / 10.0;
-    let points: Vec<(f64, f64)> = points.map(|(x, y)| (tenth(x), tenth(y))).collect();
+    let mut kept: Vec<(f64, f64)> = Vec::new();
+    let mut column: Vec<(f64, f64)> = Vec::new();
+    let flush = |column: &mut Vec<(f64, f64)>, kept: &mut Vec<(f64, f64)>| {
+        let by_y = |a: &&(f64, f64), b: &&(f64, f64)| a.1.total_cmp(&b.1);
+        let (Some(&first), Some(&last)) = (column.first(), column.last()) else { return };
+        let (low, high) = (column.iter().min_by(by_y), column.iter().max_by(by_y));
+        let (low, high) = (*low.unwrap_or(&first), *high.unwrap_or(&first));
+        let low_first = column.iter().position(|p| *p == low) <= column.iter().position(|p| *p == high);
+        let middle = if low_first { [low, high] } else { [high, low] };
+        for p in core::iter::once(first).chain(middle).chain([last]) {
+            if kept.last() != Some(&p) {
+                kept.push(p);
+            }
+        }
+        column.clear();
+    };
+    for (x, y) in points {
+        let p = (tenth(x), tenth(y));
+        if column.first().is_some_and(|c| (c.0 * 2.0).round() != (p.0 * 2.0).round()) {
+            flush(&mut column, &mut kept);
+        }
+        column.push(p);
+    }
+    flush(&mut column, &mut kept);
+    let points = kept;
     let between = |a: f64, m: f64, b: f64| a.min(b) <= m && m <= a.max(b);
     let mut p = String::new();
     for (i, &(x, y)) in points.iter().enumerate() {
@@ -225,68 +342,128 @@ pub fn render(p: &Picture<'_>) -> String {
         TOP + H + BOTTOM
     );
     let r = p.report;
+    let cut =
+        if r.partition_downs > 0 { format!(" · Downs across the cut {}", r.partition_downs) } else { String::new() };
     let _ = write!(
         out,
-        "<text x=\"{LEFT}\" y=\"20\" font-size=\"13\">gossip-sim {} · {} nodes · seed {} · false positives {} · trace {}</text>",
+        "<text x=\"{LEFT}\" y=\"20\" font-size=\"13\">gossip-sim {} · {} nodes · seed {} · false positives {}{cut} · trace {}</text>",
         r.scenario, r.nodes, r.seed, r.false_positives, r.trace_hash
     );
     agreement_panel(&mut out, p);
-    detection_panel(&mut out, p);
+    match &p.right {
+        Right::Arrivals { title, x_title, times, observers } => {
+            arrivals_panel(&mut out, title, x_title, times, *observers)
+        }
+        Right::Share { title, y_title, x_title, points, until, every, done } => {
+            share_panel(&mut out, [title, y_title, x_title], points, (*until, *every), *done)
+        }
+    }
     out.push_str("</svg>\n");
     out
 }
 
 /// Left: the share of views matching the truth over simulated time.
 fn agreement_panel(out: &mut String, p: &Picture<'_>) {
-    let t_max = p.agreement.last().map_or(1.0, |(t, _, _)| t.as_secs_f64());
+    let t_max = p.samples.last().map_or(1.0, |s| s.at.as_secs_f64());
     let panel = Panel { x0: LEFT, x: Axis::new(t_max) };
     panel.frame(out, "views matching the truth", "simulated seconds", "share of views", true);
     for (t, _) in &p.marks {
         Panel::vline(out, panel.px(t.as_secs_f64()), RED);
     }
-    let at = |t: &Time| panel.px(t.as_secs_f64());
-    out.push_str(&polyline(p.agreement.iter().map(|(t, f, _)| (at(t), Panel::py(*f))), BLUE));
+    let at = |t: Time| panel.px(t.as_secs_f64());
+    out.push_str(&polyline(p.samples.iter().map(|s| (at(s.at), Panel::py(s.views))), BLUE));
     let watched: Vec<(f64, f64)> =
-        p.agreement.iter().filter_map(|(t, _, w)| w.map(|w| (at(t), Panel::py(w)))).collect();
+        p.samples.iter().filter_map(|s| s.watched.map(|w| (at(s.at), Panel::py(w)))).collect();
     let mut legend = vec![("all views".to_string(), BLUE, false)];
     if !watched.is_empty() {
         out.push_str(&polyline(watched.into_iter(), ORANGE));
-        legend.push(("views of the failed member".to_string(), ORANGE, false));
+        legend.push((p.watched.to_string(), ORANGE, false));
     }
-    let mut labels: Vec<(f64, &str, &str)> = p.marks.iter().map(|(t, label)| (at(t), *label, RED)).collect();
+    let mut labels: Vec<(f64, &str, &str)> = p.marks.iter().map(|(t, label)| (at(*t), *label, RED)).collect();
     labels.sort_by(|a, b| a.0.total_cmp(&b.0));
     panel.line_labels(out, &labels);
     panel.legend(out, &legend);
 }
 
-/// Right: when each live node noticed the failure, as a cumulative share of live nodes.
-fn detection_panel(out: &mut String, p: &Picture<'_>) {
-    let d = &p.detections;
-    let panel = Panel { x0: LEFT + W + LEFT, x: Axis::past(d.last().copied().unwrap_or(1.0)) };
-    let title = "when each live node noticed";
-    panel.frame(out, title, "seconds after the fault", "share of live nodes", !d.is_empty());
-    if d.is_empty() {
-        let _ = write!(
-            out,
-            "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">no failure to detect in this scenario</text>",
-            panel.x0 + W / 2.0,
-            TOP + H / 2.0
-        );
-        return;
-    }
-    // Every node but the failed one should notice; fewer reach less than 100%.
-    let observers = d.len().max(p.report.nodes.saturating_sub(1)) as f64;
+/// The right panel's place.
+const RIGHT_X0: f64 = LEFT + W + LEFT;
+
+/// A line of text in the middle of the right panel, for when it has nothing to draw.
+fn nothing(out: &mut String, text: &str) {
+    let _ = write!(
+        out,
+        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">{text}</text>",
+        RIGHT_X0 + W / 2.0,
+        TOP + H / 2.0
+    );
+}
+
+/// Right: when each node saw it, as a cumulative share of the observers, zoomed to the
+/// arrivals.
+fn arrivals_panel(out: &mut String, title: &str, x_title: &str, times: &[f64], observers: usize) {
+    let mut d = times.to_vec();
+    d.sort_by(f64::total_cmp);
+    let (Some(&first), Some(&last)) = (d.first(), d.last()) else {
+        Panel { x0: RIGHT_X0, x: Axis::new(1.0) }.frame(out, title, x_title, "share of live nodes", false);
+        return nothing(out, "no live node saw it within the run");
+    };
+    let panel = Panel { x0: RIGHT_X0, x: Axis::around(first, last, f64::INFINITY) };
+    panel.frame(out, title, x_title, "share of live nodes", true);
+    // Fewer arrivals than observers reach less than 100%.
+    let observers = d.len().max(observers) as f64;
     let mut legend = Vec::new();
     for (name, percent, colour) in QUANTILES {
-        if let Some(v) = nearest_rank(d, percent) {
+        if let Some(v) = nearest_rank(&d, percent) {
             Panel::vline(out, panel.px(v), colour);
-            legend.push((format!("{name} {v:.2} s"), colour, true));
+            legend.push((format!("{name} {}", panel.x.value(v)), colour, true));
         }
     }
     let share = |k: usize| Panel::py(k as f64 / observers);
     let steps = d.iter().enumerate().flat_map(|(k, &t)| [(panel.px(t), share(k)), (panel.px(t), share(k + 1))]);
     let end = (panel.px(panel.x.end), share(d.len()));
     out.push_str(&polyline(core::iter::once((panel.x0, share(0))).chain(steps).chain([end]), GREEN));
+    panel.legend(out, &legend);
+}
+
+/// Right: a share as it changed after the event, zoomed to where it changes, with the
+/// moment it reached the scenario's goal marked.
+fn share_panel(
+    out: &mut String,
+    [title, y_title, x_title]: [&str; 3],
+    points: &[(f64, f64)],
+    (until, every): (f64, Option<f64>),
+    done: Option<(f64, &str)>,
+) {
+    // From the first change to the last one or the goal, or the whole run if nothing
+    // changed. A run that reached its goal stopped there: past it, the axis takes its
+    // margin and the line stops where the run did.
+    let last = points.last().map_or(0.0, |p| p.0).max(done.map_or(0.0, |d| d.0));
+    let (lo, hi) = match points.get(1) {
+        Some(&(first, _)) => (first, last),
+        None => (0.0, until),
+    };
+    let limit = if done.is_some() { f64::INFINITY } else { until };
+    let panel = Panel { x0: RIGHT_X0, x: Axis::around(lo, hi, limit) };
+    panel.frame(out, title, x_title, y_title, true);
+    let sampled = every.map_or(String::new(), |e| format!(", sampled every {e} s"));
+    let mut legend = vec![(format!("{y_title}{sampled}"), GREEN, false)];
+    if let Some((at, words)) = done {
+        Panel::vline(out, panel.px(at), RED);
+        legend.push((format!("{words} {}", panel.x.value(at)), RED, true));
+    }
+    // A step line over the panel: each share holds until the next change, the last to the
+    // panel's end.
+    let (start, end) = (panel.x.start, panel.x.end);
+    let before = points.iter().take_while(|(x, _)| *x <= start).last();
+    let mut share = before.or(points.first()).map_or(1.0, |p| p.1);
+    let mut line = vec![(panel.px(start), Panel::py(share))];
+    for &(x, next) in points.iter().filter(|(x, _)| *x > start && *x <= end) {
+        line.push((panel.px(x), Panel::py(share)));
+        line.push((panel.px(x), Panel::py(next)));
+        share = next;
+    }
+    line.push((panel.px(end.min(until)), Panel::py(share)));
+    out.push_str(&polyline(line.into_iter(), GREEN));
     panel.legend(out, &legend);
 }
 
@@ -302,17 +479,22 @@ mod tests {
             assert!((a.step - step).abs() < 1e-12 && a.end == axis_end, "{end}: step {} end {}", a.step, a.end);
             assert!(a.ticks().len() <= 11 && *a.ticks().last().unwrap() <= a.end);
         }
-        // A little past the last detection, on a tick.
-        let a = Axis::past(16.27);
-        assert_eq!((a.step, a.end), (2.0, 18.0));
+        // Around the detections of a crash 4.32-4.55 s after it: zoomed, on ticks.
+        let a = Axis::around(4.32, 4.55, f64::INFINITY);
         assert_eq!(
             a.ticks().into_iter().map(|t| a.label(t)).collect::<Vec<_>>(),
-            ["0", "2", "4", "6", "8", "10", "12", "14", "16", "18"]
+            ["4.25", "4.30", "4.35", "4.40", "4.45", "4.50", "4.55", "4.60"]
         );
-        let a = Axis::past(0.93);
-        assert_eq!(a.label(a.end), "1.0");
-        let a = Axis::past(0.0);
-        assert!(a.end > 0.0 && a.ticks().len() >= 2);
+        assert_eq!(a.value(4.323), "4.323 s");
+        // Values that start closer to 0 than their spread are shown from 0.
+        let a = Axis::around(0.3, 2.4, f64::INFINITY);
+        assert_eq!((a.start, a.step, a.end), (0.0, 0.5, 3.0));
+        // Never narrower than a tenth of a second; never past the data's end.
+        let a = Axis::around(0.0019, 0.0021, f64::INFINITY);
+        assert!(a.start == 0.0 && a.end >= 0.015, "{} {}", a.start, a.end);
+        let a = Axis::around(0.0, 300.0, 300.0);
+        assert_eq!((a.end, a.step), (300.0, 50.0));
+        assert_eq!(Axis::new(1.0).value(0.0024), "0.0024 s");
     }
 
     #[test]
@@ -322,5 +504,9 @@ mod tests {
         assert!(line.contains("points=\"0.0,0.0 2.0,0.0 2.0,9.0 3.0,9.0\""), "{line}");
         let spike = polyline([(1.0, 5.0), (1.0, 6.0), (1.0, 9.0), (1.0, 6.0), (1.0, 5.0)].into_iter(), "red");
         assert!(spike.contains("points=\"1.0,5.0 1.0,9.0 1.0,5.0\""), "{spike}");
+        // Thousands of changes in a few columns come down to four points a column at most.
+        let busy = polyline((0..4000).map(|k| (f64::from(k) / 1000.0, f64::from(k % 7))), "red");
+        let points = busy.split("points=\"").nth(1).unwrap().split_whitespace().count();
+        assert!(points <= 4 * 9, "{points} points");
     }
 }

@@ -32,8 +32,24 @@ pub struct Truth {
     /// `MemberDown` events about live members, summed over observers.
     pub false_positive_notices: u64,
     /// Distinct (subject, life, incarnation) some observer declared Down while that life
-    /// was live (Downs about a restarted member's previous life do not count).
+    /// was live (Downs about a restarted member's previous life do not count, nor Downs
+    /// across a cut: see [`Truth::partition_down_decisions`]).
     pub false_positive_decisions: BTreeSet<(usize, u32, u32)>,
+    /// `MemberDown` events about live members on the other side of a cut while the cut
+    /// holds, summed over observers: the Downs a partition is expected to cause.
+    pub partition_down_notices: u64,
+    /// Distinct (subject, life, incarnation) some observer declared Down while a cut
+    /// kept them apart.
+    pub partition_down_decisions: BTreeSet<(usize, u32, u32)>,
+    /// While the network is cut ([`Truth::set_cut`]), each node's side; empty otherwise.
+    side: Vec<u16>,
+    /// Whether to keep [`Truth::complete_log`] (for pictures).
+    pub log_complete: bool,
+    /// With [`Truth::log_complete`]: every moment the share of live nodes whose whole view
+    /// is true changed, and the share from then on.
+    pub complete_log: Vec<(Time, f64)>,
+    /// Live nodes.
+    live_n: usize,
     /// The member whose failure or departure is being timed, since when, and the view
     /// that counts as detecting it (Down for a failure, Left for a departure).
     watched: Option<(usize, Time, u8)>,
@@ -74,6 +90,12 @@ impl Truth {
             incomplete: 0,
             false_positive_notices: 0,
             false_positive_decisions: BTreeSet::new(),
+            partition_down_notices: 0,
+            partition_down_decisions: BTreeSet::new(),
+            side: Vec::new(),
+            log_complete: false,
+            complete_log: Vec::new(),
+            live_n: 0,
             watched: None,
             detect_first: None,
             detect_all: None,
@@ -137,7 +159,29 @@ impl Truth {
 
     /// Live nodes.
     pub fn live_count(&self) -> usize {
-        self.live.iter().filter(|l| **l).count()
+        self.live_n
+    }
+
+    /// The share of live nodes whose whole view is true.
+    pub fn complete_share(&self) -> f64 {
+        if self.live_n == 0 { 1.0 } else { 1.0 - self.incomplete as f64 / self.live_n as f64 }
+    }
+
+    /// With [`Truth::log_complete`], logs [`Truth::complete_share`] at `now` if it changed.
+    /// Changes at one instant are one change (a crash and a restart at once are no dip).
+    fn log(&mut self, now: Time) {
+        if !self.log_complete {
+            return;
+        }
+        let share = self.complete_share();
+        if let Some(&(at, _)) = self.complete_log.last()
+            && at == now
+        {
+            self.complete_log.pop();
+        }
+        if self.complete_log.last().is_none_or(|&(_, last)| last != share) {
+            self.complete_log.push((now, share));
+        }
     }
 
     /// The fraction of live observers whose view of `j` matches the truth.
@@ -175,6 +219,18 @@ impl Truth {
         self.dead_life_window = window;
     }
 
+    /// The network is cut into groups (`side[i]` is node `i`'s), or whole again (`None`).
+    /// While it is cut, a Down about a live member on the other side is a partition Down,
+    /// not a false positive: the observer cannot tell the member from a crashed one.
+    pub fn set_cut(&mut self, side: Option<Vec<u16>>) {
+        self.side = side.unwrap_or_default();
+    }
+
+    /// Whether a cut keeps nodes `i` and `j` apart.
+    fn apart(&self, i: usize, j: usize) -> bool {
+        matches!((self.side.get(i), self.side.get(j)), (Some(a), Some(b)) if a != b)
+    }
+
     /// Node `j` became live or stopped being live at `now`. A node that (re)starts knows
     /// nobody.
     pub fn set_live(&mut self, j: usize, live: bool, fresh: bool, now: Time) {
@@ -189,6 +245,7 @@ impl Truth {
             self.previous_life[j] = Some((self.highest[j], self.died[j]));
         }
         self.booted[j] |= live;
+        self.live_n = self.live_n + usize::from(live) - usize::from(self.live[j]);
         self.live[j] = live;
         if fresh {
             self.view[j * self.n..(j + 1) * self.n].fill(UNKNOWN);
@@ -204,6 +261,7 @@ impl Truth {
         let after: u64 =
             (0..self.n).map(|k| u64::from(self.pair_wrong(k, j))).sum::<u64>() + u64::from(self.wrong_views[j]);
         self.mismatches = self.mismatches + after - before;
+        self.log(now);
     }
 
     /// Folds one event raised by observer `i` at `now` into the views and metrics.
@@ -217,6 +275,7 @@ impl Truth {
         };
         let Some(&j) = self.index.get(id) else { return };
         self.set_view(i, j, v);
+        self.log(now);
         self.highest[j] = self.highest[j].max(incarnation);
         // A Down of a live member is false, unless it may still be about the member's
         // previous life: at an incarnation that life reached, and soon enough after it died
@@ -225,8 +284,14 @@ impl Truth {
         let about_dead_life = self.previous_life[j]
             .is_some_and(|(top, died)| incarnation <= top && now <= died.saturating_add(self.dead_life_window));
         if v == DOWN && self.live[j] && self.live[i] && !about_dead_life {
-            self.false_positive_notices += 1;
-            self.false_positive_decisions.insert((j, self.life[j], incarnation));
+            let decision = (j, self.life[j], incarnation);
+            if self.apart(i, j) {
+                self.partition_down_notices += 1;
+                self.partition_down_decisions.insert(decision);
+            } else {
+                self.false_positive_notices += 1;
+                self.false_positive_decisions.insert(decision);
+            }
         }
         if let Some((w, _, gone)) = self.watched
             && w == j
@@ -291,6 +356,27 @@ mod tests {
         t.observe(at(40), 0, &down(0));
         assert_eq!(t.false_positive_notices, 3, "20 s after the death: the new life's");
         assert_eq!(t.false_positive_decisions.len(), 3, "(b, 0, 3), (b, 1, 4), (b, 1, 0)");
+    }
+
+    // While a cut holds, a Down about a live member on the other side is a partition Down;
+    // about one on the same side, or once the cut is healed, it is a false positive.
+    #[test]
+    fn downs_across_a_cut_are_partition_downs() {
+        let ids: Vec<NodeId> = ["a", "b", "c"].into_iter().map(NodeId::from).collect();
+        let mut t = Truth::new(&ids);
+        let down = |id: &str| Event::MemberDown { id: NodeId::from(id), incarnation: 0 };
+        for j in 0..3 {
+            t.set_live(j, true, true, Time::ZERO);
+        }
+        t.set_cut(Some(vec![0, 0, 1]));
+        t.observe(Time::from_secs(1), 0, &down("c"));
+        t.observe(Time::from_secs(1), 1, &down("c"));
+        assert_eq!((t.partition_down_notices, t.partition_down_decisions.len()), (2, 1));
+        t.observe(Time::from_secs(1), 0, &down("b"));
+        assert_eq!((t.false_positive_notices, t.false_positive_decisions.len()), (1, 1), "same side");
+        t.set_cut(None);
+        t.observe(Time::from_secs(2), 2, &down("a"));
+        assert_eq!((t.false_positive_notices, t.partition_down_notices), (2, 2), "healed");
     }
 
     // The counts kept incrementally (mismatches, observers with a wrong view) equal a

@@ -123,6 +123,11 @@ fn json_is_the_library_report_in_the_contract_order() {
         "trace_hash",
     ];
     assert_eq!(keys[..contract.len()], contract, "{last}");
+    // Added since, each after the ones before it.
+    let added = ["partition_downs", "partition_down_notices"];
+    let at = |k: &str| keys.iter().position(|key| *key == k).unwrap_or_else(|| panic!("no {k}: {last}"));
+    assert!(added.windows(2).all(|w| at(w[0]) < at(w[1])) && at(added[0]) > contract.len(), "{last}");
+    assert_eq!(v["partition_downs"].as_u64(), Some(0), "no cut in a crash: {last}");
     assert_eq!(v["scenario"], "crash");
     assert_eq!((v["nodes"].as_u64(), v["seed"].as_u64()), (Some(6), Some(4)));
     assert_eq!(v["false_positives"].as_u64(), Some(report.false_positives));

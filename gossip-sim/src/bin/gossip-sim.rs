@@ -274,6 +274,12 @@ fn run_one(scenario: &Scenario, json: bool, svg_path: Option<&std::path::Path>) 
         println!("  detected (first)   {}", show(report.detect_first_secs));
         println!("  detected (all)     {}", show(report.detect_all_secs));
         println!("  false positives    {} ({} notices)", report.false_positives, report.false_positive_notices);
+        if report.partition_downs > 0 {
+            println!(
+                "  across the cut     {} Downs ({} notices)",
+                report.partition_downs, report.partition_down_notices
+            );
+        }
         println!("  largest datagram   {} bytes", report.max_packet_bytes);
         println!(
             "  traffic            {:.0} B and {:.1} packets per node per second",

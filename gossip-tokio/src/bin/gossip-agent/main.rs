@@ -2,10 +2,11 @@
 //! over HTTP; and the client that talks to a running one.
 //!
 //! Prints one JSON object per line on stdout for every event and reads commands on stdin,
-//! one per line (see `../shared/DESIGN.md`, "Contracts"). With `--http ADDR` it also
-//! serves the HTTP API, Prometheus metrics and a live dashboard ([`api`]). Logs go to
-//! stderr (`RUST_LOG` filters them), so stdout stays machine-readable. Interrupt (Ctrl-C)
-//! leaves gracefully, like Serf's agent; end of input does not stop it.
+//! one per line (the events and commands are listed in docs/design.md, "The tokio adapter
+//! and gossip-agent"). With `--http ADDR` it also serves the HTTP API, Prometheus metrics
+//! and a live dashboard ([`api`]). Logs go to stderr (`RUST_LOG` filters them), so stdout
+//! stays machine-readable. Interrupt (Ctrl-C) leaves gracefully, like Serf's agent; end of
+//! input does not stop it.
 //!
 //! `gossip-agent members|monitor|kv|leave` are clients of a running agent's API ([`client`]).
 

@@ -180,7 +180,8 @@ impl Dissemination {
     pub(crate) fn heard_again(&mut self, subject: &[u8], message: &[u8], limit: u32) {
         let Some(&idx) = self.by_subject.get(subject) else { return };
         let entry = self.entry(idx);
-        if entry.message[..] != *message {
+        // Urgent news (a Down, a comeback) must reach everyone: it keeps its whole budget.
+        if entry.message[..] != *message || entry.extra > 0 {
             return;
         }
         if entry.sends + 1 >= limit.saturating_add(entry.extra) {
@@ -251,7 +252,8 @@ mod tests {
     }
 
     // News heard again from elsewhere counts as one of our sends, and is retired at the
-    // limit like sent news; other news about the same subject is left alone.
+    // limit like sent news; other news about the same subject, and urgent news, are left
+    // alone.
     #[test]
     fn news_heard_again_counts_as_sent() {
         let mut q = Dissemination::new(Keys::default());
@@ -269,6 +271,14 @@ mod tests {
             assert_eq!(q.fill(&mut out, 100, 3), 1);
         }
         assert!(q.is_empty(), "unheard news is sent the whole limit");
+        q.push(NodeId::from("a"), b"a-news", 10, 0, 3);
+        for _ in 0..5 {
+            q.heard_again(b"a", b"a-news", 3);
+        }
+        for _ in 0..6 {
+            assert_eq!(q.fill(&mut out, 100, 3), 1, "urgent news keeps its whole budget");
+        }
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl<R: RngCore> Node<R> {
     /// catch-up ends once the delay reaches four steps, eight if the peer is catching up
     /// too: in a mass join the gaps of a node and of its peers are alike (the last joiners
     /// are known to few), so silence is weak evidence. A regular sync that taught something
-    /// is followed by another soon, without entering catch-up.
+    /// is followed by another four steps later, without entering catch-up.
     fn pace_catch_up(&mut self, now: Time, join_reply: bool, learned: Learned, peer_catching_up: bool) {
         let first = self.config.catch_up_sync;
         let catching_up = self.catching_up(now);
@@ -166,7 +166,10 @@ impl<R: RngCore> Node<R> {
             }
             self.catch_up
         } else if learned.otherwise {
-            first // not quiet: only a join starts a catch-up
+            // Not quiet: only a join starts a catch-up. Under a steady write load every
+            // sync teaches something, and at the catch-up pace they would follow each
+            // other twenty times a second.
+            first.saturating_mul(4)
         } else {
             Duration::ZERO
         };

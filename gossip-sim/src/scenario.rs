@@ -39,7 +39,9 @@ pub const SCENARIOS: [&str; 17] = [
 /// until it has converged, then `--settle` seconds.
 pub fn describe(name: &str) -> Option<&'static str> {
     Some(match name {
-        "join" => "every node joins through node 0 within --join-within SECS (1 s); times from t = 0 until every view is true",
+        "join" => {
+            "every node joins through node 0 within --join-within SECS (1 s); times from t = 0 until every view is true"
+        }
         "steady" => {
             "nothing happens: the cost of running a converged cluster (with --keys N, of keeping N keys a node)"
         }

@@ -422,13 +422,13 @@ impl Sim {
     /// positives ([`Truth::partition_down_decisions`](crate::truth::Truth::partition_down_decisions)).
     pub fn partition(&mut self, group_of: impl Fn(usize) -> u16) {
         self.net.partition(&group_of);
-        self.truth.set_cut(Some((0..self.len()).map(group_of).collect()));
+        self.truth.set_cut(Some((0..self.len()).map(group_of).collect()), self.now);
     }
 
     /// Removes every cut.
     pub fn heal(&mut self) {
         self.net.heal();
-        self.truth.set_cut(None);
+        self.truth.set_cut(None, self.now);
     }
 
     /// Node `i` handles nothing (input or timers) until `now + d`, then catches up.

@@ -43,6 +43,8 @@ pub struct Truth {
     pub partition_down_decisions: BTreeSet<(usize, u32, u32)>,
     /// While the network is cut ([`Truth::set_cut`]), each node's side; empty otherwise.
     side: Vec<u16>,
+    /// The last cut healed: each node's side then, and when it healed.
+    healed: Option<(Vec<u16>, Time)>,
     /// Whether to keep [`Truth::complete_log`] (for pictures).
     pub log_complete: bool,
     /// With [`Truth::log_complete`]: every moment the share of live nodes whose whole view
@@ -93,6 +95,7 @@ impl Truth {
             partition_down_notices: 0,
             partition_down_decisions: BTreeSet::new(),
             side: Vec::new(),
+            healed: None,
             log_complete: false,
             complete_log: Vec::new(),
             live_n: 0,
@@ -219,16 +222,29 @@ impl Truth {
         self.dead_life_window = window;
     }
 
-    /// The network is cut into groups (`side[i]` is node `i`'s), or whole again (`None`).
-    /// While it is cut, a Down about a live member on the other side is a partition Down,
-    /// not a false positive: the observer cannot tell the member from a crashed one.
-    pub fn set_cut(&mut self, side: Option<Vec<u16>>) {
-        self.side = side.unwrap_or_default();
+    /// The network is cut into groups (`side[i]` is node `i`'s), or whole again (`None`),
+    /// at `now`. While it is cut, a Down about a live member on the other side is a
+    /// partition Down, not a false positive: the observer cannot tell the member from a
+    /// crashed one. So is one decided soon after the heal (within the window in which a
+    /// Down may still report a death, [`Truth::set_dead_life_window`]): it ends a
+    /// suspicion raised while the member was out of reach.
+    pub fn set_cut(&mut self, side: Option<Vec<u16>>, now: Time) {
+        let before = core::mem::take(&mut self.side);
+        match side {
+            Some(side) => self.side = side,
+            None if !before.is_empty() => self.healed = Some((before, now)),
+            None => {}
+        }
     }
 
-    /// Whether a cut keeps nodes `i` and `j` apart.
-    fn apart(&self, i: usize, j: usize) -> bool {
-        matches!((self.side.get(i), self.side.get(j)), (Some(a), Some(b)) if a != b)
+    /// Whether a cut keeps nodes `i` and `j` apart at `now`, or did until just before.
+    fn apart(&self, i: usize, j: usize, now: Time) -> bool {
+        let across = |side: &[u16]| matches!((side.get(i), side.get(j)), (Some(a), Some(b)) if a != b);
+        across(&self.side)
+            || self
+                .healed
+                .as_ref()
+                .is_some_and(|(side, at)| now <= at.saturating_add(self.dead_life_window) && across(side))
     }
 
     /// Node `j` became live or stopped being live at `now`. A node that (re)starts knows
@@ -285,7 +301,9 @@ impl Truth {
             .is_some_and(|(top, died)| incarnation <= top && now <= died.saturating_add(self.dead_life_window));
         if v == DOWN && self.live[j] && self.live[i] && !about_dead_life {
             let decision = (j, self.life[j], incarnation);
-            if self.apart(i, j) {
+            // Across a cut, or a Down decided across it that is still spreading after the
+            // heal (the same life and incarnation).
+            if self.apart(i, j, now) || self.partition_down_decisions.contains(&decision) {
                 self.partition_down_notices += 1;
                 self.partition_down_decisions.insert(decision);
             } else {
@@ -359,24 +377,31 @@ mod tests {
     }
 
     // While a cut holds, a Down about a live member on the other side is a partition Down;
-    // about one on the same side, or once the cut is healed, it is a false positive.
+    // about one on the same side it is a false positive. After the heal, a Down across the
+    // old cut is still a partition Down for the window in which a suspicion raised during
+    // the cut can end, and so is every later notice of a partition Down decision; a new
+    // decision past the window is a false positive.
     #[test]
     fn downs_across_a_cut_are_partition_downs() {
         let ids: Vec<NodeId> = ["a", "b", "c"].into_iter().map(NodeId::from).collect();
         let mut t = Truth::new(&ids);
-        let down = |id: &str| Event::MemberDown { id: NodeId::from(id), incarnation: 0 };
+        t.set_dead_life_window(Duration::from_secs(5));
+        let down = |id: &str, incarnation| Event::MemberDown { id: NodeId::from(id), incarnation };
         for j in 0..3 {
             t.set_live(j, true, true, Time::ZERO);
         }
-        t.set_cut(Some(vec![0, 0, 1]));
-        t.observe(Time::from_secs(1), 0, &down("c"));
-        t.observe(Time::from_secs(1), 1, &down("c"));
-        assert_eq!((t.partition_down_notices, t.partition_down_decisions.len()), (2, 1));
-        t.observe(Time::from_secs(1), 0, &down("b"));
+        t.set_cut(Some(vec![0, 0, 1]), Time::ZERO);
+        t.observe(Time::from_secs(1), 0, &down("c", 0));
+        assert_eq!((t.partition_down_notices, t.partition_down_decisions.len()), (1, 1));
+        t.observe(Time::from_secs(1), 0, &down("b", 0));
         assert_eq!((t.false_positive_notices, t.false_positive_decisions.len()), (1, 1), "same side");
-        t.set_cut(None);
-        t.observe(Time::from_secs(2), 2, &down("a"));
-        assert_eq!((t.false_positive_notices, t.partition_down_notices), (2, 2), "healed");
+        t.set_cut(None, Time::from_secs(2));
+        t.observe(Time::from_secs(3), 1, &down("c", 0));
+        assert_eq!(t.partition_down_notices, 2, "the cut's decision, still spreading");
+        t.observe(Time::from_secs(4), 2, &down("a", 0));
+        assert_eq!(t.partition_down_notices, 3, "a suspicion from the cut, ending after the heal");
+        t.observe(Time::from_secs(8), 2, &down("a", 1));
+        assert_eq!((t.false_positive_notices, t.partition_down_notices), (2, 3), "past the window");
     }
 
     // The counts kept incrementally (mismatches, observers with a wrong view) equal a

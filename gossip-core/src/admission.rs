@@ -30,10 +30,10 @@ use crate::identity::NodeId;
 use crate::node::Node;
 use crate::time::Time;
 use crate::wire::{MemberRecord, Message};
+use alloc::collections::VecDeque;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use rand_core::RngCore;
-use std::collections::VecDeque;
 
 /// Claims awaiting their member's answer at once; a flood beyond this pushes out the oldest.
 const MAX_CLAIMS: usize = 64;
@@ -78,7 +78,7 @@ impl<R: RngCore> Node<R> {
     /// Drops what a stranger said that it may not say (see the module docs), and counts it.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn refuse_from_stranger(&mut self, from: SocketAddr, sender: &[u8]) {
-        trace!(node = %self.identity.id, %from, sender = %String::from_utf8_lossy(sender), "a stranger's message refused");
+        trace!(node = %self.identity.id, %from, sender = %alloc::string::String::from_utf8_lossy(sender), "a stranger's message refused");
         self.stats.stranger_messages_refused += 1;
     }
 

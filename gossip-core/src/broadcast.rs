@@ -5,6 +5,7 @@ use crate::error::CommandError;
 use crate::event::{Event, Transmit};
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::prelude::*;
 use crate::wire::{Header, Message};
 use bytes::{Bytes, BytesMut};
 use core::net::SocketAddr;
@@ -287,7 +288,7 @@ mod tests {
         // Eight members known to each: 4 * ceil(log10(9)) = 4 sends.
         assert_eq!(sent.len(), 4);
         assert!(sent.iter().all(|t| t.reliable));
-        let dests: std::collections::BTreeSet<SocketAddr> = sent.iter().map(|t| t.dest).collect();
+        let dests: alloc::collections::BTreeSet<SocketAddr> = sent.iter().map(|t| t.dest).collect();
         assert_eq!(dests.len(), 4, "distinct members");
 
         let mut b = node("b", 2, &[(b"a", 1), (b"c", 3), (b"d", 4), (b"e", 5), (b"f", 6), (b"g", 7), (b"h", 8)]);

@@ -11,6 +11,7 @@
 //! peer able to send states can do more simply by lying.
 
 use crate::identity::MemberState;
+use crate::prelude::*;
 
 /// The most buckets a digest has, as a power of two (1,024: about ten members per bucket
 /// at 10,000 members).

@@ -2,6 +2,7 @@
 
 use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::NodeId;
+use crate::prelude::*;
 use bytes::{BufMut, BytesMut};
 use smallvec::SmallVec;
 

@@ -12,9 +12,9 @@ use crate::members::MemberRef;
 use crate::node::Node;
 use crate::time::Time;
 use crate::wire::Message;
+use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 use rand_core::RngCore;
-use std::collections::VecDeque;
 
 /// Witness checks in flight at most; beyond it requests are refused and counted.
 const MAX_WITNESS_CHECKS: usize = 64;

@@ -21,12 +21,10 @@ impl Keys {
 }
 
 impl BuildHasher for Keys {
-    #[allow(deprecated)] // std's SipHasher is deprecated only in favour of an unkeyed default
-    type Hasher = std::hash::SipHasher;
+    type Hasher = siphasher::sip::SipHasher;
 
-    #[allow(deprecated)]
     fn build_hasher(&self) -> Self::Hasher {
-        std::hash::SipHasher::new_with_keys(self.k0, self.k1)
+        siphasher::sip::SipHasher::new_with_keys(self.k0, self.k1)
     }
 }
 

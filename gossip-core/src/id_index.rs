@@ -8,6 +8,7 @@
 //! The caller owns the ids and the hashing: it passes each id's hash, and a function from
 //! slot number to hash when the table grows.
 
+use crate::prelude::*;
 /// An empty bucket.
 const EMPTY: u32 = 0;
 /// A bucket whose entry was removed; probing goes on past it.
@@ -126,8 +127,8 @@ impl IdIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::collections::BTreeMap;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
 
     /// A poor hash on purpose: many collisions and shared tags exercise the probing.
     fn hash(key: u32) -> u64 {

@@ -1,9 +1,10 @@
 //! Who a node is: its id, the address peers reach it at, and its metadata.
 
+use crate::prelude::*;
+use alloc::sync::Arc;
 use bytes::Bytes;
 use core::fmt;
 use core::net::SocketAddr;
-use std::sync::Arc;
 
 /// The longest node id the protocol carries, in bytes (its length goes on the wire as a `u8`).
 pub const MAX_ID_LEN: usize = 255;

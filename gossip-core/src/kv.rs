@@ -24,15 +24,16 @@ use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::prelude::*;
 use crate::replica::{Entry, Replica};
 use crate::sync::SyncPart;
 use crate::time::Time;
 use crate::wire::{self, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite, Message};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Most writes of one owner in one gossiped message: enough for an owner's whole state in
 /// the common case of a few keys, so that any replica applies it without a gap.

@@ -44,8 +44,20 @@
 //!   [`Stats::drops`] counts it.
 //! - Every datagram is at most [`Config::mtu`] bytes; reliable transmits (push-pull) go
 //!   over a stream as one frame.
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+extern crate alloc;
+
+/// What every module takes from `alloc` (a `no_std` crate has no prelude for it).
+mod prelude {
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}
 
 /// A `tracing` event (target `gossip_core`) with feature `tracing`; nothing without it.
 macro_rules! trace {

@@ -6,6 +6,7 @@ use crate::hashing::Keys;
 use crate::id_index::IdIndex;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::incarnation::{at_least, newer};
+use crate::prelude::*;
 use crate::time::Time;
 use bytes::Bytes;
 use core::hash::BuildHasher;

@@ -72,7 +72,7 @@ impl<R: RngCore> Node<R> {
             && was.is_live()
             && self.members.get(r).is_some_and(|m| m.addr() != addr)
         {
-            trace!(node = %self.identity.id, member = %String::from_utf8_lossy(id), %addr, "a move of a live member refused");
+            trace!(node = %self.identity.id, member = %alloc::string::String::from_utf8_lossy(id), %addr, "a move of a live member refused");
             self.stats.address_conflicts += 1;
             return;
         }

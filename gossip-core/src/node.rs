@@ -17,13 +17,13 @@ use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Header, Limits, Message};
+use alloc::borrow::Cow;
+use alloc::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
-use std::borrow::Cow;
-use std::collections::VecDeque;
 
 /// Frees the room a drained output queue kept from a burst (a full sync can raise a
 /// thousand events at once): a node holds few outputs between polls, and a simulator

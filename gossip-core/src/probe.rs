@@ -10,11 +10,11 @@ use crate::phi::{RttWindow, probe_waits};
 use crate::rand::Walk;
 use crate::time::Time;
 use crate::wire::Message;
+use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
-use std::collections::VecDeque;
 
 /// Round trips kept for the application at most; older ones are dropped.
 const RECENT_RTTS: usize = 64;

@@ -17,6 +17,7 @@
 use crate::digest;
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::prelude::*;
 use crate::wire::{self, Header, KvScope, KvSection, KvWrite};
 use rand_core::RngCore;
 

@@ -9,6 +9,7 @@
 //! insert in the middle moves the entries after it, which the bound on keys per replica
 //! keeps small.
 
+use crate::prelude::*;
 use bytes::Bytes;
 
 /// Key and value bytes stored inline up to this many in all.

@@ -19,6 +19,7 @@
 //! The leading byte, also the associated data, can never start a plain packet (which
 //! starts with the protocol version).
 
+use crate::prelude::*;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use core::fmt;

@@ -2,6 +2,7 @@
 //! can reach every knob without a table of its own.
 
 use crate::config::{Config, Detector};
+use crate::prelude::*;
 use bytes::Bytes;
 use core::fmt;
 use core::time::Duration;

@@ -14,6 +14,7 @@ use crate::event::{Event, Transmit};
 use crate::identity::MemberState;
 use crate::kv::KeysLearned;
 use crate::node::Node;
+use crate::prelude::*;
 use crate::time::Time;
 use crate::wire::{self, BucketSums, Header, KvSection, MemberRecord, StateList};
 use bytes::BytesMut;
@@ -307,9 +308,9 @@ mod tests {
     use crate::tests::util::SplitMix;
     use crate::wire::{self, Header, Limits, MemberRecord, Message};
     use crate::{Config, Identity, MemberState, Node, Time};
+    use alloc::collections::BTreeSet;
     use bytes::BytesMut;
     use core::net::SocketAddr;
-    use std::collections::BTreeSet;
 
     fn addr(i: u8) -> SocketAddr {
         SocketAddr::from(([10, 0, 1, i], 7946))

@@ -12,6 +12,7 @@
 //! with the feature (every such build accepts compressed input, whatever its settings).
 
 use super::{DecodeError, Reader, VERSION};
+use crate::prelude::*;
 
 /// The header flag of a compressed packet.
 pub const COMPRESSED: u8 = 1;

@@ -584,6 +584,6 @@ fn error_kinds_are_distinct_and_displayed() {
             assert_eq!(a.kind() == b.kind(), same_variant, "{a:?} vs {b:?}");
         }
     }
-    let kinds: std::collections::BTreeSet<usize> = errors.iter().map(DecodeError::kind).collect();
+    let kinds: alloc::collections::BTreeSet<usize> = errors.iter().map(DecodeError::kind).collect();
     assert_eq!(kinds.len(), DecodeError::KINDS);
 }

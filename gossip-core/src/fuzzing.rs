@@ -3,6 +3,7 @@
 //!
 //! Each body asserts the crate's promises about hostile input; a panic is a finding.
 
+use crate::prelude::*;
 use crate::wire::{self, Header, Limits, MemberRecord, Message, Packet};
 use crate::{Config, Identity, MemberState, Node, NodeId, Time};
 use arbitrary::Arbitrary;

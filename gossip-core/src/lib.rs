@@ -49,6 +49,9 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+// With std (outside tests, which have it anyway): for what derives name `::std` (arbitrary's).
+#[cfg(all(feature = "std", not(test)))]
+extern crate std;
 
 /// What every module takes from `alloc` (a `no_std` crate has no prelude for it).
 mod prelude {

@@ -13,9 +13,8 @@
 use crate::identity::MemberState;
 use crate::prelude::*;
 
-/// The most buckets a digest has, as a power of two (1,024: about ten members per bucket
-/// at 10,000 members).
-pub(crate) const MAX_LOG2: u8 = 10;
+/// The most buckets a digest has, as a power of two: what the wire allows.
+pub(crate) const MAX_LOG2: u8 = crate::wire::MAX_SUMS_LOG2;
 
 /// Per-bucket sums at the finest granularity; coarser digests are folded from it.
 #[derive(Clone, Debug)]

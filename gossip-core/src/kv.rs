@@ -483,7 +483,7 @@ impl KvStore {
     pub(crate) fn recent(&self, owner: &NodeId, most: usize, room: usize) -> Option<OwnerDelta> {
         let r = self.replicas.get(owner)?;
         let latest = r.after(0);
-        let mut used = 1 + owner_delta_len(owner);
+        let mut used = wire::key_writes_header_len(owner.as_bytes());
         let mut cut = latest.len();
         while cut > 0 && latest.len() - cut < most && used + entry_len(latest[cut - 1]) <= room {
             used += entry_len(latest[cut - 1]);
@@ -621,8 +621,10 @@ impl<R: RngCore> Node<R> {
         match taken {
             Taken::InOrder => self.piggyback_recent(&owner_id),
             Taken::OutOfOrder => {
-                let mut message = Vec::with_capacity(1 + delta.encoded_len());
-                Message::KeyWrites { delta: *delta }.encode(&mut message);
+                let message = Message::KeyWrites { delta: *delta };
+                let mut encoded = Vec::with_capacity(message.encoded_len());
+                message.encode(&mut encoded);
+                let message = encoded;
                 self.enqueue_bytes_on(QueueKind::Keys, owner_id, &message);
             }
             Taken::No => self.stats.kv_writes_redundant += 1,

@@ -225,11 +225,9 @@ impl<R: RngCore> Node<R> {
         }
         let sums = matches!(part, SyncPart::Request | SyncPart::Response).then_some(&mine[..]);
         let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
+        let records_len = records.iter().map(MemberRecord::encoded_len).sum::<usize>();
         let len = header.encoded_len()
-            + 6
-            + records.iter().map(MemberRecord::encoded_len).sum::<usize>()
-            + wire::sums_len(sums.map(<[u64]>::len))
-            + kv.as_ref().map_or(0, Vec::len);
+            + wire::push_pull_len(records_len, sums.map(<[u64]>::len), kv.as_ref().map_or(0, Vec::len));
         let mut out = BytesMut::with_capacity(len);
         header.encode(&mut out);
         wire::encode_push_pull(&mut out, join, part == SyncPart::Request, records.into_iter(), sums, kv.as_deref());

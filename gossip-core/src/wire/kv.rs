@@ -47,7 +47,7 @@ pub enum KvScope<'a> {
     Listed(BucketSet<'a>),
 }
 
-/// A set of buckets among `2^log2` (`log2` up to `crate::digest::MAX_LOG2`), as a bitmap.
+/// A set of buckets among `2^log2` (`log2` up to `super::MAX_SUMS_LOG2`), as a bitmap.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct BucketSet<'a> {
     log2: u8,
@@ -73,7 +73,7 @@ impl<'a> BucketSet<'a> {
 
 /// Bytes in a bitmap of `2^log2` buckets.
 pub fn bitmap_len(log2: u8) -> usize {
-    (1usize << log2.min(crate::digest::MAX_LOG2)).div_ceil(8)
+    (1usize << log2.min(super::MAX_SUMS_LOG2)).div_ceil(8)
 }
 
 /// A section's scope, to encode (see [`KvScope`]).
@@ -210,7 +210,7 @@ fn read_scope<'a>(r: &mut Reader<'a>) -> Result<KvScope<'a>, DecodeError> {
         1 => KvScope::Sums(read_sums(r)?),
         2 => {
             let log2 = r.u8("key digest buckets")?;
-            if log2 > crate::digest::MAX_LOG2 {
+            if log2 > super::MAX_SUMS_LOG2 {
                 let count = 1usize.checked_shl(u32::from(log2)).unwrap_or(usize::MAX);
                 return Err(DecodeError::TooMany { field: "key digest buckets", count, max: MAX_BUCKETS });
             }

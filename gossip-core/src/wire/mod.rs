@@ -35,10 +35,35 @@ pub use kv::{
 };
 pub use reader::Reader;
 
-use crate::identity::MemberState;
 use bytes::BufMut;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use smallvec::SmallVec;
+
+/// A member's liveness as this node sees it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum MemberState {
+    /// Answering probes (or nobody has said otherwise).
+    Alive,
+    /// Failed a probe; it has a suspicion timeout to refute before being declared Down.
+    Suspect,
+    /// Declared failed. Kept as a tombstone until reclaimed.
+    Down,
+    /// Left gracefully. Kept as a tombstone until reclaimed.
+    Left,
+}
+
+impl MemberState {
+    /// Whether the member counts as part of the live cluster (Alive or Suspect).
+    pub fn is_live(self) -> bool {
+        matches!(self, MemberState::Alive | MemberState::Suspect)
+    }
+}
+
+/// The most buckets a digest has, as a power of two (1,024: about ten members per bucket
+/// at 10,000 members).
+pub const MAX_SUMS_LOG2: u8 = 10;
 
 /// The protocol version this build speaks and sends.
 pub const VERSION: u8 = 1;
@@ -276,7 +301,7 @@ pub struct BucketSums<'a> {
 }
 
 /// The most buckets a digest may have.
-pub const MAX_BUCKETS: usize = 1 << crate::digest::MAX_LOG2;
+pub const MAX_BUCKETS: usize = 1 << MAX_SUMS_LOG2;
 
 impl BucketSums<'_> {
     /// The number of buckets, as a power of two.
@@ -491,7 +516,7 @@ fn read_payload<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<&'a [u8], Dec
 
 fn read_sums<'a>(r: &mut Reader<'a>) -> Result<BucketSums<'a>, DecodeError> {
     let log2 = r.u8("digest size")?;
-    if log2 > crate::digest::MAX_LOG2 {
+    if log2 > MAX_SUMS_LOG2 {
         let count = 1usize.checked_shl(u32::from(log2)).unwrap_or(usize::MAX);
         return Err(DecodeError::TooMany { field: "digest buckets", count, max: MAX_BUCKETS });
     }
@@ -627,6 +652,19 @@ pub fn encode_key_writes<'w>(
 /// Encoded size of a push-pull digest of `buckets` sums (zero without one).
 pub fn sums_len(buckets: Option<usize>) -> usize {
     buckets.map_or(0, |n| n.saturating_mul(8).saturating_add(1))
+}
+
+/// Encoded size of a [`Message::PushPull`] body written by [`encode_push_pull`]: the tag,
+/// the flags and the record count, then `records` bytes of member records, a digest of
+/// `buckets` sums, and `kv` bytes of key/value section.
+pub fn push_pull_len(records: usize, buckets: Option<usize>, kv: usize) -> usize {
+    6usize.saturating_add(records).saturating_add(sums_len(buckets)).saturating_add(kv)
+}
+
+/// Encoded size of a [`Message::KeyWrites`] for `owner` without its writes: the tag and
+/// the delta's header.
+pub fn key_writes_header_len(owner: &[u8]) -> usize {
+    delta_header_len(owner).saturating_add(1)
 }
 
 impl Message<'_> {

@@ -217,7 +217,7 @@ fn kv_section() -> impl Strategy<Value = Option<OwnedKv>> {
     let write = (bytes_in(0, 8), any::<u64>(), proptest::option::of(bytes_in(0, 16)));
     let delta = (id(), any::<bool>(), any::<u64>(), any::<u64>(), vec(write, 0..4));
     // A listing's bitmap has no bit set past its last bucket.
-    let listed = (0..=crate::digest::MAX_LOG2).prop_flat_map(|log2| {
+    let listed = (0..=super::MAX_SUMS_LOG2).prop_flat_map(|log2| {
         vec(any::<u8>(), bitmap_len(log2)).prop_map(move |mut bits| {
             if log2 < 3 {
                 bits[0] &= (1u8 << (1u8 << log2)) - 1;

@@ -10,6 +10,8 @@
 
 pub mod json;
 pub mod net;
+pub mod percentile;
+pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod seeds;

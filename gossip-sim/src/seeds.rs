@@ -19,6 +19,7 @@
 //! p50 is the smaller value, and p90 the larger one). The figures are those of the printed
 //! JSON, rounded as it rounds them.
 
+pub use crate::percentile::nearest_rank;
 use crate::{Report, Scenario};
 use core::fmt::Write;
 use core::ops::RangeInclusive;
@@ -74,14 +75,6 @@ pub fn run(base: &Scenario, seeds: RangeInclusive<u64>, mut each: impl FnMut(u64
         }
     }
     runs
-}
-
-/// The nearest-rank percentile of `sorted` (ascending): the value at 1-based rank
-/// ⌈`percent`·n/100⌉, at least rank 1; `None` for no values.
-pub fn nearest_rank(sorted: &[f64], percent: u32) -> Option<f64> {
-    let n = sorted.len();
-    let rank = (percent as usize * n).div_ceil(100).clamp(1, n.max(1));
-    sorted.get(rank - 1).copied()
 }
 
 /// One numeric field over the runs. In JSON a figure that is an integer prints as one
@@ -340,20 +333,6 @@ mod tests {
             trace_hash: format!("{seed:016x}"),
             ..Report::default()
         }
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(nearest_rank(&v, 50), Some(5.0));
-        assert_eq!(nearest_rank(&v, 90), Some(9.0));
-        assert_eq!(nearest_rank(&v, 99), Some(10.0));
-        assert_eq!(nearest_rank(&v, 100), Some(10.0));
-        assert_eq!(nearest_rank(&v, 0), Some(1.0));
-        assert_eq!(nearest_rank(&[1.0, 2.0], 50), Some(1.0));
-        assert_eq!(nearest_rank(&[1.0, 2.0], 90), Some(2.0));
-        assert_eq!(nearest_rank(&[7.0], 50), Some(7.0));
-        assert_eq!(nearest_rank(&[], 50), None);
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! Both panels share one `Axis` helper: round ticks (1, 2 or 5 times a power of ten) on
 //! the time axis, 0% to 100% in quarters on the share axis, and light grid lines.
 
-use crate::scenario::Report;
-use crate::seeds::nearest_rank;
+use crate::percentile::nearest_rank;
+use crate::report::Report;
 use crate::sim::Sample;
 use core::fmt::Write;
 use gossip_core::Time;

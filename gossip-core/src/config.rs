@@ -164,7 +164,8 @@ pub struct Config {
     #[cfg(feature = "encryption")]
     pub keyring: Option<crate::seal::Keyring>,
     /// Compression: packets and frames longer than this many bytes go out LZ4-compressed
-    /// when that makes them shorter (see [`wire::compress`](crate::wire::compress)); 0: never.
+    /// when that makes them shorter (a header flag says so: docs/protocol.md, "Compressed");
+    /// 0: never.
     /// Every build with the feature accepts compressed input, whatever this says.
     #[cfg(feature = "compression")]
     pub compress_above: usize,

@@ -72,7 +72,7 @@ impl<'a> BucketSet<'a> {
 }
 
 /// Bytes in a bitmap of `2^log2` buckets.
-pub fn bitmap_len(log2: u8) -> usize {
+pub(crate) fn bitmap_len(log2: u8) -> usize {
     (1usize << log2.min(super::MAX_SUMS_LOG2)).div_ceil(8)
 }
 
@@ -83,7 +83,7 @@ pub enum KvScopeOut<'a> {
     Complete,
     /// See [`KvScope::Sums`]: a power-of-two number of sums up to [`MAX_BUCKETS`].
     Sums(&'a [u64]),
-    /// See [`KvScope::Listed`]: `bits` is [`bitmap_len`]`(log2)` bytes, no bit set past
+    /// See [`KvScope::Listed`]: `bits` is `ceil(2^log2 / 8)` bytes, no bit set past
     /// the last bucket.
     Listed {
         /// The number of buckets, as a power of two.
@@ -138,12 +138,12 @@ impl KvWrite<'_> {
 }
 
 /// Encoded size of a delta's header (`owner` and the fixed fields).
-pub fn delta_header_len(owner: &[u8]) -> usize {
+pub(crate) fn delta_header_len(owner: &[u8]) -> usize {
     MIN_DELTA.saturating_sub(1).saturating_add(owner.len())
 }
 
 /// Encoded size of a digest entry for `owner`.
-pub fn digest_entry_len(owner: &[u8]) -> usize {
+pub(crate) fn digest_entry_len(owner: &[u8]) -> usize {
     MIN_DIGEST_ENTRY.saturating_sub(1).saturating_add(owner.len())
 }
 
@@ -339,7 +339,7 @@ impl<'a> KvDelta<'a> {
 
 /// Writes a section: its `scope`, the `digest` entries, then the `deltas`, each as (owner,
 /// reset, base, up_to, writes).
-pub fn encode_section<'w, W>(
+pub(crate) fn encode_section<'w, W>(
     out: &mut impl BufMut,
     scope: KvScopeOut<'_>,
     digest: impl ExactSizeIterator<Item = (&'w [u8], u64)>,

@@ -23,16 +23,14 @@
 )]
 
 #[cfg(feature = "compression")]
-pub mod compress;
+pub(crate) mod compress;
 mod error;
 mod kv;
 mod reader;
 
 pub use error::DecodeError;
-pub use kv::{
-    BucketSet, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite, bitmap_len, delta_header_len, digest_entry_len,
-    encode_section,
-};
+pub use kv::{BucketSet, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite};
+pub(crate) use kv::{bitmap_len, delta_header_len, digest_entry_len, encode_section};
 pub use reader::Reader;
 
 use bytes::BufMut;
@@ -63,7 +61,7 @@ impl MemberState {
 
 /// The most buckets a digest has, as a power of two (1,024: about ten members per bucket
 /// at 10,000 members).
-pub const MAX_SUMS_LOG2: u8 = 10;
+pub(crate) const MAX_SUMS_LOG2: u8 = 10;
 
 /// The protocol version this build speaks and sends.
 pub const VERSION: u8 = 1;
@@ -539,7 +537,7 @@ fn id_len(id: &[u8]) -> usize {
 }
 
 /// Encoded size of an address.
-pub fn addr_len(addr: &SocketAddr) -> usize {
+pub(crate) fn addr_len(addr: &SocketAddr) -> usize {
     match addr {
         SocketAddr::V4(_) => 1 + 4 + 2,
         SocketAddr::V6(_) => 1 + 16 + 2,
@@ -551,7 +549,7 @@ fn put_id(out: &mut impl BufMut, id: &[u8]) {
     out.put_slice(id);
 }
 
-/// Writes an address as [`read_addr`] reads it ([`addr_len`] bytes).
+/// Writes an address as [`read_addr`] reads it (a family byte, the address, the port).
 pub fn put_addr(out: &mut impl BufMut, addr: &SocketAddr) {
     match addr.ip() {
         IpAddr::V4(ip) => {
@@ -611,7 +609,7 @@ impl MemberRecord<'_> {
 /// key/value section `kv` (the owned-state counterpart of [`Message::PushPull`]; `sums`
 /// has a power-of-two length up to [`MAX_BUCKETS`], `kv` is [`encode_section`] output).
 /// Returns nothing: the caller sized the buffer.
-pub fn encode_push_pull<'r>(
+pub(crate) fn encode_push_pull<'r>(
     out: &mut impl BufMut,
     join: bool,
     reply: bool,
@@ -638,7 +636,7 @@ pub fn encode_push_pull<'r>(
 }
 
 /// Writes a [`Message::KeyWrites`]: `owner`'s `writes` after `base`, complete up to `up_to`.
-pub fn encode_key_writes<'w>(
+pub(crate) fn encode_key_writes<'w>(
     out: &mut impl BufMut,
     owner: &[u8],
     base: u64,
@@ -650,20 +648,20 @@ pub fn encode_key_writes<'w>(
 }
 
 /// Encoded size of a push-pull digest of `buckets` sums (zero without one).
-pub fn sums_len(buckets: Option<usize>) -> usize {
+pub(crate) fn sums_len(buckets: Option<usize>) -> usize {
     buckets.map_or(0, |n| n.saturating_mul(8).saturating_add(1))
 }
 
 /// Encoded size of a [`Message::PushPull`] body written by [`encode_push_pull`]: the tag,
 /// the flags and the record count, then `records` bytes of member records, a digest of
 /// `buckets` sums, and `kv` bytes of key/value section.
-pub fn push_pull_len(records: usize, buckets: Option<usize>, kv: usize) -> usize {
+pub(crate) fn push_pull_len(records: usize, buckets: Option<usize>, kv: usize) -> usize {
     6usize.saturating_add(records).saturating_add(sums_len(buckets)).saturating_add(kv)
 }
 
 /// Encoded size of a [`Message::KeyWrites`] for `owner` without its writes: the tag and
 /// the delta's header.
-pub fn key_writes_header_len(owner: &[u8]) -> usize {
+pub(crate) fn key_writes_header_len(owner: &[u8]) -> usize {
     delta_header_len(owner).saturating_add(1)
 }
 

@@ -6,6 +6,7 @@ use crate::event::{Event, Transmit};
 use crate::identity::NodeId;
 use crate::node::Node;
 use crate::prelude::*;
+use crate::time::Time;
 use crate::wire::{Header, Message};
 use bytes::{Bytes, BytesMut};
 use core::net::SocketAddr;
@@ -47,18 +48,24 @@ impl<R: RngCore> Node<R> {
     /// piggybacked on gossip; a larger one travels over streams, to as many members as a
     /// piggybacked one gets sends, each passing it on the same way once:
     /// nothing is ever sent over the MTU.
-    pub fn broadcast(&mut self, payload: impl Into<Bytes>) -> Result<(), CommandError> {
-        self.broadcast_keyed(Bytes::new(), payload)
+    pub fn broadcast(&mut self, now: Time, payload: impl Into<Bytes>) -> Result<(), CommandError> {
+        self.broadcast_keyed(now, Bytes::new(), payload)
     }
 
     /// Like [`Node::broadcast`], with an invalidation key: a newer broadcast of this node
     /// with the same key replaces the older wherever it still waits to be sent (a large
     /// broadcast, sent at once, is never replaced).
-    pub fn broadcast_keyed(&mut self, key: impl Into<Bytes>, payload: impl Into<Bytes>) -> Result<(), CommandError> {
+    pub fn broadcast_keyed(
+        &mut self,
+        now: Time,
+        key: impl Into<Bytes>,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), CommandError> {
         let (key, payload) = (key.into(), payload.into());
         if self.left {
             return Err(CommandError::AlreadyLeft);
         }
+        self.observe(now);
         if key.len() > self.config.max_key_len {
             return Err(CommandError::KeyLength { len: key.len() });
         }
@@ -76,11 +83,18 @@ impl<R: RngCore> Node<R> {
     /// Sends `payload` to the member `to` alone: over a stream if `reliable` (delivered
     /// unless the member is down), else in one datagram (best effort), or over a stream
     /// anyway when it does not fit one. The member reports [`Event::Message`].
-    pub fn send_to(&mut self, to: &[u8], payload: impl Into<Bytes>, reliable: bool) -> Result<(), CommandError> {
+    pub fn send_to(
+        &mut self,
+        now: Time,
+        to: &[u8],
+        payload: impl Into<Bytes>,
+        reliable: bool,
+    ) -> Result<(), CommandError> {
         let payload = payload.into();
         if self.left {
             return Err(CommandError::AlreadyLeft);
         }
+        self.observe(now);
         let Some(dest) = self.members.by_id(to).map(|m| m.addr()) else {
             return Err(CommandError::UnknownMember);
         };
@@ -231,10 +245,10 @@ mod tests {
     #[test]
     fn an_invalidation_key_replaces_the_queued_broadcast() {
         let mut a = node("a", 1, &[(b"b", 2)]);
-        a.broadcast_keyed("config", "v1").unwrap();
-        a.broadcast_keyed("config", "v2").unwrap();
-        a.broadcast("x").unwrap();
-        a.broadcast("x").unwrap();
+        a.broadcast_keyed(a.now(), "config", "v1").unwrap();
+        a.broadcast_keyed(a.now(), "config", "v2").unwrap();
+        a.broadcast(a.now(), "x").unwrap();
+        a.broadcast(a.now(), "x").unwrap();
         assert_eq!(a.user_gossip.len(), 3);
         a.send(addr(2), &[]);
         let t = a.poll_transmit().unwrap();
@@ -249,7 +263,7 @@ mod tests {
             .collect();
         assert_eq!(sent.len(), 3);
         assert!(sent.contains(&&b"v2"[..]) && !sent.contains(&&b"v1"[..]));
-        assert_eq!(a.broadcast(vec![0u8; 4097]), Err(CommandError::ValueTooLong { len: 4097 }));
+        assert_eq!(a.broadcast(a.now(), vec![0u8; 4097]), Err(CommandError::ValueTooLong { len: 4097 }));
     }
 
     // A direct message reaches its member alone, by datagram or by stream; a message to a
@@ -259,7 +273,7 @@ mod tests {
         let mut a = node("a", 1, &[(b"b", 2)]);
         let mut b = node("b", 2, &[(b"a", 1)]);
         for reliable in [false, true] {
-            a.send_to(b"b", "ping me", reliable).unwrap();
+            a.send_to(a.now(), b"b", "ping me", reliable).unwrap();
             let t = a.poll_transmit().unwrap();
             assert_eq!((t.dest, t.reliable), (addr(2), reliable));
             if reliable {
@@ -269,7 +283,7 @@ mod tests {
             }
             assert_eq!(payloads(&mut b), vec![(b"a".to_vec(), b"ping me".to_vec())]);
         }
-        assert_eq!(a.send_to(b"nobody", "x", false), Err(CommandError::UnknownMember));
+        assert_eq!(a.send_to(a.now(), b"nobody", "x", false), Err(CommandError::UnknownMember));
     }
 
     // A broadcast too large for a datagram goes over streams, to as many members as a
@@ -282,7 +296,7 @@ mod tests {
             vec![(b"b", 2), (b"c", 3), (b"d", 4), (b"e", 5), (b"f", 6), (b"g", 7), (b"h", 8)];
         let mut a = node("a", 1, &peers);
         let big = vec![7u8; 3000];
-        a.broadcast(big.clone()).unwrap();
+        a.broadcast(a.now(), big.clone()).unwrap();
         assert!(a.user_gossip.is_empty(), "not piggybacked");
         let sent: Vec<Transmit> = core::iter::from_fn(|| a.poll_transmit()).collect();
         // Eight members known to each: 4 * ceil(log10(9)) = 4 sends.
@@ -299,7 +313,7 @@ mod tests {
         let passed: Vec<Transmit> = core::iter::from_fn(|| b.poll_transmit()).collect();
         assert!(passed.len() == 4 && passed.iter().all(|t| t.reliable), "passed on over streams once");
 
-        a.send_to(b"b", big.clone(), false).unwrap();
+        a.send_to(a.now(), b"b", big.clone(), false).unwrap();
         let t = a.poll_transmit().unwrap();
         assert!(t.reliable && t.dest == addr(2));
         b.handle_stream(Time::ZERO, addr(1), &t.payload).unwrap();

@@ -296,7 +296,7 @@ impl rand_core::RngCore for FuzzRng {
 type Snapshot = Vec<(NodeId, MemberState, u32, SocketAddr)>;
 
 fn snapshot(node: &Node<FuzzRng>) -> Snapshot {
-    node.members().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
+    node.peers().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
 }
 
 /// How the fuzzed node runs, from the length of its input: plain, with the phi detector,
@@ -387,8 +387,8 @@ pub fn drive_node(ops: &[Op]) {
             Op::Write { key, len } => {
                 let key = vec![b'k', key % 4];
                 let _ = match len {
-                    Some(len) => node.set(key, vec![b'v'; usize::from(*len % 2048)]),
-                    None => node.delete(key),
+                    Some(len) => node.set(now, key, vec![b'v'; usize::from(*len % 2048)]),
+                    None => node.delete(now, key),
                 };
                 None
             }
@@ -402,7 +402,7 @@ pub fn drive_node(ops: &[Op]) {
         }
         while node.poll_event().is_some() {}
         assert!(node.member(me.as_bytes()).is_none(), "the node lists itself");
-        let live = node.members().filter(|m| m.state().is_live()).count();
+        let live = node.peers().filter(|m| m.state().is_live()).count();
         assert_eq!(node.live_members(), live, "live count out of step with the table");
     }
 }

@@ -174,9 +174,16 @@ impl<R: RngCore> Node<R> {
     // ----------------------------------------------------------------------------------
     // Getters
 
+    /// Every member this node knows, itself first, then the others as [`Node::peers`]
+    /// lists them: the cluster as this node sees it (memberlist's `Members`, and
+    /// `gossip_tokio::Cluster::members`).
+    pub fn members(&self) -> impl Iterator<Item = MemberInfo> + '_ {
+        core::iter::once(self.local()).chain(self.peers().map(Member::info))
+    }
+
     /// Every other member this node knows, tombstones (Down, Left) included, in table
     /// order (stable for a given history; not sorted).
-    pub fn members(&self) -> impl Iterator<Item = &Member> {
+    pub fn peers(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().map(|(_, m)| m)
     }
 
@@ -188,6 +195,12 @@ impl<R: RngCore> Node<R> {
     /// Members currently Alive or Suspect, this node excluded.
     pub fn live_members(&self) -> usize {
         self.members.live()
+    }
+
+    /// The latest time this node was given (in any input or command; `Time::ZERO` before
+    /// the first).
+    pub fn now(&self) -> Time {
+        self.clock
     }
 
     /// This node as others should see it.
@@ -261,11 +274,12 @@ impl<R: RngCore> Node<R> {
     /// Replaces this node's metadata. The change spreads like a refutation, with a new
     /// incarnation, and every member reports [`Event::MemberUpdated`]; the same metadata
     /// again changes nothing.
-    pub fn set_meta(&mut self, meta: impl Into<Bytes>) -> Result<(), CommandError> {
+    pub fn set_meta(&mut self, now: Time, meta: impl Into<Bytes>) -> Result<(), CommandError> {
         let meta = meta.into();
         if self.left {
             return Err(CommandError::AlreadyLeft);
         }
+        self.observe(now);
         if meta.len() > self.config.max_meta_len {
             return Err(CommandError::MetaTooLong { len: meta.len() });
         }

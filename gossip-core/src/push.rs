@@ -197,8 +197,8 @@ mod tests {
     #[test]
     fn an_owner_pushes_each_member_its_new_writes_once() {
         let mut a = owner(32 * 1024);
-        a.set("k1", "v1").unwrap();
-        a.set("k2", "v2").unwrap();
+        a.set(a.now(), "k1", "v1").unwrap();
+        a.set(a.now(), "k2", "v2").unwrap();
         let first = key_writes(&mut a, secs(0.2));
         let v2 = a.kv.max(b"a");
         for i in 1..=MEMBERS {
@@ -209,7 +209,7 @@ mod tests {
         let pushed = a.stats().kv_push_bytes;
         key_writes(&mut a, secs(0.4));
         assert_eq!(a.stats().kv_push_bytes, pushed, "nothing new, nothing pushed");
-        a.set("k1", "v3").unwrap();
+        a.set(a.now(), "k1", "v3").unwrap();
         let second = key_writes(&mut a, secs(0.6));
         for i in 1..=MEMBERS {
             let to_i: Vec<_> = second.iter().filter(|w| w.0 == addr(i)).collect();
@@ -227,7 +227,7 @@ mod tests {
         let rate = 2_000;
         let mut a = owner(rate);
         for k in 0..8 {
-            a.set(format!("key-{k}"), "a value of some length").unwrap();
+            a.set(a.now(), format!("key-{k}"), "a value of some length").unwrap();
         }
         key_writes(&mut a, secs(0.2));
         let first = pushed_to(&a);
@@ -247,14 +247,14 @@ mod tests {
     #[test]
     fn a_write_too_large_for_a_datagram_is_left_to_syncs() {
         let mut a = owner(32 * 1024);
-        a.set("big", vec![b'x'; 2000]).unwrap();
+        a.set(a.now(), "big", vec![b'x'; 2000]).unwrap();
         let big = a.kv.max(b"a");
         key_writes(&mut a, secs(0.2));
         assert_eq!(a.stats().kv_push_bytes, 0);
         assert_eq!(pushed_to(&a), usize::from(MEMBERS), "every mark moved past it");
         key_writes(&mut a, secs(0.4));
         assert_eq!(a.stats().kv_push_bytes, 0);
-        a.set("small", "v").unwrap();
+        a.set(a.now(), "small", "v").unwrap();
         let sent = key_writes(&mut a, secs(0.6));
         for i in 1..=MEMBERS {
             assert!(sent.iter().any(|w| w.0 == addr(i) && w.1 == big && w.3 == [b"small".to_vec()]), "{sent:?}");
@@ -266,8 +266,8 @@ mod tests {
     #[test]
     fn a_member_back_from_down_is_pushed_everything_again() {
         let mut a = owner(32 * 1024);
-        a.set("k1", "v1").unwrap();
-        a.set("k2", "v2").unwrap();
+        a.set(a.now(), "k1", "v1").unwrap();
+        a.set(a.now(), "k2", "v2").unwrap();
         key_writes(&mut a, secs(0.2));
         assert_eq!(pushed_to(&a), usize::from(MEMBERS));
         let down = Message::Down { incarnation: 0, id: b"m1", from: b"m2" };

@@ -315,16 +315,18 @@ impl Sim {
 
     /// Node `i` sets one of its replicated keys.
     pub fn set_key(&mut self, i: usize, key: &[u8], value: &[u8]) {
+        let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
-            let _ = node.set(key.to_vec(), value.to_vec());
+            let _ = node.set(now, key.to_vec(), value.to_vec());
         }
         self.flush(i);
     }
 
     /// Node `i` deletes one of its replicated keys.
     pub fn delete_key(&mut self, i: usize, key: &[u8]) {
+        let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
-            let _ = node.delete(key.to_vec());
+            let _ = node.delete(now, key.to_vec());
         }
         self.flush(i);
     }
@@ -384,8 +386,9 @@ impl Sim {
 
     /// Node `i` broadcasts `payload` to the cluster.
     pub fn broadcast(&mut self, i: usize, payload: &[u8]) {
+        let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
-            let _ = node.broadcast(payload.to_vec());
+            let _ = node.broadcast(now, payload.to_vec());
         }
         self.flush(i);
     }

@@ -254,7 +254,7 @@ impl Driver {
             let _ = self.events.send(event); // no receiver: nobody is listening, fine
         }
         if membership_changed {
-            self.inbound.set_members(self.node.members().map(|m| m.addr()).collect());
+            self.inbound.set_members(self.node.peers().map(|m| m.addr()).collect());
         }
     }
 

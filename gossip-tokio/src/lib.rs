@@ -254,18 +254,13 @@ impl Cluster {
 
     /// This node and every member it knows of, in any state (Alive, Suspect, Down, Left).
     pub async fn members(&self) -> Result<Vec<MemberInfo>, ClusterError> {
-        self.with_node(|node, _| {
-            let mut all = vec![node.local()];
-            all.extend(node.members().map(|m| m.info()));
-            all
-        })
-        .await
+        self.with_node(|node, _| node.members().collect()).await
     }
 
     /// Sets one of this node's replicated keys.
     pub async fn set(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), ClusterError> {
         let (key, value) = (key.into(), value.into());
-        self.command(move |node, _| node.set(key, value)).await
+        self.command(move |node, now| node.set(now, key, value)).await
     }
 
     /// Sets a key that this node deletes after `ttl`.
@@ -276,13 +271,13 @@ impl Cluster {
         ttl: Duration,
     ) -> Result<(), ClusterError> {
         let (key, value) = (key.into(), value.into());
-        self.command(move |node, _| node.set_with_ttl(key, value, ttl)).await
+        self.command(move |node, now| node.set_with_ttl(now, key, value, ttl)).await
     }
 
     /// Deletes one of this node's keys.
     pub async fn delete(&self, key: impl Into<Bytes>) -> Result<(), ClusterError> {
         let key = key.into();
-        self.command(move |node, _| node.delete(key)).await
+        self.command(move |node, now| node.delete(now, key)).await
     }
 
     /// `owner`'s value of `key`, as far as this node knows.
@@ -303,7 +298,7 @@ impl Cluster {
     /// Sends a user broadcast to every member (each gets [`Event::Broadcast`] once).
     pub async fn broadcast(&self, payload: impl Into<Bytes>) -> Result<(), ClusterError> {
         let payload = payload.into();
-        self.command(move |node, _| node.broadcast(payload)).await
+        self.command(move |node, now| node.broadcast(now, payload)).await
     }
 
     /// Sends `payload` to the member named `to`: over a stream if `reliable`, else one datagram.
@@ -314,13 +309,13 @@ impl Cluster {
         reliable: bool,
     ) -> Result<(), ClusterError> {
         let (to, payload) = (to.as_ref().to_vec(), payload.into());
-        self.command(move |node, _| node.send_to(&to, payload, reliable)).await
+        self.command(move |node, now| node.send_to(now, &to, payload, reliable)).await
     }
 
     /// Replaces this node's metadata; every member sees [`Event::MemberUpdated`].
     pub async fn set_meta(&self, meta: impl Into<Bytes>) -> Result<(), ClusterError> {
         let meta = meta.into();
-        self.command(move |node, _| node.set_meta(meta)).await
+        self.command(move |node, now| node.set_meta(now, meta)).await
     }
 
     /// Key rotation, step 1: accept `key` too (do it on every node first).

@@ -50,8 +50,8 @@ pub(crate) fn publish(node: &mut Node<NodeRng>, transport: &TransportCounts, que
     counters("gossip_transport_", transport, describe);
 
     let mut by_state = [0usize; 4];
-    for member in node.members() {
-        by_state[state_index(member.info().state)] += 1;
+    for member in node.peers() {
+        by_state[state_index(member.state())] += 1;
     }
     for (state, count) in ["alive", "suspect", "down", "left"].into_iter().zip(by_state) {
         metrics::gauge!("gossip_members", "state" => state).set(count as f64);

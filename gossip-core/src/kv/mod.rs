@@ -44,7 +44,8 @@ impl<R: RngCore> Node<R> {
     /// Sets `key` to `value` in this node's replicated state. Every member learns it
     /// through syncs and reports [`Event::KeyChanged`]; setting the current value again
     /// changes nothing.
-    pub fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), CommandError> {
+    pub fn set(&mut self, now: Time, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), CommandError> {
+        self.observe(now);
         let (key, value) = (key.into(), value.into());
         self.check_key(&key)?;
         if value.len() > self.config.max_value_len {
@@ -62,19 +63,20 @@ impl<R: RngCore> Node<R> {
         Ok(())
     }
 
-    /// Like [`Node::set`], and this node deletes the key `ttl` after the latest time it
-    /// was given (every member then sees it deleted, as for [`Node::delete`]). Setting the
+    /// Like [`Node::set`], and this node deletes the key `ttl` after `now` (every member
+    /// then sees it deleted, as for [`Node::delete`]). Setting the
     /// key again, with or without a time to live, replaces the expiry; the same value
     /// with a new `ttl` only moves it. The owner expires its keys, so a key of a node that
     /// crashes lives on in the replicas until the member is forgotten (`reclaim_after`).
     pub fn set_with_ttl(
         &mut self,
+        now: Time,
         key: impl Into<Bytes>,
         value: impl Into<Bytes>,
         ttl: Duration,
     ) -> Result<(), CommandError> {
         let key = key.into();
-        self.set(key.clone(), value)?;
+        self.set(now, key.clone(), value)?;
         self.expiries.schedule(key, self.clock.saturating_add(ttl));
         Ok(())
     }
@@ -209,7 +211,8 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Deletes `key` from this node's replicated state (a no-op if it is not set).
-    pub fn delete(&mut self, key: impl Into<Bytes>) -> Result<(), CommandError> {
+    pub fn delete(&mut self, now: Time, key: impl Into<Bytes>) -> Result<(), CommandError> {
+        self.observe(now);
         let key = key.into();
         self.check_key(&key)?;
         self.expiries.cancel(&key);

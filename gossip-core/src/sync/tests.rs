@@ -74,7 +74,7 @@ fn sync(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<BTreeSet<String>>
 }
 
 fn view(node: &Node<SplitMix>) -> BTreeSet<String> {
-    node.members().map(|m| String::from_utf8(m.id().as_bytes().to_vec()).unwrap()).collect()
+    node.peers().map(|m| String::from_utf8(m.id().as_bytes().to_vec()).unwrap()).collect()
 }
 
 // Two nodes that agree exchange only their own records and digests; when each knows a
@@ -240,8 +240,8 @@ fn keys_travel_with_syncs() {
     let (mut a, mut b) = (node("a", 1), node("b", 2));
     teach(&mut a, &[("b".into(), 2)]);
     teach(&mut b, &[("a".into(), 1)]);
-    a.set("colour", "blue").unwrap();
-    a.set("size", "9").unwrap();
+    a.set(a.now(), "colour", "blue").unwrap();
+    a.set(a.now(), "size", "9").unwrap();
     sync(&mut a, &mut b);
     assert_eq!(b.get(b"a", b"colour"), Some(&b"blue"[..]));
     let mut events = key_events(&mut b);
@@ -249,7 +249,7 @@ fn keys_travel_with_syncs() {
     assert_eq!(events, vec![("colour".into(), Some("blue".into())), ("size".into(), Some("9".into()))]);
     sync(&mut b, &mut a);
     assert!(key_events(&mut b).is_empty() && key_events(&mut a).is_empty());
-    a.delete("colour").unwrap();
+    a.delete(a.now(), "colour").unwrap();
     sync(&mut b, &mut a);
     assert_eq!(key_events(&mut b), vec![("colour".into(), None)]);
     assert_eq!(b.keys(b"a").count(), 1);
@@ -291,7 +291,7 @@ fn acks_carry_the_key_sum_and_a_difference_starts_a_sync() {
         })
     };
     assert_eq!(ping(&mut b, b"b"), None, "no keys, bare ack");
-    b.set("k", "v").unwrap();
+    b.set(b.now(), "k", "v").unwrap();
     let sum = ping(&mut b, b"b").expect("b holds a key");
     let ack = |sum: u64| {
         let mut out = BytesMut::new();
@@ -327,8 +327,8 @@ fn a_responder_over_its_budget_lists_no_keys() {
     let (mut a, mut b) = (node("a", 1), node("b", 2));
     teach(&mut a, &[("b".into(), 2)]);
     teach(&mut b, &[("a".into(), 1)]);
-    b.set("mine", "x").unwrap();
-    a.set("k", "v").unwrap();
+    b.set(b.now(), "mine", "x").unwrap();
+    a.set(a.now(), "k", "v").unwrap();
     while a.poll_transmit().is_some() {}
     let kv_of = |payload: &[u8]| {
         let packet = wire::decode(payload, &Limits::default()).unwrap();
@@ -370,8 +370,8 @@ fn a_sync_listing_shows_where_pushes_resume() {
     teach(&mut a, &[("b".into(), 2)]);
     teach(&mut b, &[("a".into(), 1)]);
     a.join(Time::ZERO, &[]).unwrap();
-    a.set("k1", "v1").unwrap();
-    a.set("k2", "v2").unwrap();
+    a.set(a.now(), "k1", "v1").unwrap();
+    a.set(a.now(), "k2", "v2").unwrap();
     let (pushed, sent) = pushes_to_b(&mut a, secs(0.2));
     assert!(pushed);
     for t in sent {
@@ -398,12 +398,12 @@ fn keys_with_a_time_to_live_expire() {
     teach(&mut a, &[("b".into(), 2)]);
     teach(&mut b, &[("a".into(), 1)]);
     a.join(Time::ZERO, &[]).unwrap();
-    a.set_with_ttl("lease", "held", ttl).unwrap();
-    a.set_with_ttl("kept", "yes", ttl).unwrap();
-    a.set("kept", "yes").unwrap();
-    a.set_with_ttl("moved", "x", ttl).unwrap();
+    a.set_with_ttl(a.now(), "lease", "held", ttl).unwrap();
+    a.set_with_ttl(a.now(), "kept", "yes", ttl).unwrap();
+    a.set(a.now(), "kept", "yes").unwrap();
+    a.set_with_ttl(a.now(), "moved", "x", ttl).unwrap();
     a.handle_timeout(secs(3));
-    a.set_with_ttl("moved", "x", ttl).unwrap();
+    a.set_with_ttl(a.now(), "moved", "x", ttl).unwrap();
     assert_eq!(a.poll_timeout().map(|t| t <= secs(5)), Some(true), "the first expiry is a deadline");
     a.handle_timeout(secs(5));
     assert!(a.get(b"a", b"lease").is_none(), "expired");
@@ -439,10 +439,10 @@ fn the_key_value_budget_refills_at_its_rate() {
 #[test]
 fn keys_and_values_are_bounded() {
     let mut a = node("a", 1);
-    assert_eq!(a.set("", "v"), Err(crate::CommandError::KeyLength { len: 0 }));
-    assert_eq!(a.set(vec![b'k'; 257], "v"), Err(crate::CommandError::KeyLength { len: 257 }));
-    assert_eq!(a.set("k", vec![0u8; 4097]), Err(crate::CommandError::ValueTooLong { len: 4097 }));
-    assert!(a.set("k", vec![0u8; 4096]).is_ok());
+    assert_eq!(a.set(a.now(), "", "v"), Err(crate::CommandError::KeyLength { len: 0 }));
+    assert_eq!(a.set(a.now(), vec![b'k'; 257], "v"), Err(crate::CommandError::KeyLength { len: 257 }));
+    assert_eq!(a.set(a.now(), "k", vec![0u8; 4097]), Err(crate::CommandError::ValueTooLong { len: 4097 }));
+    assert!(a.set(a.now(), "k", vec![0u8; 4096]).is_ok());
     assert_eq!(a.get(b"a", b"k").map(|v| v.len()), Some(4096));
 }
 
@@ -454,12 +454,12 @@ fn keys_per_owner_are_bounded() {
     let (mut a, mut b) = (node("a", 1), node("b", 2));
     a.config.max_keys = 3;
     for k in ["k1", "k2", "k3"] {
-        a.set(k, "v").unwrap();
+        a.set(a.now(), k, "v").unwrap();
     }
-    assert_eq!(a.set("k4", "v"), Err(crate::CommandError::TooManyKeys { max: 3 }));
-    a.set("k3", "w").unwrap();
-    a.delete("k1").unwrap();
-    a.set("k4", "v").unwrap();
+    assert_eq!(a.set(a.now(), "k4", "v"), Err(crate::CommandError::TooManyKeys { max: 3 }));
+    a.set(a.now(), "k3", "w").unwrap();
+    a.delete(a.now(), "k1").unwrap();
+    a.set(a.now(), "k4", "v").unwrap();
 
     teach(&mut b, &[("a".into(), 1)]);
     b.kv = crate::kv::KvStore::bounded(2);
@@ -489,8 +489,8 @@ fn key_writes_ride_on_gossip() {
     teach(&mut a, &[("b".into(), 2)]);
     teach(&mut b, &[("a".into(), 1)]);
     a.join(Time::ZERO, &[]).unwrap();
-    a.set("colour", "red").unwrap();
-    a.set("colour", "blue").unwrap();
+    a.set(a.now(), "colour", "red").unwrap();
+    a.set(a.now(), "colour", "blue").unwrap();
     let mut writes = Vec::new();
     for ms in (0..2000).step_by(50) {
         let now = Time::ZERO.saturating_add(core::time::Duration::from_millis(ms));

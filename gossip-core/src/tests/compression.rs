@@ -10,7 +10,9 @@ fn run(seed: u64, compress_above: usize) -> (bool, u64, usize) {
     let mut h = Harness::new(n, seed, Config { compress_above, ..Config::lan(n) });
     h.join_all();
     for i in 0..n {
-        h.with(i, |node, _| node.set(format!("service/{i}/endpoint"), "http://10.0.0.1:8080/health").unwrap());
+        h.with(i, |node, _| {
+            node.set(node.now(), format!("service/{i}/endpoint"), "http://10.0.0.1:8080/health").unwrap()
+        });
     }
     h.run_for(Duration::from_secs(40));
     let keys_everywhere =

@@ -18,7 +18,7 @@ fn packet(cluster: &[u8], sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
 
 /// A snapshot of everything a peer could corrupt.
 fn view(h: &Harness, i: usize) -> Vec<(crate::NodeId, crate::MemberState, u32, std::net::SocketAddr)> {
-    h.node(i).members().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
+    h.node(i).peers().map(|m| (m.id().clone(), m.state(), m.incarnation(), m.addr())).collect()
 }
 
 fn small_cluster() -> Harness {
@@ -246,7 +246,7 @@ fn a_stranger_cannot_accuse_members_nor_speak_for_them() {
 fn a_stranger_gets_back_no_more_than_it_sent() {
     let mut h = small_cluster();
     // Some news queued at node 0, to piggyback.
-    h.with(0, |n, _| n.set_meta(&b"new"[..])).unwrap();
+    h.with(0, |n, _| n.set_meta(n.now(), &b"new"[..])).unwrap();
     let ping = Message::Ping { seq: 3, target: b"node-0" };
     let victim = stranger_addr();
     let fakes: Vec<Vec<u8>> = (0..40).map(|i| format!("fake-{i}").into_bytes()).collect();
@@ -330,7 +330,7 @@ fn a_flood_of_fake_members_never_locks_out_a_real_one() {
         h.with(5, |n, now| n.join(now, &[seed]).unwrap());
         if sender != b"mallory" {
             h.run_for(Duration::from_secs(5));
-            assert_eq!(h.node(0).members().count(), 1024, "the table is full");
+            assert_eq!(h.node(0).peers().count(), 1024, "the table is full");
             assert_eq!(h.view(0, 5), Some(crate::MemberState::Alive), "and took the newcomer");
             assert!(h.node(0).stats().members_evicted >= 1);
             continue;
@@ -339,7 +339,7 @@ fn a_flood_of_fake_members_never_locks_out_a_real_one() {
             h.run_for(Duration::from_secs(t));
             let seen = (0..5).filter(|&i| h.view(i, 5) == Some(crate::MemberState::Alive)).count();
             assert_eq!(seen, 5, "the newcomer seen by {seen} of 5 after {after} s");
-            assert!((0..6).all(|i| h.node(i).members().count() == 5), "a fake entered a table");
+            assert!((0..6).all(|i| h.node(i).peers().count() == 5), "a fake entered a table");
         }
     }
 }

@@ -21,13 +21,18 @@ fn converged_cluster(n: usize, seed: u64, config: Config) -> Harness {
     h
 }
 
-// 50 nodes joining through one seed all end up seeing all 49 others Alive.
+// 50 nodes joining through one seed all end up seeing all 49 others Alive: as peers, and
+// in `members`, which lists the node itself first (as `Cluster::members` does).
 #[test]
 fn fifty_nodes_join_through_one_seed_and_all_see_all() {
     for seed in seeds() {
         let h = converged_cluster(50, seed, Config::lan(50));
         for i in 0..50 {
-            assert_eq!(h.node(i).members().count(), 49, "seed {seed} node {i}");
+            let node = h.node(i);
+            assert_eq!(node.peers().count(), 49, "seed {seed} node {i}");
+            let members: Vec<_> = node.members().collect();
+            assert_eq!((members.len(), &members[0]), (50, &node.local()), "seed {seed} node {i}");
+            assert!(members[1..].iter().all(|m| m.state == crate::MemberState::Alive));
         }
         assert!(h.events.iter().any(|(_, i, e)| *i == 1 && *e == Event::Joined));
         assert!(h.max_datagram <= 1400);
@@ -47,8 +52,8 @@ fn a_join_reply_is_merged_quietly_and_catch_up_syncs_converge() {
             let mut h = Harness::new(40, seed, config);
             h.join_all();
             let last = 39;
-            h.run_until(SECOND, Duration::from_millis(1), |h| h.node(last).members().count() > 0);
-            let (learned, queued) = (h.node(last).members().count(), h.node(last).pending_news());
+            h.run_until(SECOND, Duration::from_millis(1), |h| h.node(last).peers().count() > 0);
+            let (learned, queued) = (h.node(last).peers().count(), h.node(last).pending_news());
             assert!(learned >= 30, "seed {seed}: the join reply named {learned} members");
             if catch_up.is_zero() {
                 assert!(queued >= learned, "seed {seed}: {queued} queued of {learned} learned");
@@ -104,8 +109,8 @@ fn metadata_updates_reach_everyone() {
     for seed in seeds() {
         let mut h = converged_cluster(50, seed, Config::lan(50));
         let start = h.events.len();
-        h.with(5, |node, _| node.set_meta("role=db").unwrap());
-        h.with(5, |node, _| node.set_meta("role=db").unwrap());
+        h.with(5, |node, _| node.set_meta(node.now(), "role=db").unwrap());
+        h.with(5, |node, _| node.set_meta(node.now(), "role=db").unwrap());
         assert_eq!(h.node(5).local().incarnation, 1);
         h.run_for(Duration::from_secs(10));
         let updated: std::collections::BTreeSet<usize> = h.events[start..]
@@ -115,11 +120,11 @@ fn metadata_updates_reach_everyone() {
             .collect();
         assert_eq!(updated.len(), 49, "seed {seed}: updated at {updated:?}");
         for i in (0..50).filter(|&i| i != 5) {
-            let m = h.node(i).members().find(|m| *m.id() == name(5)).unwrap();
+            let m = h.node(i).peers().find(|m| *m.id() == name(5)).unwrap();
             assert_eq!((&m.meta()[..], m.incarnation()), (&b"role=db"[..], 1), "seed {seed}: node {i}");
         }
         assert_eq!(
-            h.with(5, |node, _| node.set_meta(vec![0u8; 513])),
+            h.with(5, |node, _| node.set_meta(node.now(), vec![0u8; 513])),
             Err(crate::CommandError::MetaTooLong { len: 513 })
         );
     }

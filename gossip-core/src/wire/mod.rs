@@ -27,37 +27,17 @@ pub(crate) mod compress;
 mod error;
 mod kv;
 mod reader;
+mod state;
 
 pub use error::DecodeError;
 pub use kv::{BucketSet, KvDelta, KvScope, KvScopeOut, KvSection, KvWrite};
 pub(crate) use kv::{bitmap_len, delta_header_len, digest_entry_len, encode_section};
 pub use reader::Reader;
+pub use state::MemberState;
 
 use bytes::BufMut;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use smallvec::SmallVec;
-
-/// A member's liveness as this node sees it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum MemberState {
-    /// Answering probes (or nobody has said otherwise).
-    Alive,
-    /// Failed a probe; it has a suspicion timeout to refute before being declared Down.
-    Suspect,
-    /// Declared failed. Kept as a tombstone until reclaimed.
-    Down,
-    /// Left gracefully. Kept as a tombstone until reclaimed.
-    Left,
-}
-
-impl MemberState {
-    /// Whether the member counts as part of the live cluster (Alive or Suspect).
-    pub fn is_live(self) -> bool {
-        matches!(self, MemberState::Alive | MemberState::Suspect)
-    }
-}
 
 /// The most buckets a digest has, as a power of two (1,024: about ten members per bucket
 /// at 10,000 members).

@@ -90,6 +90,15 @@ pub enum JoinError {
     Closed,
     /// The node refused to join (it has left).
     Command(CommandError),
+    /// [`Cluster::join_with_retry`](crate::Cluster::join_with_retry) made its
+    /// `max_attempts` attempts and none succeeded; the node keeps contacting the seeds it
+    /// resolved in the background.
+    GaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed.
+        last: Box<JoinError>,
+    },
 }
 
 impl fmt::Display for JoinError {
@@ -99,6 +108,7 @@ impl fmt::Display for JoinError {
             JoinError::Timeout => f.write_str("no seed answered in time (still trying)"),
             JoinError::Closed => f.write_str("the node has stopped"),
             JoinError::Command(e) => e.fmt(f),
+            JoinError::GaveUp { attempts, last } => write!(f, "gave up after {attempts} attempts: {last}"),
         }
     }
 }

@@ -48,11 +48,13 @@
 
 mod driver;
 mod error;
+mod retry;
 mod stream;
 mod telemetry;
 
 pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
+pub use retry::RetryJoin;
 pub use stream::StreamLimits;
 
 use bytes::Bytes;
@@ -207,7 +209,8 @@ impl Cluster {
 
     /// Joins the cluster through `seeds` (`IP:PORT`, `[IPv6]:PORT` or `host:port`, resolved
     /// here) and waits until one answers with its state. With no seeds, starts a new
-    /// cluster at once. On [`JoinError::Timeout`] the node keeps retrying in the background.
+    /// cluster at once. On [`JoinError::Timeout`] the node keeps retrying in the background;
+    /// [`Cluster::join_with_retry`] also resolves the names again and reports each attempt.
     pub async fn join<S: AsRef<str>>(&self, seeds: impl IntoIterator<Item = S>) -> Result<(), JoinError> {
         let mut addrs = Vec::new();
         for seed in seeds {

@@ -29,8 +29,13 @@ impl Agent {
     /// Starts an agent on 127.0.0.1 with fast loopback timings, its HTTP API on any free
     /// port, and `extra` flags; waits for its `started` line.
     pub fn start(name: &str, extra: &[&str]) -> Agent {
+        Agent::start_on(name, "127.0.0.1:0", extra)
+    }
+
+    /// [`Agent::start`] on the gossip address `bind`.
+    pub fn start_on(name: &str, bind: &str, extra: &[&str]) -> Agent {
         let mut child = Command::new(AGENT)
-            .args(["--name", name, "--bind", "127.0.0.1:0", "--profile", "local", "--http", "127.0.0.1:0"])
+            .args(["--name", name, "--bind", bind, "--profile", "local", "--http", "127.0.0.1:0"])
             .args(["--set", "probe_interval=300ms", "--set", "probe_timeout=100ms", "--set", "gossip_interval=50ms"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -80,6 +85,11 @@ impl Agent {
     /// The first stderr line containing `text`, waiting up to `limit` for it.
     pub fn wait_for_error(&self, limit: Duration, text: &str) -> Option<String> {
         poll(limit, || self.errors.lock().unwrap().iter().find(|l| l.contains(text)).cloned())
+    }
+
+    /// Its exit status, once it has ended by itself within `limit`.
+    pub fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        poll(limit, || self.child.try_wait().unwrap())
     }
 
     /// One request to this agent's API.

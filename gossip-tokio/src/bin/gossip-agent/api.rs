@@ -240,19 +240,10 @@ async fn set(
     }
 }
 
-/// `30s`, `500ms`, `5m`, `2h`: a positive whole number and a unit, at most [`MAX_TTL`].
+/// `30s`, `500ms`, `5m`, `2h`: a positive [`duration`](crate::duration), at most [`MAX_TTL`].
 fn parse_ttl(text: &str) -> Result<Duration, String> {
     let bad = || format!("ttl={text}: expected a duration such as 500ms, 30s, 5m or 2h, up to 24h");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let ttl = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(bad()),
-    };
+    let ttl = crate::duration(text).map_err(|_| bad())?;
     if ttl.is_zero() || ttl > MAX_TTL {
         return Err(bad());
     }

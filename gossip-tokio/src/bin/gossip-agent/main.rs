@@ -16,13 +16,14 @@ mod objects;
 
 use clap::Parser;
 use gossip_core::{Config, Keyring};
-use gossip_tokio::{Cluster, Options};
+use gossip_tokio::{Cluster, Options, RetryJoin};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One gossip node on real sockets: JSON-lines events on stdout, commands on stdin
@@ -44,9 +45,28 @@ struct Args {
     /// The address peers should use, when --bind is 0.0.0.0 or ::.
     #[arg(long)]
     advertise: Option<SocketAddr>,
-    /// A member to join through (IP:PORT or host:port); repeat for more.
+    /// A member to join through (IP:PORT or host:port); repeat for more. Tried once (the
+    /// node keeps contacting it); see --retry-join to insist.
     #[arg(long = "join")]
     join: Vec<String>,
+    /// A member to join through, tried again with backoff until one answers (names are
+    /// resolved again at each attempt); repeat for more. Each attempt is logged.
+    #[arg(long = "retry-join", value_name = "ADDR")]
+    retry_join: Vec<String>,
+    /// The wait after the first failed --retry-join attempt; it doubles after each failure
+    /// up to --retry-max-interval (default 1s).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    retry_interval: Option<Duration>,
+    /// The longest wait between two --retry-join attempts (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    retry_max_interval: Option<Duration>,
+    /// Attempts of --retry-join before the agent gives up and exits with status 1
+    /// (default 0: never give up).
+    #[arg(long, value_name = "N")]
+    retry_max: Option<u32>,
+    /// How long one join attempt waits for a seed to answer (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    join_timeout: Option<Duration>,
     /// Encryption key in hex (32 bytes); repeat for a keyring: the first one sends.
     #[arg(long = "key")]
     key: Vec<String>,
@@ -110,6 +130,12 @@ struct File {
     #[serde(default)]
     join: Vec<String>,
     #[serde(default)]
+    retry_join: Vec<String>,
+    retry_interval: Option<String>,
+    retry_max_interval: Option<String>,
+    retry_max: Option<u32>,
+    join_timeout: Option<String>,
+    #[serde(default)]
     key: Vec<String>,
     cluster: Option<String>,
     profile: Option<Profile>,
@@ -127,10 +153,41 @@ struct Serve {
     http_token: Option<String>,
 }
 
+/// The seeds: tried once, and tried until one answers.
+struct Seeds {
+    join: Vec<String>,
+    retry_join: Vec<String>,
+    retry: RetryJoin,
+}
+
+/// `500ms`, `30s`, `5m`, `2h`: a whole number and a unit.
+fn duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?}: expected a duration such as 500ms, 30s, 5m or 2h");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        _ => Err(bad()),
+    }
+}
+
+/// A duration flag, else the same setting in the file, else `default`.
+fn duration_or(flag: Option<Duration>, file: Option<&str>, name: &str, default: Duration) -> Result<Duration, String> {
+    match (flag, file) {
+        (Some(d), _) => Ok(d),
+        (None, Some(text)) => duration(text).map_err(|e| format!("{name}: {e}")),
+        (None, None) => Ok(default),
+    }
+}
+
 /// The cluster size the presets are sized for (their bounds grow with it).
 const PRESET_SIZE: usize = 256;
 
-fn options(args: Args) -> Result<(Options, Vec<String>, Serve), String> {
+fn options(args: Args) -> Result<(Options, Seeds, Serve), String> {
     let file: File = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -175,12 +232,32 @@ fn options(args: Args) -> Result<(Options, Vec<String>, Serve), String> {
     options.advertise = args.advertise.or(file.advertise);
     options.meta = args.meta.or(file.meta).unwrap_or_default().into();
     options.seed = args.seed.or(file.seed);
-    let join = if args.join.is_empty() { file.join } else { args.join };
+    options.join_timeout =
+        duration_or(args.join_timeout, file.join_timeout.as_deref(), "join_timeout", options.join_timeout)?;
+    if options.join_timeout.is_zero() {
+        return Err("--join-timeout must be above zero".into());
+    }
+    let default = RetryJoin::default();
+    let retry = RetryJoin {
+        interval: duration_or(args.retry_interval, file.retry_interval.as_deref(), "retry_interval", default.interval)?,
+        max_interval: duration_or(
+            args.retry_max_interval,
+            file.retry_max_interval.as_deref(),
+            "retry_max_interval",
+            default.max_interval,
+        )?,
+        max_attempts: args.retry_max.or(file.retry_max).filter(|&n| n > 0),
+    };
+    let seeds = Seeds {
+        join: if args.join.is_empty() { file.join } else { args.join },
+        retry_join: if args.retry_join.is_empty() { file.retry_join } else { args.retry_join },
+        retry,
+    };
     let serve = Serve { http: args.http.or(file.http), http_token: args.http_token.or(file.http_token) };
     if let Some(addr) = serve.http {
         api::check_bind(addr, serve.http_token.as_deref())?;
     }
-    Ok((options, join, serve))
+    Ok((options, seeds, serve))
 }
 
 fn main() -> ExitCode {
@@ -190,14 +267,14 @@ fn main() -> ExitCode {
         return runtime.block_on(client::run(command));
     }
     init_logs(args.log_format);
-    let (options, join, serve) = match options(args) {
+    let (options, seeds, serve) = match options(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("gossip-agent: {e}");
             return ExitCode::from(2);
         }
     };
-    let code = runtime.block_on(run(options, join, serve));
+    let code = runtime.block_on(run(options, seeds, serve));
     // Not a plain drop: that would wait for the blocking read of stdin, which never ends
     // while a terminal or a parent holds it open.
     runtime.shutdown_background();
@@ -216,7 +293,7 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
+async fn run(options: Options, seeds: Seeds, serve: Serve) -> ExitCode {
     let name = String::from_utf8_lossy(options.name.as_bytes()).into_owned();
     // Bound before the node starts, so that a taken address fails the start; the recorder
     // is installed before the node too, so it receives every metric and its description.
@@ -261,12 +338,26 @@ async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
         server = Some((stop, task));
     }
     print(started);
-    let joiner = cluster.clone();
-    tokio::spawn(async move {
-        if let Err(e) = joiner.join(&join).await {
-            eprintln!("gossip-agent: join: {e}");
-        }
-    });
+    // --join: one attempt; with --retry-join alone, no attempt starts a new cluster.
+    if !seeds.join.is_empty() || seeds.retry_join.is_empty() {
+        let joiner = cluster.clone();
+        tokio::spawn(async move {
+            if let Err(e) = joiner.join(&seeds.join).await {
+                eprintln!("gossip-agent: join: {e}");
+            }
+        });
+    }
+    // --retry-join: attempts until one succeeds; giving up ends the agent with status 1.
+    let (gave_up_tx, mut gave_up) = tokio::sync::mpsc::channel::<String>(1);
+    if !seeds.retry_join.is_empty() {
+        let joiner = cluster.clone();
+        tokio::spawn(async move {
+            if let Err(e) = joiner.join_with_retry(&seeds.retry_join, &seeds.retry).await {
+                let _ = gave_up_tx.send(e.to_string()).await;
+            }
+        });
+    }
+    let mut code = ExitCode::SUCCESS;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     loop {
@@ -284,6 +375,12 @@ async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
                 _ => stdin_open = false, // keep running without a terminal
             },
             _ = left.recv() => break, // POST /v1/leave: the node has left
+            Some(why) = gave_up.recv() => {
+                eprintln!("gossip-agent: retry-join: {why}");
+                cluster.shutdown().await;
+                code = ExitCode::from(1);
+                break;
+            }
             _ = tokio::signal::ctrl_c() => {
                 let _ = cluster.leave().await;
                 break;
@@ -296,7 +393,7 @@ async fn run(options: Options, join: Vec<String>, serve: Serve) -> ExitCode {
         let _ = stop.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
     }
-    ExitCode::SUCCESS
+    code
 }
 
 /// Runs one stdin command.

@@ -48,12 +48,14 @@
 
 mod driver;
 mod error;
+mod resolve;
 mod retry;
 mod stream;
 mod telemetry;
 
 pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
+pub use resolve::MAX_ADDRS_PER_SEED;
 pub use retry::RetryJoin;
 pub use stream::StreamLimits;
 
@@ -64,7 +66,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-use tokio::net::lookup_host;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// The generator each node draws from: ChaCha12, seeded from the OS or [`Options::seed`].
@@ -90,8 +91,13 @@ pub struct Options {
     /// encryption the nonces come from this generator, so two nodes (or two lives of one)
     /// must never share a seed.
     pub seed: Option<u64>,
-    /// How long [`Cluster::join`] waits for the first seed to answer.
+    /// How long [`Cluster::join`] waits for the first seed to answer (and, at most, for
+    /// each seed name to resolve).
     pub join_timeout: Duration,
+    /// DNS servers to resolve seed names with (`host:port` and `srv+NAME`); empty: the
+    /// system's (host names through its resolver, with `/etc/hosts`; SRV through its DNS
+    /// configuration).
+    pub nameservers: Vec<SocketAddr>,
     /// How long [`Cluster::leave`] keeps sending the leave notice at most.
     pub leave_timeout: Duration,
     /// Bounds on the reliable path.
@@ -113,6 +119,7 @@ impl Options {
             generation: None,
             seed: None,
             join_timeout: Duration::from_secs(5),
+            nameservers: Vec::new(),
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
             event_buffer: 4096,
@@ -186,6 +193,7 @@ pub struct Cluster {
     stats: Arc<TransportStats>,
     local: SocketAddr,
     join_timeout: Duration,
+    nameservers: Arc<[SocketAddr]>,
 }
 
 impl Cluster {
@@ -193,8 +201,9 @@ impl Cluster {
     /// [`Cluster::join`]; until then it only answers.
     pub async fn start(options: Options) -> Result<Cluster, StartError> {
         let join_timeout = options.join_timeout;
+        let nameservers = options.nameservers.clone().into();
         let (commands, events, stats, local) = driver::spawn(options).await?;
-        Ok(Cluster { commands, events, stats, local, join_timeout })
+        Ok(Cluster { commands, events, stats, local, join_timeout, nameservers })
     }
 
     /// The address peers reach this node at.
@@ -207,27 +216,16 @@ impl Cluster {
         Events { rx: self.events.subscribe(), missed: 0 }
     }
 
-    /// Joins the cluster through `seeds` (`IP:PORT`, `[IPv6]:PORT` or `host:port`, resolved
-    /// here) and waits until one answers with its state. With no seeds, starts a new
+    /// Joins the cluster through `seeds` and waits until one answers with its state.
+    ///
+    /// A seed is `IP:PORT`, `[IPv6]:PORT`, `host:port` (every address of this node's family
+    /// that the name has, up to [`MAX_ADDRS_PER_SEED`]) or `srv+NAME` (the SRV records of
+    /// `NAME`, e.g. `srv+_gossip._udp.example.org`: each target's addresses at its port),
+    /// resolved here through [`Options::nameservers`] or the system's resolver. With no seeds, starts a new
     /// cluster at once. On [`JoinError::Timeout`] the node keeps retrying in the background;
     /// [`Cluster::join_with_retry`] also resolves the names again and reports each attempt.
     pub async fn join<S: AsRef<str>>(&self, seeds: impl IntoIterator<Item = S>) -> Result<(), JoinError> {
-        let mut addrs = Vec::new();
-        for seed in seeds {
-            let seed = seed.as_ref();
-            let resolved =
-                lookup_host(seed).await.map_err(|e| JoinError::Resolve { seed: seed.into(), reason: e.to_string() })?;
-            let family = |a: &SocketAddr| a.is_ipv4() == self.local.is_ipv4();
-            let mut resolved: Vec<SocketAddr> = resolved.collect();
-            resolved.sort_by_key(|a| !family(a)); // our address family first
-            let Some(addr) = resolved.first().filter(|a| family(a)) else {
-                return Err(JoinError::Resolve {
-                    seed: seed.into(),
-                    reason: "no address of this node's family".into(),
-                });
-            };
-            addrs.push(*addr);
-        }
+        let addrs = resolve::seeds(seeds, self.local, &self.nameservers, self.join_timeout).await?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::Join(addrs, reply)).await?;
         match tokio::time::timeout(self.join_timeout, answer).await {

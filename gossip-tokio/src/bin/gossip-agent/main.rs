@@ -45,8 +45,9 @@ struct Args {
     /// The address peers should use, when --bind is 0.0.0.0 or ::.
     #[arg(long)]
     advertise: Option<SocketAddr>,
-    /// A member to join through (IP:PORT or host:port); repeat for more. Tried once (the
-    /// node keeps contacting it); see --retry-join to insist.
+    /// A member to join through: IP:PORT, host:port (through each of its addresses) or
+    /// srv+NAME (SRV records, e.g. srv+_gossip._udp.example.org); repeat for more. Tried
+    /// once (the node keeps contacting it); see --retry-join to insist.
     #[arg(long = "join")]
     join: Vec<String>,
     /// A member to join through, tried again with backoff until one answers (names are
@@ -64,6 +65,10 @@ struct Args {
     /// (default 0: never give up).
     #[arg(long, value_name = "N")]
     retry_max: Option<u32>,
+    /// A DNS server (IP:PORT) to resolve seed names with instead of the system's; repeat
+    /// for more.
+    #[arg(long = "dns", value_name = "IP:PORT")]
+    dns: Vec<SocketAddr>,
     /// How long one join attempt waits for a seed to answer (default 5s).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     join_timeout: Option<Duration>,
@@ -131,6 +136,8 @@ struct File {
     join: Vec<String>,
     #[serde(default)]
     retry_join: Vec<String>,
+    #[serde(default)]
+    dns: Vec<SocketAddr>,
     retry_interval: Option<String>,
     retry_max_interval: Option<String>,
     retry_max: Option<u32>,
@@ -232,6 +239,7 @@ fn options(args: Args) -> Result<(Options, Seeds, Serve), String> {
     options.advertise = args.advertise.or(file.advertise);
     options.meta = args.meta.or(file.meta).unwrap_or_default().into();
     options.seed = args.seed.or(file.seed);
+    options.nameservers = if args.dns.is_empty() { file.dns } else { args.dns };
     options.join_timeout =
         duration_or(args.join_timeout, file.join_timeout.as_deref(), "join_timeout", options.join_timeout)?;
     if options.join_timeout.is_zero() {

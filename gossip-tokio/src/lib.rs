@@ -52,12 +52,14 @@ mod resolve;
 mod retry;
 mod stream;
 mod telemetry;
+mod typed;
 
 pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
 pub use resolve::MAX_ADDRS_PER_SEED;
 pub use retry::RetryJoin;
 pub use stream::StreamLimits;
+pub use typed::{Codec, MAX_TAG_LEN, TypedError, TypedMessage};
 
 use bytes::Bytes;
 use gossip_core::{CommandError, Config, Event, Keyring, KeyringError, MemberInfo, Node, NodeId, Stats, Time};
@@ -98,6 +100,9 @@ pub struct Options {
     /// system's (host names through its resolver, with `/etc/hosts`; SRV through its DNS
     /// configuration).
     pub nameservers: Vec<SocketAddr>,
+    /// How [`Cluster::send_typed`] and [`Cluster::broadcast_typed`] encode (any codec is
+    /// decoded on receipt, so a cluster can change codec one node at a time).
+    pub codec: Codec,
     /// How long [`Cluster::leave`] keeps sending the leave notice at most.
     pub leave_timeout: Duration,
     /// Bounds on the reliable path.
@@ -120,6 +125,7 @@ impl Options {
             seed: None,
             join_timeout: Duration::from_secs(5),
             nameservers: Vec::new(),
+            codec: Codec::default(),
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
             event_buffer: 4096,
@@ -144,11 +150,21 @@ pub struct TransportStats {
     pub bad_streams: AtomicU64,
     /// Inbound connections refused because `max_inbound` were open.
     pub refused_streams: AtomicU64,
+    /// Typed messages handed to their handler ([`Cluster::on`]).
+    pub typed_delivered: AtomicU64,
+    /// Typed messages dropped: a malformed envelope, or a body that does not decode as
+    /// its handler's type.
+    pub typed_undecodable: AtomicU64,
+    /// Typed messages dropped: no handler for their tag.
+    pub typed_unhandled: AtomicU64,
+    /// Messages the typed-message task missed because it fell `event_buffer` behind.
+    pub typed_missed: AtomicU64,
 }
 
 /// A snapshot of [`TransportStats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // the fields mirror TransportStats
+#[serde(default)] // an older agent's stats lack the newer counters
 pub struct TransportCounts {
     pub send_errors: u64,
     pub frames_out: u64,
@@ -157,6 +173,10 @@ pub struct TransportCounts {
     pub connect_failures: u64,
     pub bad_streams: u64,
     pub refused_streams: u64,
+    pub typed_delivered: u64,
+    pub typed_undecodable: u64,
+    pub typed_unhandled: u64,
+    pub typed_missed: u64,
 }
 
 impl TransportStats {
@@ -169,6 +189,10 @@ impl TransportStats {
             connect_failures: self.connect_failures.load(Relaxed),
             bad_streams: self.bad_streams.load(Relaxed),
             refused_streams: self.refused_streams.load(Relaxed),
+            typed_delivered: self.typed_delivered.load(Relaxed),
+            typed_undecodable: self.typed_undecodable.load(Relaxed),
+            typed_unhandled: self.typed_unhandled.load(Relaxed),
+            typed_missed: self.typed_missed.load(Relaxed),
         }
     }
 }
@@ -194,6 +218,7 @@ pub struct Cluster {
     local: SocketAddr,
     join_timeout: Duration,
     nameservers: Arc<[SocketAddr]>,
+    typed: Arc<typed::Typed>,
 }
 
 impl Cluster {
@@ -202,8 +227,9 @@ impl Cluster {
     pub async fn start(options: Options) -> Result<Cluster, StartError> {
         let join_timeout = options.join_timeout;
         let nameservers = options.nameservers.clone().into();
+        let typed = Arc::new(typed::Typed::new(options.codec));
         let (commands, events, stats, local) = driver::spawn(options).await?;
-        Ok(Cluster { commands, events, stats, local, join_timeout, nameservers })
+        Ok(Cluster { commands, events, stats, local, join_timeout, nameservers, typed })
     }
 
     /// The address peers reach this node at.

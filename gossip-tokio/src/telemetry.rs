@@ -197,6 +197,10 @@ fn help(field: &str) -> String {
         "connect_failures" => "Outbound stream connections that could not be opened",
         "bad_streams" => "Inbound streams closed for bad input or slowness",
         "refused_streams" => "Inbound streams refused: max_inbound were open",
+        "typed_delivered" => "Typed messages handed to their handler",
+        "typed_undecodable" => "Typed messages dropped: a malformed envelope or a body not of its handler's type",
+        "typed_unhandled" => "Typed messages dropped: no handler for their tag",
+        "typed_missed" => "Messages the typed-message task missed by falling behind the events",
         // A counter added to the core since: its doc is in gossip_core::Stats.
         _ => return format!("gossip_core::Stats::{field}"),
     };

@@ -28,7 +28,8 @@ use core::fmt;
 pub const SEALED: u8 = 0xE5;
 /// Length of a key, bytes.
 pub const KEY_LEN: usize = 32;
-const NONCE_LEN: usize = 24;
+/// The nonce's length: [`Keyring::seal`] takes one drawn at random for every message.
+pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Bytes sealing adds to a packet: the leading byte, the nonce and the tag.
 pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
@@ -136,8 +137,9 @@ impl Keyring {
         Ok(())
     }
 
-    /// `plain` sealed with the primary key under `nonce` (random, from the node's generator).
-    pub(crate) fn seal(&self, nonce: [u8; NONCE_LEN], plain: &[u8]) -> Vec<u8> {
+    /// `plain` sealed with the primary key under `nonce`, which MUST be random (from the
+    /// node's generator); the adapter also seals its discovery announcements with it.
+    pub fn seal(&self, nonce: [u8; NONCE_LEN], plain: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
         out.push(SEALED);
         out.extend_from_slice(&nonce);
@@ -152,7 +154,7 @@ impl Keyring {
     }
 
     /// The plain packet inside `sealed`, if some key of the ring opens it.
-    pub(crate) fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
         let (&lead, rest) = sealed.split_first()?;
         if lead != SEALED || rest.len() < NONCE_LEN + TAG_LEN {
             return None;

@@ -21,6 +21,14 @@ pub enum StartError {
     /// The bind address is 0.0.0.0 or `::`, which peers cannot send to: set
     /// [`Options::advertise`](crate::Options::advertise).
     NoAdvertiseAddress,
+    /// The discovery socket could not join its multicast group (no multicast route or
+    /// interface, the port taken without address reuse).
+    Discovery {
+        /// The group tried.
+        group: std::net::SocketAddrV4,
+        /// What the operating system said.
+        error: std::io::Error,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -31,6 +39,7 @@ impl fmt::Display for StartError {
             StartError::NoAdvertiseAddress => {
                 f.write_str("the bind address is unspecified (0.0.0.0 or ::): give an address to advertise")
             }
+            StartError::Discovery { group, error } => write!(f, "cannot join the discovery group {group}: {error}"),
         }
     }
 }
@@ -39,7 +48,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Config(e) => Some(e),
-            StartError::Bind { error, .. } => Some(error),
+            StartError::Bind { error, .. } | StartError::Discovery { error, .. } => Some(error),
             StartError::NoAdvertiseAddress => None,
         }
     }

@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod discovery;
 mod driver;
 mod error;
 mod resolve;
@@ -54,6 +55,7 @@ mod stream;
 mod telemetry;
 mod typed;
 
+pub use discovery::Discovery;
 pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
 pub use resolve::MAX_ADDRS_PER_SEED;
@@ -103,6 +105,9 @@ pub struct Options {
     /// How [`Cluster::send_typed`] and [`Cluster::broadcast_typed`] encode (any codec is
     /// decoded on receipt, so a cluster can change codec one node at a time).
     pub codec: Codec,
+    /// LAN discovery: while this node knows no live member, announce it on a multicast
+    /// group and join the nodes that answer ([`Discovery`]); `None`: seeds only.
+    pub discovery: Option<Discovery>,
     /// How long [`Cluster::leave`] keeps sending the leave notice at most.
     pub leave_timeout: Duration,
     /// Bounds on the reliable path.
@@ -126,6 +131,7 @@ impl Options {
             join_timeout: Duration::from_secs(5),
             nameservers: Vec::new(),
             codec: Codec::default(),
+            discovery: None,
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
             event_buffer: 4096,
@@ -159,6 +165,13 @@ pub struct TransportStats {
     pub typed_unhandled: AtomicU64,
     /// Messages the typed-message task missed because it fell `event_buffer` behind.
     pub typed_missed: AtomicU64,
+    /// Discovery announcements and answers sent to the multicast group.
+    pub discovery_sent: AtomicU64,
+    /// Discovery datagrams heard from other nodes of this cluster.
+    pub discovery_heard: AtomicU64,
+    /// Discovery datagrams refused: malformed, another cluster's, or not sealed with a
+    /// key of this node's ring.
+    pub discovery_refused: AtomicU64,
 }
 
 /// A snapshot of [`TransportStats`].
@@ -177,6 +190,9 @@ pub struct TransportCounts {
     pub typed_undecodable: u64,
     pub typed_unhandled: u64,
     pub typed_missed: u64,
+    pub discovery_sent: u64,
+    pub discovery_heard: u64,
+    pub discovery_refused: u64,
 }
 
 impl TransportStats {
@@ -193,6 +209,9 @@ impl TransportStats {
             typed_undecodable: self.typed_undecodable.load(Relaxed),
             typed_unhandled: self.typed_unhandled.load(Relaxed),
             typed_missed: self.typed_missed.load(Relaxed),
+            discovery_sent: self.discovery_sent.load(Relaxed),
+            discovery_heard: self.discovery_heard.load(Relaxed),
+            discovery_refused: self.discovery_refused.load(Relaxed),
         }
     }
 }
@@ -228,8 +247,44 @@ impl Cluster {
         let join_timeout = options.join_timeout;
         let nameservers = options.nameservers.clone().into();
         let typed = Arc::new(typed::Typed::new(options.codec));
+        let announcer = options.discovery.map(|discovery| discovery::Announcer {
+            discovery,
+            cluster_name: options.config.cluster_name.to_vec(),
+            id: options.name.clone(),
+            addr: options.bind,
+            keyring: options.config.keyring.clone(),
+        });
         let (commands, events, stats, local) = driver::spawn(options).await?;
-        Ok(Cluster { commands, events, stats, local, join_timeout, nameservers, typed })
+        let cluster = Cluster { commands, events, stats, local, join_timeout, nameservers, typed };
+        if let Some(mut announcer) = announcer {
+            announcer.addr = local;
+            let socket = match announcer.socket() {
+                Ok(socket) => socket,
+                Err(error) => {
+                    cluster.shutdown().await;
+                    return Err(StartError::Discovery { group: announcer.discovery.group, error });
+                }
+            };
+            tokio::spawn(discovery::run(cluster.downgrade(), announcer, socket, cluster.stats.clone()));
+        }
+        Ok(cluster)
+    }
+
+    fn downgrade(&self) -> WeakCluster {
+        WeakCluster {
+            commands: self.commands.downgrade(),
+            events: self.events.clone(),
+            stats: self.stats.clone(),
+            local: self.local,
+            join_timeout: self.join_timeout,
+            nameservers: self.nameservers.clone(),
+            typed: self.typed.clone(),
+        }
+    }
+
+    /// Whether this node knows no live member but itself.
+    pub(crate) async fn alone(&self) -> Result<bool, ClusterError> {
+        self.with_node(|node, _| node.members().all(|m| !m.state().is_live())).await
     }
 
     /// The address peers reach this node at.
@@ -397,6 +452,33 @@ impl Cluster {
 
     async fn send(&self, command: Command) -> Result<(), ClusterError> {
         self.commands.send(command).await.map_err(|_| ClusterError::Closed)
+    }
+}
+
+/// A [`Cluster`] that does not keep the node running: for the adapter's own tasks, which
+/// must stop when the user's last handle is dropped.
+pub(crate) struct WeakCluster {
+    commands: mpsc::WeakSender<Command>,
+    events: broadcast::Sender<Event>,
+    stats: Arc<TransportStats>,
+    local: SocketAddr,
+    join_timeout: Duration,
+    nameservers: Arc<[SocketAddr]>,
+    typed: Arc<typed::Typed>,
+}
+
+impl WeakCluster {
+    /// A full handle while the node still runs.
+    pub(crate) fn upgrade(&self) -> Option<Cluster> {
+        Some(Cluster {
+            commands: self.commands.upgrade()?,
+            events: self.events.clone(),
+            stats: self.stats.clone(),
+            local: self.local,
+            join_timeout: self.join_timeout,
+            nameservers: self.nameservers.clone(),
+            typed: self.typed.clone(),
+        })
     }
 }
 

@@ -201,6 +201,9 @@ fn help(field: &str) -> String {
         "typed_undecodable" => "Typed messages dropped: a malformed envelope or a body not of its handler's type",
         "typed_unhandled" => "Typed messages dropped: no handler for their tag",
         "typed_missed" => "Messages the typed-message task missed by falling behind the events",
+        "discovery_sent" => "Discovery announcements and answers sent to the multicast group",
+        "discovery_heard" => "Discovery datagrams heard from other nodes of this cluster",
+        "discovery_refused" => "Discovery datagrams refused: malformed, another cluster's or not sealed by the ring",
         // A counter added to the core since: its doc is in gossip_core::Stats.
         _ => return format!("gossip_core::Stats::{field}"),
     };

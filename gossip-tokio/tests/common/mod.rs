@@ -34,7 +34,19 @@ impl Agent {
 
     /// [`Agent::start`] on the gossip address `bind`.
     pub fn start_on(name: &str, bind: &str, extra: &[&str]) -> Agent {
-        let mut child = Command::new(AGENT)
+        Agent::spawn(Command::new(AGENT), name, bind, extra)
+    }
+
+    /// [`Agent::start`] inside the network namespace `netns` (`ip netns exec`); its HTTP
+    /// address is in there too, out of the test's reach: read its stdout instead.
+    pub fn start_in(netns: &str, name: &str, extra: &[&str]) -> Agent {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, AGENT]);
+        Agent::spawn(command, name, "127.0.0.1:0", extra)
+    }
+
+    fn spawn(mut command: Command, name: &str, bind: &str, extra: &[&str]) -> Agent {
+        let mut child = command
             .args(["--name", name, "--bind", bind, "--profile", "local", "--http", "127.0.0.1:0"])
             .args(["--set", "probe_interval=300ms", "--set", "probe_timeout=100ms", "--set", "gossip_interval=50ms"])
             .args(extra)

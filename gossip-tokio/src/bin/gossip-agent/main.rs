@@ -16,7 +16,7 @@ mod objects;
 
 use clap::Parser;
 use gossip_core::{Config, Keyring};
-use gossip_tokio::{Cluster, Options, RetryJoin};
+use gossip_tokio::{Cluster, Discovery, Options, RetryJoin};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -65,6 +65,11 @@ struct Args {
     /// (default 0: never give up).
     #[arg(long, value_name = "N")]
     retry_max: Option<u32>,
+    /// LAN discovery: while this node knows no live member, announce it on a UDP multicast
+    /// group (default 239.255.77.46:7950) and join the nodes that answer; sealed with the
+    /// keyring when there is one.
+    #[arg(long, value_name = "multicast[:GROUP:PORT]", value_parser = Discovery::parse)]
+    discover: Option<Discovery>,
     /// A DNS server (IP:PORT) to resolve seed names with instead of the system's; repeat
     /// for more.
     #[arg(long = "dns", value_name = "IP:PORT")]
@@ -138,6 +143,7 @@ struct File {
     retry_join: Vec<String>,
     #[serde(default)]
     dns: Vec<SocketAddr>,
+    discover: Option<String>,
     retry_interval: Option<String>,
     retry_max_interval: Option<String>,
     retry_max: Option<u32>,
@@ -240,6 +246,11 @@ fn options(args: Args) -> Result<(Options, Seeds, Serve), String> {
     options.meta = args.meta.or(file.meta).unwrap_or_default().into();
     options.seed = args.seed.or(file.seed);
     options.nameservers = if args.dns.is_empty() { file.dns } else { args.dns };
+    options.discovery = match (args.discover, file.discover) {
+        (Some(d), _) => Some(d),
+        (None, Some(text)) => Some(Discovery::parse(&text).map_err(|e| format!("discover: {e}"))?),
+        (None, None) => None,
+    };
     options.join_timeout =
         duration_or(args.join_timeout, file.join_timeout.as_deref(), "join_timeout", options.join_timeout)?;
     if options.join_timeout.is_zero() {
@@ -346,7 +357,8 @@ async fn run(options: Options, seeds: Seeds, serve: Serve) -> ExitCode {
         server = Some((stop, task));
     }
     print(started);
-    // --join: one attempt; with --retry-join alone, no attempt starts a new cluster.
+    // --join: one attempt. Without seeds the node starts a cluster of its own (which a
+    // discovered node may then join); with --retry-join alone it waits for a seed.
     if !seeds.join.is_empty() || seeds.retry_join.is_empty() {
         let joiner = cluster.clone();
         tokio::spawn(async move {

@@ -2,9 +2,10 @@
 
 use crate::stream::{self, Inbound, StreamLimits};
 use crate::telemetry;
-use crate::{Command, NodeRng, Options, StartError, TransportStats};
+use crate::ws;
+use crate::{Command, NodeRng, Options, StartError, Transport, TransportStats};
 use bytes::Bytes;
-use gossip_core::{CommandError, Event, Identity, Node, Time, Transmit};
+use gossip_core::{CommandError, Event, Identity, Node, RecvError, Time, Transmit};
 use rand_core::SeedableRng;
 use std::collections::HashMap;
 use std::io;
@@ -22,7 +23,14 @@ const MAX_DATAGRAM: usize = 65_536;
 /// How long to stop accepting after an accept error.
 const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
-type Handles = (mpsc::Sender<Command>, broadcast::Sender<Event>, Arc<TransportStats>, SocketAddr);
+pub(crate) struct Handles {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) stats: Arc<TransportStats>,
+    pub(crate) local: SocketAddr,
+    /// The WebSocket transport's peers (URLs to dial), with [`Transport::Ws`].
+    pub(crate) ws: Option<Arc<ws::Peers>>,
+}
 
 /// Binds the sockets, builds the node and spawns its task.
 pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
@@ -33,6 +41,11 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         None if bound.ip().is_unspecified() => return Err(StartError::NoAdvertiseAddress),
         None => bound,
     };
+    if let Some(url) = &options.advertise_url
+        && (options.transport != Transport::Ws || !ws::valid_url(url))
+    {
+        return Err(StartError::AdvertiseUrl(url.clone()));
+    }
     let generation = options.generation.unwrap_or_else(unix_seconds);
     let mut identity = Identity::new(options.name.clone(), advertise).with_generation(generation);
     identity.meta = options.meta.clone();
@@ -46,7 +59,18 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
     let (commands_tx, commands) = mpsc::channel(64);
     let (events, _) = broadcast::channel(options.event_buffer.max(1));
     let (frames_tx, frames) = mpsc::channel(64);
+    let (datagrams_tx, ws_datagrams) = mpsc::channel(64);
     let stats = Arc::new(TransportStats::default());
+    let preamble = stream::preamble(advertise);
+    let ws = (options.transport == Transport::Ws).then(|| ws::Shared {
+        peers: Arc::new(ws::Peers::default()),
+        sinks: ws::Sinks { datagrams: datagrams_tx, frames: frames_tx.clone() },
+        limits: options.streams,
+        max_frame,
+        stats: stats.clone(),
+        preamble: ws::hello(preamble.clone(), options.advertise_url.as_deref()),
+    });
+    let peers = ws.as_ref().map(|w| w.peers.clone());
     let driver = Driver {
         node,
         origin: Instant::now(),
@@ -58,7 +82,9 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         events: events.clone(),
         stats: stats.clone(),
         writers: HashMap::new(),
-        preamble: stream::preamble(advertise),
+        preamble,
+        ws,
+        ws_datagrams,
         inbound: Inbound::new(&options.streams),
         limits: options.streams,
         max_frame,
@@ -68,7 +94,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
     };
     span.in_scope(|| tracing::info!(bound = %bound, "node started"));
     tokio::spawn(driver.run().instrument(span));
-    Ok((commands_tx, events, stats, advertise))
+    Ok(Handles { commands: commands_tx, events, stats, local: advertise, ws: peers })
 }
 
 /// Binds UDP and TCP on one port; with port 0, tries a few until both are free.
@@ -83,6 +109,19 @@ async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> 
         }
     }
     Err(StartError::Bind { addr, error: last.unwrap_or_else(|| io::Error::other("no free port")) })
+}
+
+/// Whether a WebSocket message the node refused is garbage, which ends its connection
+/// (a benign refusal, such as input after this node left, does not).
+fn is_garbage(taken: Result<(), RecvError>) -> bool {
+    matches!(
+        taken,
+        Err(RecvError::Decode(_)
+            | RecvError::TooLarge
+            | RecvError::WrongCluster
+            | RecvError::Decrypt
+            | RecvError::FromSelf)
+    )
 }
 
 fn unix_seconds() -> u32 {
@@ -103,6 +142,9 @@ struct Driver {
     /// One writer task per peer with frames to send, fed through its queue.
     writers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     preamble: Bytes,
+    /// The WebSocket transport, which then carries every transmit.
+    ws: Option<ws::Shared>,
+    ws_datagrams: mpsc::Receiver<stream::Frame>,
     inbound: Arc<Inbound>,
     limits: StreamLimits,
     max_frame: usize,
@@ -116,6 +158,7 @@ struct Driver {
 enum Input {
     Datagram(io::Result<(usize, SocketAddr)>),
     Frame(stream::Frame),
+    WsDatagram(stream::Frame),
     Connection(io::Result<(TcpStream, SocketAddr)>),
     Timeout,
     Command(Option<Command>),
@@ -145,6 +188,7 @@ impl Driver {
             let input = tokio::select! {
                 r = self.udp.recv_from(&mut buf) => Input::Datagram(r),
                 Some(frame) = self.frames.recv() => Input::Frame(frame),
+                Some(datagram) = self.ws_datagrams.recv() => Input::WsDatagram(datagram),
                 c = self.listener.accept(), if Instant::now() >= accept_after => Input::Connection(c),
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Input::Timeout,
                 c = self.commands.recv() => Input::Command(c),
@@ -165,6 +209,13 @@ impl Driver {
                         tracing::debug!(%from, %error, "stream frame dropped");
                     }
                     let _ = verdict.send(taken.is_ok());
+                }
+                Input::WsDatagram((from, datagram, verdict)) => {
+                    let taken = self.node.handle_datagram(now, from, &datagram);
+                    if let Err(error) = taken {
+                        tracing::debug!(%from, %error, "datagram dropped");
+                    }
+                    let _ = verdict.send(!is_garbage(taken));
                 }
                 Input::Connection(Ok((conn, peer))) => self.accept(conn, peer),
                 Input::Connection(Err(error)) => {
@@ -232,7 +283,12 @@ impl Driver {
     /// Sends every queued packet and hands out every event.
     async fn flush(&mut self) {
         while let Some(t) = self.node.poll_transmit() {
-            if t.reliable {
+            if let Some(ws) = &self.ws {
+                if !ws.send(t.dest, &t.payload, t.reliable) {
+                    self.stats.frames_dropped.fetch_add(1, Relaxed);
+                    tracing::debug!(dest = %t.dest, "message dropped: the peer's WebSocket queue is full");
+                }
+            } else if t.reliable {
                 self.send_frame(t);
             } else if let Err(error) = self.udp.send_to(&t.payload, t.dest).await {
                 self.stats.send_errors.fetch_add(1, Relaxed);
@@ -285,6 +341,10 @@ impl Driver {
             tracing::debug!(%peer, max_inbound = self.limits.max_inbound, "inbound stream refused: too many open");
             return; // dropping the stream closes it
         };
+        if let Some(ws) = &self.ws {
+            tokio::spawn(ws::accept(conn, ws.clone(), slot));
+            return;
+        }
         let reader =
             stream::read_frames(conn, self.frames_tx.clone(), self.max_frame, self.limits, self.stats.clone(), slot);
         tokio::spawn(reader);

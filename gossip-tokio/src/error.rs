@@ -21,6 +21,9 @@ pub enum StartError {
     /// The bind address is 0.0.0.0 or `::`, which peers cannot send to: set
     /// [`Options::advertise`](crate::Options::advertise).
     NoAdvertiseAddress,
+    /// [`Options::advertise_url`](crate::Options::advertise_url) is not a `ws://` or
+    /// `wss://` URL of at most 2048 bytes, or the transport is not WebSocket.
+    AdvertiseUrl(String),
     /// The discovery socket could not join its multicast group (no multicast route or
     /// interface, the port taken without address reuse).
     Discovery {
@@ -39,6 +42,9 @@ impl fmt::Display for StartError {
             StartError::NoAdvertiseAddress => {
                 f.write_str("the bind address is unspecified (0.0.0.0 or ::): give an address to advertise")
             }
+            StartError::AdvertiseUrl(url) => {
+                write!(f, "cannot advertise {url:?}: it takes a ws:// or wss:// URL and the ws transport")
+            }
             StartError::Discovery { group, error } => write!(f, "cannot join the discovery group {group}: {error}"),
         }
     }
@@ -49,7 +55,7 @@ impl std::error::Error for StartError {
         match self {
             StartError::Config(e) => Some(e),
             StartError::Bind { error, .. } | StartError::Discovery { error, .. } => Some(error),
-            StartError::NoAdvertiseAddress => None,
+            StartError::NoAdvertiseAddress | StartError::AdvertiseUrl(_) => None,
         }
     }
 }

@@ -25,6 +25,11 @@
 //! - one `sleep_until` on [`Node::poll_timeout`], with time measured from the task's start;
 //! - events fanned out to every [`Events`] receiver.
 //!
+//! With [`Transport::Ws`] everything travels over WebSocket instead (for networks where
+//! only HTTP(S) passes). Around the node: seeds by DNS ([`Cluster::join`]), retry-join
+//! ([`Cluster::join_with_retry`]), LAN discovery ([`Discovery`]) and typed messages
+//! ([`Cluster::on`], [`TypedMessage`]).
+//!
 //! A peer can never stall or crash the task: frames are bounded in size and time, inbound
 //! connections are capped, and a slow peer's queue drops frames rather than block.
 //!
@@ -54,6 +59,7 @@ mod retry;
 mod stream;
 mod telemetry;
 mod typed;
+mod ws;
 
 pub use discovery::Discovery;
 pub use error::{ClusterError, JoinError, StartError};
@@ -105,6 +111,14 @@ pub struct Options {
     /// How [`Cluster::send_typed`] and [`Cluster::broadcast_typed`] encode (any codec is
     /// decoded on receipt, so a cluster can change codec one node at a time).
     pub codec: Codec,
+    /// How peers are reached: UDP datagrams and TCP streams (the default), or WebSocket.
+    pub transport: Transport,
+    /// With [`Transport::Ws`], the URL peers should dial this node at, when it is behind a
+    /// reverse proxy (`wss://gossip.example.org/node-3`). The node is still named by its
+    /// gossip address ([`Options::advertise`], else the bind address), which must be unique
+    /// in the cluster; peers dial the URL for that address once a connection from this
+    /// node has carried a message they accepted.
+    pub advertise_url: Option<String>,
     /// LAN discovery: while this node knows no live member, announce it on a multicast
     /// group and join the nodes that answer ([`Discovery`]); `None`: seeds only.
     pub discovery: Option<Discovery>,
@@ -132,11 +146,29 @@ impl Options {
             nameservers: Vec::new(),
             codec: Codec::default(),
             discovery: None,
+            transport: Transport::Udp,
+            advertise_url: None,
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
             event_buffer: 4096,
         }
     }
+}
+
+/// How a node reaches its peers ([`Options::transport`]); every node of a cluster uses the
+/// same one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// Datagrams over UDP and reliable frames over TCP, both on the bind port.
+    #[default]
+    Udp,
+    /// Everything over WebSocket, one connection per peer: the node accepts at
+    /// `ws://BIND/gossip`, dials `ws://ADDR/gossip` for a member at ADDR, and seeds may be
+    /// `ws://` and `wss://` URLs (TLS with rustls and the Mozilla roots), as for a seed
+    /// behind a reverse proxy. Frames, timeouts and slots have the bounds of
+    /// [`StreamLimits`].
+    Ws,
 }
 
 /// Counters of the transport itself (the protocol's are in [`Stats`]).
@@ -238,6 +270,7 @@ pub struct Cluster {
     join_timeout: Duration,
     nameservers: Arc<[SocketAddr]>,
     typed: Arc<typed::Typed>,
+    ws: Option<Arc<ws::Peers>>,
 }
 
 impl Cluster {
@@ -254,8 +287,8 @@ impl Cluster {
             addr: options.bind,
             keyring: options.config.keyring.clone(),
         });
-        let (commands, events, stats, local) = driver::spawn(options).await?;
-        let cluster = Cluster { commands, events, stats, local, join_timeout, nameservers, typed };
+        let driver::Handles { commands, events, stats, local, ws } = driver::spawn(options).await?;
+        let cluster = Cluster { commands, events, stats, local, join_timeout, nameservers, typed, ws };
         if let Some(mut announcer) = announcer {
             announcer.addr = local;
             let socket = match announcer.socket() {
@@ -279,6 +312,7 @@ impl Cluster {
             join_timeout: self.join_timeout,
             nameservers: self.nameservers.clone(),
             typed: self.typed.clone(),
+            ws: self.ws.clone(),
         }
     }
 
@@ -302,11 +336,13 @@ impl Cluster {
     /// A seed is `IP:PORT`, `[IPv6]:PORT`, `host:port` (every address of this node's family
     /// that the name has, up to [`MAX_ADDRS_PER_SEED`]) or `srv+NAME` (the SRV records of
     /// `NAME`, e.g. `srv+_gossip._udp.example.org`: each target's addresses at its port),
-    /// resolved here through [`Options::nameservers`] or the system's resolver. With no seeds, starts a new
+    /// resolved here through [`Options::nameservers`] or the system's resolver. With
+    /// [`Transport::Ws`], also `ws://HOST:PORT/PATH` or `wss://...`: the node is dialed at
+    /// that URL. With no seeds, starts a new
     /// cluster at once. On [`JoinError::Timeout`] the node keeps retrying in the background;
     /// [`Cluster::join_with_retry`] also resolves the names again and reports each attempt.
     pub async fn join<S: AsRef<str>>(&self, seeds: impl IntoIterator<Item = S>) -> Result<(), JoinError> {
-        let addrs = resolve::seeds(seeds, self.local, &self.nameservers, self.join_timeout).await?;
+        let addrs = resolve::seeds(seeds, self.local, &self.nameservers, self.join_timeout, self.ws.as_deref()).await?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::Join(addrs, reply)).await?;
         match tokio::time::timeout(self.join_timeout, answer).await {
@@ -465,6 +501,7 @@ pub(crate) struct WeakCluster {
     join_timeout: Duration,
     nameservers: Arc<[SocketAddr]>,
     typed: Arc<typed::Typed>,
+    ws: Option<Arc<ws::Peers>>,
 }
 
 impl WeakCluster {
@@ -478,6 +515,7 @@ impl WeakCluster {
             join_timeout: self.join_timeout,
             nameservers: self.nameservers.clone(),
             typed: self.typed.clone(),
+            ws: self.ws.clone(),
         })
     }
 }

@@ -25,13 +25,19 @@ pub(crate) async fn seeds<S: AsRef<str>>(
     local: SocketAddr,
     nameservers: &[SocketAddr],
     timeout: Duration,
+    ws: Option<&crate::ws::Peers>,
 ) -> Result<Vec<SocketAddr>, JoinError> {
     let mut resolver = None;
     let mut out: Vec<SocketAddr> = Vec::new();
     for seed in seeds {
         let seed = seed.as_ref();
         let fail = |reason: String| JoinError::Resolve { seed: seed.into(), reason };
-        let found = match tokio::time::timeout(timeout, one(seed, nameservers, &mut resolver)).await {
+        let url = ws_url(seed).transpose().map_err(fail)?;
+        if url.is_some() && ws.is_none() {
+            return Err(fail("a ws:// or wss:// seed needs the WebSocket transport".into()));
+        }
+        let name = url.as_ref().map_or(seed, |(authority, _)| authority.as_str());
+        let found = match tokio::time::timeout(timeout, one(name, nameservers, &mut resolver)).await {
             Ok(found) => found.map_err(fail)?,
             Err(_) => return Err(fail(format!("no answer within {timeout:?}"))),
         };
@@ -41,12 +47,38 @@ pub(crate) async fn seeds<S: AsRef<str>>(
             return Err(fail("no address of this node's family".into()));
         }
         for addr in ours {
+            if let (Some((_, url)), Some(ws)) = (&url, ws) {
+                ws.set_url(addr, url.clone());
+            }
             if !out.contains(&addr) {
                 out.push(addr);
             }
         }
     }
     Ok(out)
+}
+
+/// For a `ws://` or `wss://` seed: its `host:port` (the scheme's port if none is given)
+/// and the URL to dial (`/gossip` if it names no path).
+fn ws_url(seed: &str) -> Option<Result<(String, String), String>> {
+    let (scheme, rest) = seed.split_once("://")?;
+    let default_port = match scheme {
+        "ws" => 80,
+        "wss" => 443,
+        _ => return None,
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.is_empty() {
+        return Some(Err("a URL without a host".into()));
+    }
+    // A port follows the last ':', unless that colon is inside an IPv6 literal.
+    let has_port = match authority.rfind(']') {
+        Some(bracket) => authority[bracket..].starts_with("]:"),
+        None => authority.contains(':'),
+    };
+    let host_port = if has_port { authority.to_owned() } else { format!("{authority}:{default_port}") };
+    let path = if path.is_empty() { crate::ws::PATH } else { path };
+    Some(Ok((host_port, format!("{scheme}://{authority}{path}"))))
 }
 
 /// The addresses `seed` names, in any family.
@@ -132,4 +164,22 @@ fn dns<'a>(slot: &'a mut Option<TokioResolver>, nameservers: &[SocketAddr]) -> R
         *slot = Some(builder.build().map_err(|e| e.to_string())?);
     }
     slot.as_ref().ok_or_else(|| "no resolver".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ws_url;
+
+    #[test]
+    fn ws_urls_name_an_address_and_a_url() {
+        let ok = |seed: &str| ws_url(seed).unwrap().unwrap();
+        assert_eq!(ok("ws://127.0.0.1:7946"), ("127.0.0.1:7946".into(), "ws://127.0.0.1:7946/gossip".into()));
+        assert_eq!(ok("wss://example.org/a/b"), ("example.org:443".into(), "wss://example.org/a/b".into()));
+        assert_eq!(ok("ws://[::1]/gossip"), ("[::1]:80".into(), "ws://[::1]/gossip".into()));
+        assert_eq!(ok("ws://[::1]:9/x"), ("[::1]:9".into(), "ws://[::1]:9/x".into()));
+        assert!(ws_url("ws:///gossip").unwrap().is_err());
+        assert!(
+            ws_url("127.0.0.1:7946").is_none() && ws_url("srv+_g._tcp.x").is_none() && ws_url("http://x").is_none()
+        );
+    }
 }

@@ -97,6 +97,14 @@ async fn read_preamble(stream: &mut (impl AsyncRead + Unpin)) -> Option<SocketAd
     wire::read_addr(&mut wire::Reader::new(&addr)).ok()
 }
 
+/// The preamble that a WebSocket's first message starts with, and the bytes after it;
+/// `None` if it is not one.
+pub(crate) async fn parse_preamble(bytes: &[u8]) -> Option<(SocketAddr, &[u8])> {
+    let mut rest = bytes;
+    let addr = read_preamble(&mut rest).await?;
+    Some((addr, rest))
+}
+
 /// A frame for the node task, with the sender's gossip address and where to say whether
 /// the node took it.
 pub(crate) type Frame = (SocketAddr, Bytes, oneshot::Sender<bool>);
@@ -118,6 +126,22 @@ pub(crate) struct Slot {
     inbound: Arc<Inbound>,
     ip: IpAddr,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    /// For a connection whose preamble names `from`: `Ok(None)` if it is a member's, a
+    /// strangers' permit if one is free, `Err` if all are taken (refuse the connection).
+    pub(crate) fn stranger_permit(&self, from: &SocketAddr) -> Result<Option<OwnedSemaphorePermit>, ()> {
+        if self.inbound.is_member(from) {
+            return Ok(None);
+        }
+        self.inbound.strangers.clone().try_acquire_owned().map(Some).map_err(|_| ())
+    }
+
+    /// Whether `addr` is a member's address, as of the node's last change of membership.
+    pub(crate) fn is_member(&self, addr: &SocketAddr) -> bool {
+        self.inbound.is_member(addr)
+    }
 }
 
 impl Drop for Slot {
@@ -184,21 +208,14 @@ pub(crate) async fn read_frames(
     // A stranger's connection takes one of the few slots strangers may hold, too, and may
     // idle only as long as a preamble may take, until its sender becomes a member (a
     // joiner does within a round trip).
-    let mut stranger = if slot.inbound.is_member(&from) {
-        None
-    } else {
-        match slot.inbound.strangers.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                stats.refused_streams.fetch_add(1, Relaxed);
-                tracing::debug!(%from, "inbound stream refused: too many from addresses that are no member's");
-                return;
-            }
-        }
+    let Ok(mut stranger) = slot.stranger_permit(&from) else {
+        stats.refused_streams.fetch_add(1, Relaxed);
+        tracing::debug!(%from, "inbound stream refused: too many from addresses that are no member's");
+        return;
     };
     let mut first = true;
     loop {
-        if stranger.is_some() && slot.inbound.is_member(&from) {
+        if stranger.is_some() && slot.is_member(&from) {
             stranger = None;
         }
         let wait = if first || stranger.is_some() { limits.preamble_timeout } else { limits.idle_timeout };

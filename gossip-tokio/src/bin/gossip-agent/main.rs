@@ -16,7 +16,7 @@ mod objects;
 
 use clap::Parser;
 use gossip_core::{Config, Keyring};
-use gossip_tokio::{Cluster, Discovery, Options, RetryJoin};
+use gossip_tokio::{Cluster, Discovery, Options, RetryJoin, Transport};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -65,6 +65,15 @@ struct Args {
     /// (default 0: never give up).
     #[arg(long, value_name = "N")]
     retry_max: Option<u32>,
+    /// How peers are reached: udp (datagrams over UDP, streams over TCP) or ws (everything
+    /// over WebSocket at ws://ADDR/gossip; --join then also takes ws:// and wss:// URLs).
+    #[arg(long, value_enum)]
+    transport: Option<TransportFlag>,
+    /// With --transport ws behind a reverse proxy: the ws:// or wss:// URL peers dial this
+    /// node at. It is still named by its --advertise (or --bind) address, which must be
+    /// unique in the cluster.
+    #[arg(long, value_name = "URL")]
+    advertise_url: Option<String>,
     /// LAN discovery: while this node knows no live member, announce it on a UDP multicast
     /// group (default 239.255.77.46:7950) and join the nodes that answer; sealed with the
     /// keyring when there is one.
@@ -121,6 +130,14 @@ enum LogFormat {
     Json,
 }
 
+/// `--transport`.
+#[derive(Clone, Copy, Debug, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+enum TransportFlag {
+    Udp,
+    Ws,
+}
+
 /// A timing preset ([`Config::lan`], [`Config::wan`], [`Config::local`]).
 #[derive(Clone, Copy, Debug, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -144,6 +161,8 @@ struct File {
     #[serde(default)]
     dns: Vec<SocketAddr>,
     discover: Option<String>,
+    transport: Option<TransportFlag>,
+    advertise_url: Option<String>,
     retry_interval: Option<String>,
     retry_max_interval: Option<String>,
     retry_max: Option<u32>,
@@ -246,6 +265,11 @@ fn options(args: Args) -> Result<(Options, Seeds, Serve), String> {
     options.meta = args.meta.or(file.meta).unwrap_or_default().into();
     options.seed = args.seed.or(file.seed);
     options.nameservers = if args.dns.is_empty() { file.dns } else { args.dns };
+    options.transport = match args.transport.or(file.transport) {
+        Some(TransportFlag::Ws) => Transport::Ws,
+        Some(TransportFlag::Udp) | None => Transport::Udp,
+    };
+    options.advertise_url = args.advertise_url.or(file.advertise_url);
     options.discovery = match (args.discover, file.discover) {
         (Some(d), _) => Some(d),
         (None, Some(text)) => Some(Discovery::parse(&text).map_err(|e| format!("discover: {e}"))?),

@@ -146,6 +146,11 @@ impl Shared {
 /// Opens a connection to `dest` at `url`, sends the preamble and serves it.
 async fn dial(dest: SocketAddr, url: String, queue: mpsc::Receiver<Bytes>, shared: Shared) {
     let io = shared.limits.io_timeout;
+    if url.starts_with("wss://") {
+        // rustls picks a provider from its crate features, and refuses (panics) when an
+        // application's graph enables two; name ours (an error: one is already set).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(shared.config()), true);
     let mut ws = match timeout(io, connect).await {
         Ok(Ok((ws, _))) => ws,

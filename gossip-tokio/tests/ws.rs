@@ -95,6 +95,14 @@ fn ws_seeds_join_by_url_and_need_the_ws_transport() {
     let url = format!("ws://{}/gossip", seed.addr);
     let joiner = Agent::start("ws-joiner", &[&WS[..], &["--join", &url]].concat());
     until_alive(&joiner.http, 2);
+    // TLS towards a node that speaks plain WebSocket fails its handshake: counted, no harm.
+    let tls = Agent::start("wss-joiner", &[&WS[..], &["--join", &format!("wss://{}/gossip", seed.addr)]].concat());
+    let failed = poll(WAIT, || {
+        let stats = tls.request("GET", "/v1/stats", None, b"").json();
+        (stats["transport"]["connect_failures"].as_u64() >= Some(1)).then_some(())
+    });
+    assert!(failed.is_some(), "the failed TLS handshake is counted");
+    assert_eq!(members(&tls.http).len(), 1, "and nobody was joined");
     let udp = Agent::start("udp-node", &["--join", &url]);
     assert!(udp.wait_for_error(WAIT, "needs the WebSocket transport").is_some());
 }

@@ -264,11 +264,17 @@ pub(crate) enum Command {
 #[derive(Clone, Debug)]
 pub struct Cluster {
     commands: mpsc::Sender<Command>,
+    parts: Arc<Parts>,
+}
+
+/// Everything a handle holds but the command channel, which alone keeps the node running.
+#[derive(Debug)]
+struct Parts {
     events: broadcast::Sender<Event>,
     stats: Arc<TransportStats>,
     local: SocketAddr,
     join_timeout: Duration,
-    nameservers: Arc<[SocketAddr]>,
+    nameservers: Vec<SocketAddr>,
     typed: Arc<typed::Typed>,
     ws: Option<Arc<ws::Peers>>,
 }
@@ -278,7 +284,7 @@ impl Cluster {
     /// [`Cluster::join`]; until then it only answers.
     pub async fn start(options: Options) -> Result<Cluster, StartError> {
         let join_timeout = options.join_timeout;
-        let nameservers = options.nameservers.clone().into();
+        let nameservers = options.nameservers.clone();
         let typed = Arc::new(typed::Typed::new(options.codec));
         let announcer = options.discovery.map(|discovery| discovery::Announcer {
             discovery,
@@ -288,7 +294,8 @@ impl Cluster {
             keyring: options.config.keyring.clone(),
         });
         let driver::Handles { commands, events, stats, local, ws } = driver::spawn(options).await?;
-        let cluster = Cluster { commands, events, stats, local, join_timeout, nameservers, typed, ws };
+        let parts = Arc::new(Parts { events, stats, local, join_timeout, nameservers, typed, ws });
+        let cluster = Cluster { commands, parts };
         if let Some(mut announcer) = announcer {
             announcer.addr = local;
             let socket = match announcer.socket() {
@@ -298,22 +305,10 @@ impl Cluster {
                     return Err(StartError::Discovery { group: announcer.discovery.group, error });
                 }
             };
-            tokio::spawn(discovery::run(cluster.downgrade(), announcer, socket, cluster.stats.clone()));
+            let weak = WeakCluster { commands: cluster.commands.downgrade(), parts: cluster.parts.clone() };
+            tokio::spawn(discovery::run(weak, announcer, socket, cluster.parts.stats.clone()));
         }
         Ok(cluster)
-    }
-
-    fn downgrade(&self) -> WeakCluster {
-        WeakCluster {
-            commands: self.commands.downgrade(),
-            events: self.events.clone(),
-            stats: self.stats.clone(),
-            local: self.local,
-            join_timeout: self.join_timeout,
-            nameservers: self.nameservers.clone(),
-            typed: self.typed.clone(),
-            ws: self.ws.clone(),
-        }
     }
 
     /// Whether this node knows no live member but itself.
@@ -323,12 +318,12 @@ impl Cluster {
 
     /// The address peers reach this node at.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.parts.local
     }
 
     /// A new receiver of every event from now on.
     pub fn events(&self) -> Events {
-        Events { rx: self.events.subscribe(), missed: 0 }
+        Events { rx: self.parts.events.subscribe(), missed: 0 }
     }
 
     /// Joins the cluster through `seeds` and waits until one answers with its state.
@@ -342,10 +337,17 @@ impl Cluster {
     /// cluster at once. On [`JoinError::Timeout`] the node keeps retrying in the background;
     /// [`Cluster::join_with_retry`] also resolves the names again and reports each attempt.
     pub async fn join<S: AsRef<str>>(&self, seeds: impl IntoIterator<Item = S>) -> Result<(), JoinError> {
-        let addrs = resolve::seeds(seeds, self.local, &self.nameservers, self.join_timeout, self.ws.as_deref()).await?;
+        let addrs = resolve::seeds(
+            seeds,
+            self.parts.local,
+            &self.parts.nameservers,
+            self.parts.join_timeout,
+            self.parts.ws.as_deref(),
+        )
+        .await?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::Join(addrs, reply)).await?;
-        match tokio::time::timeout(self.join_timeout, answer).await {
+        match tokio::time::timeout(self.parts.join_timeout, answer).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(JoinError::Command(e)),
             Ok(Err(_)) => Err(JoinError::Closed),
@@ -461,7 +463,7 @@ impl Cluster {
 
     /// The protocol's counters and the transport's.
     pub async fn stats(&self) -> Result<(Stats, TransportCounts), ClusterError> {
-        let transport = self.stats.clone();
+        let transport = self.parts.stats.clone();
         self.with_node(move |node, _| (node.stats().clone(), transport.snapshot())).await
     }
 
@@ -495,28 +497,13 @@ impl Cluster {
 /// must stop when the user's last handle is dropped.
 pub(crate) struct WeakCluster {
     commands: mpsc::WeakSender<Command>,
-    events: broadcast::Sender<Event>,
-    stats: Arc<TransportStats>,
-    local: SocketAddr,
-    join_timeout: Duration,
-    nameservers: Arc<[SocketAddr]>,
-    typed: Arc<typed::Typed>,
-    ws: Option<Arc<ws::Peers>>,
+    parts: Arc<Parts>,
 }
 
 impl WeakCluster {
     /// A full handle while the node still runs.
     pub(crate) fn upgrade(&self) -> Option<Cluster> {
-        Some(Cluster {
-            commands: self.commands.upgrade()?,
-            events: self.events.clone(),
-            stats: self.stats.clone(),
-            local: self.local,
-            join_timeout: self.join_timeout,
-            nameservers: self.nameservers.clone(),
-            typed: self.typed.clone(),
-            ws: self.ws.clone(),
-        })
+        Some(Cluster { commands: self.commands.upgrade()?, parts: self.parts.clone() })
     }
 }
 

@@ -200,11 +200,11 @@ impl Cluster {
             }
             None => false,
         });
-        if let Ok(mut handlers) = self.typed.handlers.lock() {
+        if let Ok(mut handlers) = self.parts.typed.handlers.lock() {
             handlers.insert(T::TAG.to_owned(), decode);
         }
-        self.typed.dispatcher.get_or_init(|| {
-            let (mut events, typed, stats) = (self.events(), self.typed.clone(), self.stats.clone());
+        self.parts.typed.dispatcher.get_or_init(|| {
+            let (mut events, typed, stats) = (self.events(), self.parts.typed.clone(), self.parts.stats.clone());
             tokio::spawn(async move {
                 let mut missed = 0;
                 while let Some(event) = events.recv().await {
@@ -230,13 +230,13 @@ impl Cluster {
         message: &T,
         reliable: bool,
     ) -> Result<(), TypedError> {
-        let payload = envelope(self.typed.codec, message)?;
+        let payload = envelope(self.parts.typed.codec, message)?;
         self.send_to(to, payload, reliable).await.map_err(TypedError::Cluster)
     }
 
     /// Broadcasts `message` to every member in the cluster's codec (see [`Cluster::broadcast`]).
     pub async fn broadcast_typed<T: TypedMessage>(&self, message: &T) -> Result<(), TypedError> {
-        let payload = envelope(self.typed.codec, message)?;
+        let payload = envelope(self.parts.typed.codec, message)?;
         self.broadcast(payload).await.map_err(TypedError::Cluster)
     }
 }

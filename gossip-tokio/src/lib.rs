@@ -313,7 +313,7 @@ impl Cluster {
 
     /// Whether this node knows no live member but itself.
     pub(crate) async fn alone(&self) -> Result<bool, ClusterError> {
-        self.with_node(|node, _| node.members().all(|m| !m.state().is_live())).await
+        self.with_node(|node, _| node.peers().all(|m| !m.state().is_live())).await
     }
 
     /// The address peers reach this node at.

@@ -55,16 +55,18 @@ fn agents_without_seeds_find_each_other_on_the_group() {
     let Some(netns) = Netns::new("disc") else { return };
     let flags = ["--discover", "multicast:239.255.77.46:7950", "--cluster", "lab", "--key", KEY_A];
     let names = ["d-0", "d-1", "d-2"];
-    let agents: Vec<Agent> = names.iter().map(|n| Agent::start_in(&netns.0, n, &flags)).collect();
+    let agents: Vec<Agent> = names.iter().map(|n| Agent::start_in(&netns.0, n, "127.0.0.1:0", &flags)).collect();
     // Strangers on the same group: another cluster, and the same cluster with another key.
     let mut other_cluster = Agent::start_in(
         &netns.0,
         "x-cluster",
+        "127.0.0.1:0",
         &["--discover", "multicast:239.255.77.46:7950", "--cluster", "prod", "--key", KEY_A],
     );
     let mut other_key = Agent::start_in(
         &netns.0,
         "x-key",
+        "127.0.0.1:0",
         &["--discover", "multicast:239.255.77.46:7950", "--cluster", "lab", "--key", KEY_B],
     );
     for agent in &agents {

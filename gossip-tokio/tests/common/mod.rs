@@ -39,10 +39,20 @@ impl Agent {
 
     /// [`Agent::start`] inside the network namespace `netns` (`ip netns exec`); its HTTP
     /// address is in there too, out of the test's reach: read its stdout instead.
-    pub fn start_in(netns: &str, name: &str, extra: &[&str]) -> Agent {
+    pub fn start_in(netns: &str, name: &str, bind: &str, extra: &[&str]) -> Agent {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", netns, AGENT]);
-        Agent::spawn(command, name, "127.0.0.1:0", extra)
+        Agent::spawn(command, name, bind, extra)
+    }
+
+    /// The names of the members this agent lists alive (its `members` command on stdin).
+    pub fn alive(&mut self) -> Vec<String> {
+        let before = self.lines.lock().unwrap().len();
+        self.send("members");
+        let list = poll(WAIT, || self.lines.lock().unwrap()[before..].iter().find(|v| v.is_array()).cloned());
+        let list = list.unwrap_or_else(|| panic!("{} did not list its members", self.name));
+        let alive = list.as_array().unwrap().iter().filter(|m| m["state"] == "alive");
+        alive.map(|m| m["node"].as_str().unwrap().to_owned()).collect()
     }
 
     fn spawn(mut command: Command, name: &str, bind: &str, extra: &[&str]) -> Agent {

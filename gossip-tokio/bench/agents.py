@@ -3,7 +3,14 @@
 from `kill -9` of one agent to the last `member_down` printed by the others.
 
     cargo build --release -p gossip-tokio
-    python3 gossip-tokio/bench/agents.py [--agents 20] [--settle 30] [--profile lan]
+    python3 gossip-tokio/bench/agents.py [--agents 20] [--settle 30] [--profile lan] [--transport udp|ws]
+
+Under loss, run it in a network namespace whose loopback drops packets (as root):
+
+    ip netns add lossy && ip netns exec lossy ip link set lo up
+    ip netns exec lossy tc qdisc add dev lo root netem loss 5%
+    ip netns exec lossy python3 gossip-tokio/bench/agents.py --transport ws
+    ip netns del lossy
 
 Prints one JSON object. Times come from the agents' own `ts_ms` (Unix ms), so the
 kill and the events are on one clock.
@@ -14,6 +21,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--agents", type=int, default=20)
 ap.add_argument("--settle", type=float, default=30.0, help="seconds of steady state measured")
 ap.add_argument("--profile", default="lan")
+ap.add_argument("--transport", default="udp", choices=["udp", "ws"])
 ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "../../target/release/gossip-agent"))
 ap.add_argument("--port", type=int, default=27000)
 args = ap.parse_args()
@@ -31,7 +39,8 @@ def reader(i, out):
 
 
 for i in range(args.agents):
-    cmd = [args.binary, "--name", f"agent-{i}", "--bind", f"127.0.0.1:{args.port + i}", "--profile", args.profile]
+    cmd = [args.binary, "--name", f"agent-{i}", "--bind", f"127.0.0.1:{args.port + i}", "--profile", args.profile,
+           "--transport", args.transport]
     if i > 0:
         cmd += ["--join", f"127.0.0.1:{args.port}"]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -91,6 +100,7 @@ for p in procs[:victim]:
 print(json.dumps({
     "agents": args.agents,
     "profile": args.profile,
+    "transport": args.transport,
     "converged": converged,
     "rss_kib_mean": sum(rss) / len(rss),
     "rss_kib_max": max(rss),

@@ -185,6 +185,13 @@ impl Dissemination {
         if entry.message[..] != *message || entry.extra > 0 {
             return;
         }
+        self.count_send(idx, limit);
+    }
+
+    /// Counts one more send of entry `idx`: it moves up a stack, or is retired once sent
+    /// `limit` times (plus its extra).
+    fn count_send(&mut self, idx: u32, limit: u32) {
+        let entry = self.entry(idx);
         if entry.sends + 1 >= limit.saturating_add(entry.extra) {
             self.retire(idx);
         } else {
@@ -225,14 +232,7 @@ impl Dissemination {
         let taken = core::mem::take(&mut self.taken);
         // Oldest first, so that the newest taken ends on top of its next stack.
         for &idx in taken.iter().rev() {
-            let entry = self.entry(idx);
-            if entry.sends + 1 >= limit.saturating_add(entry.extra) {
-                self.retire(idx);
-            } else {
-                self.unlink(idx);
-                self.entry(idx).sends += 1;
-                self.link(idx);
-            }
+            self.count_send(idx, limit);
         }
         let count = taken.len();
         self.taken = taken;

@@ -434,12 +434,12 @@ impl<R: RngCore> Node<R> {
         if !self.started {
             self.started = true;
             // Random phases, so nodes started together do not probe and gossip in lockstep.
-            let phases: [Option<Time>; 2] = Lane::ALL.map(|lane| {
+            let first = Lane::ALL.map(|lane| {
                 let period = self.probe_period(lane)?;
                 let phase = crate::rand::jitter(&mut self.rng, period.as_nanos() as u64);
                 Some(now.saturating_add(Duration::from_nanos(phase)))
             });
-            self.prober.schedule(|lane| phases[lane as usize]);
+            self.prober.schedule(first);
             let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
             self.next_push_pull = self.random_phase(now, self.config.push_pull_interval, self.push_pull_interval());

@@ -131,16 +131,16 @@ impl Prober {
         &mut self.lanes[lane as usize]
     }
 
-    /// Starts each lane's schedule at `first`, or never.
-    pub(crate) fn schedule(&mut self, first: impl Fn(Lane) -> Option<Time>) {
-        for lane in Lane::ALL {
-            self.lane(lane).next_probe = first(lane).unwrap_or(Time::MAX);
+    /// Starts each lane's schedule at its `first` probe (indexed by [`Lane`]), or never.
+    pub(crate) fn schedule(&mut self, first: [Option<Time>; 2]) {
+        for (lane, at) in self.lanes.iter_mut().zip(first) {
+            lane.next_probe = at.unwrap_or(Time::MAX);
         }
     }
 
     /// Stops probing for good (the node left).
     pub(crate) fn abandon(&mut self) {
-        self.schedule(|_| None);
+        self.schedule([None; 2]);
         for lane in Lane::ALL {
             self.lane(lane).current = None;
         }

@@ -289,9 +289,17 @@ impl Sim {
         slot.paused_until = Time::ZERO;
         self.truth.set_live(i, true, true, self.now);
         let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.slots[s].addr).collect();
+        self.command(i, |node, now| {
+            let _ = node.join(now, &seeds);
+        });
+    }
+
+    /// Runs a command on node `i`, if it is running, at the simulator's time, and
+    /// collects what it sent.
+    fn command(&mut self, i: usize, f: impl FnOnce(&mut Node<SplitMix>, Time)) {
         let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
-            let _ = node.join(now, &seeds);
+            f(node, now);
         }
         self.flush(i);
     }
@@ -315,20 +323,16 @@ impl Sim {
 
     /// Node `i` sets one of its replicated keys.
     pub fn set_key(&mut self, i: usize, key: &[u8], value: &[u8]) {
-        let now = self.now;
-        if let Some(node) = self.slots[i].node.as_mut() {
+        self.command(i, |node, now| {
             let _ = node.set(now, key.to_vec(), value.to_vec());
-        }
-        self.flush(i);
+        });
     }
 
     /// Node `i` deletes one of its replicated keys.
     pub fn delete_key(&mut self, i: usize, key: &[u8]) {
-        let now = self.now;
-        if let Some(node) = self.slots[i].node.as_mut() {
+        self.command(i, |node, now| {
             let _ = node.delete(now, key.to_vec());
-        }
-        self.flush(i);
+        });
     }
 
     /// Whether every live node other than `owner` sees exactly `owner`'s own keys.
@@ -386,11 +390,9 @@ impl Sim {
 
     /// Node `i` broadcasts `payload` to the cluster.
     pub fn broadcast(&mut self, i: usize, payload: &[u8]) {
-        let now = self.now;
-        if let Some(node) = self.slots[i].node.as_mut() {
+        self.command(i, |node, now| {
             let _ = node.broadcast(now, payload.to_vec());
-        }
-        self.flush(i);
+        });
     }
 
     /// The live nodes other than `i`.

@@ -161,19 +161,10 @@ impl<R: RngCore> Node<R> {
     /// has room for it, which it then takes; otherwise sends nothing, counts it, and
     /// returns false.
     pub(crate) fn send_bare(&mut self, dest: SocketAddr, message: &Message<'_>, budget: Option<&mut usize>) -> bool {
-        self.start_datagram();
-        message.encode(&mut self.arena);
-        let len = self.arena.len();
-        if let Some(budget) = budget {
-            if len > *budget {
-                self.arena.clear();
-                self.stats.stranger_answers_withheld += 1;
-                return false;
-            }
-            *budget -= len;
+        let sent = self.outbox.send_bare(dest, message, budget);
+        if !sent {
+            self.stats.stranger_answers_withheld += 1;
         }
-        let payload = self.arena.split().freeze();
-        self.transmits.push_back(crate::event::Transmit { dest, payload, reliable: false });
-        true
+        sent
     }
 }

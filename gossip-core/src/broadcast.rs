@@ -2,13 +2,14 @@
 //! (each member delivers one once and relays it), and direct messages to one member.
 
 use crate::error::CommandError;
-use crate::event::{Event, Transmit};
+use crate::event::Event;
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::outbox::Queue;
 use crate::prelude::*;
 use crate::time::Time;
-use crate::wire::{Header, Message};
-use bytes::{Bytes, BytesMut};
+use crate::wire::Message;
+use bytes::Bytes;
 use core::net::SocketAddr;
 use rand_core::RngCore;
 use smallvec::SmallVec;
@@ -103,20 +104,11 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::ValueTooLong { len: payload.len() });
         }
         if reliable || message.encoded_len() > self.config.max_message_len() {
-            self.send_stream(dest, &message);
+            self.outbox.send_stream(dest, &message);
         } else {
             self.send(dest, &[message]);
         }
         Ok(())
-    }
-
-    /// Queues `message` alone, after the header, as one frame on a stream to `dest`.
-    fn send_stream(&mut self, dest: SocketAddr, message: &Message<'_>) {
-        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
-        let mut out = BytesMut::with_capacity(header.encoded_len() + message.encoded_len());
-        header.encode(&mut out);
-        message.encode(&mut out);
-        self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
     }
 
     /// A broadcast arrived: delivered and passed on the first time, from a known member.
@@ -128,7 +120,7 @@ impl<R: RngCore> Node<R> {
         if !self.seen_broadcasts.entry(origin_id.clone()).or_default().first_time(seq) {
             return;
         }
-        self.events.push_back(Event::Broadcast { origin: origin_id, payload: Bytes::copy_from_slice(payload) });
+        self.outbox.event(Event::Broadcast { origin: origin_id, payload: Bytes::copy_from_slice(payload) });
         self.pass_on(&Message::Broadcast { origin, seq, key, payload });
     }
 
@@ -161,7 +153,7 @@ impl<R: RngCore> Node<R> {
             }
         }
         for dest in targets {
-            self.send_stream(dest, message);
+            self.outbox.send_stream(dest, message);
         }
     }
 
@@ -179,17 +171,8 @@ impl<R: RngCore> Node<R> {
             subject.push(1);
             subject.extend_from_slice(key);
         }
-        self.enqueue_on(QueueKind::User, NodeId::new(subject), message);
+        self.enqueue_on(Queue::User, NodeId::new(subject), message);
     }
-}
-
-/// Which piggyback queue news goes to (see `Node::send`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum QueueKind {
-    /// Replicated key writes.
-    Keys,
-    /// User broadcasts.
-    User,
 }
 
 #[cfg(test)]
@@ -237,7 +220,7 @@ mod tests {
             a.handle_datagram(Time::ZERO, addr(2), &datagram(b"b", &[from_b, from_z])).unwrap();
         }
         assert_eq!(payloads(&mut a), vec![(b"b".to_vec(), b"hello".to_vec())]);
-        assert_eq!(a.user_gossip.len(), 1, "relayed once");
+        assert_eq!(a.outbox.queue(Queue::User).len(), 1, "relayed once");
     }
 
     // A newer broadcast with the same invalidation key replaces the one still queued;
@@ -249,7 +232,7 @@ mod tests {
         a.broadcast_keyed(a.now(), "config", "v2").unwrap();
         a.broadcast(a.now(), "x").unwrap();
         a.broadcast(a.now(), "x").unwrap();
-        assert_eq!(a.user_gossip.len(), 3);
+        assert_eq!(a.outbox.queue(Queue::User).len(), 3);
         a.send(addr(2), &[]);
         let t = a.poll_transmit().unwrap();
         let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
@@ -297,8 +280,8 @@ mod tests {
         let mut a = node("a", 1, &peers);
         let big = vec![7u8; 3000];
         a.broadcast(a.now(), big.clone()).unwrap();
-        assert!(a.user_gossip.is_empty(), "not piggybacked");
-        let sent: Vec<Transmit> = core::iter::from_fn(|| a.poll_transmit()).collect();
+        assert!(a.outbox.queue(Queue::User).is_empty(), "not piggybacked");
+        let sent: Vec<crate::Transmit> = core::iter::from_fn(|| a.poll_transmit()).collect();
         // Eight members known to each: 4 * ceil(log10(9)) = 4 sends.
         assert_eq!(sent.len(), 4);
         assert!(sent.iter().all(|t| t.reliable));
@@ -310,7 +293,7 @@ mod tests {
             b.handle_stream(Time::ZERO, addr(1), &sent[0].payload).unwrap();
         }
         assert_eq!(payloads(&mut b), vec![(b"a".to_vec(), big.clone())], "delivered once");
-        let passed: Vec<Transmit> = core::iter::from_fn(|| b.poll_transmit()).collect();
+        let passed: Vec<crate::Transmit> = core::iter::from_fn(|| b.poll_transmit()).collect();
         assert!(passed.len() == 4 && passed.iter().all(|t| t.reliable), "passed on over streams once");
 
         a.send_to(a.now(), b"b", big.clone(), false).unwrap();

@@ -115,8 +115,8 @@ impl<R: RngCore> Node<R> {
         let Some(m) = self.members.get(r) else { return };
         let subject = m.id.clone();
         match event {
-            Some(true) => self.events.push_back(Event::MemberUp(m.info())),
-            Some(false) => self.events.push_back(Event::MemberUpdated(m.info())),
+            Some(true) => self.outbox.event(Event::MemberUp(m.info())),
+            Some(false) => self.outbox.event(Event::MemberUpdated(m.info())),
             None => {}
         }
         // A quiet merge keeps quiet only about members that are new to us (who exists);
@@ -294,7 +294,7 @@ impl<R: RngCore> Node<R> {
             self.stats.suspicions += 1;
         }
         let subject = NodeId::copy_from_slice(id);
-        self.events.push_back(Event::MemberSuspect { id: subject.clone(), incarnation });
+        self.outbox.event(Event::MemberSuspect { id: subject.clone(), incarnation });
         if gossip {
             self.enqueue_news(&subject, &message);
         }
@@ -380,7 +380,7 @@ impl<R: RngCore> Node<R> {
         }
         if self.bury(now, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.events.push_back(Event::MemberDown { id: subject.clone(), incarnation });
+            self.outbox.event(Event::MemberDown { id: subject.clone(), incarnation });
             // Focused, every node learns of a Down from gossip alone (no suspicion of its
             // own runs out in step): twice the usual budget, so the epidemic misses nobody.
             let message = Message::Down { incarnation, id, from };
@@ -405,7 +405,7 @@ impl<R: RngCore> Node<R> {
         }
         if self.bury(now, id, MemberState::Left, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.events.push_back(Event::MemberLeft { id: subject.clone(), incarnation });
+            self.outbox.event(Event::MemberLeft { id: subject.clone(), incarnation });
             self.enqueue_news(&subject, &Message::Left { incarnation, id });
         }
     }
@@ -489,7 +489,7 @@ impl<R: RngCore> Node<R> {
             // Lifeguard: being suspected hints that we are the slow one.
             self.health.apply(1, self.config.local_health_max);
         }
-        self.events.push_back(Event::Refuted { incarnation: self.incarnation });
+        self.outbox.event(Event::Refuted { incarnation: self.incarnation });
         self.announce_self(direct);
     }
 
@@ -506,7 +506,7 @@ impl<R: RngCore> Node<R> {
             Some(accuser) => {
                 self.send(accuser, &[alive]);
                 let rides = self.retransmit_budget().saturating_sub(DIRECT_RIDES);
-                self.enqueue_news_sent(&me.id, &alive, rides);
+                self.enqueue_news_with(&me.id, &alive, rides, 0);
             }
         }
     }

@@ -1,9 +1,8 @@
 //! [`Node`]: one member's protocol state machine and its public API.
 
 use crate::admission::{Claims, taken_from_stranger};
-use crate::broadcast::{QueueKind, SeenWindow};
+use crate::broadcast::SeenWindow;
 use crate::config::Config;
-use crate::dissemination::{Dissemination, retransmit_limit};
 use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
 use crate::hashing::{IdMap, Keys, id_map};
@@ -12,28 +11,18 @@ use crate::kv::{Expiries, KvStore};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
 use crate::membership::Accusation;
+use crate::outbox::{Outbox, Queue, retransmit_limit};
 use crate::probe::{Lane, Prober};
 use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
-use crate::wire::{self, Header, Limits, Message};
+use crate::wire::{self, Limits, Message};
 use alloc::borrow::Cow;
-use alloc::collections::VecDeque;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
-
-/// Frees the room a drained output queue kept from a burst (a full sync can raise a
-/// thousand events at once): a node holds few outputs between polls, and a simulator
-/// holds thousands of nodes.
-fn release_burst<T>(queue: &mut VecDeque<T>) {
-    const KEEP: usize = 64;
-    if queue.capacity() > 4 * KEEP {
-        queue.shrink_to(KEEP);
-    }
-}
 
 /// Largest datagram accepted from the network, bytes.
 const MAX_DATAGRAM: usize = 65_535;
@@ -63,12 +52,8 @@ pub struct Node<R> {
     /// Whether the periodic timers run (from the first call that passes a time).
     pub(crate) started: bool,
     pub(crate) members: Members,
-    pub(crate) gossip: Dissemination,
-    /// Piggybacked key writes, apart from membership news (their own subjects: owner and
-    /// key), and sent after it.
-    pub(crate) key_gossip: Dissemination,
-    /// Piggybacked user broadcasts, sent after key writes.
-    pub(crate) user_gossip: Dissemination,
+    /// What goes out: packets, events, and the news queued to ride on packets.
+    pub(crate) outbox: Outbox,
     /// Broadcasts this node has sent in this life (see [`Node::broadcast`]).
     pub(crate) broadcasts_sent: u32,
     /// Per origin, which of its broadcasts were delivered here.
@@ -106,10 +91,6 @@ pub struct Node<R> {
     pub(crate) expiries: Expiries,
     /// A piggybacked key write that left a gap starts a sync, but not before this.
     pub(crate) next_gap_sync: Time,
-    pub(crate) transmits: VecDeque<Transmit>,
-    pub(crate) events: VecDeque<Event>,
-    /// Outgoing packets are encoded here and split off, so sending does not allocate per packet.
-    pub(crate) arena: BytesMut,
     pub(crate) stats: Stats,
 }
 
@@ -132,7 +113,7 @@ impl<R: RngCore> Node<R> {
         let kv = KvStore::bounded(config.max_keys.saturating_mul(4));
         Ok(Node {
             limits: config.limits(),
-            arena: BytesMut::with_capacity(config.mtu * 8),
+            outbox: Outbox::new(&config, &identity.id, keys),
             config,
             identity,
             incarnation: 0,
@@ -141,9 +122,6 @@ impl<R: RngCore> Node<R> {
             clock: Time::ZERO,
             started: false,
             members: Members::new(keys),
-            gossip: Dissemination::new(keys),
-            key_gossip: Dissemination::new(keys),
-            user_gossip: Dissemination::new(keys),
             broadcasts_sent: 0,
             seen_broadcasts: id_map(keys),
             health: LocalHealth::default(),
@@ -165,8 +143,6 @@ impl<R: RngCore> Node<R> {
             kv_paid_until: Time::ZERO,
             expiries: Expiries::default(),
             next_gap_sync: Time::ZERO,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
             stats: Stats::default(),
         })
     }
@@ -239,7 +215,7 @@ impl<R: RngCore> Node<R> {
 
     /// Pieces of membership news waiting to be piggybacked.
     pub fn pending_news(&self) -> usize {
-        self.gossip.len()
+        self.outbox.queue(Queue::Membership).len()
     }
 
     /// Lifeguard's local health score: 0 when healthy; probe timing is stretched by
@@ -382,10 +358,7 @@ impl<R: RngCore> Node<R> {
     /// The next packet to send, if any. Send datagrams as they come; deliver a
     /// `reliable` one as a single frame on a stream to `dest`.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let Some(t) = self.transmits.pop_front() else {
-            release_burst(&mut self.transmits);
-            return None;
-        };
+        let t = self.outbox.pop_transmit()?;
         let t = Transmit { payload: self.wrap(t.payload), ..t };
         self.stats.packets_out += 1;
         self.stats.bytes_out += t.payload.len() as u64;
@@ -394,10 +367,7 @@ impl<R: RngCore> Node<R> {
 
     /// The next event for the application, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event.is_none() {
-            release_burst(&mut self.events);
-        }
+        let event = self.outbox.pop_event();
         #[cfg(feature = "tracing")]
         if let Some(event) = &event {
             trace!(node = %self.identity.id, ?event, "event");
@@ -408,7 +378,7 @@ impl<R: RngCore> Node<R> {
     /// When [`Node::handle_timeout`] must next be called; `None` when nothing is
     /// scheduled (not started yet, or left and done sending).
     pub fn poll_timeout(&self) -> Option<Time> {
-        if !self.started || (self.left && self.gossip.is_empty()) {
+        if !self.started || (self.left && self.outbox.queue(Queue::Membership).is_empty()) {
             return None;
         }
         let mut next = self.next_gossip.min(self.next_push_pull).min(self.next_reconnect);
@@ -582,7 +552,7 @@ impl<R: RngCore> Node<R> {
             Message::KeyWrites { delta } => self.on_key_writes(now, from, &delta),
             Message::Broadcast { origin, seq, key, payload } => self.on_broadcast(origin, seq, key, payload),
             Message::KeySum { sum } => self.on_key_sum(now, from, sum),
-            Message::UserMessage { payload } => self.events.push_back(Event::Message {
+            Message::UserMessage { payload } => self.outbox.event(Event::Message {
                 from: NodeId::copy_from_slice(sender),
                 payload: Bytes::copy_from_slice(payload),
             }),
@@ -603,102 +573,42 @@ impl<R: RngCore> Node<R> {
     /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
     /// news as fits the MTU. With no primary message and no news, nothing is sent.
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
-        self.start_datagram();
+        let datagram = self.outbox.start_datagram();
         for m in primary {
-            m.encode(&mut self.arena);
+            m.encode(datagram);
         }
         self.finish_datagram(dest, !primary.is_empty());
     }
 
     /// Like [`Node::send`], with one primary message already encoded.
     pub(crate) fn send_encoded(&mut self, dest: SocketAddr, primary: &[u8]) {
-        self.start_datagram();
-        self.arena.put_slice(primary);
+        self.outbox.start_datagram().extend_from_slice(primary);
         self.finish_datagram(dest, true);
     }
 
-    /// Starts a datagram in the arena: its header.
-    pub(crate) fn start_datagram(&mut self) {
-        let header = Header { cluster: &self.config.cluster_name, sender: self.identity.id.as_bytes() };
-        self.arena.reserve(self.config.packet_budget());
-        header.encode(&mut self.arena);
-    }
-
-    /// Fills the datagram started in the arena with queued news, and queues it for `dest`
-    /// unless it carries nothing (`primary`: it holds a message of its own).
+    /// Fills the datagram started in the outbox with queued news and queues it for `dest`
+    /// (see [`Outbox::finish_datagram`]), paying for the key writes it carries.
     fn finish_datagram(&mut self, dest: SocketAddr, primary: bool) {
         // Piggybacked writes may only use the upper half of the key/value budget: the lower
         // half is kept for owner pushes and syncs, which carry only what their receiver
         // lacks (a busy or large state would otherwise go all to gossip, where every node
         // relays every write, mostly to members that already have it).
         let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
-        let budget = self.config.packet_budget();
-        let limit = self.retransmit_budget();
-        let arena = &mut self.arena;
-        // `Config::validate` guarantees a header and the primary messages fit the MTU.
-        let mut piggybacked = 0;
-        // Membership news first, then key writes (within the key/value budget), then user
-        // broadcasts.
-        let mut kv_spent = 0;
-        for (queue, is_kv) in [(&mut self.gossip, false), (&mut self.key_gossip, true), (&mut self.user_gossip, false)]
-        {
-            let before = arena.len();
-            let room = budget.saturating_sub(before);
-            piggybacked += queue.fill(arena, if is_kv { room.min(kv_room) } else { room }, limit);
-            if is_kv {
-                kv_spent = arena.len() - before;
-            }
-        }
-        if !primary && piggybacked == 0 {
-            arena.clear();
-            return;
-        }
-        let payload = arena.split().freeze();
-        self.transmits.push_back(Transmit { dest, payload, reliable: false });
+        let kv_spent = self.outbox.finish_datagram(dest, primary, kv_room, self.retransmit_budget());
         self.kv_spend(kv_spent);
         self.stats.kv_gossip_bytes += kv_spent as u64;
     }
 
-    /// Encodes `message` once and queues it for piggybacking, replacing older news about
-    /// `subject`.
+    /// Queues membership news about `subject`, replacing older news about it.
     pub(crate) fn enqueue_news(&mut self, subject: &NodeId, message: &Message<'_>) {
-        self.enqueue_news_sent(subject, message, 0);
+        self.enqueue_news_with(subject, message, 0, 0);
     }
 
     /// Like [`Node::enqueue_news`], with only half the retransmit budget: news this node
     /// merely relays while others relay it too (see `on_alive`).
     pub(crate) fn enqueue_news_sparingly(&mut self, subject: &NodeId, message: &Message<'_>) {
         let limit = self.retransmit_budget();
-        self.enqueue_news_sent(subject, message, limit - (limit / 2).max(1));
-    }
-
-    /// News about `subject` we hold queued came from elsewhere too (see
-    /// [`Dissemination::heard_again`]).
-    pub(crate) fn heard_again(&mut self, subject: &[u8], message: &Message<'_>) {
-        let start = self.arena.len();
-        message.encode(&mut self.arena);
-        let limit = self.retransmit_budget();
-        self.gossip.heard_again(subject, &self.arena[start..], limit);
-        self.arena.truncate(start);
-    }
-
-    /// Queues application news (key writes, broadcasts) on its own piggyback queue.
-    pub(crate) fn enqueue_on(&mut self, kind: QueueKind, subject: NodeId, message: &Message<'_>) {
-        let start = self.arena.len();
-        message.encode(&mut self.arena);
-        let encoded = self.arena.split_off(start);
-        self.enqueue_bytes_on(kind, subject, &encoded);
-    }
-
-    /// Queues an encoded message of application news on its own piggyback queue.
-    pub(crate) fn enqueue_bytes_on(&mut self, kind: QueueKind, subject: NodeId, message: &[u8]) {
-        let queue = match kind {
-            QueueKind::Keys => &mut self.key_gossip,
-            QueueKind::User => &mut self.user_gossip,
-        };
-        if queue.push(subject, message, self.config.max_gossip_queue, 0, 0) {
-            self.stats.gossip_dropped += 1;
-        }
+        self.enqueue_news_with(subject, message, limit - (limit / 2).max(1), 0);
     }
 
     /// Like [`Node::enqueue_news`], with twice the retransmit budget: news that must reach
@@ -707,33 +617,45 @@ impl<R: RngCore> Node<R> {
         self.enqueue_news_with(subject, message, 0, self.retransmit_budget());
     }
 
+    /// News about `subject` we hold queued came from elsewhere too (see
+    /// [`Outbox::heard_again`]).
+    pub(crate) fn heard_again(&mut self, subject: &[u8], message: &Message<'_>) {
+        let limit = self.retransmit_budget();
+        self.outbox.heard_again(subject, message, limit);
+    }
+
+    /// Queues `message` about `subject` as if sent `sent` times, due `extra` more sends.
+    pub(crate) fn enqueue_news_with(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32, extra: u32) {
+        if self.outbox.push_news(Queue::Membership, subject.clone(), message, sent, extra) {
+            self.stats.gossip_dropped += 1;
+        }
+    }
+
+    /// Queues application news (key writes, broadcasts) on its own piggyback queue.
+    pub(crate) fn enqueue_on(&mut self, queue: Queue, subject: NodeId, message: &Message<'_>) {
+        if self.outbox.push_news(queue, subject, message, 0, 0) {
+            self.stats.gossip_dropped += 1;
+        }
+    }
+
+    /// Queues an encoded message of application news on its own piggyback queue.
+    pub(crate) fn enqueue_bytes_on(&mut self, queue: Queue, subject: NodeId, message: &[u8]) {
+        if self.outbox.push_encoded(queue, subject, message) {
+            self.stats.gossip_dropped += 1;
+        }
+    }
+
     /// How many times each piece of news is sent at the cluster's current size (see
     /// [`retransmit_limit`]).
     pub(crate) fn retransmit_budget(&self) -> u32 {
         retransmit_limit(self.config.retransmit_mult, self.members.live() + 1)
     }
 
-    pub(crate) fn enqueue_news_sent(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32) {
-        self.enqueue_news_with(subject, message, sent, 0);
-    }
-
-    /// Queues `message` about `subject` as if sent `sent` times, due `extra` more sends.
-    fn enqueue_news_with(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32, extra: u32) {
-        let start = self.arena.len();
-        message.encode(&mut self.arena);
-        let capacity = self.config.max_gossip_queue;
-        let dropped = self.gossip.push(subject.clone(), &self.arena[start..], capacity, sent, extra);
-        self.arena.truncate(start);
-        if dropped {
-            self.stats.gossip_dropped += 1;
-        }
-    }
-
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
         self.push_round();
-        if self.gossip.is_empty() && self.key_gossip.is_empty() && self.user_gossip.is_empty() {
+        if !self.outbox.has_news() {
             return;
         }
         self.gossip_now(now, self.config.gossip_nodes);

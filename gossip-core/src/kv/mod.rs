@@ -24,12 +24,12 @@ mod tests;
 
 pub(crate) use store::*;
 
-use crate::broadcast::QueueKind;
 use crate::digest;
 use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::NodeId;
 use crate::node::Node;
+use crate::outbox::Queue;
 use crate::prelude::*;
 use crate::sync::SyncPart;
 use crate::time::Time;
@@ -105,7 +105,7 @@ impl<R: RngCore> Node<R> {
         let writes = d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
         let mut message = Vec::new();
         wire::encode_key_writes(&mut message, owner.as_bytes(), d.base, d.up_to, writes);
-        self.enqueue_bytes_on(QueueKind::Keys, owner.clone(), &message);
+        self.enqueue_bytes_on(Queue::Keys, owner.clone(), &message);
     }
 
     /// Writes piggybacked by a peer (at `from`): applied (see [`KvStore::apply_gossip`]),
@@ -137,7 +137,7 @@ impl<R: RngCore> Node<R> {
                 let mut encoded = Vec::with_capacity(message.encoded_len());
                 message.encode(&mut encoded);
                 let message = encoded;
-                self.enqueue_bytes_on(QueueKind::Keys, owner_id, &message);
+                self.enqueue_bytes_on(Queue::Keys, owner_id, &message);
             }
             Taken::No => self.stats.kv_writes_redundant += 1,
         }
@@ -278,12 +278,7 @@ impl<R: RngCore> Node<R> {
 
     /// Tells the application that `owner`'s key changed here.
     fn report_key_change(&mut self, owner: &NodeId, w: Write) {
-        self.events.push_back(Event::KeyChanged {
-            owner: owner.clone(),
-            key: w.key,
-            value: w.value,
-            version: w.version,
-        });
+        self.outbox.event(Event::KeyChanged { owner: owner.clone(), key: w.key, value: w.value, version: w.version });
     }
 
     /// Encodes the key/value section of one part of a sync, digest-first (`None` when

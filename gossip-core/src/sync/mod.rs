@@ -10,14 +10,13 @@
 //! requester, in a fourth part, the answer.
 
 use crate::digest;
-use crate::event::{Event, Transmit};
+use crate::event::Event;
 use crate::identity::MemberState;
 use crate::kv::KeysLearned;
 use crate::node::Node;
 use crate::prelude::*;
 use crate::time::Time;
-use crate::wire::{self, BucketSums, Header, KvSection, MemberRecord, StateList};
-use bytes::BytesMut;
+use crate::wire::{self, BucketSums, KvSection, MemberRecord, StateList};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -128,7 +127,7 @@ impl<R: RngCore> Node<R> {
         if join_reply {
             self.joined = true;
             self.next_join_retry = None;
-            self.events.push_back(Event::Joined);
+            self.outbox.event(Event::Joined);
         }
     }
     /// Whether this node is still catching up after its join (see [`Node::pace_catch_up`]).
@@ -224,14 +223,11 @@ impl<R: RngCore> Node<R> {
             }));
         }
         let sums = matches!(part, SyncPart::Request | SyncPart::Response).then_some(&mine[..]);
-        let header = Header { cluster: &self.config.cluster_name, sender: me.id.as_bytes() };
         let records_len = records.iter().map(MemberRecord::encoded_len).sum::<usize>();
-        let len = header.encoded_len()
-            + wire::push_pull_len(records_len, sums.map(<[u64]>::len), kv.as_ref().map_or(0, Vec::len));
-        let mut out = BytesMut::with_capacity(len);
-        header.encode(&mut out);
-        wire::encode_push_pull(&mut out, join, part == SyncPart::Request, records.into_iter(), sums, kv.as_deref());
-        self.transmits.push_back(Transmit { dest, payload: out.freeze(), reliable: true });
+        let len = wire::push_pull_len(records_len, sums.map(<[u64]>::len), kv.as_ref().map_or(0, Vec::len));
+        let mut frame = self.outbox.start_frame(len);
+        wire::encode_push_pull(&mut frame, join, part == SyncPart::Request, records.into_iter(), sums, kv.as_deref());
+        self.outbox.send_frame(dest, frame);
     }
 
     /// memberlist's push-pull scaling: the interval grows with `log2(n / 32)` beyond 32

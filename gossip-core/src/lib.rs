@@ -71,7 +71,6 @@ macro_rules! trace {
 }
 
 mod admission;
-mod broadcast;
 mod config;
 mod digest;
 mod error;
@@ -85,6 +84,7 @@ mod kv;
 mod lifeguard;
 mod members;
 mod membership;
+mod messages;
 mod node;
 mod outbox;
 mod phi;
@@ -97,6 +97,7 @@ pub mod seal;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod settings;
+mod shared;
 mod stats;
 mod sync;
 mod time;

@@ -1,18 +1,19 @@
 //! [`Node`]: one member's protocol state machine and its public API.
 
 use crate::admission::{Claims, taken_from_stranger};
-use crate::broadcast::SeenWindow;
 use crate::config::Config;
 use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
-use crate::hashing::{IdMap, Keys, id_map};
+use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::kv::{Expiries, KvStore};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
 use crate::membership::Accusation;
-use crate::outbox::{Outbox, Queue, retransmit_limit};
+use crate::messages::{self, Messages};
+use crate::outbox::{Outbox, Queue};
 use crate::probe::{Lane, Prober};
+use crate::shared::{self, Shared};
 use crate::stats::Stats;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
@@ -23,6 +24,13 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
+
+/// What a layer is lent of `node` for one call (see [`Shared`]).
+macro_rules! shared {
+    ($node:ident) => {
+        Shared { config: &$node.config, rng: &mut $node.rng, outbox: &mut $node.outbox, stats: &mut $node.stats }
+    };
+}
 
 /// Largest datagram accepted from the network, bytes.
 const MAX_DATAGRAM: usize = 65_535;
@@ -54,10 +62,8 @@ pub struct Node<R> {
     pub(crate) members: Members,
     /// What goes out: packets, events, and the news queued to ride on packets.
     pub(crate) outbox: Outbox,
-    /// Broadcasts this node has sent in this life (see [`Node::broadcast`]).
-    pub(crate) broadcasts_sent: u32,
-    /// Per origin, which of its broadcasts were delivered here.
-    pub(crate) seen_broadcasts: IdMap<SeenWindow>,
+    /// Broadcasts and direct messages.
+    pub(crate) messages: Messages,
     pub(crate) health: LocalHealth,
     pub(crate) deadlines: Deadlines,
     pub(crate) prober: Prober,
@@ -122,8 +128,7 @@ impl<R: RngCore> Node<R> {
             clock: Time::ZERO,
             started: false,
             members: Members::new(keys),
-            broadcasts_sent: 0,
-            seen_broadcasts: id_map(keys),
+            messages: Messages::new(keys),
             health: LocalHealth::default(),
             deadlines: Deadlines::default(),
             prober: Prober::default(),
@@ -284,6 +289,60 @@ impl<R: RngCore> Node<R> {
         let me = self.identity.id.clone();
         self.enqueue_news(&me, &Message::Left { incarnation: self.incarnation, id: me.as_bytes() });
         self.gossip_round(now);
+        Ok(())
+    }
+
+    /// Sends `payload` to every member: each delivers it once, as [`Event::Broadcast`], and
+    /// passes it on. At most [`Config::max_value_len`] bytes. A broadcast small enough to
+    /// ride on a datagram beside the largest membership message is piggybacked on gossip;
+    /// a larger one travels over streams, to as many members as a piggybacked one gets
+    /// sends, each passing it on the same way once: nothing is ever sent over the MTU.
+    pub fn broadcast(&mut self, now: Time, payload: impl Into<Bytes>) -> Result<(), CommandError> {
+        self.broadcast_keyed(now, Bytes::new(), payload)
+    }
+
+    /// Like [`Node::broadcast`], with an invalidation key: a newer broadcast of this node
+    /// with the same key replaces the older wherever it still waits to be sent (a large
+    /// broadcast, sent at once, is never replaced).
+    pub fn broadcast_keyed(
+        &mut self,
+        now: Time,
+        key: impl Into<Bytes>,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), CommandError> {
+        let (key, payload) = (key.into(), payload.into());
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        self.observe(now);
+        self.messages.broadcast(&mut shared!(self), &self.members, &self.identity, &key, &payload)
+    }
+
+    /// Sends `payload` to the member `to` alone: over a stream if `reliable` (delivered
+    /// unless the member is down), else in one datagram (best effort), or over a stream
+    /// anyway when it does not fit one. The member reports [`Event::Message`].
+    pub fn send_to(
+        &mut self,
+        now: Time,
+        to: &[u8],
+        payload: impl Into<Bytes>,
+        reliable: bool,
+    ) -> Result<(), CommandError> {
+        let payload = payload.into();
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        self.observe(now);
+        let Some(dest) = self.members.by_id(to).map(|m| m.addr()) else {
+            return Err(CommandError::UnknownMember);
+        };
+        let message = Message::UserMessage { payload: &payload };
+        messages::check_size(&self.config, payload.len(), &message)?;
+        if reliable || message.encoded_len() > self.config.max_message_len() {
+            self.outbox.send_stream(dest, &message);
+        } else {
+            self.send(dest, &[message]);
+        }
         Ok(())
     }
 
@@ -550,7 +609,10 @@ impl<R: RngCore> Node<R> {
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::KeyWrites { delta } => self.on_key_writes(now, from, &delta),
-            Message::Broadcast { origin, seq, key, payload } => self.on_broadcast(origin, seq, key, payload),
+            Message::Broadcast { .. } => {
+                let me = self.identity.id.as_bytes();
+                self.messages.on_broadcast(&mut shared!(self), &self.members, me, message)
+            }
             Message::KeySum { sum } => self.on_key_sum(now, from, sum),
             Message::UserMessage { payload } => self.outbox.event(Event::Message {
                 from: NodeId::copy_from_slice(sender),
@@ -566,7 +628,7 @@ impl<R: RngCore> Node<R> {
     pub(crate) fn forget_member(&mut self, r: crate::members::MemberRef) {
         if let Some(m) = self.members.remove(r) {
             self.kv.forget(m.id.as_bytes());
-            self.seen_broadcasts.remove(m.id.as_bytes());
+            self.messages.forget(m.id.as_bytes());
         }
     }
 
@@ -626,16 +688,7 @@ impl<R: RngCore> Node<R> {
 
     /// Queues `message` about `subject` as if sent `sent` times, due `extra` more sends.
     pub(crate) fn enqueue_news_with(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32, extra: u32) {
-        if self.outbox.push_news(Queue::Membership, subject.clone(), message, sent, extra) {
-            self.stats.gossip_dropped += 1;
-        }
-    }
-
-    /// Queues application news (key writes, broadcasts) on its own piggyback queue.
-    pub(crate) fn enqueue_on(&mut self, queue: Queue, subject: NodeId, message: &Message<'_>) {
-        if self.outbox.push_news(queue, subject, message, 0, 0) {
-            self.stats.gossip_dropped += 1;
-        }
+        shared!(self).enqueue(Queue::Membership, subject.clone(), message, sent, extra);
     }
 
     /// Queues an encoded message of application news on its own piggyback queue.
@@ -648,7 +701,7 @@ impl<R: RngCore> Node<R> {
     /// How many times each piece of news is sent at the cluster's current size (see
     /// [`retransmit_limit`]).
     pub(crate) fn retransmit_budget(&self) -> u32 {
-        retransmit_limit(self.config.retransmit_mult, self.members.live() + 1)
+        shared::retransmit_budget(&self.config, &self.members)
     }
 
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down

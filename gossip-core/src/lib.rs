@@ -70,6 +70,19 @@ macro_rules! trace {
     }};
 }
 
+/// What a protocol layer is lent of a node for one call (see `shared.rs`): a
+/// [`shared::Shared`] borrowing only those fields, so the node's layers stay borrowable.
+macro_rules! shared {
+    ($node:ident) => {
+        crate::shared::Shared {
+            config: &$node.config,
+            rng: &mut $node.rng,
+            outbox: &mut $node.outbox,
+            stats: &mut $node.stats,
+        }
+    };
+}
+
 mod admission;
 mod config;
 mod digest;
@@ -80,7 +93,7 @@ mod hashing;
 mod id_index;
 mod identity;
 mod incarnation;
-mod kv;
+
 mod lifeguard;
 mod members;
 mod membership;
@@ -89,15 +102,16 @@ mod node;
 mod outbox;
 mod phi;
 mod probe;
-mod push;
+
 mod rand;
-mod replica;
+
 #[cfg(feature = "encryption")]
 pub mod seal;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod settings;
 mod shared;
+mod state;
 mod stats;
 mod sync;
 mod time;

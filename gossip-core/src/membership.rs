@@ -106,7 +106,7 @@ impl<R: RngCore> Node<R> {
                     m.set_suspicion(None);
                 });
                 if push_afresh {
-                    self.note_pushed(id, 0);
+                    self.state.note_pushed(&mut self.members, id, 0);
                 }
                 self.witnessed_alive(r);
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) }, changed)

@@ -6,15 +6,16 @@ use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
 use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
-use crate::kv::{Expiries, KvStore};
 use crate::lifeguard::LocalHealth;
 use crate::members::{Member, Members};
 use crate::membership::Accusation;
 use crate::messages::{self, Messages};
 use crate::outbox::{Outbox, Queue};
 use crate::probe::{Lane, Prober};
-use crate::shared::{self, Shared};
+use crate::shared;
+use crate::state::State;
 use crate::stats::Stats;
+use crate::sync::SyncPart;
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Limits, Message};
@@ -24,13 +25,6 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
-
-/// What a layer is lent of `node` for one call (see [`Shared`]).
-macro_rules! shared {
-    ($node:ident) => {
-        Shared { config: &$node.config, rng: &mut $node.rng, outbox: &mut $node.outbox, stats: &mut $node.stats }
-    };
-}
 
 /// Largest datagram accepted from the network, bytes.
 const MAX_DATAGRAM: usize = 65_535;
@@ -72,11 +66,6 @@ pub struct Node<R> {
     pub(crate) claims: Claims,
     pub(crate) next_gossip: Time,
     pub(crate) next_push_pull: Time,
-    /// The member slot the next owner push looks at first (see `push.rs`).
-    pub(crate) push_cursor: usize,
-    /// Our newest version and the member table's size and live count when a push round
-    /// last found every live member up to date: nothing to push until one changes.
-    pub(crate) pushes_idle_at: Option<(u64, usize, usize)>,
     pub(crate) next_reconnect: Time,
     pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
     pub(crate) next_join_retry: Option<Time>,
@@ -89,14 +78,7 @@ pub struct Node<R> {
     /// When the catch-up ends even if no response ends it.
     pub(crate) catch_up_until: Time,
     /// Replicated key/value state: ours and every other owner's, as far as we know it.
-    pub(crate) kv: KvStore,
-    /// Flow control of key/value traffic (see [`Config::kv_bytes_per_sec`]): the time at
-    /// which the budget spent so far is paid back; a second's worth may be spent ahead.
-    pub(crate) kv_paid_until: Time,
-    /// When keys set with a time to live expire.
-    pub(crate) expiries: Expiries,
-    /// A piggybacked key write that left a gap starts a sync, but not before this.
-    pub(crate) next_gap_sync: Time,
+    pub(crate) state: State,
     pub(crate) stats: Stats,
 }
 
@@ -116,10 +98,10 @@ impl<R: RngCore> Node<R> {
             return Err(ConfigError::MetaTooLong);
         }
         let keys = Keys::from_rng(&mut rng);
-        let kv = KvStore::bounded(config.max_keys.saturating_mul(4));
         Ok(Node {
             limits: config.limits(),
             outbox: Outbox::new(&config, &identity.id, keys),
+            state: State::new(&config, &identity),
             config,
             identity,
             incarnation: 0,
@@ -135,8 +117,6 @@ impl<R: RngCore> Node<R> {
             claims: Claims::default(),
             next_gossip: Time::MAX,
             next_push_pull: Time::MAX,
-            push_cursor: 0,
-            pushes_idle_at: None,
             next_reconnect: Time::MAX,
             seeds: SmallVec::new(),
             next_join_retry: None,
@@ -144,10 +124,6 @@ impl<R: RngCore> Node<R> {
             quiet: false,
             catch_up: Duration::ZERO,
             catch_up_until: Time::ZERO,
-            kv,
-            kv_paid_until: Time::ZERO,
-            expiries: Expiries::default(),
-            next_gap_sync: Time::ZERO,
             stats: Stats::default(),
         })
     }
@@ -171,6 +147,17 @@ impl<R: RngCore> Node<R> {
     /// What this node knows about `id`, if anything.
     pub fn member(&self, id: &[u8]) -> Option<&Member> {
         self.members.by_id(id)
+    }
+
+    /// The value of `key` in `owner`'s state, as far as this node knows it (`owner` may be
+    /// this node's own id).
+    pub fn get(&self, owner: &[u8], key: &[u8]) -> Option<&[u8]> {
+        self.state.store.get(owner, key)
+    }
+
+    /// `owner`'s keys and values as this node knows them, in key order.
+    pub fn keys(&self, owner: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.state.store.entries(owner)
     }
 
     /// Members currently Alive or Suspect, this node excluded.
@@ -346,6 +333,45 @@ impl<R: RngCore> Node<R> {
         Ok(())
     }
 
+    /// Sets `key` to `value` in this node's replicated state. Every member learns it
+    /// through syncs and reports [`Event::KeyChanged`]; setting the current value again
+    /// changes nothing.
+    pub fn set(&mut self, now: Time, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), CommandError> {
+        self.set_expiring(now, key.into(), value.into(), None)
+    }
+
+    /// Like [`Node::set`], and this node deletes the key `ttl` after `now` (every member
+    /// then sees it deleted, as for [`Node::delete`]). Setting the key again, with or
+    /// without a time to live, replaces the expiry; the same value with a new `ttl` only
+    /// moves it. The owner expires its keys, so a key of a node that crashes lives on in
+    /// the replicas until the member is forgotten (`reclaim_after`).
+    pub fn set_with_ttl(
+        &mut self,
+        now: Time,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<(), CommandError> {
+        self.set_expiring(now, key.into(), value.into(), Some(ttl))
+    }
+
+    fn set_expiring(&mut self, now: Time, key: Bytes, value: Bytes, ttl: Option<Duration>) -> Result<(), CommandError> {
+        let now = self.observe(now);
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        self.state.set(&mut shared!(self), now, key, value, ttl)
+    }
+
+    /// Deletes `key` from this node's replicated state (a no-op if it is not set).
+    pub fn delete(&mut self, now: Time, key: impl Into<Bytes>) -> Result<(), CommandError> {
+        let now = self.observe(now);
+        if self.left {
+            return Err(CommandError::AlreadyLeft);
+        }
+        self.state.delete(&mut shared!(self), now, key.into())
+    }
+
     // ----------------------------------------------------------------------------------
     // Inputs
 
@@ -396,8 +422,7 @@ impl<R: RngCore> Node<R> {
         if self.next_join_retry.is_some_and(|t| t <= now) {
             self.contact_seeds(now);
         }
-        self.kv.reclaim(now, self.config.key_tombstone_grace);
-        self.expire_keys(now);
+        self.state.on_timeout(&mut shared!(self), now);
         // Member deadlines last: a failed probe above may confirm a suspicion and move its
         // deadline into the past, and it must fire now, not on a spurious next wake-up.
         while let Some(d) = self.deadlines.pop_due(now) {
@@ -441,9 +466,8 @@ impl<R: RngCore> Node<R> {
             return None;
         }
         let mut next = self.next_gossip.min(self.next_push_pull).min(self.next_reconnect);
-        let reclaim = self.kv.next_reclaim(self.config.key_tombstone_grace);
-        let expiry = self.expiries.next();
-        let timers = [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry, reclaim, expiry];
+        let state = self.state.next_deadline(&self.config);
+        let timers = [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry, state];
         for t in timers.into_iter().flatten() {
             next = next.min(t);
         }
@@ -494,7 +518,7 @@ impl<R: RngCore> Node<R> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += data.len() as u64;
         let result = self.apply_packet(now, from, data, max_len);
-        self.stats.kv_refused = self.kv.refused;
+        self.stats.kv_refused = self.state.store.refused;
         if let Err(e) = &result {
             trace!(node = %self.identity.id, %from, error = %e, "packet refused");
             self.stats.count_drop(e);
@@ -608,12 +632,23 @@ impl<R: RngCore> Node<R> {
                 self.on_down_message(now, &Accusation { at: from, sender, incarnation, id, accuser })
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
-            Message::KeyWrites { delta } => self.on_key_writes(now, from, &delta),
+            Message::KeyWrites { delta } => {
+                if self.state.on_key_writes(&mut shared!(self), &self.members, now, &delta) {
+                    self.sync_keys_soon(now, from);
+                }
+            }
             Message::Broadcast { .. } => {
                 let me = self.identity.id.as_bytes();
                 self.messages.on_broadcast(&mut shared!(self), &self.members, me, message)
             }
-            Message::KeySum { sum } => self.on_key_sum(now, from, sum),
+            Message::KeySum { sum } => {
+                // A different sum from ours: one of us lacks writes the other has. This is
+                // what finds a replica that every gossiped copy of some write missed (after
+                // a partition heals, or once a busy owner goes quiet).
+                if sum != self.state.store.sum() {
+                    self.sync_keys_soon(now, from);
+                }
+            }
             Message::UserMessage { payload } => self.outbox.event(Event::Message {
                 from: NodeId::copy_from_slice(sender),
                 payload: Bytes::copy_from_slice(payload),
@@ -627,7 +662,7 @@ impl<R: RngCore> Node<R> {
     /// Forgets a member for good: its entry, its keys and its broadcasts seen.
     pub(crate) fn forget_member(&mut self, r: crate::members::MemberRef) {
         if let Some(m) = self.members.remove(r) {
-            self.kv.forget(m.id.as_bytes());
+            self.state.forget(m.id.as_bytes());
             self.messages.forget(m.id.as_bytes());
         }
     }
@@ -642,23 +677,20 @@ impl<R: RngCore> Node<R> {
         self.finish_datagram(dest, !primary.is_empty());
     }
 
-    /// Like [`Node::send`], with one primary message already encoded.
-    pub(crate) fn send_encoded(&mut self, dest: SocketAddr, primary: &[u8]) {
-        self.outbox.start_datagram().extend_from_slice(primary);
-        self.finish_datagram(dest, true);
-    }
-
     /// Fills the datagram started in the outbox with queued news and queues it for `dest`
     /// (see [`Outbox::finish_datagram`]), paying for the key writes it carries.
     fn finish_datagram(&mut self, dest: SocketAddr, primary: bool) {
-        // Piggybacked writes may only use the upper half of the key/value budget: the lower
-        // half is kept for owner pushes and syncs, which carry only what their receiver
-        // lacks (a busy or large state would otherwise go all to gossip, where every node
-        // relays every write, mostly to members that already have it).
-        let kv_room = self.kv_room().saturating_sub(self.config.kv_bytes_per_sec / 2);
+        let kv_room = self.state.gossip_room(&self.config, self.clock);
         let kv_spent = self.outbox.finish_datagram(dest, primary, kv_room, self.retransmit_budget());
-        self.kv_spend(kv_spent);
-        self.stats.kv_gossip_bytes += kv_spent as u64;
+        self.state.pay_gossip(&self.config, &mut self.stats, self.clock, kv_spent);
+    }
+
+    /// Syncs with the member at `from` soon, when the key/value state says it is due
+    /// (see [`State::sync_due`]).
+    pub(crate) fn sync_keys_soon(&mut self, now: Time, from: SocketAddr) {
+        if self.state.sync_due(&self.config, now) {
+            self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
+        }
     }
 
     /// Queues membership news about `subject`, replacing older news about it.
@@ -691,13 +723,6 @@ impl<R: RngCore> Node<R> {
         shared!(self).enqueue(Queue::Membership, subject.clone(), message, sent, extra);
     }
 
-    /// Queues an encoded message of application news on its own piggyback queue.
-    pub(crate) fn enqueue_bytes_on(&mut self, queue: Queue, subject: NodeId, message: &[u8]) {
-        if self.outbox.push_encoded(queue, subject, message) {
-            self.stats.gossip_dropped += 1;
-        }
-    }
-
     /// How many times each piece of news is sent at the cluster's current size (see
     /// [`retransmit_limit`]).
     pub(crate) fn retransmit_budget(&self) -> u32 {
@@ -707,7 +732,7 @@ impl<R: RngCore> Node<R> {
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
-        self.push_round();
+        self.state.push_round(&mut shared!(self), &mut self.members, self.clock);
         if !self.outbox.has_news() {
             return;
         }

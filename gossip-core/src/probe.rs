@@ -463,8 +463,8 @@ impl<R: RngCore> Node<R> {
             self.send_bare(from, &Message::Ack { seq }, stranger);
             return;
         }
-        // A node that holds keys tells its prober its key/value sum (see `on_key_sum`).
-        match self.kv.sum() {
+        // A node that holds keys tells its prober its key/value sum (see `Message::KeySum` in `Node::apply_message`).
+        match self.state.store.sum() {
             0 => self.send(from, &[Message::Ack { seq }]),
             sum => self.send(from, &[Message::Ack { seq }, Message::KeySum { sum }]),
         }

@@ -24,6 +24,13 @@ impl<R> Shared<'_, R> {
             self.stats.gossip_dropped += 1;
         }
     }
+
+    /// Like [`Shared::enqueue`], with the message already encoded.
+    pub(crate) fn enqueue_encoded(&mut self, queue: Queue, subject: NodeId, message: &[u8]) {
+        if self.outbox.push_encoded(queue, subject, message) {
+            self.stats.gossip_dropped += 1;
+        }
+    }
 }
 
 /// How many times each piece of news is sent at the cluster's current size (see

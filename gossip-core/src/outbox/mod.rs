@@ -119,6 +119,11 @@ impl Outbox {
         &mut self.arena
     }
 
+    /// The bytes a datagram holds after its header.
+    pub(crate) fn datagram_room(&self) -> usize {
+        self.budget.saturating_sub(self.header.len())
+    }
+
     /// Fills the datagram started with queued news, and queues it for `dest` unless it
     /// carries nothing (`primary`: it holds a message of its own). Key writes take at most
     /// `kv_room` bytes; news sent `limit` times is retired. Returns the bytes of key

@@ -6,15 +6,15 @@
 //! still differs (see [`SyncPart`]). Members travel only for buckets whose sums differ
 //! (`crate::digest`). Replicated keys likewise: the request carries bucket sums of the
 //! key/value digest, the response and push-back list the owners of the buckets that
-//! differ, and the deltas (Scuttlebutt's, `crate::kv`) go in the push-back and, for the
+//! differ, and the deltas (Scuttlebutt's, `crate::state`) go in the push-back and, for the
 //! requester, in a fourth part, the answer.
 
 use crate::digest;
 use crate::event::Event;
 use crate::identity::MemberState;
-use crate::kv::KeysLearned;
 use crate::node::Node;
 use crate::prelude::*;
+use crate::state::KeysLearned;
 use crate::time::Time;
 use crate::wire::{self, BucketSums, KvSection, MemberRecord, StateList};
 use core::net::SocketAddr;
@@ -95,11 +95,14 @@ impl<R: RngCore> Node<R> {
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A
         // response that lists owners ahead of ours will teach keys in its answer.
         let taken = kv.as_ref().filter(|_| !stranger);
-        let mut keys = taken.map_or_else(KeysLearned::default, |section| self.merge_kv(now, section));
+        let relay = !self.catching_up(now);
+        let mut keys = taken.map_or_else(KeysLearned::default, |section| {
+            self.state.merge(&mut shared!(self), &self.members, now, relay, section)
+        });
         if let Some(section) = taken {
-            self.note_pushed_from(sender, section);
+            self.state.note_pushed_from(&mut self.members, sender, section);
             if response {
-                keys = keys.or(self.kv_listing_ahead(section));
+                keys = keys.or(self.state.listing_ahead(&self.members, section));
             }
         }
         // While catching up, only keys it did not hold count: under a steady write load
@@ -182,7 +185,7 @@ impl<R: RngCore> Node<R> {
     /// Queues one part of a sync to `dest` over a reliable stream: our own record, then
     /// (in a response or push-back) our members of the buckets where our digest differs
     /// from `peer` (all of them without a peer digest), then (in a request or response)
-    /// our digest, then the key/value section (see [`Node::kv_section`]). A push-back
+    /// our digest, then the key/value section (see [`State::section`](crate::state::State::section)). A push-back
     /// or an answer with nothing to say is not sent.
     pub(crate) fn send_push_pull(
         &mut self,
@@ -198,7 +201,7 @@ impl<R: RngCore> Node<R> {
         let mine = self.members.digest().fold(log2, (me.id.as_bytes(), me.incarnation, me.state));
         let theirs: Option<Vec<u64>> = peer.map(|p| p.iter().collect());
         let same = theirs.as_ref() == Some(&mine);
-        let kv = self.kv_section(part, peer_kv);
+        let kv = self.state.section(&self.config, &mut self.stats, self.clock, part, peer_kv);
         if (part == SyncPart::PushBack && same || part == SyncPart::Answer) && kv.is_none() {
             return;
         }

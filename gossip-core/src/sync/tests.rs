@@ -217,8 +217,8 @@ fn agreeing_key_syncs_send_only_sums() {
     teach(&mut b, &[peers.clone(), vec![("a".into(), 1)]].concat());
     teach_keys(&mut a, &peers, 5);
     teach_keys(&mut b, &peers, 5);
-    assert_eq!(a.kv.owners(), 300);
-    let whole = a.kv.digest_len();
+    assert_eq!(a.state.store.owners(), 300);
+    let whole = a.state.store.digest_len();
     let sizes = kv_bytes(&mut a, &mut b);
     assert_eq!(sizes.len(), 2, "request and response: {sizes:?}");
     assert!(sizes[0] < 300 && sizes[1] == 0, "{sizes:?} (a whole digest: {whole} bytes)");
@@ -336,7 +336,7 @@ fn a_responder_over_its_budget_lists_no_keys() {
         kv.is_some()
     };
     b.config.kv_bytes_per_sec = 1_000;
-    b.kv_spend(5_000);
+    b.state.spend(&b.config, b.clock, 5_000);
     a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
     let (request, _, _) = sent(&mut a).unwrap();
     b.handle_stream(Time::ZERO, addr(1), &request).unwrap();
@@ -416,26 +416,6 @@ fn keys_with_a_time_to_live_expire() {
     assert_eq!(keys, vec![&b"kept"[..]], "the replica saw the expiries as deletes");
 }
 
-// The key/value budget: a second's worth may be spent at once, then it refills at the
-// configured rate; zero means no limit.
-#[test]
-fn the_key_value_budget_refills_at_its_rate() {
-    let mut a = node("a", 1);
-    a.config.kv_bytes_per_sec = 10_000;
-    a.join(Time::ZERO, &[]).unwrap();
-    assert_eq!(a.kv_room(), 10_000);
-    a.kv_spend(4_000);
-    assert_eq!(a.kv_room(), 6_000);
-    a.kv_spend(8_000);
-    assert_eq!(a.kv_room(), 0, "overspent: nothing left until it is paid back");
-    a.handle_timeout(Time::from_nanos(1_000_000_000));
-    assert_eq!(a.kv_room(), 8_000, "1.2 s spent, 1 s passed: 0.2 s of debt left");
-    a.handle_timeout(Time::from_nanos(60_000_000_000));
-    assert_eq!(a.kv_room(), 10_000, "never more than a second's worth");
-    a.config.kv_bytes_per_sec = 0;
-    assert_eq!(a.kv_room(), usize::MAX);
-}
-
 #[test]
 fn keys_and_values_are_bounded() {
     let mut a = node("a", 1);
@@ -462,7 +442,7 @@ fn keys_per_owner_are_bounded() {
     a.set(a.now(), "k4", "v").unwrap();
 
     teach(&mut b, &[("a".into(), 1)]);
-    b.kv = crate::kv::KvStore::bounded(2);
+    b.state.store = crate::state::KvStore::bounded(2);
     let mut section = Vec::new();
     let writes = [b"x", b"y", b"z"].map(|k| wire::KvWrite { key: k, version: 0, value: Some(b"1") });
     let writes: Vec<_> =

@@ -14,33 +14,34 @@
 //! A sync listing our owner entry tells us what the member really holds. Pushes are
 //! best-effort: syncs remain what guarantees convergence.
 
+use super::State;
 use crate::digest;
 use crate::identity::NodeId;
-use crate::node::Node;
+use crate::members::Members;
 use crate::prelude::*;
-use crate::wire::{self, Header, KvScope, KvSection, KvWrite};
-use rand_core::RngCore;
+use crate::shared::{Shared, retransmit_budget};
+use crate::time::Time;
+use crate::wire::{self, KvScope, KvSection, KvWrite};
 
-impl<R: RngCore> Node<R> {
+impl State {
     /// Pushes our new writes to the next members in table order, while the budget lasts,
     /// visiting each member at most once per round. A round that finds every live member
     /// up to date marks the pushes idle until our state or the member table changes.
-    pub(crate) fn push_round(&mut self) {
-        let me = self.identity.id.clone();
-        let newest = self.kv.max(me.as_bytes());
-        let slots = self.members.slot_count();
-        let now_at = (newest, self.members.len(), self.members.live());
+    pub(crate) fn push_round<R>(&mut self, sh: &mut Shared<'_, R>, members: &mut Members, now: Time) {
+        let me = self.me.clone();
+        let newest = self.store.max(me.as_bytes());
+        let slots = members.slot_count();
+        let now_at = (newest, members.len(), members.live());
         if newest == 0 || slots == 0 || self.pushes_idle_at == Some(now_at) {
             return;
         }
         // A push is the primary message of its datagram (tag byte included), as large as
         // a datagram holds after the header: a large state goes in as few pushes as can be.
-        let header = Header { cluster: &self.config.cluster_name, sender: me.as_bytes() }.encoded_len();
-        let room = self.config.packet_budget().saturating_sub(header);
+        let room = sh.outbox.datagram_room();
         let mut behind = false;
         for _ in 0..slots {
             let idx = self.push_cursor % slots;
-            let Some((r, m)) = self.members.at(idx) else {
+            let Some((r, m)) = members.at(idx) else {
                 self.push_cursor = idx + 1;
                 continue;
             };
@@ -51,12 +52,12 @@ impl<R: RngCore> Node<R> {
             }
             behind = true;
             let dest = m.addr();
-            let Some(d) = self.kv.since(&me, after, room - 1) else {
+            let Some(d) = self.store.since(&me, after, room - 1) else {
                 // Its next write does not fit a datagram: that one travels with syncs only,
                 // and the member takes the pushes after it out of order.
-                let too_large = self.kv.since(&me, after, usize::MAX).and_then(|d| Some(d.writes.first()?.version));
+                let too_large = self.store.since(&me, after, usize::MAX).and_then(|d| Some(d.writes.first()?.version));
                 let mark = too_large.map_or(m.pushed, |v| self.pushed_mark(v));
-                self.members.update(r, |m| m.pushed = mark);
+                members.update(r, |m| m.pushed = mark);
                 self.push_cursor = idx + 1;
                 continue;
             };
@@ -64,15 +65,18 @@ impl<R: RngCore> Node<R> {
                 d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
             let mut message = Vec::with_capacity(room);
             wire::encode_key_writes(&mut message, me.as_bytes(), d.base, d.up_to, writes);
-            if self.kv_room() < message.len() {
+            if self.room(sh.config, now) < message.len() {
                 break; // this member is first in line once the budget allows
             }
             self.push_cursor = idx + 1;
             let pushed = self.pushed_mark(d.up_to);
-            self.members.update(r, |m| m.pushed = pushed);
-            self.kv_spend(message.len());
-            self.stats.kv_push_bytes += message.len() as u64;
-            self.send_encoded(dest, &message);
+            members.update(r, |m| m.pushed = pushed);
+            self.spend(sh.config, now, message.len());
+            sh.stats.kv_push_bytes += message.len() as u64;
+            sh.outbox.start_datagram().extend_from_slice(&message);
+            let limit = retransmit_budget(sh.config, members);
+            let kv_spent = sh.outbox.finish_datagram(dest, true, self.gossip_room(sh.config, now), limit);
+            self.pay_gossip(sh.config, sh.stats, now, kv_spent);
         }
         self.pushes_idle_at = (!behind).then_some(now_at);
     }
@@ -81,38 +85,38 @@ impl<R: RngCore> Node<R> {
     /// listings then yield to them. A node with nothing to push still lists over budget,
     /// which a joiner needs: its listings are how owners learn to push it their state.
     pub(crate) fn pushes_waiting(&self) -> bool {
-        self.pushes_idle_at.is_none() && self.kv.max(self.identity.id.as_bytes()) > 0
+        self.pushes_idle_at.is_none() && self.store.max(self.me.as_bytes()) > 0
     }
 
     /// The member `peer` holds our own writes up to `max` (as a sync showed, or 0 when it
     /// may be a new life): the next push to it starts there (lower after it restarted or
     /// lost a push, higher after a relay or a sync brought it more).
-    pub(crate) fn note_pushed(&mut self, peer: &[u8], max: u64) {
-        let Some(r) = self.members.find(peer) else { return };
+    pub(crate) fn note_pushed(&mut self, members: &mut Members, peer: &[u8], max: u64) {
+        let Some(r) = members.find(peer) else { return };
         let pushed = self.pushed_mark(max);
-        self.members.update(r, |m| m.pushed = pushed);
-        if max < self.kv.max(self.identity.id.as_bytes()) {
+        members.update(r, |m| m.pushed = pushed);
+        if max < self.store.max(self.me.as_bytes()) {
             self.pushes_idle_at = None;
         }
     }
 
     /// Our version that a member's `pushed` mark stands for (0 for none).
     fn pushed_version(&self, mark: u32) -> u64 {
-        if mark == 0 { 0 } else { u64::from(self.identity.generation) << 32 | u64::from(mark) }
+        if mark == 0 { 0 } else { u64::from(self.generation) << 32 | u64::from(mark) }
     }
 
     /// The `pushed` mark for our version `version`: none for one of an earlier life, and
     /// at most our newest (a peer's claim beyond it is false).
     fn pushed_mark(&self, version: u64) -> u32 {
-        let version = version.min(self.kv.max(self.identity.id.as_bytes()));
-        if version >> 32 == u64::from(self.identity.generation) { version as u32 } else { 0 }
+        let version = version.min(self.store.max(self.me.as_bytes()));
+        if version >> 32 == u64::from(self.generation) { version as u32 } else { 0 }
     }
 
     /// Notes what a sync section from `peer` lists of our own writes (see
-    /// [`Node::note_pushed`]): in a complete digest, or in a listing whose buckets hold
+    /// [`State::note_pushed`]): in a complete digest, or in a listing whose buckets hold
     /// ours, our entry, or its absence (it holds nothing of ours).
-    pub(crate) fn note_pushed_from(&mut self, peer: &[u8], section: &KvSection<'_>) {
-        let me: &NodeId = &self.identity.id;
+    pub(crate) fn note_pushed_from(&mut self, members: &mut Members, peer: &[u8], section: &KvSection<'_>) {
+        let me: &NodeId = &self.me;
         let covers = match section.scope() {
             // Without any entry, a complete section carries deltas only.
             KvScope::Complete => section.digest().next().is_some(),
@@ -123,7 +127,7 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let max = section.digest().find(|(id, _)| *id == me.as_bytes()).map_or(0, |(_, max)| max);
-        self.note_pushed(peer, max);
+        self.note_pushed(members, peer, max);
     }
 }
 
@@ -200,7 +204,7 @@ mod tests {
         a.set(a.now(), "k1", "v1").unwrap();
         a.set(a.now(), "k2", "v2").unwrap();
         let first = key_writes(&mut a, secs(0.2));
-        let v2 = a.kv.max(b"a");
+        let v2 = a.state.store.max(b"a");
         for i in 1..=MEMBERS {
             let to_i: Vec<_> = first.iter().filter(|w| w.0 == addr(i)).collect();
             assert!(to_i.iter().any(|w| w.1 == 0 && w.2 == v2 && w.3 == [b"k1".to_vec(), b"k2".to_vec()]), "{first:?}");
@@ -248,7 +252,7 @@ mod tests {
     fn a_write_too_large_for_a_datagram_is_left_to_syncs() {
         let mut a = owner(32 * 1024);
         a.set(a.now(), "big", vec![b'x'; 2000]).unwrap();
-        let big = a.kv.max(b"a");
+        let big = a.state.store.max(b"a");
         key_writes(&mut a, secs(0.2));
         assert_eq!(a.stats().kv_push_bytes, 0);
         assert_eq!(pushed_to(&a), usize::from(MEMBERS), "every mark moved past it");

@@ -1,7 +1,10 @@
 //! The store and the node glue: unit tests and proptests.
 
+use super::replica::Entry;
+use super::store::*;
 use super::*;
-use crate::replica::Entry;
+use crate::digest;
+use alloc::collections::BTreeMap;
 use proptest::prelude::*;
 
 const NODES: usize = 3;

@@ -1,10 +1,10 @@
 //! The key/value store: this node's own keys and its replicas of every other owner's,
-//! the tombstones and their grace period, and the expiries of keys set with a time to
-//! live. No I/O and no `Node`: what the node learns and sends goes through `super`.
+//! the tombstones and their grace period. No I/O: what the node learns and sends goes
+//! through `super`.
 
+use super::replica::{Entry, Replica};
 use crate::identity::NodeId;
 use crate::prelude::*;
-use crate::replica::{Entry, Replica};
 use crate::time::Time;
 use crate::wire::{self, KvWrite};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -15,11 +15,8 @@ use core::time::Duration;
 /// the common case of a few keys, so that any replica applies it without a gap.
 pub(super) const MAX_GOSSIPED_WRITES: usize = 16;
 
-/// The key/value budget's burst: a second's worth may be spent at once.
-pub(super) const BURST: Duration = Duration::from_secs(1);
-
 /// What a sync taught this node about keys, for the catch-up's pace (see
-/// [`Node::on_push_pull`](crate::node::Node)).
+/// `Node::on_push_pull`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeysLearned {
     /// Some replica moved forward.
@@ -86,45 +83,6 @@ impl Replica {
     fn put(&mut self, w: &Write) {
         self.insert(&w.key, w.value.as_deref(), w.version);
         self.max = self.max.max(w.version);
-    }
-}
-
-/// When this node's own keys set with a time to live expire (see [`Node::set_with_ttl`]).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Expiries {
-    by_key: BTreeMap<Bytes, Time>,
-    by_time: BTreeSet<(Time, Bytes)>,
-}
-
-impl Expiries {
-    /// `key` expires at `at` (instead of when it was to).
-    pub(super) fn schedule(&mut self, key: Bytes, at: Time) {
-        self.cancel(&key);
-        self.by_time.insert((at, key.clone()));
-        self.by_key.insert(key, at);
-    }
-
-    /// `key` no longer expires.
-    pub(super) fn cancel(&mut self, key: &Bytes) {
-        if let Some(at) = self.by_key.remove(key) {
-            self.by_time.remove(&(at, key.clone()));
-        }
-    }
-
-    /// The next expiry.
-    pub(crate) fn next(&self) -> Option<Time> {
-        self.by_time.first().map(|(at, _)| *at)
-    }
-
-    /// A key whose time is up at `now`, if any.
-    pub(super) fn pop_due(&mut self, now: Time) -> Option<Bytes> {
-        let (at, _) = self.by_time.first()?;
-        if *at > now {
-            return None;
-        }
-        let (_, key) = self.by_time.pop_first()?;
-        self.by_key.remove(&key);
-        Some(key)
     }
 }
 

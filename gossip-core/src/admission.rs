@@ -72,7 +72,7 @@ pub(crate) struct Claims {
 impl<R: RngCore> Node<R> {
     /// Whether a packet from `sender` at `from` comes from a stranger (see the module docs).
     pub(crate) fn is_stranger(&self, sender: &[u8], from: SocketAddr) -> bool {
-        self.members.find(sender).is_none() && !self.seeds.contains(&from)
+        self.members.find(sender).is_none() && !self.sync.is_seed(&from)
     }
 
     /// Drops what a stranger said that it may not say (see the module docs), and counts it.

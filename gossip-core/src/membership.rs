@@ -132,7 +132,7 @@ impl<R: RngCore> Node<R> {
         // it up: twice the budget, as a Down gets.
         let comeback = current.is_some_and(|(_, was, _)| !was.is_live());
         let message = Message::Alive { incarnation, id, addr, meta };
-        match (current, self.quiet, self.in_join_storm(now)) {
+        match (current, self.sync.quiet, self.sync.in_join_storm(now)) {
             (None, true, _) => {}
             (None, false, true) => self.enqueue_news_sparingly(&subject, &message),
             _ if comeback && self.focused() => self.enqueue_urgent_news(&subject, &message),

@@ -1,5 +1,7 @@
 //! Unbiased random choices over the caller's generator. The core ships no PRNG of its own.
 
+use crate::time::Time;
+use core::time::Duration;
 use rand_core::RngCore;
 
 /// A uniform integer in `0..n` (Lemire's multiply-shift with rejection); `0` when `n == 0`.
@@ -76,6 +78,16 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// A uniform duration-like jitter in `0..=max` nanoseconds.
 pub fn jitter(rng: &mut impl RngCore, max: u64) -> u64 {
     if max == 0 { 0 } else { rng.next_u64() % (max + 1) }
+}
+
+/// The first deadline of a periodic timer: a random point within `interval` after `now`,
+/// so nodes started together do not act in lockstep; never when `setting` is zero
+/// (disabled).
+pub(crate) fn phase(rng: &mut impl RngCore, now: Time, setting: Duration, interval: Duration) -> Time {
+    if setting.is_zero() {
+        return Time::MAX;
+    }
+    now.saturating_add(Duration::from_nanos(jitter(rng, interval.as_nanos() as u64)))
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ fn a_node_in_a_join_storm_relays_new_members_sparingly() {
             a.handle_stream(Time::ZERO, addr(2), &out).unwrap();
             while a.poll_transmit().is_some() {}
         }
-        assert_eq!(a.catching_up(Time::ZERO), catching_up);
+        assert_eq!(a.sync.catching_up(Time::ZERO), catching_up);
         let mut gossip = BytesMut::new();
         Header { cluster: b"", sender: b"seed" }.encode(&mut gossip);
         Message::Alive { incarnation: 0, id: b"joiner", addr: addr(3), meta: b"" }.encode(&mut gossip);

@@ -15,7 +15,7 @@ use crate::probe::{Lane, Prober};
 use crate::shared;
 use crate::state::State;
 use crate::stats::Stats;
-use crate::sync::SyncPart;
+use crate::sync::{SyncPart, Syncing};
 use crate::time::Time;
 use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Limits, Message};
@@ -25,6 +25,8 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use smallvec::SmallVec;
+
+mod sync;
 
 /// Largest datagram accepted from the network, bytes.
 const MAX_DATAGRAM: usize = 65_535;
@@ -65,18 +67,8 @@ pub struct Node<R> {
     /// `admission.rs`).
     pub(crate) claims: Claims,
     pub(crate) next_gossip: Time,
-    pub(crate) next_push_pull: Time,
-    pub(crate) next_reconnect: Time,
-    pub(crate) seeds: SmallVec<[SocketAddr; 4]>,
-    pub(crate) next_join_retry: Option<Time>,
-    pub(crate) joined: bool,
-    /// Set while merging secondhand state whose new members are not to be re-gossiped
-    /// (see [`Config::catch_up_sync`]).
-    pub(crate) quiet: bool,
-    /// The pace of catch-up syncs ([`Config::catch_up_sync`]); zero once caught up.
-    pub(crate) catch_up: Duration,
-    /// When the catch-up ends even if no response ends it.
-    pub(crate) catch_up_until: Time,
+    /// Joining and full-state syncs.
+    pub(crate) sync: Syncing,
     /// Replicated key/value state: ours and every other owner's, as far as we know it.
     pub(crate) state: State,
     pub(crate) stats: Stats,
@@ -116,14 +108,7 @@ impl<R: RngCore> Node<R> {
             prober: Prober::default(),
             claims: Claims::default(),
             next_gossip: Time::MAX,
-            next_push_pull: Time::MAX,
-            next_reconnect: Time::MAX,
-            seeds: SmallVec::new(),
-            next_join_retry: None,
-            joined: false,
-            quiet: false,
-            catch_up: Duration::ZERO,
-            catch_up_until: Time::ZERO,
+            sync: Syncing::default(),
             stats: Stats::default(),
         })
     }
@@ -230,11 +215,7 @@ impl<R: RngCore> Node<R> {
             return Err(CommandError::AlreadyLeft);
         }
         let now = self.observe(now);
-        for seed in seeds {
-            if *seed != self.identity.addr && !self.seeds.contains(seed) {
-                self.seeds.push(*seed);
-            }
-        }
+        self.sync.add_seeds(self.identity.addr, seeds);
         self.contact_seeds(now);
         Ok(())
     }
@@ -272,7 +253,7 @@ impl<R: RngCore> Node<R> {
         let now = self.observe(now);
         self.left = true;
         self.prober.abandon();
-        self.next_join_retry = None;
+        self.sync.stop_joining();
         let me = self.identity.id.clone();
         self.enqueue_news(&me, &Message::Left { incarnation: self.incarnation, id: me.as_bytes() });
         self.gossip_round(now);
@@ -406,20 +387,14 @@ impl<R: RngCore> Node<R> {
             self.next_gossip = now.saturating_add(self.config.gossip_interval);
             self.gossip_round(now);
         }
-        if self.next_push_pull <= now {
-            // Off (zero): only catch-up syncs set this timer.
-            self.next_push_pull = if self.config.push_pull_interval.is_zero() {
-                Time::MAX
-            } else {
-                now.saturating_add(self.push_pull_interval())
-            };
+        let due = self.sync.due(&self.config, now, self.members.live());
+        if due.push_pull {
             self.push_pull_round();
         }
-        if self.next_reconnect <= now {
-            self.next_reconnect = now.saturating_add(self.config.reconnect_interval);
+        if due.reconnect {
             self.reconnect_round();
         }
-        if self.next_join_retry.is_some_and(|t| t <= now) {
+        if due.join_retry {
             self.contact_seeds(now);
         }
         self.state.on_timeout(&mut shared!(self), now);
@@ -465,9 +440,8 @@ impl<R: RngCore> Node<R> {
         if !self.started || (self.left && self.outbox.queue(Queue::Membership).is_empty()) {
             return None;
         }
-        let mut next = self.next_gossip.min(self.next_push_pull).min(self.next_reconnect);
-        let state = self.state.next_deadline(&self.config);
-        let timers = [self.deadlines.next(), self.prober.next_deadline(), self.next_join_retry, state];
+        let mut next = self.next_gossip.min(self.sync.next_deadline());
+        let timers = [self.deadlines.next(), self.prober.next_deadline(), self.state.next_deadline(&self.config)];
         for t in timers.into_iter().flatten() {
             next = next.min(t);
         }
@@ -495,21 +469,9 @@ impl<R: RngCore> Node<R> {
             self.prober.schedule(first);
             let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
-            self.next_push_pull = self.random_phase(now, self.config.push_pull_interval, self.push_pull_interval());
-            self.next_reconnect =
-                self.random_phase(now, self.config.reconnect_interval, self.config.reconnect_interval);
+            self.sync.start(&self.config, &mut self.rng, now, self.members.live());
         }
         now
-    }
-
-    /// The first deadline of a periodic timer: a random point within `interval`, so nodes
-    /// started together do not act in lockstep; never when `setting` is zero (disabled).
-    pub(crate) fn random_phase(&mut self, now: Time, setting: Duration, interval: Duration) -> Time {
-        if setting.is_zero() {
-            return Time::MAX;
-        }
-        let phase = crate::rand::jitter(&mut self.rng, interval.as_nanos() as u64);
-        now.saturating_add(Duration::from_nanos(phase))
     }
 
     /// A packet is checked whole before anything is applied: a refused one changes
@@ -689,7 +651,7 @@ impl<R: RngCore> Node<R> {
     /// (see [`State::sync_due`]).
     pub(crate) fn sync_keys_soon(&mut self, now: Time, from: SocketAddr) {
         if self.state.sync_due(&self.config, now) {
-            self.send_push_pull(from, self.catching_up(now), SyncPart::Request, None, None);
+            self.send_push_pull(from, self.sync.catching_up(now), SyncPart::Request, None, None);
         }
     }
 

@@ -75,6 +75,7 @@ macro_rules! trace {
 macro_rules! shared {
     ($node:ident) => {
         crate::shared::Shared {
+            now: $node.clock,
             config: &$node.config,
             rng: &mut $node.rng,
             outbox: &mut $node.outbox,

@@ -337,20 +337,20 @@ impl<R: RngCore> Node<R> {
     }
 
     fn set_expiring(&mut self, now: Time, key: Bytes, value: Bytes, ttl: Option<Duration>) -> Result<(), CommandError> {
-        let now = self.observe(now);
+        self.observe(now);
         if self.left {
             return Err(CommandError::AlreadyLeft);
         }
-        self.state.set(&mut shared!(self), now, key, value, ttl)
+        self.state.set(&mut shared!(self), key, value, ttl)
     }
 
     /// Deletes `key` from this node's replicated state (a no-op if it is not set).
     pub fn delete(&mut self, now: Time, key: impl Into<Bytes>) -> Result<(), CommandError> {
-        let now = self.observe(now);
+        self.observe(now);
         if self.left {
             return Err(CommandError::AlreadyLeft);
         }
-        self.state.delete(&mut shared!(self), now, key.into())
+        self.state.delete(&mut shared!(self), key.into())
     }
 
     // ----------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ impl<R: RngCore> Node<R> {
         if due.join_retry {
             self.contact_seeds(now);
         }
-        self.state.on_timeout(&mut shared!(self), now);
+        self.state.on_timeout(&mut shared!(self));
         // Member deadlines last: a failed probe above may confirm a suspicion and move its
         // deadline into the past, and it must fire now, not on a spurious next wake-up.
         while let Some(d) = self.deadlines.pop_due(now) {
@@ -595,7 +595,7 @@ impl<R: RngCore> Node<R> {
             }
             Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
             Message::KeyWrites { delta } => {
-                if self.state.on_key_writes(&mut shared!(self), &self.members, now, &delta) {
+                if self.state.on_key_writes(&mut shared!(self), &self.members, &delta) {
                     self.sync_keys_soon(now, from);
                 }
             }
@@ -629,28 +629,16 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
-    /// news as fits the MTU. With no primary message and no news, nothing is sent.
+    /// Queues one datagram to `dest` (see [`Shared::send`](crate::shared::Shared::send)).
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
-        let datagram = self.outbox.start_datagram();
-        for m in primary {
-            m.encode(datagram);
-        }
-        self.finish_datagram(dest, !primary.is_empty());
-    }
-
-    /// Fills the datagram started in the outbox with queued news and queues it for `dest`
-    /// (see [`Outbox::finish_datagram`]), paying for the key writes it carries.
-    fn finish_datagram(&mut self, dest: SocketAddr, primary: bool) {
-        let kv_room = self.state.gossip_room(&self.config, self.clock);
-        let kv_spent = self.outbox.finish_datagram(dest, primary, kv_room, self.retransmit_budget());
-        self.state.pay_gossip(&self.config, &mut self.stats, self.clock, kv_spent);
+        let limit = self.retransmit_budget();
+        shared!(self).send(dest, primary, limit);
     }
 
     /// Syncs with the member at `from` soon, when the key/value state says it is due
     /// (see [`State::sync_due`]).
     pub(crate) fn sync_keys_soon(&mut self, now: Time, from: SocketAddr) {
-        if self.state.sync_due(&self.config, now) {
+        if self.state.sync_due(&shared!(self)) {
             self.send_push_pull(from, self.sync.catching_up(now), SyncPart::Request, None, None);
         }
     }
@@ -694,7 +682,7 @@ impl<R: RngCore> Node<R> {
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
-        self.state.push_round(&mut shared!(self), &mut self.members, self.clock);
+        self.state.push_round(&mut shared!(self), &mut self.members);
         if !self.outbox.has_news() {
             return;
         }

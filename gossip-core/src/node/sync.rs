@@ -59,7 +59,7 @@ impl<R: RngCore> Node<R> {
         let taken = kv.as_ref().filter(|_| !stranger);
         let relay = !self.sync.catching_up(now);
         let mut keys = taken.map_or_else(KeysLearned::default, |section| {
-            self.state.merge(&mut shared!(self), &self.members, now, relay, section)
+            self.state.merge(&mut shared!(self), &self.members, relay, section)
         });
         if let Some(section) = taken {
             self.state.note_pushed_from(&mut self.members, sender, section);
@@ -114,7 +114,7 @@ impl<R: RngCore> Node<R> {
         let mine = self.members.digest().fold(log2, (me.id.as_bytes(), me.incarnation, me.state));
         let theirs: Option<Vec<u64>> = peer.map(|p| p.iter().collect());
         let same = theirs.as_ref() == Some(&mine);
-        let kv = self.state.section(&self.config, &mut self.stats, self.clock, part, peer_kv);
+        let kv = self.state.section(&mut shared!(self), part, peer_kv);
         if (part == SyncPart::PushBack && same || part == SyncPart::Answer) && kv.is_none() {
             return;
         }

@@ -5,16 +5,20 @@
 //! piggyback queues and the order news rides in (membership, then key writes within
 //! their budget, then user broadcasts).
 
+mod budget;
 mod queue;
 
+pub(crate) use budget::time_for;
 pub(crate) use queue::{Dissemination, retransmit_limit};
 
 use crate::config::Config;
 use crate::event::{Event, Transmit};
 use crate::hashing::Keys;
 use crate::identity::NodeId;
+use crate::time::Time;
 use crate::wire::{Header, Message};
 use alloc::collections::VecDeque;
+use budget::Budget;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::net::SocketAddr;
 
@@ -62,7 +66,9 @@ pub(crate) struct Outbox {
     /// Every packet's header (cluster name and sender), encoded once.
     header: Bytes,
     /// The most bytes a datagram holds before sealing ([`Config::packet_budget`]).
-    budget: usize,
+    packet_budget: usize,
+    /// What key/value traffic may still be sent (see [`Config::kv_bytes_per_sec`]).
+    kv_budget: Budget,
     /// The most pieces of news one queue holds ([`Config::max_gossip_queue`]).
     capacity: usize,
     queues: Queues,
@@ -80,7 +86,8 @@ impl Outbox {
         header.encode(&mut encoded);
         Outbox {
             header: encoded.freeze(),
-            budget: config.packet_budget(),
+            packet_budget: config.packet_budget(),
+            kv_budget: Budget::default(),
             capacity: config.max_gossip_queue,
             queues: Queues {
                 membership: Dissemination::new(keys),
@@ -114,21 +121,32 @@ impl Outbox {
     /// Starts a datagram: its header. Encode its own messages into the returned buffer,
     /// then call [`Outbox::finish_datagram`].
     pub(crate) fn start_datagram(&mut self) -> &mut BytesMut {
-        self.arena.reserve(self.budget);
+        self.arena.reserve(self.packet_budget);
         self.arena.put_slice(&self.header);
         &mut self.arena
     }
 
     /// The bytes a datagram holds after its header.
     pub(crate) fn datagram_room(&self) -> usize {
-        self.budget.saturating_sub(self.header.len())
+        self.packet_budget.saturating_sub(self.header.len())
     }
 
     /// Fills the datagram started with queued news, and queues it for `dest` unless it
-    /// carries nothing (`primary`: it holds a message of its own). Key writes take at most
-    /// `kv_room` bytes; news sent `limit` times is retired. Returns the bytes of key
-    /// writes it carries, for the key/value budget.
-    pub(crate) fn finish_datagram(&mut self, dest: SocketAddr, primary: bool, kv_room: usize, limit: u32) -> usize {
+    /// carries nothing (`primary`: it holds a message of its own). News sent `limit` times
+    /// is retired. Key writes pay the key/value budget (of `kv_rate` bytes a second) at
+    /// `now`, and may only use its upper half: the lower half is kept for owner pushes and
+    /// syncs, which carry only what their receiver lacks (a busy or large state would
+    /// otherwise go all to gossip, where every node relays every write, mostly to members
+    /// that already have it). Returns the bytes of key writes it carries.
+    pub(crate) fn finish_datagram(
+        &mut self,
+        dest: SocketAddr,
+        primary: bool,
+        limit: u32,
+        now: Time,
+        kv_rate: usize,
+    ) -> usize {
+        let kv_room = self.kv_budget.room(now, kv_rate).saturating_sub(kv_rate / 2);
         // `Config::validate` guarantees a header and the primary messages fit the MTU.
         let arena = &mut self.arena;
         let mut piggybacked = 0;
@@ -136,7 +154,7 @@ impl Outbox {
         let q = &mut self.queues;
         for (queue, is_kv) in [(&mut q.membership, false), (&mut q.keys, true), (&mut q.user, false)] {
             let before = arena.len();
-            let room = self.budget.saturating_sub(before);
+            let room = self.packet_budget.saturating_sub(before);
             piggybacked += queue.fill(arena, if is_kv { room.min(kv_room) } else { room }, limit);
             if is_kv {
                 kv_spent = arena.len() - before;
@@ -148,7 +166,19 @@ impl Outbox {
         }
         let payload = arena.split().freeze();
         self.transmits.push_back(Transmit { dest, payload, reliable: false });
+        self.kv_budget.spend(now, kv_rate, kv_spent);
         kv_spent
+    }
+
+    /// How many key/value bytes the budget of `rate` bytes a second lets this node send
+    /// at `now`.
+    pub(crate) fn kv_room(&self, now: Time, rate: usize) -> usize {
+        self.kv_budget.room(now, rate)
+    }
+
+    /// Records `bytes` of key/value traffic sent at `now` against the budget.
+    pub(crate) fn kv_spend(&mut self, now: Time, rate: usize, bytes: usize) {
+        self.kv_budget.spend(now, rate, bytes);
     }
 
     /// Sends `message` alone in a datagram to `dest` (no piggybacked news), if `budget`

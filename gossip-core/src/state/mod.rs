@@ -19,7 +19,6 @@
 //! ([`KvStore::sum`]) so that replicas that differ find each other, and a token bucket
 //! bounds what a node sends (`Config::kv_bytes_per_sec`).
 
-mod budget;
 mod expiries;
 mod push;
 mod replica;
@@ -35,13 +34,11 @@ use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::{Identity, NodeId};
 use crate::members::Members;
-use crate::outbox::Queue;
+use crate::outbox::{Queue, time_for};
 use crate::prelude::*;
 use crate::shared::Shared;
-use crate::stats::Stats;
 use crate::time::Time;
 use crate::wire::{self, KvDelta, KvScope, KvSection, KvWrite, Message};
-use budget::Budget;
 use bytes::Bytes;
 use core::time::Duration;
 use expiries::Expiries;
@@ -55,7 +52,6 @@ pub(crate) struct State {
     generation: u32,
     /// Ours and every other owner's keys, as far as we know them.
     pub(crate) store: KvStore,
-    budget: Budget,
     /// When keys set with a time to live expire.
     expiries: Expiries,
     /// A piggybacked key write that left a gap starts a sync, but not before this.
@@ -73,7 +69,6 @@ impl State {
             me: me.id.clone(),
             generation: me.generation,
             store: KvStore::bounded(config.max_keys.saturating_mul(4)),
-            budget: Budget::default(),
             expiries: Expiries::default(),
             next_gap_sync: Time::ZERO,
             push_cursor: 0,
@@ -89,7 +84,6 @@ impl State {
     pub(crate) fn set<R>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         key: Bytes,
         value: Bytes,
         expires: Option<Duration>,
@@ -104,28 +98,28 @@ impl State {
         }
         self.expiries.cancel(&key);
         if held != Some(&value[..]) {
-            self.write_own(sh, now, key.clone(), Some(value));
+            self.write_own(sh, key.clone(), Some(value));
         }
         if let Some(ttl) = expires {
-            self.expiries.schedule(key, now.saturating_add(ttl));
+            self.expiries.schedule(key, sh.now.saturating_add(ttl));
         }
         Ok(())
     }
 
     /// Deletes our `key` (a no-op if it is not set).
-    pub(crate) fn delete<R>(&mut self, sh: &mut Shared<'_, R>, now: Time, key: Bytes) -> Result<(), CommandError> {
+    pub(crate) fn delete<R>(&mut self, sh: &mut Shared<'_, R>, key: Bytes) -> Result<(), CommandError> {
         check_key(sh.config, &key)?;
         self.expiries.cancel(&key);
         if self.store.get(self.me.as_bytes(), &key).is_some() {
-            self.write_own(sh, now, key, None);
+            self.write_own(sh, key, None);
         }
         Ok(())
     }
 
     /// Records our own write and piggybacks our recent writes.
-    fn write_own<R>(&mut self, sh: &mut Shared<'_, R>, now: Time, key: Bytes, value: Option<Bytes>) {
+    fn write_own<R>(&mut self, sh: &mut Shared<'_, R>, key: Bytes, value: Option<Bytes>) {
         let me = self.me.clone();
-        self.store.write(now, &me, self.generation, key, value);
+        self.store.write(sh.now, &me, self.generation, key, value);
         self.piggyback_recent(sh, &me);
     }
 
@@ -144,11 +138,11 @@ impl State {
     // Timers
 
     /// Reclaims old tombstones and deletes our keys whose time to live is up.
-    pub(crate) fn on_timeout<R>(&mut self, sh: &mut Shared<'_, R>, now: Time) {
-        self.store.reclaim(now, sh.config.key_tombstone_grace);
-        while let Some(key) = self.expiries.pop_due(now) {
+    pub(crate) fn on_timeout<R>(&mut self, sh: &mut Shared<'_, R>) {
+        self.store.reclaim(sh.now, sh.config.key_tombstone_grace);
+        while let Some(key) = self.expiries.pop_due(sh.now) {
             if self.store.get(self.me.as_bytes(), &key).is_some() {
-                self.write_own(sh, now, key, None);
+                self.write_own(sh, key, None);
             }
         }
     }
@@ -179,13 +173,7 @@ impl State {
     /// under a steady write load it brought writes the same gossip had just refreshed, and
     /// made copies staler for the same bytes than a sync, which brings what the node lags
     /// on most.)
-    pub(crate) fn on_key_writes<R>(
-        &mut self,
-        sh: &mut Shared<'_, R>,
-        members: &Members,
-        now: Time,
-        delta: &KvDelta<'_>,
-    ) -> bool {
+    pub(crate) fn on_key_writes<R>(&mut self, sh: &mut Shared<'_, R>, members: &Members, delta: &KvDelta<'_>) -> bool {
         let owner = delta.owner;
         if delta.reset || owner == self.me.as_bytes() || members.find(owner).is_none() {
             return false;
@@ -193,7 +181,7 @@ impl State {
         let owner_id = NodeId::copy_from_slice(owner);
         let writes = delta.writes().map(|w| Write::from_wire(&w)).collect();
         let owned = OwnerDelta { owner: owner_id.clone(), reset: false, base: delta.base, writes, up_to: delta.up_to };
-        let (changed, taken) = self.store.apply_gossip(now, &self.me, &owned);
+        let (changed, taken) = self.store.apply_gossip(sh.now, &self.me, &owned);
         for w in changed {
             report_key_change(sh, &owner_id, w);
         }
@@ -216,16 +204,17 @@ impl State {
     /// these syncs are spaced for digests to take at most half of that, and deltas the
     /// rest. (Spent every second, digests starved the deltas, and at 1,000 nodes copies
     /// stopped converging.)
-    pub(crate) fn sync_due(&mut self, config: &Config, now: Time) -> bool {
-        if now < self.next_gap_sync {
+    pub(crate) fn sync_due<R>(&mut self, sh: &Shared<'_, R>) -> bool {
+        if sh.now < self.next_gap_sync {
             return false;
         }
         let digest = self.store.digest_len();
-        if self.room(config, now) < digest {
+        if sh.kv_room() < digest {
             return false;
         }
-        let pause = config.catch_up_sync.max(Duration::from_secs(1));
-        self.next_gap_sync = now.saturating_add(pause.max(budget::time_for(config.kv_bytes_per_sec, 8 * digest)));
+        let pause = sh.config.catch_up_sync.max(Duration::from_secs(1));
+        let paid = time_for(sh.config.kv_bytes_per_sec, 8 * digest);
+        self.next_gap_sync = sh.now.saturating_add(pause.max(paid));
         true
     }
 
@@ -239,7 +228,6 @@ impl State {
         &mut self,
         sh: &mut Shared<'_, R>,
         members: &Members,
-        now: Time,
         relay: bool,
         section: &KvSection<'_>,
     ) -> KeysLearned {
@@ -252,7 +240,7 @@ impl State {
             let writes = d.writes().map(|w| Write::from_wire(&w)).collect();
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
             let (before, held) = (self.store.max(d.owner), self.store.live_keys(d.owner));
-            let changed = self.store.apply(now, &self.me, &delta);
+            let changed = self.store.apply(sh.now, &self.me, &delta);
             let moved = self.store.max(d.owner) != before;
             if moved {
                 learned.note(self.store.live_keys(d.owner) > held);
@@ -281,34 +269,6 @@ impl State {
             }
         }
         ahead
-    }
-
-    // ----------------------------------------------------------------------------------
-    // The budget
-
-    /// How many key/value bytes the budget lets this node send at `now` (see
-    /// [`Config::kv_bytes_per_sec`]).
-    pub(crate) fn room(&self, config: &Config, now: Time) -> usize {
-        self.budget.room(now, config.kv_bytes_per_sec)
-    }
-
-    /// Records `bytes` of key/value traffic sent at `now` against the budget.
-    pub(crate) fn spend(&mut self, config: &Config, now: Time, bytes: usize) {
-        self.budget.spend(now, config.kv_bytes_per_sec, bytes);
-    }
-
-    /// How many bytes of key writes a datagram may piggyback at `now`: only the upper half
-    /// of the budget. The lower half is kept for owner pushes and syncs, which carry only
-    /// what their receiver lacks (a busy or large state would otherwise go all to gossip,
-    /// where every node relays every write, mostly to members that already have it).
-    pub(crate) fn gossip_room(&self, config: &Config, now: Time) -> usize {
-        self.room(config, now).saturating_sub(config.kv_bytes_per_sec / 2)
-    }
-
-    /// Pays for `bytes` of key writes a datagram piggybacked.
-    pub(crate) fn pay_gossip(&mut self, config: &Config, stats: &mut Stats, now: Time, bytes: usize) {
-        self.spend(config, now, bytes);
-        stats.kv_gossip_bytes += bytes as u64;
     }
 }
 

@@ -20,14 +20,13 @@ use crate::identity::NodeId;
 use crate::members::Members;
 use crate::prelude::*;
 use crate::shared::{Shared, retransmit_budget};
-use crate::time::Time;
 use crate::wire::{self, KvScope, KvSection, KvWrite};
 
 impl State {
     /// Pushes our new writes to the next members in table order, while the budget lasts,
     /// visiting each member at most once per round. A round that finds every live member
     /// up to date marks the pushes idle until our state or the member table changes.
-    pub(crate) fn push_round<R>(&mut self, sh: &mut Shared<'_, R>, members: &mut Members, now: Time) {
+    pub(crate) fn push_round<R>(&mut self, sh: &mut Shared<'_, R>, members: &mut Members) {
         let me = self.me.clone();
         let newest = self.store.max(me.as_bytes());
         let slots = members.slot_count();
@@ -65,18 +64,15 @@ impl State {
                 d.writes.iter().map(|w| KvWrite { key: &w.key, version: w.version, value: w.value.as_deref() });
             let mut message = Vec::with_capacity(room);
             wire::encode_key_writes(&mut message, me.as_bytes(), d.base, d.up_to, writes);
-            if self.room(sh.config, now) < message.len() {
+            if sh.kv_room() < message.len() {
                 break; // this member is first in line once the budget allows
             }
             self.push_cursor = idx + 1;
             let pushed = self.pushed_mark(d.up_to);
             members.update(r, |m| m.pushed = pushed);
-            self.spend(sh.config, now, message.len());
+            sh.kv_spend(message.len());
             sh.stats.kv_push_bytes += message.len() as u64;
-            sh.outbox.start_datagram().extend_from_slice(&message);
-            let limit = retransmit_budget(sh.config, members);
-            let kv_spent = sh.outbox.finish_datagram(dest, true, self.gossip_room(sh.config, now), limit);
-            self.pay_gossip(sh.config, sh.stats, now, kv_spent);
+            sh.send_encoded(dest, &message, retransmit_budget(sh.config, members));
         }
         self.pushes_idle_at = (!behind).then_some(now_at);
     }

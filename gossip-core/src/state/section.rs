@@ -2,13 +2,11 @@
 
 use super::State;
 use super::store::{OwnerDelta, delta_len};
-use crate::config::Config;
 use crate::digest;
 use crate::identity::NodeId;
 use crate::prelude::*;
-use crate::stats::Stats;
+use crate::shared::Shared;
 use crate::sync::SyncPart;
-use crate::time::Time;
 use crate::wire::{self, KvScope, KvScopeOut, KvSection, KvWrite};
 use alloc::collections::BTreeMap;
 
@@ -29,15 +27,13 @@ impl State {
     /// listing goes only where the budget has room for it (else the response says nothing
     /// of keys, and the push-back carries its deltas alone); a peer's section with a
     /// complete digest gets what it lacks by that digest.
-    pub(crate) fn section(
+    pub(crate) fn section<R>(
         &mut self,
-        config: &Config,
-        stats: &mut Stats,
-        now: Time,
+        sh: &mut Shared<'_, R>,
         part: SyncPart,
         peer: Option<&KvSection<'_>>,
     ) -> Option<Vec<u8>> {
-        let room = (config.max_stream_frame / 2).min(self.room(config, now));
+        let room = (sh.config.max_stream_frame / 2).min(sh.kv_room());
         let peer_digest = |s: &KvSection<'_>| -> BTreeMap<NodeId, u64> {
             s.digest().map(|(id, max)| (NodeId::copy_from_slice(id), max)).collect()
         };
@@ -73,7 +69,7 @@ impl State {
                     return None;
                 }
                 let listed = self.store.listed(log2, &bits);
-                if listing_len(&listed) > self.room(config, now) && self.pushes_waiting() {
+                if listing_len(&listed) > sh.kv_room() && self.pushes_waiting() {
                     return None; // the budget is for our pushes: this sync settles membership only
                 }
                 let listed = listed.iter().map(|(id, max)| (id.as_bytes(), *max));
@@ -95,7 +91,7 @@ impl State {
                 let deltas = self.store.delta_within(&peer_digest(peer?), |id| in_set(&set, id), room);
                 let listed = self.store.listed(set.log2(), set.bits());
                 let spent: usize = deltas.iter().map(delta_len).sum();
-                if listing_len(&listed) > self.room(config, now).saturating_sub(spent) && self.pushes_waiting() {
+                if listing_len(&listed) > sh.kv_room().saturating_sub(spent) && self.pushes_waiting() {
                     // Over budget: the deltas only, and no answer to them.
                     if deltas.is_empty() {
                         return None;
@@ -115,8 +111,8 @@ impl State {
             }
             _ => return None, // a section that part never answers (a peer's mistake)
         };
-        self.spend(config, now, out.len());
-        stats.kv_sync_bytes += out.len() as u64;
+        sh.kv_spend(out.len());
+        sh.stats.kv_sync_bytes += out.len() as u64;
         Some(out)
     }
 }

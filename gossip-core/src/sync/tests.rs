@@ -336,7 +336,7 @@ fn a_responder_over_its_budget_lists_no_keys() {
         kv.is_some()
     };
     b.config.kv_bytes_per_sec = 1_000;
-    b.state.spend(&b.config, b.clock, 5_000);
+    shared!(b).kv_spend(5_000);
     a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
     let (request, _, _) = sent(&mut a).unwrap();
     b.handle_stream(Time::ZERO, addr(1), &request).unwrap();

@@ -1,5 +1,6 @@
 //! Flow control of key/value traffic: a token bucket of `Config::kv_bytes_per_sec`
-//! bytes a second, of which a second's worth may be spent ahead.
+//! bytes a second, of which a second's worth may be spent ahead. Key writes piggybacked
+//! on datagrams, owner pushes and the key/value sections of syncs all draw on it.
 
 use crate::time::Time;
 use core::time::Duration;

@@ -311,10 +311,10 @@ impl Config {
         let (direct, helpers) = match self.detector {
             Detector::Swim => (self.probe_timeout, self.probe_timeout),
             Detector::Phi => {
-                let z = u128::from(crate::phi::z_q16(self.phi_threshold).unwrap_or(0));
+                let z = u128::from(crate::membership::phi::z_q16(self.phi_threshold).unwrap_or(0));
                 let floor = (z * self.phi_min_std.as_nanos()) >> 16;
                 let t = Duration::from_nanos(u64::try_from(floor).unwrap_or(u64::MAX));
-                let (direct, helpers) = crate::phi::probe_waits(t, self.probe_interval);
+                let (direct, helpers) = crate::membership::phi::probe_waits(t, self.probe_interval);
                 (direct.min(self.probe_timeout), helpers.min(self.probe_timeout))
             }
         };
@@ -407,13 +407,13 @@ impl Config {
         if self.probe_timeout.is_zero() || self.probe_timeout > self.probe_interval {
             return invalid("probe_timeout", "must be non-zero and at most probe_interval");
         }
-        if !crate::phi::THRESHOLDS.contains(&self.phi_threshold) {
+        if !crate::membership::phi::THRESHOLDS.contains(&self.phi_threshold) {
             return invalid("phi_threshold", "must be 1..=16");
         }
         if self.phi_min_std.is_zero() || self.phi_min_std > self.probe_interval {
             return invalid("phi_min_std", "must be non-zero and at most probe_interval");
         }
-        if self.phi_min_samples == 0 || self.phi_min_samples > crate::phi::WINDOW {
+        if self.phi_min_samples == 0 || self.phi_min_samples > crate::membership::phi::WINDOW {
             return invalid("phi_min_samples", "must be 1..=100");
         }
         if self.indirect_checks > 16 || self.gossip_nodes == 0 || self.gossip_nodes > 64 {

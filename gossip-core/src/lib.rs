@@ -76,6 +76,7 @@ macro_rules! shared {
     ($node:ident) => {
         crate::shared::Shared {
             now: $node.clock,
+            join_storm: $node.sync.in_join_storm($node.clock),
             config: &$node.config,
             rng: &mut $node.rng,
             outbox: &mut $node.outbox,
@@ -84,25 +85,17 @@ macro_rules! shared {
     };
 }
 
-mod admission;
 mod config;
 mod digest;
 mod error;
 mod event;
-mod focused;
 mod hashing;
-mod id_index;
 mod identity;
-mod incarnation;
 
-mod lifeguard;
-mod members;
 mod membership;
 mod messages;
 mod node;
 mod outbox;
-mod phi;
-mod probe;
 
 mod rand;
 
@@ -116,7 +109,6 @@ mod state;
 mod stats;
 mod sync;
 mod time;
-mod timer;
 pub mod wire;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -128,7 +120,7 @@ pub use config::{Config, Detector};
 pub use error::{CommandError, ConfigError, RecvError};
 pub use event::{Event, Transmit};
 pub use identity::{Identity, MAX_ID_LEN, MemberInfo, MemberState, NodeId};
-pub use members::Member;
+pub use membership::members::Member;
 pub use node::Node;
 #[cfg(feature = "encryption")]
 pub use seal::{Keyring, KeyringError};

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::identity::NodeId;
-use crate::members::Members;
+use crate::membership::members::Members;
 use crate::outbox::{Outbox, Queue, retransmit_limit};
 use crate::stats::Stats;
 use crate::time::Time;
@@ -14,6 +14,10 @@ use core::net::SocketAddr;
 pub(crate) struct Shared<'a, R> {
     /// The node's clock: the time of the input or command being handled.
     pub(crate) now: Time,
+    /// Whether the node may be in a mass join (see
+    /// [`Syncing::in_join_storm`](crate::sync::Syncing::in_join_storm)): members new to it
+    /// are then relayed sparingly.
+    pub(crate) join_storm: bool,
     pub(crate) config: &'a Config,
     pub(crate) rng: &'a mut R,
     pub(crate) outbox: &'a mut Outbox,

@@ -6,7 +6,7 @@ use crate::error::CommandError;
 use crate::event::Event;
 use crate::hashing::{IdMap, Keys, id_map};
 use crate::identity::{Identity, NodeId};
-use crate::members::Members;
+use crate::membership::members::Members;
 use crate::outbox::Queue;
 use crate::prelude::*;
 use crate::shared::{Shared, retransmit_budget};

@@ -1,23 +1,21 @@
 //! [`Node`]: one member's protocol state machine and its public API.
 
-use crate::admission::{Claims, taken_from_stranger};
 use crate::config::Config;
 use crate::error::{CommandError, ConfigError, RecvError};
 use crate::event::{Event, Transmit};
 use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
-use crate::lifeguard::LocalHealth;
-use crate::members::{Member, Members};
-use crate::membership::Accusation;
+use crate::membership::admission::taken_from_stranger;
+use crate::membership::members::Member;
+use crate::membership::probe::Lane;
+use crate::membership::timer::TimerKind;
+use crate::membership::{Accusation, Membership};
 use crate::messages::{self, Messages};
 use crate::outbox::{Outbox, Queue};
-use crate::probe::{Lane, Prober};
-use crate::shared;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::sync::{SyncPart, Syncing};
 use crate::time::Time;
-use crate::timer::{Deadlines, TimerKind};
 use crate::wire::{self, Limits, Message};
 use alloc::borrow::Cow;
 use bytes::Bytes;
@@ -47,25 +45,18 @@ const MAX_DATAGRAM: usize = 65_535;
 pub struct Node<R> {
     pub(crate) config: Config,
     pub(crate) limits: Limits,
-    pub(crate) identity: Identity,
-    pub(crate) incarnation: u32,
-    pub(crate) left: bool,
     pub(crate) rng: R,
     /// The latest time seen; earlier `now`s are clamped to it.
     pub(crate) clock: Time,
     /// Whether the periodic timers run (from the first call that passes a time).
     pub(crate) started: bool,
-    pub(crate) members: Members,
+    /// Who is in the cluster, in what state, and the probes and checks that find out.
+    pub(crate) membership: Membership,
     /// What goes out: packets, events, and the news queued to ride on packets.
     pub(crate) outbox: Outbox,
     /// Broadcasts and direct messages.
     pub(crate) messages: Messages,
-    pub(crate) health: LocalHealth,
-    pub(crate) deadlines: Deadlines,
-    pub(crate) prober: Prober,
-    /// Claims of strangers (and of newcomers to a full table) being checked (see
-    /// `admission.rs`).
-    pub(crate) claims: Claims,
+    /// When the next gossip round sends the queued news.
     pub(crate) next_gossip: Time,
     /// Joining and full-state syncs.
     pub(crate) sync: Syncing,
@@ -95,18 +86,11 @@ impl<R: RngCore> Node<R> {
             outbox: Outbox::new(&config, &identity.id, keys),
             state: State::new(&config, &identity),
             config,
-            identity,
-            incarnation: 0,
-            left: false,
+            membership: Membership::new(identity, keys),
             rng,
             clock: Time::ZERO,
             started: false,
-            members: Members::new(keys),
             messages: Messages::new(keys),
-            health: LocalHealth::default(),
-            deadlines: Deadlines::default(),
-            prober: Prober::default(),
-            claims: Claims::default(),
             next_gossip: Time::MAX,
             sync: Syncing::default(),
             stats: Stats::default(),
@@ -126,12 +110,12 @@ impl<R: RngCore> Node<R> {
     /// Every other member this node knows, tombstones (Down, Left) included, in table
     /// order (stable for a given history; not sorted).
     pub fn peers(&self) -> impl Iterator<Item = &Member> {
-        self.members.iter().map(|(_, m)| m)
+        self.membership.members.iter().map(|(_, m)| m)
     }
 
     /// What this node knows about `id`, if anything.
     pub fn member(&self, id: &[u8]) -> Option<&Member> {
-        self.members.by_id(id)
+        self.membership.members.by_id(id)
     }
 
     /// The value of `key` in `owner`'s state, as far as this node knows it (`owner` may be
@@ -147,7 +131,7 @@ impl<R: RngCore> Node<R> {
 
     /// Members currently Alive or Suspect, this node excluded.
     pub fn live_members(&self) -> usize {
-        self.members.live()
+        self.membership.members.live()
     }
 
     /// The latest time this node was given (in any input or command; `Time::ZERO` before
@@ -158,19 +142,13 @@ impl<R: RngCore> Node<R> {
 
     /// This node as others should see it.
     pub fn local(&self) -> MemberInfo {
-        MemberInfo {
-            id: self.identity.id.clone(),
-            addr: self.identity.addr,
-            incarnation: self.incarnation,
-            state: if self.left { MemberState::Left } else { MemberState::Alive },
-            meta: self.identity.meta.clone(),
-        }
+        self.membership.local()
     }
 
     /// The round trips of the direct acks to this node's probes since the last call, at
     /// most the latest 64: what an adapter records as a histogram. Leaving them is free.
     pub fn drain_probe_rtts(&mut self) -> impl Iterator<Item = Duration> + '_ {
-        self.prober.recent_rtts.drain(..)
+        self.membership.prober.recent_rtts.drain(..)
     }
 
     /// Running counters.
@@ -195,10 +173,17 @@ impl<R: RngCore> Node<R> {
         self.outbox.queue(Queue::Membership).len()
     }
 
+    /// How long this node now waits for a direct ack before asking helpers, local health's
+    /// stretch included: `probe_timeout`, or with [`Detector::Phi`](crate::Detector::Phi)
+    /// (once `phi_min_samples` round trips are known) the phi timeout of the measured RTTs.
+    pub fn direct_ack_timeout(&self) -> Duration {
+        self.membership.direct_ack_timeout(&self.config)
+    }
+
     /// Lifeguard's local health score: 0 when healthy; probe timing is stretched by
     /// `score + 1`.
     pub fn local_health(&self) -> u32 {
-        self.health.score()
+        self.membership.health.score()
     }
 
     // ----------------------------------------------------------------------------------
@@ -211,11 +196,11 @@ impl<R: RngCore> Node<R> {
     /// retried every `join_retry_interval`. With no seeds, the node starts a new cluster
     /// and waits to be joined. Calling it again adds seeds and retries.
     pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) -> Result<(), CommandError> {
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         let now = self.observe(now);
-        self.sync.add_seeds(self.identity.addr, seeds);
+        self.sync.add_seeds(self.membership.identity.addr, seeds);
         self.contact_seeds(now);
         Ok(())
     }
@@ -225,17 +210,18 @@ impl<R: RngCore> Node<R> {
     /// again changes nothing.
     pub fn set_meta(&mut self, now: Time, meta: impl Into<Bytes>) -> Result<(), CommandError> {
         let meta = meta.into();
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         self.observe(now);
         if meta.len() > self.config.max_meta_len {
             return Err(CommandError::MetaTooLong { len: meta.len() });
         }
-        if meta != self.identity.meta {
-            self.identity.meta = meta;
-            self.incarnation = crate::incarnation::next(self.incarnation);
-            self.announce_self(None);
+        if meta != self.membership.identity.meta {
+            let m = &mut self.membership;
+            m.identity.meta = meta;
+            m.incarnation = crate::membership::incarnation::next(m.incarnation);
+            m.announce_self(&mut shared!(self), None);
         }
         Ok(())
     }
@@ -247,15 +233,15 @@ impl<R: RngCore> Node<R> {
     /// sent its full retransmit budget and the node can be dropped. From now on the node
     /// takes no input: every packet is refused with [`RecvError::Left`].
     pub fn leave(&mut self, now: Time) -> Result<(), CommandError> {
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         let now = self.observe(now);
-        self.left = true;
-        self.prober.abandon();
+        self.membership.left = true;
+        self.membership.prober.abandon();
         self.sync.stop_joining();
-        let me = self.identity.id.clone();
-        self.enqueue_news(&me, &Message::Left { incarnation: self.incarnation, id: me.as_bytes() });
+        let (me, incarnation) = (self.membership.identity.id.clone(), self.membership.incarnation);
+        self.membership.enqueue_news(&mut shared!(self), &me, &Message::Left { incarnation, id: me.as_bytes() });
         self.gossip_round(now);
         Ok(())
     }
@@ -279,11 +265,12 @@ impl<R: RngCore> Node<R> {
         payload: impl Into<Bytes>,
     ) -> Result<(), CommandError> {
         let (key, payload) = (key.into(), payload.into());
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         self.observe(now);
-        self.messages.broadcast(&mut shared!(self), &self.members, &self.identity, &key, &payload)
+        let m = &self.membership;
+        self.messages.broadcast(&mut shared!(self), &m.members, &m.identity, &key, &payload)
     }
 
     /// Sends `payload` to the member `to` alone: over a stream if `reliable` (delivered
@@ -297,11 +284,11 @@ impl<R: RngCore> Node<R> {
         reliable: bool,
     ) -> Result<(), CommandError> {
         let payload = payload.into();
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         self.observe(now);
-        let Some(dest) = self.members.by_id(to).map(|m| m.addr()) else {
+        let Some(dest) = self.membership.members.by_id(to).map(|m| m.addr()) else {
             return Err(CommandError::UnknownMember);
         };
         let message = Message::UserMessage { payload: &payload };
@@ -338,7 +325,7 @@ impl<R: RngCore> Node<R> {
 
     fn set_expiring(&mut self, now: Time, key: Bytes, value: Bytes, ttl: Option<Duration>) -> Result<(), CommandError> {
         self.observe(now);
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         self.state.set(&mut shared!(self), key, value, ttl)
@@ -347,7 +334,7 @@ impl<R: RngCore> Node<R> {
     /// Deletes `key` from this node's replicated state (a no-op if it is not set).
     pub fn delete(&mut self, now: Time, key: impl Into<Bytes>) -> Result<(), CommandError> {
         self.observe(now);
-        if self.left {
+        if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
         self.state.delete(&mut shared!(self), key.into())
@@ -382,12 +369,12 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let now = self.observe(now);
-        self.probe_timers(now);
+        self.membership.probe_timers(&mut shared!(self), now);
         if self.next_gossip <= now {
             self.next_gossip = now.saturating_add(self.config.gossip_interval);
             self.gossip_round(now);
         }
-        let due = self.sync.due(&self.config, now, self.members.live());
+        let due = self.sync.due(&self.config, now, self.membership.members.live());
         if due.push_pull {
             self.push_pull_round();
         }
@@ -400,13 +387,16 @@ impl<R: RngCore> Node<R> {
         self.state.on_timeout(&mut shared!(self));
         // Member deadlines last: a failed probe above may confirm a suspicion and move its
         // deadline into the past, and it must fire now, not on a spurious next wake-up.
-        while let Some(d) = self.deadlines.pop_due(now) {
-            if self.members.epoch(d.member) != Some(d.epoch) {
+        while let Some(d) = self.membership.deadlines.pop_due(now) {
+            if self.membership.members.epoch(d.member) != Some(d.epoch) {
                 continue;
             }
             match d.kind {
-                TimerKind::Suspicion => self.suspicion_expired(now, d.member),
-                TimerKind::Reclaim => self.forget_member(d.member),
+                TimerKind::Suspicion => self.membership.suspicion_expired(&mut shared!(self), now, d.member),
+                TimerKind::Reclaim => {
+                    self.membership.forget(d.member);
+                    self.forget_members();
+                }
             }
         }
     }
@@ -429,7 +419,7 @@ impl<R: RngCore> Node<R> {
         let event = self.outbox.pop_event();
         #[cfg(feature = "tracing")]
         if let Some(event) = &event {
-            trace!(node = %self.identity.id, ?event, "event");
+            trace!(node = %self.membership.identity.id, ?event, "event");
         }
         event
     }
@@ -437,11 +427,15 @@ impl<R: RngCore> Node<R> {
     /// When [`Node::handle_timeout`] must next be called; `None` when nothing is
     /// scheduled (not started yet, or left and done sending).
     pub fn poll_timeout(&self) -> Option<Time> {
-        if !self.started || (self.left && self.outbox.queue(Queue::Membership).is_empty()) {
+        if !self.started || (self.membership.left && self.outbox.queue(Queue::Membership).is_empty()) {
             return None;
         }
         let mut next = self.next_gossip.min(self.sync.next_deadline());
-        let timers = [self.deadlines.next(), self.prober.next_deadline(), self.state.next_deadline(&self.config)];
+        let timers = [
+            self.membership.deadlines.next(),
+            self.membership.prober.next_deadline(),
+            self.state.next_deadline(&self.config),
+        ];
         for t in timers.into_iter().flatten() {
             next = next.min(t);
         }
@@ -462,14 +456,14 @@ impl<R: RngCore> Node<R> {
             self.started = true;
             // Random phases, so nodes started together do not probe and gossip in lockstep.
             let first = Lane::ALL.map(|lane| {
-                let period = self.probe_period(lane)?;
+                let period = self.membership.probe_period(&self.config, lane)?;
                 let phase = crate::rand::jitter(&mut self.rng, period.as_nanos() as u64);
                 Some(now.saturating_add(Duration::from_nanos(phase)))
             });
-            self.prober.schedule(first);
+            self.membership.prober.schedule(first);
             let gossip_phase = crate::rand::jitter(&mut self.rng, self.config.gossip_interval.as_nanos() as u64);
             self.next_gossip = now.saturating_add(Duration::from_nanos(gossip_phase));
-            self.sync.start(&self.config, &mut self.rng, now, self.members.live());
+            self.sync.start(&self.config, &mut self.rng, now, self.membership.members.live());
         }
         now
     }
@@ -482,7 +476,7 @@ impl<R: RngCore> Node<R> {
         let result = self.apply_packet(now, from, data, max_len);
         self.stats.kv_refused = self.state.store.refused;
         if let Err(e) = &result {
-            trace!(node = %self.identity.id, %from, error = %e, "packet refused");
+            trace!(node = %self.membership.identity.id, %from, error = %e, "packet refused");
             self.stats.count_drop(e);
         }
         result
@@ -531,7 +525,7 @@ impl<R: RngCore> Node<R> {
 
     /// Decodes and checks the whole packet first, then applies its messages in order.
     fn apply_packet(&mut self, now: Time, from: SocketAddr, data: &[u8], max_len: usize) -> Result<(), RecvError> {
-        if self.left {
+        if self.membership.left {
             return Err(RecvError::Left);
         }
         let data = self.unwrap(data, max_len)?;
@@ -540,12 +534,12 @@ impl<R: RngCore> Node<R> {
             return Err(RecvError::WrongCluster);
         }
         let sender = packet.header.sender;
-        if sender == self.identity.id.as_bytes() {
+        if sender == self.membership.identity.id.as_bytes() {
             return Err(RecvError::FromSelf);
         }
         let now = self.observe(now);
         // From a stranger, what goes back may be as large as what came (see `admission.rs`).
-        let mut stranger = self.is_stranger(sender, from).then_some(data.len());
+        let mut stranger = self.membership.is_stranger(sender, self.sync.is_seed(&from)).then_some(data.len());
         for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })) {
             self.apply_message(now, from, sender, &mut stranger, message);
         }
@@ -573,35 +567,43 @@ impl<R: RngCore> Node<R> {
         stranger: &mut Option<usize>,
         message: &Message<'_>,
     ) {
+        let m = &mut self.membership;
         if stranger.is_some() && !taken_from_stranger(message) {
-            self.refuse_from_stranger(from, sender);
+            m.refuse_from_stranger(&mut shared!(self), from, sender);
             return;
         }
         match *message {
-            Message::Ping { seq, target } => self.on_ping(from, seq, target, stranger.as_mut()),
+            Message::Ping { seq, target } => {
+                let kv_sum = self.state.store.sum();
+                m.on_ping(&mut shared!(self), from, seq, target, stranger.as_mut(), kv_sum)
+            }
             Message::Alive { incarnation, id, addr, meta } if stranger.is_some() => {
                 let claim = wire::MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
-                self.check_claim(now, &claim, stranger.as_mut());
+                m.check_claim(&mut shared!(self), now, &claim, stranger.as_mut());
             }
-            Message::Ack { seq } => self.on_ack(now, from, seq),
-            Message::Nack { seq } => self.on_nack(seq),
-            Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr),
-            Message::Alive { incarnation, id, addr, meta } => self.on_alive(now, incarnation, id, addr, meta),
+            Message::Ack { seq } => m.on_ack(&mut shared!(self), now, from, seq),
+            Message::Nack { seq } => m.on_nack(seq),
+            Message::PingReq { seq, target, addr } => m.on_ping_req(&mut shared!(self), now, from, seq, target, addr),
+            Message::Alive { incarnation, id, addr, meta } => {
+                m.on_alive(&mut shared!(self), now, incarnation, id, addr, meta)
+            }
             Message::Suspect { incarnation, id, from: accuser } => {
-                self.on_suspect_message(now, &Accusation { at: from, sender, incarnation, id, accuser })
+                let accusation = Accusation { at: from, sender, incarnation, id, accuser };
+                m.on_suspect_message(&mut shared!(self), now, &accusation)
             }
             Message::Down { incarnation, id, from: accuser } => {
-                self.on_down_message(now, &Accusation { at: from, sender, incarnation, id, accuser })
+                let accusation = Accusation { at: from, sender, incarnation, id, accuser };
+                m.on_down_message(&mut shared!(self), now, &accusation)
             }
-            Message::Left { incarnation, id } => self.on_left(now, incarnation, id),
+            Message::Left { incarnation, id } => m.on_left(&mut shared!(self), now, incarnation, id),
             Message::KeyWrites { delta } => {
-                if self.state.on_key_writes(&mut shared!(self), &self.members, &delta) {
+                if self.state.on_key_writes(&mut shared!(self), &self.membership.members, &delta) {
                     self.sync_keys_soon(now, from);
                 }
             }
             Message::Broadcast { .. } => {
-                let me = self.identity.id.as_bytes();
-                self.messages.on_broadcast(&mut shared!(self), &self.members, me, message)
+                let me = self.membership.identity.id.as_bytes();
+                self.messages.on_broadcast(&mut shared!(self), &self.membership.members, me, message)
             }
             Message::KeySum { sum } => {
                 // A different sum from ours: one of us lacks writes the other has. This is
@@ -619,20 +621,20 @@ impl<R: RngCore> Node<R> {
                 self.on_push_pull(now, from, sender, stranger.is_some(), join, reply, &states, sums, kv)
             }
         }
+        self.forget_members();
     }
 
-    /// Forgets a member for good: its entry, its keys and its broadcasts seen.
-    pub(crate) fn forget_member(&mut self, r: crate::members::MemberRef) {
-        if let Some(m) = self.members.remove(r) {
-            self.state.forget(m.id.as_bytes());
-            self.messages.forget(m.id.as_bytes());
+    /// Forgets the keys and broadcasts seen of the members membership forgot for good.
+    fn forget_members(&mut self) {
+        for id in self.membership.take_forgotten() {
+            self.state.forget(id.as_bytes());
+            self.messages.forget(id.as_bytes());
         }
     }
 
     /// Queues one datagram to `dest` (see [`Shared::send`](crate::shared::Shared::send)).
     pub(crate) fn send(&mut self, dest: SocketAddr, primary: &[Message<'_>]) {
-        let limit = self.retransmit_budget();
-        shared!(self).send(dest, primary, limit);
+        self.membership.send(&mut shared!(self), dest, primary);
     }
 
     /// Syncs with the member at `from` soon, when the key/value state says it is due
@@ -643,70 +645,14 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Queues membership news about `subject`, replacing older news about it.
-    pub(crate) fn enqueue_news(&mut self, subject: &NodeId, message: &Message<'_>) {
-        self.enqueue_news_with(subject, message, 0, 0);
-    }
-
-    /// Like [`Node::enqueue_news`], with only half the retransmit budget: news this node
-    /// merely relays while others relay it too (see `on_alive`).
-    pub(crate) fn enqueue_news_sparingly(&mut self, subject: &NodeId, message: &Message<'_>) {
-        let limit = self.retransmit_budget();
-        self.enqueue_news_with(subject, message, limit - (limit / 2).max(1), 0);
-    }
-
-    /// Like [`Node::enqueue_news`], with twice the retransmit budget: news that must reach
-    /// every member and has no other way to (a Down).
-    pub(crate) fn enqueue_urgent_news(&mut self, subject: &NodeId, message: &Message<'_>) {
-        self.enqueue_news_with(subject, message, 0, self.retransmit_budget());
-    }
-
-    /// News about `subject` we hold queued came from elsewhere too (see
-    /// [`Outbox::heard_again`]).
-    pub(crate) fn heard_again(&mut self, subject: &[u8], message: &Message<'_>) {
-        let limit = self.retransmit_budget();
-        self.outbox.heard_again(subject, message, limit);
-    }
-
-    /// Queues `message` about `subject` as if sent `sent` times, due `extra` more sends.
-    pub(crate) fn enqueue_news_with(&mut self, subject: &NodeId, message: &Message<'_>, sent: u32, extra: u32) {
-        shared!(self).enqueue(Queue::Membership, subject.clone(), message, sent, extra);
-    }
-
-    /// How many times each piece of news is sent at the cluster's current size (see
-    /// [`retransmit_limit`]).
-    pub(crate) fn retransmit_budget(&self) -> u32 {
-        shared::retransmit_budget(&self.config, &self.members)
-    }
-
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
     fn gossip_round(&mut self, now: Time) {
-        self.state.push_round(&mut shared!(self), &mut self.members);
+        self.state.push_round(&mut shared!(self), &mut self.membership.members);
         if !self.outbox.has_news() {
             return;
         }
-        self.gossip_now(now, self.config.gossip_nodes);
-    }
-
-    /// One gossip round's sends, now: queued news to `fanout` random members.
-    pub(crate) fn gossip_now(&mut self, now: Time, fanout: usize) {
-        let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();
-        for _ in 0..fanout * 4 {
-            if targets.len() >= fanout {
-                break;
-            }
-            let Some((_, m)) = self.members.random(&mut self.rng) else {
-                break;
-            };
-            let eligible = m.state.is_live()
-                || (m.state == MemberState::Down && now.saturating_since(m.since) < self.config.gossip_to_the_dead);
-            if eligible && !targets.contains(&m.addr()) {
-                targets.push(m.addr());
-            }
-        }
-        for dest in targets {
-            self.send(dest, &[]);
-        }
+        let fanout = self.config.gossip_nodes;
+        self.membership.gossip_now(&mut shared!(self), now, fanout);
     }
 }

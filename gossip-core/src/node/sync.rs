@@ -40,31 +40,31 @@ impl<R: RngCore> Node<R> {
         // answer to our join or catch-up. Re-gossiping it costs n² messages in a mass join.
         let catching_up = self.sync.catching_up(now);
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
-        let known = (self.members.len(), self.members.live());
+        let known = (self.membership.members.len(), self.membership.members.live());
         for record in states.iter() {
             if stranger {
                 if record.id == sender && record.state == MemberState::Alive {
-                    self.check_claim(now, &record, None);
+                    self.membership.check_claim(&mut shared!(self), now, &record, None);
                 } else {
-                    self.refuse_from_stranger(from, sender);
+                    self.membership.refuse_from_stranger(&mut shared!(self), from, sender);
                 }
                 continue;
             }
-            self.sync.quiet = quiet && record.id != sender;
-            self.merge_record(now, &record, sender);
+            self.membership.quiet = quiet && record.id != sender;
+            self.membership.merge_record(&mut shared!(self), now, &record, sender);
         }
-        self.sync.quiet = false;
+        self.membership.quiet = false;
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A
         // response that lists owners ahead of ours will teach keys in its answer.
         let taken = kv.as_ref().filter(|_| !stranger);
         let relay = !self.sync.catching_up(now);
         let mut keys = taken.map_or_else(KeysLearned::default, |section| {
-            self.state.merge(&mut shared!(self), &self.members, relay, section)
+            self.state.merge(&mut shared!(self), &self.membership.members, relay, section)
         });
         if let Some(section) = taken {
-            self.state.note_pushed_from(&mut self.members, sender, section);
+            self.state.note_pushed_from(&mut self.membership.members, sender, section);
             if response {
-                keys = keys.or(self.state.listing_ahead(&self.members, section));
+                keys = keys.or(self.state.listing_ahead(&self.membership.members, section));
             }
         }
         // While catching up, only keys it did not hold count: under a steady write load
@@ -74,7 +74,7 @@ impl<R: RngCore> Node<R> {
         // keeps the catch-up going too when it brings new keys.
         let late_lesson = !reply && !response && catching_up && keys.new_keys;
         if catch_up && (response || late_lesson) {
-            let members = self.members.len() > known.0 || self.members.live() > known.1;
+            let members = self.membership.members.len() > known.0 || self.membership.members.live() > known.1;
             let learned = Learned { while_catching_up: members || keys.new_keys, otherwise: members || keys.any };
             self.sync.pace_catch_up(&self.config, &mut self.rng, now, join_reply, learned, join);
         }
@@ -109,9 +109,9 @@ impl<R: RngCore> Node<R> {
         peer_kv: Option<&KvSection<'_>>,
     ) {
         let me = self.local();
-        let view = self.members.len() + 1;
+        let view = self.membership.members.len() + 1;
         let log2 = peer.map_or_else(|| digest::log2_for(view), |p| p.log2());
-        let mine = self.members.digest().fold(log2, (me.id.as_bytes(), me.incarnation, me.state));
+        let mine = self.membership.members.digest().fold(log2, (me.id.as_bytes(), me.incarnation, me.state));
         let theirs: Option<Vec<u64>> = peer.map(|p| p.iter().collect());
         let same = theirs.as_ref() == Some(&mine);
         let kv = self.state.section(&mut shared!(self), part, peer_kv);
@@ -130,12 +130,14 @@ impl<R: RngCore> Node<R> {
             meta: &me.meta,
         }];
         if part != SyncPart::Request && part != SyncPart::Answer && !same {
-            records.extend(self.members.iter().filter(|(_, m)| differs(m.id.as_bytes())).map(|(_, m)| MemberRecord {
-                state: m.state,
-                incarnation: m.incarnation,
-                id: m.id.as_bytes(),
-                addr: m.addr(),
-                meta: m.meta(),
+            records.extend(self.membership.members.iter().filter(|(_, m)| differs(m.id.as_bytes())).map(|(_, m)| {
+                MemberRecord {
+                    state: m.state,
+                    incarnation: m.incarnation,
+                    id: m.id.as_bytes(),
+                    addr: m.addr(),
+                    meta: m.meta(),
+                }
             }));
         }
         let sums = matches!(part, SyncPart::Request | SyncPart::Response).then_some(&mine[..]);
@@ -148,10 +150,10 @@ impl<R: RngCore> Node<R> {
 
     /// Full state exchange with one random live member.
     pub(crate) fn push_pull_round(&mut self) {
-        if self.left {
+        if self.membership.left {
             return;
         }
-        let Some((_, m)) = self.members.random(&mut self.rng) else {
+        let Some((_, m)) = self.membership.members.random(&mut self.rng) else {
             return;
         };
         if m.state.is_live() {
@@ -167,17 +169,17 @@ impl<R: RngCore> Node<R> {
     /// Reconnect: a full state exchange with one random Down member, or now and then a
     /// seed (see [`Syncing::reconnect_target`](crate::sync::Syncing::reconnect_target)).
     pub(crate) fn reconnect_round(&mut self) {
-        if self.left {
+        if self.membership.left {
             return;
         }
-        if let Some(dest) = self.sync.reconnect_target(&self.members, &mut self.rng) {
+        if let Some(dest) = self.sync.reconnect_target(&self.membership.members, &mut self.rng) {
             self.send_push_pull(dest, false, SyncPart::Request, None, None);
         }
     }
 
     /// Sends a join push-pull to every seed; schedules a retry while nobody is known.
     pub(crate) fn contact_seeds(&mut self, now: Time) {
-        for seed in self.sync.seeds_to_contact(&self.config, now, self.members.live()) {
+        for seed in self.sync.seeds_to_contact(&self.config, now, self.membership.members.live()) {
             self.send_push_pull(seed, true, SyncPart::Request, None, None);
         }
     }

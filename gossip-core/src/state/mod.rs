@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::error::CommandError;
 use crate::event::Event;
 use crate::identity::{Identity, NodeId};
-use crate::members::Members;
+use crate::membership::members::Members;
 use crate::outbox::{Queue, time_for};
 use crate::prelude::*;
 use crate::shared::Shared;
@@ -58,9 +58,10 @@ pub(crate) struct State {
     next_gap_sync: Time,
     /// The member slot the next owner push looks at first (see `push.rs`).
     push_cursor: usize,
-    /// Our newest version and the member table's size and live count when a push round
-    /// last found every live member up to date: nothing to push until one changes.
-    pushes_idle_at: Option<(u64, usize, usize)>,
+    /// Our newest version, the member table's size and live count, and its push resets,
+    /// when a push round last found every live member up to date: nothing to push until
+    /// one changes.
+    pushes_idle_at: Option<(u64, usize, usize, u64)>,
 }
 
 impl State {

@@ -17,7 +17,7 @@
 use super::State;
 use crate::digest;
 use crate::identity::NodeId;
-use crate::members::Members;
+use crate::membership::members::Members;
 use crate::prelude::*;
 use crate::shared::{Shared, retransmit_budget};
 use crate::wire::{self, KvScope, KvSection, KvWrite};
@@ -30,7 +30,7 @@ impl State {
         let me = self.me.clone();
         let newest = self.store.max(me.as_bytes());
         let slots = members.slot_count();
-        let now_at = (newest, members.len(), members.live());
+        let now_at = (newest, members.len(), members.live(), members.push_resets());
         if newest == 0 || slots == 0 || self.pushes_idle_at == Some(now_at) {
             return;
         }
@@ -184,7 +184,7 @@ mod tests {
 
     /// How many members have been pushed something.
     fn pushed_to(a: &Node<SplitMix>) -> usize {
-        a.members.iter().filter(|(_, m)| m.pushed > 0).count()
+        a.membership.members.iter().filter(|(_, m)| m.pushed > 0).count()
     }
 
     fn secs(s: f64) -> Time {

@@ -366,7 +366,7 @@ impl KvStore {
         changed
     }
 
-    /// Writes piggybacked on gossip, as a delta (see [`Message::KeyWrites`]): applied in
+    /// Writes piggybacked on gossip, as a delta (see [`Message::KeyWrites`](crate::wire::Message::KeyWrites)): applied in
     /// order when the replica holds everything up to its `base`; otherwise each write that
     /// is newer than what is held for its key is kept out of order: shown at once, but not
     /// counted in the replica's `max`, not sent on in deltas, and not reclaimed while above

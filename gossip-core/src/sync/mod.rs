@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::identity::MemberState;
-use crate::members::Members;
+use crate::membership::members::Members;
 use crate::rand::phase;
 use crate::time::Time;
 use core::net::SocketAddr;
@@ -69,9 +69,6 @@ pub(crate) struct Syncing {
     next_join_retry: Option<Time>,
     next_push_pull: Time,
     next_reconnect: Time,
-    /// Set while merging secondhand state whose new members are not to be re-gossiped
-    /// (see [`Config::catch_up_sync`]).
-    pub(crate) quiet: bool,
     /// The pace of catch-up syncs ([`Config::catch_up_sync`]); zero once caught up.
     catch_up: Duration,
     /// When the catch-up ends even if no response ends it.
@@ -86,7 +83,6 @@ impl Default for Syncing {
             next_join_retry: None,
             next_push_pull: Time::MAX,
             next_reconnect: Time::MAX,
-            quiet: false,
             catch_up: Duration::ZERO,
             catch_up_until: Time::ZERO,
         }

@@ -26,8 +26,9 @@
 //!
 //! [`Stats::stranger_messages_refused`]: crate::Stats::stranger_messages_refused
 
+use super::Membership;
 use crate::identity::NodeId;
-use crate::node::Node;
+use crate::shared::Shared;
 use crate::time::Time;
 use crate::wire::{MemberRecord, Message};
 use alloc::collections::VecDeque;
@@ -69,24 +70,31 @@ pub(crate) struct Claims {
     pending: VecDeque<Claim>,
 }
 
-impl<R: RngCore> Node<R> {
-    /// Whether a packet from `sender` at `from` comes from a stranger (see the module docs).
-    pub(crate) fn is_stranger(&self, sender: &[u8], from: SocketAddr) -> bool {
-        self.members.find(sender).is_none() && !self.sync.is_seed(&from)
+impl Membership {
+    /// Whether a packet from `sender` comes from a stranger (see the module docs);
+    /// `from_seed`: it comes from one of our join seeds' addresses.
+    pub(crate) fn is_stranger(&self, sender: &[u8], from_seed: bool) -> bool {
+        self.members.find(sender).is_none() && !from_seed
     }
 
     /// Drops what a stranger said that it may not say (see the module docs), and counts it.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn refuse_from_stranger(&mut self, from: SocketAddr, sender: &[u8]) {
+    pub(crate) fn refuse_from_stranger<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, from: SocketAddr, sender: &[u8]) {
         trace!(node = %self.identity.id, %from, sender = %alloc::string::String::from_utf8_lossy(sender), "a stranger's message refused");
-        self.stats.stranger_messages_refused += 1;
+        sh.stats.stranger_messages_refused += 1;
     }
 
     /// A stranger claims `record` (an Alive, or its own record in a sync): ping the member
     /// where the claim says it lives, and apply the claim when it answers (see
-    /// [`Node::claim_answered`]). The ping is charged to `budget`, what may still go
+    /// [`Membership::claim_answered`]). The ping is charged to `budget`, what may still go
     /// back for the stranger's packet (`None` for a stream).
-    pub(crate) fn check_claim(&mut self, now: Time, record: &MemberRecord<'_>, budget: Option<&mut usize>) {
+    pub(crate) fn check_claim<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        record: &MemberRecord<'_>,
+        budget: Option<&mut usize>,
+    ) {
         if self.is_me(record.id) {
             return;
         }
@@ -102,15 +110,15 @@ impl<R: RngCore> Node<R> {
             pending.pop_front();
         }
         let seq = self.prober.next_seq();
-        if !self.send_bare(record.addr, &Message::Ping { seq, target: record.id }, budget) {
+        if !self.send_bare(sh, record.addr, &Message::Ping { seq, target: record.id }, budget) {
             return;
         }
         let pending = &mut self.claims.pending;
         if pending.len() >= MAX_CLAIMS {
             pending.pop_front();
-            self.stats.claims_dropped += 1;
+            sh.stats.claims_dropped += 1;
         }
-        let until = now.saturating_add(self.config.probe_timeout.saturating_mul(2));
+        let until = now.saturating_add(sh.config.probe_timeout.saturating_mul(2));
         pending.push_back(Claim {
             seq,
             id: NodeId::copy_from_slice(record.id),
@@ -123,18 +131,24 @@ impl<R: RngCore> Node<R> {
 
     /// An ack from `from` with `seq`: if it answers the check of a claim, the claim is
     /// applied as if the member had just been heard of. Returns whether it did.
-    pub(crate) fn claim_answered(&mut self, now: Time, from: SocketAddr, seq: u32) -> bool {
+    pub(crate) fn claim_answered<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        from: SocketAddr,
+        seq: u32,
+    ) -> bool {
         let pending = &mut self.claims.pending;
         let Some(i) = pending.iter().position(|c| c.seq == seq && c.addr == from && c.until >= now) else {
             return false;
         };
         let Some(c) = pending.remove(i) else { return false };
-        self.stats.claims_confirmed += 1;
-        if self.members.find(c.id.as_bytes()).is_none() && !self.make_room() {
-            self.stats.members_dropped += 1;
+        sh.stats.claims_confirmed += 1;
+        if self.members.find(c.id.as_bytes()).is_none() && !self.make_room(sh) {
+            sh.stats.members_dropped += 1;
             return true;
         }
-        self.on_alive(now, c.incarnation, c.id.as_bytes(), c.addr, &c.meta);
+        self.on_alive(sh, now, c.incarnation, c.id.as_bytes(), c.addr, &c.meta);
         if let Some(r) = self.members.find(c.id.as_bytes()) {
             self.members.mark_answered(r);
         }
@@ -144,26 +158,32 @@ impl<R: RngCore> Node<R> {
     /// Makes a place in a full table for a member that just answered: a Down or Left
     /// tombstone goes first, else an entry that never answered this node (a flood vouched
     /// for by a member it trusts, most likely). Returns whether there is room.
-    fn make_room(&mut self) -> bool {
-        if self.members.len() < self.config.max_members {
+    fn make_room<R: RngCore>(&mut self, sh: &mut Shared<'_, R>) -> bool {
+        if self.members.len() < sh.config.max_members {
             return true;
         }
         let gone = self.members.iter().find(|(_, m)| !m.state.is_live());
         let Some(r) = gone.or_else(|| self.members.iter().find(|(_, m)| !m.answered)).map(|(r, _)| r) else {
             return false;
         };
-        self.forget_member(r);
-        self.stats.members_evicted += 1;
+        self.forget(r);
+        sh.stats.members_evicted += 1;
         true
     }
 
     /// Sends `message` alone in a datagram to `dest` (no piggybacked news), if `budget`
     /// has room for it, which it then takes; otherwise sends nothing, counts it, and
     /// returns false.
-    pub(crate) fn send_bare(&mut self, dest: SocketAddr, message: &Message<'_>, budget: Option<&mut usize>) -> bool {
-        let sent = self.outbox.send_bare(dest, message, budget);
+    pub(crate) fn send_bare<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        dest: SocketAddr,
+        message: &Message<'_>,
+        budget: Option<&mut usize>,
+    ) -> bool {
+        let sent = sh.outbox.send_bare(dest, message, budget);
         if !sent {
-            self.stats.stranger_answers_withheld += 1;
+            sh.stats.stranger_answers_withheld += 1;
         }
         sent
     }

@@ -1,14 +1,16 @@
 //! Applying membership news: precedence, state transitions, Lifeguard suspicion
 //! bookkeeping, refutation, events, and re-gossip of what changed.
 
+use super::Membership;
+use crate::config::Config;
 use crate::event::Event;
 use crate::identity::{MemberState, NodeId};
-use crate::incarnation::{at_least, latest, newer, next};
-use crate::lifeguard::suspicion_timeout;
-use crate::members::{Member, MemberRef, Suspicion, supersedes};
-use crate::node::Node;
+use crate::membership::incarnation::{at_least, latest, newer, next};
+use crate::membership::lifeguard::suspicion_timeout;
+use crate::membership::members::{Member, MemberRef, Suspicion, supersedes};
+use crate::membership::timer::TimerKind;
+use crate::shared::Shared;
 use crate::time::Time;
-use crate::timer::TimerKind;
 use crate::wire::{MemberRecord, Message};
 use core::net::SocketAddr;
 use rand_core::RngCore;
@@ -30,7 +32,7 @@ pub(crate) struct Accusation<'a> {
     pub(crate) accuser: &'a [u8],
 }
 
-impl<R: RngCore> Node<R> {
+impl Membership {
     pub(crate) fn is_me(&self, id: &[u8]) -> bool {
         id == self.identity.id.as_bytes()
     }
@@ -43,24 +45,32 @@ impl<R: RngCore> Node<R> {
 
     /// Whether suspicions are focused: told to the suspect and witnesses only, not gossiped
     /// (see `Config::suspicion_witnesses`).
-    pub(crate) fn focused(&self) -> bool {
-        self.config.suspicion_witnesses > 0
+    pub(crate) fn focused(&self, config: &Config) -> bool {
+        config.suspicion_witnesses > 0
     }
 
     /// Somebody says `id` is alive at `addr` with this incarnation.
-    pub(crate) fn on_alive(&mut self, now: Time, incarnation: u32, id: &[u8], addr: SocketAddr, meta: &[u8]) {
+    pub(crate) fn on_alive<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        incarnation: u32,
+        id: &[u8],
+        addr: SocketAddr,
+        meta: &[u8],
+    ) {
         if self.is_me(id) {
             // A newer or different claim about us (our previous life, or a stale view): refute.
             let differs = addr != self.identity.addr || meta != &self.identity.meta[..];
             if newer(incarnation, self.incarnation) || (incarnation == self.incarnation && differs) {
-                self.refute(incarnation, None);
+                self.refute(sh, incarnation, None);
             }
             return;
         }
         let current = self.current(id);
         if !supersedes(current.map(|(_, s, i)| (s, i)), MemberState::Alive, incarnation) {
             if current.is_some_and(|(_, s, i)| s == MemberState::Alive && i == incarnation) {
-                self.heard_again(id, &Message::Alive { incarnation, id, addr, meta });
+                self.heard_again(sh, id, &Message::Alive { incarnation, id, addr, meta });
             }
             return;
         }
@@ -73,15 +83,15 @@ impl<R: RngCore> Node<R> {
             && self.members.get(r).is_some_and(|m| m.addr() != addr)
         {
             trace!(node = %self.identity.id, member = %alloc::string::String::from_utf8_lossy(id), %addr, "a move of a live member refused");
-            self.stats.address_conflicts += 1;
+            sh.stats.address_conflicts += 1;
             return;
         }
         let (r, event, changed) = match current {
             None => {
-                if self.members.len() >= self.config.max_members {
+                if self.members.len() >= sh.config.max_members {
                     // A full table takes a member only once it answers (see `admission.rs`).
                     let claim = MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
-                    self.check_claim(now, &claim, None);
+                    self.check_claim(sh, now, &claim, None);
                     return;
                 }
                 let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);
@@ -106,17 +116,17 @@ impl<R: RngCore> Node<R> {
                     m.set_suspicion(None);
                 });
                 if push_afresh {
-                    self.state.note_pushed(&mut self.members, id, 0);
+                    self.members.reset_pushed(r);
                 }
-                self.witnessed_alive(r);
+                self.witnessed_alive(sh, r);
                 (r, if was != MemberState::Alive { Some(true) } else { changed.then_some(false) }, changed)
             }
         };
         let Some(m) = self.members.get(r) else { return };
         let subject = m.id.clone();
         match event {
-            Some(true) => self.outbox.event(Event::MemberUp(m.info())),
-            Some(false) => self.outbox.event(Event::MemberUpdated(m.info())),
+            Some(true) => sh.outbox.event(Event::MemberUp(m.info())),
+            Some(false) => sh.outbox.event(Event::MemberUpdated(m.info())),
             None => {}
         }
         // A quiet merge keeps quiet only about members that are new to us (who exists);
@@ -132,11 +142,13 @@ impl<R: RngCore> Node<R> {
         // it up: twice the budget, as a Down gets.
         let comeback = current.is_some_and(|(_, was, _)| !was.is_live());
         let message = Message::Alive { incarnation, id, addr, meta };
-        match (current, self.sync.quiet, self.sync.in_join_storm(now)) {
+        match (current, self.quiet, sh.join_storm) {
             (None, true, _) => {}
-            (None, false, true) => self.enqueue_news_sparingly(&subject, &message),
-            _ if comeback && self.focused() => self.enqueue_urgent_news(&subject, &message),
-            _ if current.is_none() || changed || comeback || !self.focused() => self.enqueue_news(&subject, &message),
+            (None, false, true) => self.enqueue_news_sparingly(sh, &subject, &message),
+            _ if comeback && self.focused(sh.config) => self.enqueue_urgent_news(sh, &subject, &message),
+            _ if current.is_none() || changed || comeback || !self.focused(sh.config) => {
+                self.enqueue_news(sh, &subject, &message)
+            }
             _ => {}
         }
     }
@@ -147,7 +159,7 @@ impl<R: RngCore> Node<R> {
     /// happens to reach the suspect. Tell it directly, at once. (The refutation's gossip
     /// is over by then; at 20% loss a node missed all of it about once in 40 runs of 40
     /// nodes for two minutes.)
-    fn correct_stale_accuser(&mut self, a: &Accusation<'_>) {
+    fn correct_stale_accuser<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, a: &Accusation<'_>) {
         let Accusation { at, sender, incarnation: claimed, id, accuser } = *a;
         if accuser != sender || self.left {
             return;
@@ -157,36 +169,36 @@ impl<R: RngCore> Node<R> {
             return;
         };
         let (incarnation, addr, meta) = (m.incarnation, m.addr(), m.meta().clone());
-        self.stats.corrections += 1;
-        self.send(at, &[Message::Alive { incarnation, id, addr, meta: &meta }]);
+        sh.stats.corrections += 1;
+        self.send(sh, at, &[Message::Alive { incarnation, id, addr, meta: &meta }]);
     }
 
     /// A `Suspect` message arrived: its accuser suspects the member at that incarnation.
     /// With focused suspicions, a first-hand accusation (the sender is the accuser) of a
     /// live member this node does not suspect asks it to witness: it checks the suspect
-    /// rather than believe the accuser (see [`Node::witness`]). Otherwise the message is
+    /// rather than believe the accuser (see [`Membership::witness`]). Otherwise the message is
     /// applied as news.
-    pub(crate) fn on_suspect_message(&mut self, now: Time, a: &Accusation<'_>) {
+    pub(crate) fn on_suspect_message<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, a: &Accusation<'_>) {
         let Accusation { at, sender, incarnation, id, accuser } = *a;
         if self.is_me(id) {
-            let direct = self.focused().then(|| self.members.by_id(accuser).map(|m| m.addr()).unwrap_or(at));
-            self.answer_accusation(incarnation, direct);
+            let direct = self.focused(sh.config).then(|| self.members.by_id(accuser).map(|m| m.addr()).unwrap_or(at));
+            self.answer_accusation(sh, incarnation, direct);
             return;
         }
-        if !self.focused() {
-            self.on_suspect(now, incarnation, id, accuser);
-            self.correct_stale_accuser(a);
+        if !self.focused(sh.config) {
+            self.on_suspect(sh, now, incarnation, id, accuser);
+            self.correct_stale_accuser(sh, a);
             return;
         }
         let Some((r, state, current)) = self.current(id) else { return };
         if state == MemberState::Suspect && current == incarnation {
-            self.on_suspect(now, incarnation, id, accuser); // a confirmation
+            self.on_suspect(sh, now, incarnation, id, accuser); // a confirmation
         } else if state.is_live() && accuser == sender {
-            self.witness(now, r, incarnation, accuser, at, false);
+            self.witness(sh, r, incarnation, accuser, at, false);
         } else if state == MemberState::Down && at_least(current, incarnation) && accuser == sender {
             // The accuser missed the Down's gossip: it is news to it.
             let me = self.identity.id.clone();
-            self.send(at, &[Message::Down { incarnation: current, id, from: me.as_bytes() }]);
+            self.send(sh, at, &[Message::Down { incarnation: current, id, from: me.as_bytes() }]);
         }
     }
 
@@ -195,55 +207,61 @@ impl<R: RngCore> Node<R> {
     /// (a refutation that went only to its accuser): rather than ignore the Down or believe
     /// it, it checks the member, and declares it Down at the incarnation it knows if
     /// nothing answers.
-    pub(crate) fn on_down_message(&mut self, now: Time, a: &Accusation<'_>) {
-        if self.focused()
+    pub(crate) fn on_down_message<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, a: &Accusation<'_>) {
+        if self.focused(sh.config)
             && let Some((r, state, current)) = self.current(a.id)
             && state.is_live()
             && newer(current, a.incarnation)
         {
-            self.witness(now, r, a.incarnation, a.accuser, a.at, true);
+            self.witness(sh, r, a.incarnation, a.accuser, a.at, true);
             return;
         }
-        self.on_down(now, a.incarnation, a.id, a.accuser);
-        if !self.focused() {
-            self.correct_stale_accuser(a);
+        self.on_down(sh, now, a.incarnation, a.id, a.accuser);
+        if !self.focused(sh.config) {
+            self.correct_stale_accuser(sh, a);
         }
     }
 
     /// This node's own probe of `target` at `incarnation` went unanswered: suspect it, and
     /// with focused suspicions tell the suspect (so it can refute at once) and ask
     /// witnesses to check it.
-    pub(crate) fn suspect_after_probe(&mut self, now: Time, target: MemberRef, incarnation: u32) {
+    pub(crate) fn suspect_after_probe<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        target: MemberRef,
+        incarnation: u32,
+    ) {
         let Some(id) = self.members.get(target).map(|m| m.id.clone()) else { return };
         let me = self.identity.id.clone();
-        self.on_suspect(now, incarnation, id.as_bytes(), me.as_bytes());
-        if !self.focused() || self.members.get(target).is_none_or(|m| m.state != MemberState::Suspect) {
+        self.on_suspect(sh, now, incarnation, id.as_bytes(), me.as_bytes());
+        if !self.focused(sh.config) || self.members.get(target).is_none_or(|m| m.state != MemberState::Suspect) {
             return;
         }
         let Some(addr) = self.members.get(target).map(|m| m.addr()) else { return };
-        self.send(addr, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
-        self.schedule_recheck(now, target, incarnation);
-        let want = self.config.suspicion_witnesses;
-        let asked = self.ask_witnesses(target, incarnation, want);
+        self.send(sh, addr, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
+        self.schedule_recheck(sh, now, target, incarnation);
+        let want = sh.config.suspicion_witnesses;
+        let asked = self.ask_witnesses(sh, target, incarnation, want);
         if asked < want as u32 {
             // Fewer witnesses than hoped (a small cluster): expect only those.
             let epoch = self.members.update_suspicion(target, |s| s.expected = s.expected.min(asked));
-            self.schedule_suspicion(target, epoch);
+            self.schedule_suspicion(sh, target, epoch);
         }
     }
 
     /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion). Focused
     /// suspicions stay with this node; otherwise they are gossiped.
-    fn on_suspect(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+    fn on_suspect<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
-            self.answer_accusation(incarnation, None);
+            self.answer_accusation(sh, incarnation, None);
             return;
         }
         let Some((r, state, current_inc)) = self.current(id) else {
             return;
         };
         let message = Message::Suspect { incarnation, id, from };
-        let gossip = !self.focused();
+        let gossip = !self.focused(sh.config);
         if state == MemberState::Suspect && incarnation == current_inc {
             if from == id {
                 return; // unattributed (see `merge_record`): not a confirmation
@@ -255,10 +273,10 @@ impl<R: RngCore> Node<R> {
                 let epoch = self.members.update_suspicion(r, |s| {
                     s.confirmers.push(NodeId::copy_from_slice(from));
                 });
-                self.schedule_suspicion(r, epoch);
+                self.schedule_suspicion(sh, r, epoch);
                 if gossip {
                     let subject = NodeId::copy_from_slice(id);
-                    self.enqueue_news(&subject, &message);
+                    self.enqueue_news(sh, &subject, &message);
                 }
             }
             return;
@@ -270,8 +288,8 @@ impl<R: RngCore> Node<R> {
         // the witnesses this node asks (fewer if the cluster is small, see
         // `suspect_after_probe`); otherwise memberlist's `suspicion_mult - 2`.
         let n = self.members.live() + 1;
-        let mut expected = match self.config.suspicion_witnesses {
-            0 => self.config.suspicion_mult.saturating_sub(2),
+        let mut expected = match sh.config.suspicion_witnesses {
+            0 => sh.config.suspicion_mult.saturating_sub(2),
             k => k as u32,
         };
         if (n as u32).saturating_sub(2) < expected {
@@ -289,32 +307,32 @@ impl<R: RngCore> Node<R> {
                 early_checked: false,
             }));
         });
-        self.schedule_suspicion(r, epoch);
+        self.schedule_suspicion(sh, r, epoch);
         if self.is_me(from) {
-            self.stats.suspicions += 1;
+            sh.stats.suspicions += 1;
         }
         let subject = NodeId::copy_from_slice(id);
-        self.outbox.event(Event::MemberSuspect { id: subject.clone(), incarnation });
+        sh.outbox.event(Event::MemberSuspect { id: subject.clone(), incarnation });
         if gossip {
-            self.enqueue_news(&subject, &message);
+            self.enqueue_news(sh, &subject, &message);
         }
     }
 
     /// (Re)schedules the Down deadline of a suspect from its confirmations so far.
-    fn schedule_suspicion(&mut self, r: MemberRef, epoch: Option<u32>) {
+    fn schedule_suspicion<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, r: MemberRef, epoch: Option<u32>) {
         let (Some(epoch), Some(m)) = (epoch, self.members.get(r)) else { return };
         let Some(s) = m.suspicion() else { return };
-        let (early, last) = self.suspicion_deadlines(s);
-        let at = if self.config.verify_before_down && !s.early_checked && early < last { early } else { last };
+        let (early, last) = self.suspicion_deadlines(sh.config, s);
+        let at = if sh.config.verify_before_down && !s.early_checked && early < last { early } else { last };
         self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
     }
 
     /// When a suspicion reaches its minimum timeout, and when it runs out (later, until
     /// Lifeguard's independent confirmations arrive).
-    fn suspicion_deadlines(&self, s: &Suspicion) -> (Time, Time) {
-        let min = self.config.suspicion_timeout();
-        let timeout = if self.config.dynamic_suspicion {
-            let max = min.saturating_mul(self.config.suspicion_max_timeout_mult);
+    fn suspicion_deadlines(&self, config: &Config, s: &Suspicion) -> (Time, Time) {
+        let min = config.suspicion_timeout();
+        let timeout = if config.dynamic_suspicion {
+            let max = min.saturating_mul(config.suspicion_max_timeout_mult);
             suspicion_timeout(min, max, s.expected, s.confirmations())
         } else {
             min
@@ -326,42 +344,42 @@ impl<R: RngCore> Node<R> {
     /// one last check when `verify_before_down` is on. With that option, a suspicion still
     /// short of Lifeguard's confirmations is also checked once at its minimum timeout.
     ///
-    /// The check (a buddy ping plus ping-reqs, see `Node::verify_suspect`) delays a true
+    /// The check (a buddy ping plus ping-reqs, see `Membership::verify_suspect`) delays a true
     /// Down by one probe timeout. It saves a live member from a node that missed every
     /// copy of its refutation, or that was itself cut off when it raised the suspicion:
     /// both otherwise declare a healthy member Down on stale news.
-    pub(crate) fn suspicion_expired(&mut self, now: Time, r: MemberRef) {
+    pub(crate) fn suspicion_expired<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, r: MemberRef) {
         let Some(m) = self.members.get(r) else { return };
         let Some(s) = m.suspicion().filter(|_| m.state == MemberState::Suspect) else { return };
-        if self.config.verify_before_down && !s.early_checked && now < self.suspicion_deadlines(s).1 {
+        if sh.config.verify_before_down && !s.early_checked && now < self.suspicion_deadlines(sh.config, s).1 {
             // Still waiting for confirmations at the minimum timeout: check early, so a
             // suspicion whose refutation we missed does not linger until the maximum.
             let epoch = self.members.update_suspicion(r, |s| {
                 s.early_checked = true;
             });
-            self.verify_suspect(r);
-            self.schedule_suspicion(r, epoch);
+            self.verify_suspect(sh, r);
+            self.schedule_suspicion(sh, r, epoch);
             return;
         }
-        if self.config.verify_before_down && !s.verified {
+        if sh.config.verify_before_down && !s.verified {
             let epoch = self.members.update_suspicion(r, |s| {
                 s.verified = true;
             });
-            self.verify_suspect(r);
+            self.verify_suspect(sh, r);
             if let Some(epoch) = epoch {
-                let at = now.saturating_add(self.health.scale(self.check_wait()));
+                let at = now.saturating_add(self.health.scale(self.check_wait(sh.config)));
                 self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
             }
             return;
         }
         let (incarnation, id) = (m.incarnation, m.id.clone());
         let me = self.identity.id.clone();
-        self.on_down(now, incarnation, id.as_bytes(), me.as_bytes());
+        self.on_down(sh, now, incarnation, id.as_bytes(), me.as_bytes());
     }
 
     /// A suspect answered its pre-Down check: it is alive, so the suspicion starts over
     /// (its refutation, carried by the answer, usually ends it at once).
-    pub(crate) fn suspect_answered(&mut self, now: Time, r: MemberRef) {
+    pub(crate) fn suspect_answered<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, r: MemberRef) {
         if self.members.get(r).is_none_or(|m| m.state != MemberState::Suspect) {
             return;
         }
@@ -369,50 +387,64 @@ impl<R: RngCore> Node<R> {
             s.start = now;
             s.verified = false;
         });
-        self.schedule_suspicion(r, epoch);
+        self.schedule_suspicion(sh, r, epoch);
     }
 
     /// `from` declared `id` Down at this incarnation.
-    pub(crate) fn on_down(&mut self, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+    pub(crate) fn on_down<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        incarnation: u32,
+        id: &[u8],
+        from: &[u8],
+    ) {
         if self.is_me(id) {
-            self.answer_accusation(incarnation, None);
+            self.answer_accusation(sh, incarnation, None);
             return;
         }
-        if self.bury(now, id, MemberState::Down, incarnation) {
+        if self.bury(sh, now, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.outbox.event(Event::MemberDown { id: subject.clone(), incarnation });
+            sh.outbox.event(Event::MemberDown { id: subject.clone(), incarnation });
             // Focused, every node learns of a Down from gossip alone (no suspicion of its
             // own runs out in step): twice the usual budget, so the epidemic misses nobody.
             let message = Message::Down { incarnation, id, from };
-            if self.focused() {
-                self.enqueue_urgent_news(&subject, &message);
+            if self.focused(sh.config) {
+                self.enqueue_urgent_news(sh, &subject, &message);
             } else {
-                self.enqueue_news(&subject, &message);
+                self.enqueue_news(sh, &subject, &message);
             }
             // A Down is rare and urgent: pass it on at once rather than at the next gossip
             // round, so it crosses the cluster in round trips, and to twice the usual fanout:
             // a node that the first wave misses (one in e^fanout) waits for a gossip round.
-            self.gossip_now(now, self.config.gossip_nodes * 2);
+            self.gossip_now(sh, now, sh.config.gossip_nodes * 2);
         }
     }
 
     /// `id` left gracefully at this incarnation.
-    pub(crate) fn on_left(&mut self, now: Time, incarnation: u32, id: &[u8]) {
+    pub(crate) fn on_left<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, incarnation: u32, id: &[u8]) {
         if self.is_me(id) {
             // Only we announce our own leave; a copy of it is stale news to answer.
-            self.answer_accusation(incarnation, None);
+            self.answer_accusation(sh, incarnation, None);
             return;
         }
-        if self.bury(now, id, MemberState::Left, incarnation) {
+        if self.bury(sh, now, id, MemberState::Left, incarnation) {
             let subject = NodeId::copy_from_slice(id);
-            self.outbox.event(Event::MemberLeft { id: subject.clone(), incarnation });
-            self.enqueue_news(&subject, &Message::Left { incarnation, id });
+            sh.outbox.event(Event::MemberLeft { id: subject.clone(), incarnation });
+            self.enqueue_news(sh, &subject, &Message::Left { incarnation, id });
         }
     }
 
     /// Moves a member to a tombstone state (Down or Left) if the news supersedes what is
     /// known, and schedules its reclaim. Returns whether it changed.
-    fn bury(&mut self, now: Time, id: &[u8], state: MemberState, incarnation: u32) -> bool {
+    fn bury<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        id: &[u8],
+        state: MemberState,
+        incarnation: u32,
+    ) -> bool {
         let Some((r, cur, cur_inc)) = self.current(id) else {
             return false;
         };
@@ -426,7 +458,7 @@ impl<R: RngCore> Node<R> {
             m.set_suspicion(None);
         });
         if let Some(epoch) = epoch {
-            self.deadlines.schedule(now.saturating_add(self.config.reclaim_after), TimerKind::Reclaim, r, epoch);
+            self.deadlines.schedule(now.saturating_add(sh.config.reclaim_after), TimerKind::Reclaim, r, epoch);
         }
         true
     }
@@ -444,20 +476,26 @@ impl<R: RngCore> Node<R> {
     /// to the member: a live one refutes to everyone (after a partition heals, this is how
     /// each side learns that the other holds it Down), and a dead one is found by probes
     /// as usual.
-    pub(crate) fn merge_record(&mut self, now: Time, record: &MemberRecord<'_>, sender: &[u8]) {
+    pub(crate) fn merge_record<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        record: &MemberRecord<'_>,
+        sender: &[u8],
+    ) {
         let MemberRecord { state, incarnation, id, addr, meta } = *record;
         match state {
-            MemberState::Alive => self.on_alive(now, incarnation, id, addr, meta),
-            MemberState::Suspect if self.focused() => self.on_alive(now, incarnation, id, addr, meta),
-            MemberState::Down if self.focused() && !self.is_me(id) => {
+            MemberState::Alive => self.on_alive(sh, now, incarnation, id, addr, meta),
+            MemberState::Suspect if self.focused(sh.config) => self.on_alive(sh, now, incarnation, id, addr, meta),
+            MemberState::Down if self.focused(sh.config) && !self.is_me(id) => {
                 let unrefuted =
                     self.members.by_id(id).filter(|m| m.state.is_live() && at_least(incarnation, m.incarnation));
                 if let Some(at) = unrefuted.map(|m| m.addr()) {
-                    self.send(at, &[Message::Down { incarnation, id, from: sender }]);
+                    self.send(sh, at, &[Message::Down { incarnation, id, from: sender }]);
                 }
             }
-            MemberState::Suspect | MemberState::Down => self.on_suspect(now, incarnation, id, id),
-            MemberState::Left => self.on_left(now, incarnation, id),
+            MemberState::Suspect | MemberState::Down => self.on_suspect(sh, now, incarnation, id, id),
+            MemberState::Left => self.on_left(sh, now, incarnation, id),
         }
     }
 
@@ -469,44 +507,44 @@ impl<R: RngCore> Node<R> {
     /// `direct`: a focused suspicion, known only to its accuser (at this address) and its
     /// witnesses: the answer goes straight to the accuser and rides on our next few packets
     /// (the acks to the witnesses' pings), instead of being gossiped to everyone.
-    fn answer_accusation(&mut self, incarnation: u32, direct: Option<SocketAddr>) {
+    fn answer_accusation<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, incarnation: u32, direct: Option<SocketAddr>) {
         if self.left {
             return;
         }
         if at_least(incarnation, self.incarnation) {
-            self.refute(incarnation, direct);
+            self.refute(sh, incarnation, direct);
         } else {
-            self.announce_self(direct);
+            self.announce_self(sh, direct);
         }
     }
 
     /// Announces a higher incarnation than `claimed`, so that this node's Alive supersedes
-    /// whatever was said about it (`direct`: see [`Node::answer_accusation`]).
-    fn refute(&mut self, claimed: u32, direct: Option<SocketAddr>) {
+    /// whatever was said about it (`direct`: see [`Membership::answer_accusation`]).
+    fn refute<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, claimed: u32, direct: Option<SocketAddr>) {
         self.incarnation = next(latest(claimed, self.incarnation));
-        self.stats.refutations += 1;
-        if self.config.local_health {
+        sh.stats.refutations += 1;
+        if sh.config.local_health {
             // Lifeguard: being suspected hints that we are the slow one.
-            self.health.apply(1, self.config.local_health_max);
+            self.health.apply(1, sh.config.local_health_max);
         }
-        self.outbox.event(Event::Refuted { incarnation: self.incarnation });
-        self.announce_self(direct);
+        sh.outbox.event(Event::Refuted { incarnation: self.incarnation });
+        self.announce_self(sh, direct);
     }
 
     /// Queues this node's Alive at its current incarnation for dissemination, or with
     /// `direct` sends it to that address and lets it ride on the next few packets only.
-    pub(crate) fn announce_self(&mut self, direct: Option<SocketAddr>) {
+    pub(crate) fn announce_self<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, direct: Option<SocketAddr>) {
         /// Sends of a direct answer's copy on our own next packets.
         const DIRECT_RIDES: u32 = 3;
         let me = self.identity.clone();
         let alive =
             Message::Alive { incarnation: self.incarnation, id: me.id.as_bytes(), addr: me.addr, meta: &me.meta };
         match direct {
-            None => self.enqueue_news(&me.id, &alive),
+            None => self.enqueue_news(sh, &me.id, &alive),
             Some(accuser) => {
-                self.send(accuser, &[alive]);
-                let rides = self.retransmit_budget().saturating_sub(DIRECT_RIDES);
-                self.enqueue_news_with(&me.id, &alive, rides, 0);
+                self.send(sh, accuser, &[alive]);
+                let rides = self.retransmit_budget(sh.config).saturating_sub(DIRECT_RIDES);
+                self.enqueue_news_with(sh, &me.id, &alive, rides, 0);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Per-member deadlines (suspicion expiry, tombstone reclaim) in one heap.
 
-use crate::members::MemberRef;
+use crate::membership::members::MemberRef;
 use crate::time::Time;
 use alloc::collections::BinaryHeap;
 use core::cmp::Reverse;

@@ -1,13 +1,15 @@
 //! The SWIM probe cycle: ring and randomized round-robin pings, ping-req through helpers,
 //! relayed acks and Lifeguard nacks, and a suspicion when nothing answers.
 
+use super::Membership;
+use crate::config::Config;
 use crate::config::Detector;
-use crate::focused::Focused;
 use crate::identity::MemberState;
-use crate::members::{MemberRef, Members};
-use crate::node::Node;
-use crate::phi::{RttWindow, probe_waits};
+use crate::membership::focused::Focused;
+use crate::membership::members::{MemberRef, Members};
+use crate::membership::phi::{RttWindow, probe_waits};
 use crate::rand::Walk;
+use crate::shared::Shared;
 use crate::time::Time;
 use crate::wire::Message;
 use alloc::collections::VecDeque;
@@ -67,7 +69,7 @@ pub(crate) struct Prober {
     /// Round-trip times of the direct acks to this node's probes ([`Detector::Phi`]).
     pub(crate) rtt: RttWindow,
     /// The latest round trips of direct acks, whatever the detector, until the
-    /// application takes them ([`Node::drain_probe_rtts`]).
+    /// application takes them ([`Node::drain_probe_rtts`](crate::Node::drain_probe_rtts)).
     pub(crate) recent_rtts: VecDeque<Duration>,
 }
 
@@ -225,30 +227,30 @@ impl Prober {
     }
 }
 
-impl<R: RngCore> Node<R> {
+impl Membership {
     /// Runs the probe cycle's due timers: relay deadlines, the indirect phase, the next probe.
-    pub(crate) fn probe_timers(&mut self, now: Time) {
+    pub(crate) fn probe_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time) {
         while let Some(r) = self.prober.relays.front()
             && r.deadline <= now
         {
             let (origin, seq) = (r.origin, r.origin_seq);
             self.prober.relays.pop_front();
-            self.send(origin, &[Message::Nack { seq }]);
+            self.send(sh, origin, &[Message::Nack { seq }]);
         }
-        self.focused_timers(now);
+        self.focused_timers(sh, now);
         for lane in Lane::ALL {
-            self.lane_timers(now, lane);
+            self.lane_timers(sh, now, lane);
         }
     }
 
     /// One lane's due timers: its probe's indirect phase and end, and its next probe.
-    fn lane_timers(&mut self, now: Time, lane: Lane) {
+    fn lane_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, lane: Lane) {
         if let Some(p) = &self.prober.lane(lane).current
             && !p.acked
             && !p.indirect_sent
             && p.indirect_at <= now
         {
-            self.send_indirect(lane);
+            self.send_indirect(sh, lane);
         }
         if let Some(p) = self.prober.lane(lane).current.as_mut()
             && !p.acked
@@ -257,24 +259,24 @@ impl<R: RngCore> Node<R> {
         {
             p.finished = true;
             let p = *p;
-            self.finish_probe(now, p);
+            self.finish_probe(sh, now, p);
         }
         if self.prober.lane(lane).next_probe <= now && !self.left {
             if let Some(p) = self.prober.lane(lane).current.take()
                 && !p.finished
             {
-                self.finish_probe(now, p);
+                self.finish_probe(sh, now, p);
             }
-            self.start_probe(now, lane);
-            let period = self.probe_period(lane).unwrap_or(Duration::MAX);
+            self.start_probe(sh, now, lane);
+            let period = self.probe_period(sh.config, lane).unwrap_or(Duration::MAX);
             self.prober.lane(lane).next_probe = now.saturating_add(self.health.scale(period));
         }
     }
 
     /// Time between two probes of `lane` (see [`Lane`]), or `None` if it does not run.
-    pub(crate) fn probe_period(&self, lane: Lane) -> Option<Duration> {
-        let interval = self.config.probe_interval;
-        match (lane, self.config.ring_probes) {
+    pub(crate) fn probe_period(&self, config: &Config, lane: Lane) -> Option<Duration> {
+        let interval = config.probe_interval;
+        match (lane, config.ring_probes) {
             (Lane::Ring, false) => None,
             (Lane::Walk, false) => Some(interval),
             (Lane::Ring, true) => Some(interval.saturating_mul(WALK_SHARE) / (WALK_SHARE - 1)),
@@ -282,10 +284,10 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    fn start_probe(&mut self, now: Time, lane: Lane) {
+    fn start_probe<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, lane: Lane) {
         let target = match lane {
             Lane::Ring => self.prober.successor(&self.members, self.identity.id.as_bytes()),
-            Lane::Walk => self.prober.next_walk_target(&self.members, &mut self.rng),
+            Lane::Walk => self.prober.next_walk_target(&self.members, &mut *sh.rng),
         };
         let Some(target) = target else {
             return;
@@ -293,16 +295,16 @@ impl<R: RngCore> Node<R> {
         let Some((incarnation, addr)) = self.members.get(target).map(|m| (m.incarnation, m.addr())) else {
             return;
         };
-        let seq = self.ping_member(target, self.config.buddy_system);
-        self.stats.probes += 1;
-        let (indirect_at, finish_at) = match self.phi_waits() {
+        let seq = self.ping_member(sh, target, sh.config.buddy_system);
+        sh.stats.probes += 1;
+        let (indirect_at, finish_at) = match self.phi_waits(sh.config) {
             Some((direct, indirect)) => {
                 let indirect_at = now.saturating_add(self.health.scale(direct));
                 (indirect_at, indirect_at.saturating_add(self.health.scale(indirect)))
             }
             None => {
-                let indirect_at = now.saturating_add(self.health.scale(self.config.probe_timeout));
-                (indirect_at, indirect_at.saturating_add(self.health.scale(self.config.probe_timeout)))
+                let indirect_at = now.saturating_add(self.health.scale(sh.config.probe_timeout));
+                (indirect_at, indirect_at.saturating_add(self.health.scale(sh.config.probe_timeout)))
             }
         };
         self.prober.lane(lane).current = Some(Probe {
@@ -325,26 +327,26 @@ impl<R: RngCore> Node<R> {
     /// [`Detector::Phi`] with enough round trips measured: the wait for a direct ack and
     /// then for the helpers' answers, before local health stretches them (see
     /// [`probe_waits`]). `None` means SWIM's fixed timeouts apply.
-    pub(crate) fn phi_waits(&self) -> Option<(Duration, Duration)> {
-        if self.config.detector != Detector::Phi || self.prober.rtt.len() < self.config.phi_min_samples {
+    pub(crate) fn phi_waits(&self, config: &Config) -> Option<(Duration, Duration)> {
+        if config.detector != Detector::Phi || self.prober.rtt.len() < config.phi_min_samples {
             return None;
         }
-        let t = self.prober.rtt.timeout(self.config.phi_threshold, self.config.phi_min_std)?;
-        Some(probe_waits(t, self.config.probe_interval))
+        let t = self.prober.rtt.timeout(config.phi_threshold, config.phi_min_std)?;
+        Some(probe_waits(t, config.probe_interval))
     }
 
     /// How long this node now waits for a direct ack before asking helpers, local health's
     /// stretch included: `probe_timeout`, or with [`Detector::Phi`] (once
     /// `phi_min_samples` round trips are known) the phi timeout of the measured RTTs.
-    pub fn direct_ack_timeout(&self) -> Duration {
-        let wait = self.phi_waits().map_or(self.config.probe_timeout, |(direct, _)| direct);
+    pub(crate) fn direct_ack_timeout(&self, config: &Config) -> Duration {
+        let wait = self.phi_waits(config).map_or(config.probe_timeout, |(direct, _)| direct);
         self.health.scale(wait)
     }
 
     /// Pings a member and returns the sequence number used. With `buddy`, a ping to a
     /// suspect carries the suspicion (Lifeguard's buddy system) *ahead of* the ping, so a
     /// live suspect reads it first and its ack already carries its refutation.
-    pub(crate) fn ping_member(&mut self, target: MemberRef, buddy: bool) -> u32 {
+    pub(crate) fn ping_member<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, target: MemberRef, buddy: bool) -> u32 {
         let seq = self.prober.next_seq();
         let Some(m) = self.members.get(target) else { return seq };
         let (id, addr) = (m.id.clone(), m.addr());
@@ -355,13 +357,14 @@ impl<R: RngCore> Node<R> {
             messages.push(Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() });
         }
         messages.push(Message::Ping { seq, target: id.as_bytes() });
-        self.send(addr, &messages);
+        self.send(sh, addr, &messages);
         seq
     }
 
     /// Up to `count` distinct random Alive members other than `target` and `except`.
-    pub(crate) fn random_alive(
+    pub(crate) fn random_alive<R: RngCore>(
         &mut self,
+        sh: &mut Shared<'_, R>,
         target: MemberRef,
         except: Option<SocketAddr>,
         count: usize,
@@ -371,7 +374,7 @@ impl<R: RngCore> Node<R> {
             if picked.len() >= count {
                 break;
             }
-            let Some((r, m)) = self.members.random(&mut self.rng) else { break };
+            let Some((r, m)) = self.members.random(&mut *sh.rng) else { break };
             let addr = m.addr();
             if r != target && m.state == MemberState::Alive && Some(addr) != except && !picked.contains(&addr) {
                 picked.push(addr);
@@ -382,40 +385,46 @@ impl<R: RngCore> Node<R> {
 
     /// Asks up to `indirect_checks` Alive members other than `target` (and `except`) to
     /// ping it for us with sequence number `seq`. Returns how many were asked.
-    pub(crate) fn ask_helpers(&mut self, target: MemberRef, seq: u32, except: Option<SocketAddr>) -> usize {
+    pub(crate) fn ask_helpers<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        target: MemberRef,
+        seq: u32,
+        except: Option<SocketAddr>,
+    ) -> usize {
         let Some(m) = self.members.get(target) else { return 0 };
         let (id, addr) = (m.id.clone(), m.addr());
-        let helpers = self.random_alive(target, except, self.config.indirect_checks);
+        let helpers = self.random_alive(sh, target, except, sh.config.indirect_checks);
         for &helper in &helpers {
-            self.send(helper, &[Message::PingReq { seq, target: id.as_bytes(), addr }]);
+            self.send(sh, helper, &[Message::PingReq { seq, target: id.as_bytes(), addr }]);
         }
-        self.stats.indirect_probes += helpers.len() as u64;
+        sh.stats.indirect_probes += helpers.len() as u64;
         helpers.len()
     }
 
     /// Checks a suspect once more before declaring it Down: a buddy ping and ping-reqs
-    /// through helpers, all at once. Any ack (see [`Node::on_ack`]) restarts the suspicion
+    /// through helpers, all at once. Any ack (see [`Membership::on_ack`]) restarts the suspicion
     /// instead, so a member that answers is never declared Down on stale news.
-    pub(crate) fn verify_suspect(&mut self, target: MemberRef) {
-        let seq = self.ping_member(target, true);
-        self.ask_helpers(target, seq, None);
+    pub(crate) fn verify_suspect<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, target: MemberRef) {
+        let seq = self.ping_member(sh, target, true);
+        self.ask_helpers(sh, target, seq, None);
         /// Verifications in flight are few (one per expiring suspicion); bound them anyway.
         const MAX_VERIFICATIONS: usize = 64;
         if self.prober.verifications.len() >= MAX_VERIFICATIONS {
             self.prober.verifications.pop_front();
         }
         self.prober.verifications.push_back((seq, target));
-        self.stats.verifications += 1;
+        sh.stats.verifications += 1;
     }
 
     /// No direct ack in time: ask helpers to probe for us (Lifeguard: and expect nacks).
-    fn send_indirect(&mut self, lane: Lane) {
+    fn send_indirect<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, lane: Lane) {
         let Some(p) = self.prober.lane(lane).current.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target) = (p.seq, p.target);
-        let asked = self.ask_helpers(target, seq, None);
+        let asked = self.ask_helpers(sh, target, seq, None);
         if let Some(p) = self.prober.lane(lane).current.as_mut()
-            && self.config.local_health
+            && sh.config.local_health
         {
             p.expected_nacks = asked as u32;
         }
@@ -423,16 +432,16 @@ impl<R: RngCore> Node<R> {
 
     /// The probe's time is up: adjust local health, and suspect the target if nothing
     /// answered.
-    fn finish_probe(&mut self, now: Time, p: Probe) {
-        let max = self.config.local_health_max;
+    fn finish_probe<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, p: Probe) {
+        let max = sh.config.local_health_max;
         if p.acked {
-            if self.config.local_health {
+            if sh.config.local_health {
                 self.health.apply(-1, max);
             }
             return;
         }
-        self.stats.failed_probes += 1;
-        if self.config.local_health {
+        sh.stats.failed_probes += 1;
+        if sh.config.local_health {
             // Lifeguard: helpers that did not even nack suggest that we are the slow one.
             let missed = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
             self.health.apply(missed as i32, max);
@@ -441,38 +450,48 @@ impl<R: RngCore> Node<R> {
             return;
         };
         if m.state.is_live() {
-            self.suspect_after_probe(now, p.target, p.incarnation);
+            self.suspect_after_probe(sh, now, p.target, p.incarnation);
         }
     }
 
     /// How long a check (of a suspect, all paths at once) waits for an answer: with phi, as
     /// a probe waits for its helpers (two round trips); SWIM waits one probe timeout.
-    pub(crate) fn check_wait(&self) -> Duration {
-        self.phi_waits().map_or(self.config.probe_timeout, |(_, indirect)| indirect)
+    pub(crate) fn check_wait(&self, config: &Config) -> Duration {
+        self.phi_waits(config).map_or(config.probe_timeout, |(_, indirect)| indirect)
     }
 
     /// A ping from `from`. `stranger`: when the sender is one, the bytes that may still go
-    /// back to it; it gets a bare ack within them (see `admission.rs`).
-    pub(crate) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &[u8], stranger: Option<&mut usize>) {
+    /// back to it; it gets a bare ack within them (see `admission.rs`). `kv_sum`: our
+    /// key/value sum, for the ack.
+    pub(crate) fn on_ping<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        from: SocketAddr,
+        seq: u32,
+        target: &[u8],
+        stranger: Option<&mut usize>,
+        kv_sum: u64,
+    ) {
         if target != self.identity.id.as_bytes() {
             // Meant for a member that used to live at this address.
-            self.stats.misdirected_pings += 1;
+            sh.stats.misdirected_pings += 1;
             return;
         }
         if stranger.is_some() {
-            self.send_bare(from, &Message::Ack { seq }, stranger);
+            self.send_bare(sh, from, &Message::Ack { seq }, stranger);
             return;
         }
-        // A node that holds keys tells its prober its key/value sum (see `Message::KeySum` in `Node::apply_message`).
-        match self.state.store.sum() {
-            0 => self.send(from, &[Message::Ack { seq }]),
-            sum => self.send(from, &[Message::Ack { seq }, Message::KeySum { sum }]),
+        // A node that holds keys tells its prober its key/value sum, `kv_sum` (see
+        // `Message::KeySum` in `Node::apply_message`).
+        match kv_sum {
+            0 => self.send(sh, from, &[Message::Ack { seq }]),
+            sum => self.send(sh, from, &[Message::Ack { seq }, Message::KeySum { sum }]),
         }
     }
 
     /// An ack from `from`: for the current probe (directly from its target, or relayed by
     /// a helper), a pre-Down check, or a ping this node relays.
-    pub(crate) fn on_ack(&mut self, now: Time, from: SocketAddr, seq: u32) {
+    pub(crate) fn on_ack<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, from: SocketAddr, seq: u32) {
         if let Some(p) = self.prober.probe_with(seq) {
             p.acked = true;
             // Phi's window: round trips of direct acks only, each probe's first one (a
@@ -482,7 +501,7 @@ impl<R: RngCore> Node<R> {
                 p.direct_acked = true;
                 let (target, rtt) = (p.target, now.saturating_since(p.sent));
                 self.members.mark_answered(target);
-                if self.config.detector == Detector::Phi {
+                if sh.config.detector == Detector::Phi {
                     self.prober.rtt.record(rtt);
                 }
                 if self.prober.recent_rtts.len() >= RECENT_RTTS {
@@ -492,13 +511,13 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        if self.claim_answered(now, from, seq) {
+        if self.claim_answered(sh, now, from, seq) {
             return;
         }
         if let Some(i) = self.prober.verifications.iter().position(|v| v.0 == seq)
             && let Some((_, suspect)) = self.prober.verifications.remove(i)
         {
-            self.suspect_answered(now, suspect);
+            self.suspect_answered(sh, now, suspect);
             return;
         }
         if self.prober.focused.answered(seq) {
@@ -507,7 +526,7 @@ impl<R: RngCore> Node<R> {
         if let Some(i) = self.prober.relays.iter().position(|r| r.seq == seq)
             && let Some(relay) = self.prober.relays.remove(i)
         {
-            self.send(relay.origin, &[Message::Ack { seq: relay.origin_seq }]);
+            self.send(sh, relay.origin, &[Message::Ack { seq: relay.origin_seq }]);
         }
     }
 
@@ -519,16 +538,17 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    pub(crate) fn on_ping_req(
+    pub(crate) fn on_ping_req<R: RngCore>(
         &mut self,
+        sh: &mut Shared<'_, R>,
         now: Time,
         from: SocketAddr,
         origin_seq: u32,
         target: &[u8],
         addr: SocketAddr,
     ) {
-        if self.prober.relays.len() >= self.config.max_relays {
-            self.stats.relays_dropped += 1;
+        if self.prober.relays.len() >= sh.config.max_relays {
+            sh.stats.relays_dropped += 1;
             return;
         }
         let seq = self.prober.next_seq();
@@ -536,15 +556,15 @@ impl<R: RngCore> Node<R> {
         // With phi, the origin waits `2t` for its helpers and this node's own `t` (the time
         // by which a live member's ack is due) is the estimate of the origin's: nack at
         // 0.8 t, as SWIM does at 0.8 probe_timeout.
-        let deadline = match self.phi_waits() {
+        let deadline = match self.phi_waits(sh.config) {
             Some((direct, _)) => now.saturating_add(direct.saturating_mul(4) / 5),
-            None => now.saturating_add(self.config.probe_timeout.mul_f32(0.8)),
+            None => now.saturating_add(sh.config.probe_timeout.mul_f32(0.8)),
         };
         // Kept in deadline order (phi's `t` moves between relays; SWIM's wait does not, and
         // there this is a push to the back).
         let at = self.prober.relays.partition_point(|r| r.deadline <= deadline);
         self.prober.relays.insert(at, Relay { seq, origin: from, origin_seq, deadline });
-        self.send(addr, &[Message::Ping { seq, target }]);
-        self.stats.relays += 1;
+        self.send(sh, addr, &[Message::Ping { seq, target }]);
+        sh.stats.relays += 1;
     }
 }

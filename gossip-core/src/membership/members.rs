@@ -3,9 +3,9 @@
 
 use crate::digest::Digest;
 use crate::hashing::Keys;
-use crate::id_index::IdIndex;
 use crate::identity::{MemberInfo, MemberState, NodeId};
-use crate::incarnation::{at_least, newer};
+use crate::membership::id_index::IdIndex;
+use crate::membership::incarnation::{at_least, newer};
 use crate::prelude::*;
 use crate::time::Time;
 use bytes::Bytes;
@@ -165,7 +165,7 @@ pub(crate) struct Suspicion {
     pub(crate) start: Time,
     pub(crate) expected: u32,
     pub(crate) confirmers: SmallVec<[NodeId; 4]>,
-    /// Whether the pre-Down verification was sent (see `Node::suspicion_expired`).
+    /// Whether the pre-Down verification was sent (see `Membership::suspicion_expired`).
     pub(crate) verified: bool,
     /// Whether the early check at the minimum timeout was sent.
     pub(crate) early_checked: bool,
@@ -216,6 +216,8 @@ pub(crate) struct Members {
     live_set_version: u64,
     /// Per-bucket sums of every member's (id, incarnation, state), for digest-first syncs.
     digest: Digest,
+    /// Push marks reset so far (see [`Members::reset_pushed`]).
+    push_resets: u64,
 }
 
 impl Members {
@@ -230,6 +232,7 @@ impl Members {
             down: 0,
             live_set_version: 0,
             digest: Digest::default(),
+            push_resets: 0,
         }
     }
 
@@ -348,6 +351,23 @@ impl Members {
                 f(s);
             }
         })
+    }
+
+    /// Sets a member's push mark back to nothing pushed (perhaps a new life, which holds
+    /// none of our keys), without a new epoch, and counts it: see [`Members::push_resets`].
+    pub(crate) fn reset_pushed(&mut self, r: MemberRef) {
+        if let Some(slot) = self.slots.get_mut(r.idx as usize).filter(|s| s.generation == r.generation)
+            && let Some(member) = slot.member.as_mut()
+        {
+            member.pushed = 0;
+            self.push_resets += 1;
+        }
+    }
+
+    /// How many push marks were reset: owner pushes idle until it changes (see
+    /// `state/push.rs`).
+    pub(crate) fn push_resets(&self) -> u64 {
+        self.push_resets
     }
 
     /// Notes that a member answered this node's ping. Not a change of state: its timers

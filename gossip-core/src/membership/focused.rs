@@ -6,10 +6,11 @@
 //!
 //! [`Config::suspicion_witnesses`]: crate::Config::suspicion_witnesses
 
+use super::Membership;
 use crate::identity::MemberState;
-use crate::incarnation::{latest, newer};
-use crate::members::MemberRef;
-use crate::node::Node;
+use crate::membership::incarnation::{latest, newer};
+use crate::membership::members::MemberRef;
+use crate::shared::Shared;
 use crate::time::Time;
 use crate::wire::Message;
 use alloc::collections::VecDeque;
@@ -64,14 +65,14 @@ impl Focused {
     }
 }
 
-impl<R: RngCore> Node<R> {
+impl Membership {
     /// Runs the due witness checks and rechecks.
-    pub(crate) fn focused_timers(&mut self, now: Time) {
+    pub(crate) fn focused_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time) {
         while let Some(w) = self.prober.focused.checks.front().copied()
             && w.deadline <= now
         {
             self.prober.focused.checks.pop_front();
-            self.witness_check_done(now, w);
+            self.witness_check_done(sh, now, w);
         }
         while let Some(&(at, suspect, incarnation)) = self.prober.focused.rechecks.front()
             && at <= now
@@ -82,21 +83,27 @@ impl<R: RngCore> Node<R> {
                 .get(suspect)
                 .is_some_and(|m| m.state == MemberState::Suspect && m.incarnation == incarnation);
             if still {
-                self.ping_member(suspect, true);
-                self.schedule_recheck(now, suspect, incarnation);
+                self.ping_member(sh, suspect, true);
+                self.schedule_recheck(sh, now, suspect, incarnation);
             }
         }
     }
 
     /// Asks up to `count` random Alive members other than `suspect` to check it, each
     /// told by a `Suspect` in this node's name. Returns how many.
-    pub(crate) fn ask_witnesses(&mut self, suspect: MemberRef, incarnation: u32, count: usize) -> u32 {
+    pub(crate) fn ask_witnesses<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        suspect: MemberRef,
+        incarnation: u32,
+        count: usize,
+    ) -> u32 {
         let Some(id) = self.members.get(suspect).map(|m| m.id.clone()) else { return 0 };
-        let witnesses = self.random_alive(suspect, None, count);
+        let witnesses = self.random_alive(sh, suspect, None, count);
         let me = self.identity.id.clone();
         let notice = Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() };
         for &w in &witnesses {
-            self.send(w, &[notice]);
+            self.send(sh, w, &[notice]);
         }
         witnesses.len() as u32
     }
@@ -104,12 +111,12 @@ impl<R: RngCore> Node<R> {
     /// `accuser` (at `accuser_addr`) suspects `suspect` at `incarnation` and asked this node
     /// to witness (or, with `down`, declared it Down while this node knows it live): ping it
     /// at once with the accusation attached (so a live suspect refutes: straight to its
-    /// accuser, or to everyone for a Down) and through helpers. See [`Node::witness_check_done`] for
+    /// accuser, or to everyone for a Down) and through helpers. See [`Membership::witness_check_done`] for
     /// what the answer, or the silence, leads to; a refutation heard meanwhile is passed on
-    /// at once (see [`Node::witnessed_alive`]).
-    pub(crate) fn witness(
+    /// at once (see [`Membership::witnessed_alive`]).
+    pub(crate) fn witness<R: RngCore>(
         &mut self,
-        now: Time,
+        sh: &mut Shared<'_, R>,
         suspect: MemberRef,
         incarnation: u32,
         accuser: &[u8],
@@ -121,7 +128,7 @@ impl<R: RngCore> Node<R> {
             return;
         }
         if checks.len() >= MAX_WITNESS_CHECKS {
-            self.stats.witness_checks_dropped += 1;
+            sh.stats.witness_checks_dropped += 1;
             return;
         }
         let Some(m) = self.members.get(suspect) else { return };
@@ -134,24 +141,30 @@ impl<R: RngCore> Node<R> {
         } else {
             Message::Suspect { incarnation, id: id.as_bytes(), from: accuser }
         };
-        self.send(addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
+        self.send(sh, addr, &[notice, Message::Ping { seq, target: id.as_bytes() }]);
         // The accuser already failed to reach it: helpers other than the accuser.
-        self.ask_helpers(suspect, seq, Some(accuser_addr));
-        let deadline = now.saturating_add(self.health.scale(self.check_wait()));
+        self.ask_helpers(sh, suspect, seq, Some(accuser_addr));
+        let deadline = sh.now.saturating_add(self.health.scale(self.check_wait(sh.config)));
         let checks = &mut self.prober.focused.checks;
         let at = checks.partition_point(|w| w.deadline <= deadline);
         let check = WitnessCheck { seq, suspect, incarnation, accuser: accuser_addr, deadline, answered: false, down };
         checks.insert(at, check);
-        self.stats.witness_checks += 1;
+        sh.stats.witness_checks += 1;
     }
 
     /// Pings `suspect` again (with the suspicion attached) half a check's wait from now,
     /// while this node still suspects it at `incarnation`.
-    pub(crate) fn schedule_recheck(&mut self, now: Time, suspect: MemberRef, incarnation: u32) {
+    pub(crate) fn schedule_recheck<R: RngCore>(
+        &mut self,
+        sh: &mut Shared<'_, R>,
+        now: Time,
+        suspect: MemberRef,
+        incarnation: u32,
+    ) {
         if self.prober.focused.rechecks.len() >= MAX_RECHECKS {
             return;
         }
-        let at = now.saturating_add(self.health.scale(self.check_wait() / 2));
+        let at = now.saturating_add(self.health.scale(self.check_wait(sh.config) / 2));
         let rechecks = &mut self.prober.focused.rechecks;
         let i = rechecks.partition_point(|r| r.0 <= at);
         rechecks.insert(i, (at, suspect, incarnation));
@@ -161,36 +174,36 @@ impl<R: RngCore> Node<R> {
     /// newer incarnation than the accusation, the accuser gets that Alive. It stayed
     /// silent: the suspicion is confirmed to the accuser in this node's name, at the
     /// incarnation this node knows; a Down about an older incarnation is declared anew.
-    fn witness_check_done(&mut self, now: Time, w: WitnessCheck) {
+    fn witness_check_done<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, w: WitnessCheck) {
         let Some(m) = self.members.get(w.suspect).filter(|m| m.state.is_live()) else { return };
         let (incarnation, id) = (latest(m.incarnation, w.incarnation), m.id.clone());
         let me = self.identity.id.clone();
         if w.answered {
-            self.pass_on_alive(w);
+            self.pass_on_alive(sh, w);
         } else if w.down {
-            self.on_down(now, incarnation, id.as_bytes(), me.as_bytes());
+            self.on_down(sh, now, incarnation, id.as_bytes(), me.as_bytes());
         } else {
-            self.stats.witness_confirmations += 1;
-            self.send(w.accuser, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
+            sh.stats.witness_confirmations += 1;
+            self.send(sh, w.accuser, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
         }
     }
 
     /// `suspect` was just heard Alive at a newer incarnation: if this node is witnessing a
     /// suspicion of it, the check is over and the accuser gets the refutation.
-    pub(crate) fn witnessed_alive(&mut self, suspect: MemberRef) {
+    pub(crate) fn witnessed_alive<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, suspect: MemberRef) {
         let checks = &mut self.prober.focused.checks;
         let Some(w) = checks.iter().position(|w| w.suspect == suspect).and_then(|i| checks.remove(i)) else {
             return;
         };
-        self.pass_on_alive(w);
+        self.pass_on_alive(sh, w);
     }
 
     /// Sends the accuser of `w` the suspect's Alive, if this node knows it at a newer
     /// incarnation than the accusation.
-    fn pass_on_alive(&mut self, w: WitnessCheck) {
+    fn pass_on_alive<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, w: WitnessCheck) {
         let Some(m) = self.members.get(w.suspect).filter(|m| newer(m.incarnation, w.incarnation)) else { return };
         let (incarnation, id, addr, meta) = (m.incarnation, m.id.clone(), m.addr(), m.meta().clone());
-        self.stats.corrections += 1;
-        self.send(w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);
+        sh.stats.corrections += 1;
+        self.send(sh, w.accuser, &[Message::Alive { incarnation, id: id.as_bytes(), addr, meta: &meta }]);
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::config::Config;
 use crate::identity::NodeId;
-use crate::membership::members::Members;
 use crate::outbox::{Outbox, Queue, retransmit_limit};
 use crate::stats::Stats;
 use crate::time::Time;
@@ -25,6 +24,12 @@ pub(crate) struct Shared<'a, R> {
 }
 
 impl<R> Shared<'_, R> {
+    /// How many times each piece of news is sent when `live` other members are live (see
+    /// [`retransmit_limit`]).
+    pub(crate) fn retransmit_budget(&self, live: usize) -> u32 {
+        retransmit_limit(self.config.retransmit_mult, live + 1)
+    }
+
     /// Queues one datagram to `dest`: the header, `primary` messages, then as much queued
     /// news as fits the MTU, news sent `limit` times retired (see
     /// [`Outbox::finish_datagram`]). With no primary message and no news, nothing is sent.
@@ -73,10 +78,4 @@ impl<R> Shared<'_, R> {
             self.stats.gossip_dropped += 1;
         }
     }
-}
-
-/// How many times each piece of news is sent at the cluster's current size (see
-/// [`retransmit_limit`]).
-pub(crate) fn retransmit_budget(config: &Config, members: &Members) -> u32 {
-    retransmit_limit(config.retransmit_mult, members.live() + 1)
 }

@@ -20,12 +20,11 @@ pub(crate) mod timer;
 
 pub(crate) use news::Accusation;
 
-use crate::config::Config;
 use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::outbox::Queue;
 use crate::prelude::*;
-use crate::shared::{Shared, retransmit_budget};
+use crate::shared::Shared;
 use crate::time::Time;
 use crate::wire::Message;
 use admission::Claims;
@@ -101,14 +100,14 @@ impl Membership {
     }
 
     /// How many times each piece of news is sent at the cluster's current size.
-    pub(crate) fn retransmit_budget(&self, config: &Config) -> u32 {
-        retransmit_budget(config, &self.members)
+    pub(crate) fn retransmit_budget<R>(&self, sh: &Shared<'_, R>) -> u32 {
+        sh.retransmit_budget(self.members.live())
     }
 
     /// Queues one datagram to `dest`: `primary` messages, then queued news (see
     /// [`Shared::send`]).
     pub(crate) fn send<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, dest: SocketAddr, primary: &[Message<'_>]) {
-        let limit = self.retransmit_budget(sh.config);
+        let limit = self.retransmit_budget(sh);
         sh.send(dest, primary, limit);
     }
 
@@ -125,7 +124,7 @@ impl Membership {
         subject: &NodeId,
         message: &Message<'_>,
     ) {
-        let limit = self.retransmit_budget(sh.config);
+        let limit = self.retransmit_budget(sh);
         self.enqueue_news_with(sh, subject, message, limit - (limit / 2).max(1), 0);
     }
 
@@ -137,7 +136,7 @@ impl Membership {
         subject: &NodeId,
         message: &Message<'_>,
     ) {
-        let limit = self.retransmit_budget(sh.config);
+        let limit = self.retransmit_budget(sh);
         self.enqueue_news_with(sh, subject, message, 0, limit);
     }
 
@@ -156,7 +155,7 @@ impl Membership {
     /// News about `subject` we hold queued came from elsewhere too (see
     /// [`Outbox::heard_again`](crate::outbox::Outbox::heard_again)).
     pub(crate) fn heard_again<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, subject: &[u8], message: &Message<'_>) {
-        let limit = self.retransmit_budget(sh.config);
+        let limit = self.retransmit_budget(sh);
         sh.outbox.heard_again(subject, message, limit);
     }
 

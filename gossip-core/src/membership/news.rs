@@ -543,7 +543,7 @@ impl Membership {
             None => self.enqueue_news(sh, &me.id, &alive),
             Some(accuser) => {
                 self.send(sh, accuser, &[alive]);
-                let rides = self.retransmit_budget(sh.config).saturating_sub(DIRECT_RIDES);
+                let rides = self.retransmit_budget(sh).saturating_sub(DIRECT_RIDES);
                 self.enqueue_news_with(sh, &me.id, &alive, rides, 0);
             }
         }

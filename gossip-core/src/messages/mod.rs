@@ -9,7 +9,7 @@ use crate::identity::{Identity, NodeId};
 use crate::membership::members::Members;
 use crate::outbox::Queue;
 use crate::prelude::*;
-use crate::shared::{Shared, retransmit_budget};
+use crate::shared::Shared;
 use crate::wire::Message;
 use bytes::Bytes;
 use core::net::SocketAddr;
@@ -149,7 +149,7 @@ fn subject(origin: &[u8], seq: u64, key: &[u8]) -> NodeId {
 /// with high probability (a member missing it has that many chances per sender), at
 /// the cost of that many copies of it per member, as on the piggybacked path.
 fn spread_big<R: RngCore>(sh: &mut Shared<'_, R>, members: &Members, message: &Message<'_>) {
-    let want = retransmit_budget(sh.config, members) as usize;
+    let want = sh.retransmit_budget(members.live()) as usize;
     let want = want.min(members.live());
     let mut targets: SmallVec<[SocketAddr; 16]> = SmallVec::new();
     for _ in 0..want * 4 {

@@ -19,7 +19,7 @@ use crate::digest;
 use crate::identity::NodeId;
 use crate::membership::members::Members;
 use crate::prelude::*;
-use crate::shared::{Shared, retransmit_budget};
+use crate::shared::Shared;
 use crate::wire::{self, KvScope, KvSection, KvWrite};
 
 impl State {
@@ -72,7 +72,8 @@ impl State {
             members.update(r, |m| m.pushed = pushed);
             sh.kv_spend(message.len());
             sh.stats.kv_push_bytes += message.len() as u64;
-            sh.send_encoded(dest, &message, retransmit_budget(sh.config, members));
+            let limit = sh.retransmit_budget(members.live());
+            sh.send_encoded(dest, &message, limit);
         }
         self.pushes_idle_at = (!behind).then_some(now_at);
     }

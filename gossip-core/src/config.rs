@@ -323,8 +323,15 @@ impl Config {
         probe.saturating_add(self.suspicion_timeout()).saturating_add(verify)
     }
 
-    /// The decoder bounds these settings imply.
+    /// The decoder bounds these settings imply, for a tool that reads a node's packets
+    /// (feature `wire`).
+    #[cfg(feature = "wire")]
     pub fn limits(&self) -> Limits {
+        self.decode_limits()
+    }
+
+    /// The decoder bounds these settings imply.
+    pub(crate) fn decode_limits(&self) -> Limits {
         Limits {
             max_id_len: self.max_id_len,
             max_meta_len: self.max_meta_len,

@@ -109,7 +109,10 @@ mod state;
 mod stats;
 mod sync;
 mod time;
+#[cfg(feature = "wire")]
 pub mod wire;
+#[cfg(not(feature = "wire"))]
+mod wire;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

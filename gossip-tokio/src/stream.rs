@@ -17,7 +17,6 @@
 
 use crate::TransportStats;
 use bytes::{BufMut, Bytes, BytesMut};
-use gossip_core::wire;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -70,12 +69,23 @@ impl Default for StreamLimits {
     }
 }
 
-/// The preamble announcing `addr` as the sender's gossip address.
+/// The preamble announcing `addr` as the sender's gossip address: the magic, the version,
+/// the address family (4 or 6), the address, the port (big-endian).
 pub(crate) fn preamble(addr: SocketAddr) -> Bytes {
     let mut out = BytesMut::with_capacity(24);
     out.put_slice(MAGIC);
     out.put_u8(VERSION);
-    wire::put_addr(&mut out, &addr);
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.put_u8(4);
+            out.put_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.put_u8(6);
+            out.put_slice(&ip.octets());
+        }
+    }
+    out.put_u16(addr.port());
     out.freeze()
 }
 
@@ -92,9 +102,15 @@ async fn read_preamble(stream: &mut (impl AsyncRead + Unpin)) -> Option<SocketAd
         6 => 16,
         _ => return None,
     };
-    let mut addr = vec![family; 1 + ip_len + 2];
-    stream.read_exact(&mut addr[1..]).await.ok()?;
-    wire::read_addr(&mut wire::Reader::new(&addr)).ok()
+    let mut addr = [0u8; 16 + 2];
+    let addr = &mut addr[..ip_len + 2];
+    stream.read_exact(addr).await.ok()?;
+    let (ip, port) = addr.split_at(ip_len);
+    let ip = match <[u8; 4]>::try_from(ip) {
+        Ok(v4) => IpAddr::from(v4),
+        Err(_) => IpAddr::from(<[u8; 16]>::try_from(ip).ok()?),
+    };
+    Some(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
 }
 
 /// The preamble that a WebSocket's first message starts with, and the bytes after it;

@@ -82,7 +82,7 @@ impl<R: RngCore> Node<R> {
         }
         let keys = Keys::from_rng(&mut rng);
         Ok(Node {
-            limits: config.limits(),
+            limits: config.decode_limits(),
             outbox: Outbox::new(&config, &identity.id, keys),
             state: State::new(&config, &identity),
             config,

@@ -93,6 +93,7 @@ pub enum KvScopeOut<'a> {
     },
 }
 
+#[cfg_attr(not(feature = "wire"), allow(dead_code))] // read by packet tools (feature `wire`)
 impl KvScopeOut<'_> {
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {

@@ -249,6 +249,7 @@ pub struct StateList<'a> {
     raw: &'a [u8],
 }
 
+#[cfg_attr(not(feature = "wire"), allow(dead_code))] // read by packet tools (feature `wire`)
 impl<'a> StateList<'a> {
     /// How many records it holds.
     pub fn len(&self) -> usize {
@@ -762,6 +763,7 @@ impl Message<'_> {
     }
 }
 
+#[cfg_attr(not(feature = "wire"), allow(dead_code))] // read by packet tools (feature `wire`)
 impl Packet<'_> {
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {

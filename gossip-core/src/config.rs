@@ -346,7 +346,7 @@ impl Config {
     /// The largest single gossip message these settings allow (an Alive with the longest
     /// id, an IPv6 address and the longest metadata), in bytes.
     pub(crate) fn max_message_len(&self) -> usize {
-        1 + 4 + 1 + self.max_id_len + 19 + 2 + self.max_meta_len
+        crate::wire::max_alive_len(self.max_id_len, self.max_meta_len)
     }
 
     /// The most bytes of a datagram before sealing: the MTU less what encryption adds.
@@ -356,11 +356,6 @@ impl Config {
             return self.mtu.saturating_sub(crate::seal::SEAL_OVERHEAD);
         }
         self.mtu
-    }
-
-    /// The largest packet header these settings produce, in bytes.
-    pub(crate) fn max_header_len(&self) -> usize {
-        3 + self.cluster_name.len() + 1 + self.max_id_len
     }
 
     /// The longest duration any setting takes: a year. Far beyond any useful timer, and
@@ -388,8 +383,8 @@ impl Config {
         }
         // An empty packet must hold a header, a ping, a buddy suspicion and the largest
         // Alive, so that every message fits some packet and nothing is ever sent oversize.
-        let ping_and_buddy = 6 + self.max_id_len + 6 + 2 * self.max_id_len;
-        if self.packet_budget() < self.max_header_len() + ping_and_buddy + self.max_message_len() || self.mtu > 65_507 {
+        let probe = crate::wire::max_probe_len(self.cluster_name.len(), self.max_id_len);
+        if self.packet_budget() < probe + self.max_message_len() || self.mtu > 65_507 {
             return invalid("mtu", "too small for the id and metadata limits (or above 65507)");
         }
         let durations = [

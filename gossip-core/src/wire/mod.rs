@@ -553,7 +553,7 @@ fn put_meta(out: &mut impl BufMut, meta: &[u8]) {
 impl Header<'_> {
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        3usize.saturating_add(self.cluster.len()).saturating_add(id_len(self.sender))
+        header_len(self.cluster.len(), self.sender.len())
     }
 
     /// Writes the header.
@@ -646,22 +646,55 @@ pub(crate) fn key_writes_header_len(owner: &[u8]) -> usize {
     delta_header_len(owner).saturating_add(1)
 }
 
+/// Encoded size of a header: version, flags, cluster name, sender id.
+fn header_len(cluster: usize, sender: usize) -> usize {
+    3usize.saturating_add(cluster).saturating_add(1).saturating_add(sender)
+}
+
+/// Encoded size of a Ping without its tag: sequence number, target id.
+fn ping_body_len(target: usize) -> usize {
+    4usize.saturating_add(1).saturating_add(target)
+}
+
+/// Encoded size of a Suspect or Down without its tag: incarnation, id, accuser's id.
+fn accusation_body_len(id: usize, from: usize) -> usize {
+    4usize.saturating_add(1).saturating_add(id).saturating_add(1).saturating_add(from)
+}
+
+/// Encoded size of the largest header (a cluster name of `cluster_len` bytes, a sender
+/// id of `max_id_len`) and a ping with a buddy suspicion ahead of it, the most a probe
+/// carries besides news.
+pub(crate) fn max_probe_len(cluster_len: usize, max_id_len: usize) -> usize {
+    let header = header_len(cluster_len, max_id_len);
+    let ping = ping_body_len(max_id_len).saturating_add(1);
+    let buddy = accusation_body_len(max_id_len, max_id_len).saturating_add(1);
+    header.saturating_add(ping).saturating_add(buddy)
+}
+
+/// Encoded size of an Alive without its tag: incarnation, id, address, metadata.
+fn alive_body_len(id: usize, addr: usize, meta: usize) -> usize {
+    4usize.saturating_add(1).saturating_add(id).saturating_add(addr).saturating_add(2).saturating_add(meta)
+}
+
+/// Encoded size of the largest Alive (tag included) with ids of at most `max_id_len`
+/// bytes and metadata of at most `max_meta_len`: the largest membership message.
+pub(crate) fn max_alive_len(max_id_len: usize, max_meta_len: usize) -> usize {
+    let ipv6 = addr_len(&SocketAddr::from(([0u16; 8], 0)));
+    alive_body_len(max_id_len, ipv6, max_meta_len).saturating_add(1)
+}
+
 impl Message<'_> {
     /// Encoded size in bytes, tag included.
     pub fn encoded_len(&self) -> usize {
         let body = match self {
-            Message::Ping { target, .. } => 4usize.saturating_add(id_len(target)),
+            Message::Ping { target, .. } => ping_body_len(target.len()),
             Message::Ack { .. } | Message::Nack { .. } => 4,
             Message::PingReq { target, addr, .. } => {
                 4usize.saturating_add(id_len(target)).saturating_add(addr_len(addr))
             }
-            Message::Alive { id, addr, meta, .. } => 4usize
-                .saturating_add(id_len(id))
-                .saturating_add(addr_len(addr))
-                .saturating_add(2)
-                .saturating_add(meta.len()),
+            Message::Alive { id, addr, meta, .. } => alive_body_len(id.len(), addr_len(addr), meta.len()),
             Message::Suspect { id, from, .. } | Message::Down { id, from, .. } => {
-                4usize.saturating_add(id_len(id)).saturating_add(id_len(from))
+                accusation_body_len(id.len(), from.len())
             }
             Message::Left { id, .. } => 4usize.saturating_add(id_len(id)),
             Message::KeyWrites { delta } => delta.encoded_len(),

@@ -587,3 +587,29 @@ fn error_kinds_are_distinct_and_displayed() {
     let kinds: alloc::collections::BTreeSet<usize> = errors.iter().map(DecodeError::kind).collect();
     assert_eq!(kinds.len(), DecodeError::KINDS);
 }
+
+// The largest Alive the protocol budgets for is the largest one the encoder writes.
+#[test]
+fn the_largest_alive_is_as_long_as_the_encoder_makes_it() {
+    for (id_len, meta_len) in [(1, 0), (64, 512), (255, 1024)] {
+        let (id, meta) = (vec![b'i'; id_len], vec![b'm'; meta_len]);
+        let addr = SocketAddr::from(([0xfe80, 0, 0, 0, 0, 0, 0, 1], 7946));
+        let alive = Message::Alive { incarnation: u32::MAX, id: &id, addr, meta: &meta };
+        let mut out = BytesMut::new();
+        alive.encode(&mut out);
+        assert_eq!(max_alive_len(id_len, meta_len), out.len());
+    }
+}
+
+// The largest probe the settings are checked against is the largest one the encoder writes.
+#[test]
+fn the_largest_probe_is_as_long_as_the_encoder_makes_it() {
+    for (cluster_len, id_len) in [(0, 1), (12, 64), (64, 255)] {
+        let (cluster, id) = (vec![b'c'; cluster_len], vec![b'i'; id_len]);
+        let mut out = BytesMut::new();
+        Header { cluster: &cluster, sender: &id }.encode(&mut out);
+        Message::Suspect { incarnation: 1, id: &id, from: &id }.encode(&mut out);
+        Message::Ping { seq: 1, target: &id }.encode(&mut out);
+        assert_eq!(max_probe_len(cluster_len, id_len), out.len());
+    }
+}

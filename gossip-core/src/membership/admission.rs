@@ -72,9 +72,10 @@ pub(crate) struct Claims {
 
 impl Membership {
     /// Whether a packet from `sender` comes from a stranger (see the module docs);
-    /// `from_seed`: it comes from one of our join seeds' addresses.
-    pub(crate) fn is_stranger(&self, sender: &[u8], from_seed: bool) -> bool {
-        self.members.find(sender).is_none() && !from_seed
+    /// `from_seed` says whether it comes from one of our join seeds' addresses (asked
+    /// only of a sender not in the table).
+    pub(crate) fn is_stranger(&self, sender: &[u8], from_seed: impl FnOnce() -> bool) -> bool {
+        self.members.find(sender).is_none() && !from_seed()
     }
 
     /// Drops what a stranger said that it may not say (see the module docs), and counts it.

@@ -95,6 +95,7 @@ impl Membership {
 
     /// The members forgotten since the last call: their keys and broadcasts seen are to be
     /// forgotten too.
+    #[inline]
     pub(crate) fn take_forgotten(&mut self) -> impl Iterator<Item = NodeId> + '_ {
         self.forgotten.drain(..)
     }

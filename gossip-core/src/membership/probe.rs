@@ -462,7 +462,7 @@ impl Membership {
 
     /// A ping from `from`. `stranger`: when the sender is one, the bytes that may still go
     /// back to it; it gets a bare ack within them (see `admission.rs`). `kv_sum`: our
-    /// key/value sum, for the ack.
+    /// key/value sum, for the ack (asked only when one is sent).
     pub(crate) fn on_ping<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
@@ -470,7 +470,7 @@ impl Membership {
         seq: u32,
         target: &[u8],
         stranger: Option<&mut usize>,
-        kv_sum: u64,
+        kv_sum: impl FnOnce() -> u64,
     ) {
         if target != self.identity.id.as_bytes() {
             // Meant for a member that used to live at this address.
@@ -483,7 +483,7 @@ impl Membership {
         }
         // A node that holds keys tells its prober its key/value sum, `kv_sum` (see
         // `Message::KeySum` in `Node::apply_message`).
-        match kv_sum {
+        match kv_sum() {
             0 => self.send(sh, from, &[Message::Ack { seq }]),
             sum => self.send(sh, from, &[Message::Ack { seq }, Message::KeySum { sum }]),
         }

@@ -539,7 +539,7 @@ impl<R: RngCore> Node<R> {
         }
         let now = self.observe(now);
         // From a stranger, what goes back may be as large as what came (see `admission.rs`).
-        let mut stranger = self.membership.is_stranger(sender, self.sync.is_seed(&from)).then_some(data.len());
+        let mut stranger = self.membership.is_stranger(sender, || self.sync.is_seed(&from)).then_some(data.len());
         for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })) {
             self.apply_message(now, from, sender, &mut stranger, message);
         }
@@ -574,7 +574,7 @@ impl<R: RngCore> Node<R> {
         }
         match *message {
             Message::Ping { seq, target } => {
-                let kv_sum = self.state.store.sum();
+                let kv_sum = || self.state.store.sum();
                 m.on_ping(&mut shared!(self), from, seq, target, stranger.as_mut(), kv_sum)
             }
             Message::Alive { incarnation, id, addr, meta } if stranger.is_some() => {

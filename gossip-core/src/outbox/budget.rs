@@ -17,6 +17,7 @@ pub(crate) struct Budget {
 impl Budget {
     /// How many bytes the budget lets this node send at `now`, at `rate` bytes a second
     /// (zero: no limit).
+    #[inline]
     pub(crate) fn room(&self, now: Time, rate: usize) -> usize {
         if rate == 0 {
             return usize::MAX;
@@ -28,6 +29,7 @@ impl Budget {
     }
 
     /// Records `bytes` sent at `now` against the budget.
+    #[inline]
     pub(crate) fn spend(&mut self, now: Time, rate: usize, bytes: usize) {
         if bytes > 0 {
             self.paid_until = self.paid_until.max(now).saturating_add(time_for(rate, bytes));

@@ -101,6 +101,7 @@ impl Outbox {
     }
 
     /// One of the piggyback queues.
+    #[inline]
     pub(crate) fn queue(&self, queue: Queue) -> &Dissemination {
         match queue {
             Queue::Membership => &self.queues.membership,
@@ -110,6 +111,7 @@ impl Outbox {
     }
 
     /// Whether any queue holds news.
+    #[inline]
     pub(crate) fn has_news(&self) -> bool {
         let q = &self.queues;
         !(q.membership.is_empty() && q.keys.is_empty() && q.user.is_empty())
@@ -120,6 +122,7 @@ impl Outbox {
 
     /// Starts a datagram: its header. Encode its own messages into the returned buffer,
     /// then call [`Outbox::finish_datagram`].
+    #[inline]
     pub(crate) fn start_datagram(&mut self) -> &mut BytesMut {
         self.arena.reserve(self.packet_budget);
         self.arena.put_slice(&self.header);
@@ -127,6 +130,7 @@ impl Outbox {
     }
 
     /// The bytes a datagram holds after its header.
+    #[inline]
     pub(crate) fn datagram_room(&self) -> usize {
         self.packet_budget.saturating_sub(self.header.len())
     }
@@ -138,6 +142,7 @@ impl Outbox {
     /// syncs, which carry only what their receiver lacks (a busy or large state would
     /// otherwise go all to gossip, where every node relays every write, mostly to members
     /// that already have it). Returns the bytes of key writes it carries.
+    #[inline]
     pub(crate) fn finish_datagram(
         &mut self,
         dest: SocketAddr,
@@ -172,17 +177,20 @@ impl Outbox {
 
     /// How many key/value bytes the budget of `rate` bytes a second lets this node send
     /// at `now`.
+    #[inline]
     pub(crate) fn kv_room(&self, now: Time, rate: usize) -> usize {
         self.kv_budget.room(now, rate)
     }
 
     /// Records `bytes` of key/value traffic sent at `now` against the budget.
+    #[inline]
     pub(crate) fn kv_spend(&mut self, now: Time, rate: usize, bytes: usize) {
         self.kv_budget.spend(now, rate, bytes);
     }
 
     /// Sends `message` alone in a datagram to `dest` (no piggybacked news), if `budget`
     /// has room for it, which it then takes; otherwise sends nothing and returns false.
+    #[inline]
     pub(crate) fn send_bare(&mut self, dest: SocketAddr, message: &Message<'_>, budget: Option<&mut usize>) -> bool {
         message.encode(self.start_datagram());
         let len = self.arena.len();
@@ -202,6 +210,7 @@ impl Outbox {
     // Stream frames
 
     /// A stream frame's buffer with the header in it, room for `body` more bytes.
+    #[inline]
     pub(crate) fn start_frame(&self, body: usize) -> BytesMut {
         let mut out = BytesMut::with_capacity(self.header.len() + body);
         out.put_slice(&self.header);
@@ -209,6 +218,7 @@ impl Outbox {
     }
 
     /// Queues a frame begun with [`Outbox::start_frame`] for a stream to `dest`.
+    #[inline]
     pub(crate) fn send_frame(&mut self, dest: SocketAddr, frame: BytesMut) {
         self.transmits.push_back(Transmit { dest, payload: frame.freeze(), reliable: true });
     }
@@ -226,6 +236,7 @@ impl Outbox {
     /// Queues `message` about `subject` on `queue`, replacing older news about it, as if
     /// sent `sent` times and due `extra` sends beyond the limit (see
     /// [`Dissemination::push`]). Returns whether the full queue dropped a piece of news.
+    #[inline]
     pub(crate) fn push_news(
         &mut self,
         queue: Queue,
@@ -248,6 +259,7 @@ impl Outbox {
 
     /// Membership news about `subject` we hold queued came from elsewhere too (see
     /// [`Dissemination::heard_again`]).
+    #[inline]
     pub(crate) fn heard_again(&mut self, subject: &[u8], message: &Message<'_>, limit: u32) {
         let start = self.arena.len();
         message.encode(&mut self.arena);
@@ -259,11 +271,13 @@ impl Outbox {
     // Events and polling
 
     /// Raises an event for the application.
+    #[inline]
     pub(crate) fn event(&mut self, event: Event) {
         self.events.push_back(event);
     }
 
     /// The next packet queued, unsealed.
+    #[inline]
     pub(crate) fn pop_transmit(&mut self) -> Option<Transmit> {
         let t = self.transmits.pop_front();
         if t.is_none() {
@@ -273,6 +287,7 @@ impl Outbox {
     }
 
     /// The next event queued.
+    #[inline]
     pub(crate) fn pop_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         if event.is_none() {

@@ -107,6 +107,7 @@ mod tag {
 
 /// One protocol message, borrowing its variable-length fields from the received bytes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // `UserMessage` is the application's, beside the protocol's
 pub enum Message<'a> {
     /// A direct probe. `target` names the member the sender meant to reach, so a different
     /// node now at that address does not answer for it.

@@ -46,6 +46,10 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
     {
         return Err(StartError::AdvertiseUrl(url.clone()));
     }
+    if !options.tls_roots.is_empty() && options.transport != Transport::Ws {
+        return Err(StartError::TlsRootsWithoutWs);
+    }
+    let tls = ws::connector(&options.tls_roots)?;
     let generation = options.generation.unwrap_or_else(unix_seconds);
     let mut identity = Identity::new(options.name.clone(), advertise).with_generation(generation);
     identity.meta = options.meta.clone();
@@ -69,6 +73,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         max_frame,
         stats: stats.clone(),
         preamble: ws::hello(preamble.clone(), options.advertise_url.as_deref()),
+        tls,
     });
     let peers = ws.as_ref().map(|w| w.peers.clone());
     let driver = Driver {

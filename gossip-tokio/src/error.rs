@@ -24,6 +24,17 @@ pub enum StartError {
     /// [`Options::advertise_url`](crate::Options::advertise_url) is not a `ws://` or
     /// `wss://` URL of at most 2048 bytes, or the transport is not WebSocket.
     AdvertiseUrl(String),
+    /// [`Options::tls_roots`](crate::Options::tls_roots) is set but the transport is not
+    /// WebSocket (only `wss://` dials use it).
+    TlsRootsWithoutWs,
+    /// Certificate `index` of [`Options::tls_roots`](crate::Options::tls_roots) is not one
+    /// rustls can trust as a root (not DER, not X.509, an unsupported key).
+    TlsRoot {
+        /// Its position in the list.
+        index: usize,
+        /// Why rustls refused it.
+        error: rustls::Error,
+    },
     /// The discovery socket could not join its multicast group (no multicast route or
     /// interface, the port taken without address reuse).
     Discovery {
@@ -45,6 +56,8 @@ impl fmt::Display for StartError {
             StartError::AdvertiseUrl(url) => {
                 write!(f, "cannot advertise {url:?}: it takes a ws:// or wss:// URL and the ws transport")
             }
+            StartError::TlsRootsWithoutWs => f.write_str("TLS roots are for wss:// peers: they need the ws transport"),
+            StartError::TlsRoot { index, error } => write!(f, "TLS root {index} cannot be trusted: {error}"),
             StartError::Discovery { group, error } => write!(f, "cannot join the discovery group {group}: {error}"),
         }
     }
@@ -55,7 +68,8 @@ impl std::error::Error for StartError {
         match self {
             StartError::Config(e) => Some(e),
             StartError::Bind { error, .. } | StartError::Discovery { error, .. } => Some(error),
-            StartError::NoAdvertiseAddress | StartError::AdvertiseUrl(_) => None,
+            StartError::TlsRoot { error, .. } => Some(error),
+            StartError::NoAdvertiseAddress | StartError::AdvertiseUrl(_) | StartError::TlsRootsWithoutWs => None,
         }
     }
 }

@@ -66,6 +66,8 @@ pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
 pub use resolve::MAX_ADDRS_PER_SEED;
 pub use retry::RetryJoin;
+/// The TLS library of `wss://` dials, for [`Options::tls_roots`]'s certificate type.
+pub use rustls;
 pub use stream::StreamLimits;
 pub use typed::{Codec, MAX_TAG_LEN, TypedError, TypedMessage};
 
@@ -119,6 +121,12 @@ pub struct Options {
     /// in the cluster; peers dial the URL for that address once a connection from this
     /// node has carried a message they accepted.
     pub advertise_url: Option<String>,
+    /// With [`Transport::Ws`], the certificate authorities that a `wss://` peer's
+    /// certificate must chain to, in DER (read PEM with
+    /// [`rustls::pki_types::pem::PemObject`]); empty: the Mozilla roots that
+    /// webpki-roots ships. Set it for peers behind proxies whose certificates a private
+    /// CA signed: only these roots are then trusted. `ws://` dials ignore it.
+    pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// LAN discovery: while this node knows no live member, announce it on a multicast
     /// group and join the nodes that answer ([`Discovery`]); `None`: seeds only.
     pub discovery: Option<Discovery>,
@@ -148,6 +156,7 @@ impl Options {
             discovery: None,
             transport: Transport::Udp,
             advertise_url: None,
+            tls_roots: Vec::new(),
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
             event_buffer: 4096,
@@ -165,9 +174,9 @@ pub enum Transport {
     Udp,
     /// Everything over WebSocket, one connection per peer: the node accepts at
     /// `ws://BIND/gossip`, dials `ws://ADDR/gossip` for a member at ADDR, and seeds may be
-    /// `ws://` and `wss://` URLs (TLS with rustls and the Mozilla roots), as for a seed
-    /// behind a reverse proxy. Frames, timeouts and slots have the bounds of
-    /// [`StreamLimits`].
+    /// `ws://` and `wss://` URLs (TLS with rustls, trusting the Mozilla roots or
+    /// [`Options::tls_roots`]), as for a seed behind a reverse proxy. Frames, timeouts and
+    /// slots have the bounds of [`StreamLimits`].
     Ws,
 }
 

@@ -17,8 +17,8 @@
 //! the node refuses as garbage (undecodable, another cluster's, not opened by the
 //! keyring, text) ends the connection and is counted in `bad_streams`.
 
-use crate::TransportStats;
 use crate::stream::{self, Frame, Slot, StreamLimits};
+use crate::{StartError, TransportStats};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -29,11 +29,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::timeout;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{Connector, WebSocketStream};
 
 /// The path a node accepts peers on.
 pub const PATH: &str = "/gossip";
@@ -102,6 +102,25 @@ pub(crate) struct Sinks {
     pub(crate) frames: mpsc::Sender<Frame>,
 }
 
+/// How `wss://` dials check certificates: `None` trusts the Mozilla roots (tungstenite's
+/// default connector); else a rustls client trusting only `roots`, with the ring provider.
+pub(crate) fn connector(roots: &[rustls::pki_types::CertificateDer<'static>]) -> Result<Option<Connector>, StartError> {
+    if roots.is_empty() {
+        return Ok(None);
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for (index, root) in roots.iter().enumerate() {
+        store.add(root.clone()).map_err(|error| StartError::TlsRoot { index, error })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| StartError::TlsRoot { index: 0, error })?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Some(Connector::Rustls(Arc::new(config))))
+}
+
 /// What every connection task shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -111,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) max_frame: usize,
     pub(crate) stats: Arc<TransportStats>,
     pub(crate) preamble: Bytes,
+    /// The TLS client of `wss://` dials ([`connector`]).
+    pub(crate) tls: Option<Connector>,
 }
 
 impl Shared {
@@ -146,12 +167,14 @@ impl Shared {
 /// Opens a connection to `dest` at `url`, sends the preamble and serves it.
 async fn dial(dest: SocketAddr, url: String, queue: mpsc::Receiver<Bytes>, shared: Shared) {
     let io = shared.limits.io_timeout;
-    if url.starts_with("wss://") {
-        // rustls picks a provider from its crate features, and refuses (panics) when an
-        // application's graph enables two; name ours (an error: one is already set).
+    if url.starts_with("wss://") && shared.tls.is_none() {
+        // tungstenite's default connector takes the process's rustls provider, which rustls
+        // picks from its crate features and refuses (panics) to pick when an application's
+        // graph enables two; name ours (an error: one is already set).
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(shared.config()), true);
+    let config = Some(shared.config());
+    let connect = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), config, true, shared.tls.clone());
     let mut ws = match timeout(io, connect).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(error)) => {

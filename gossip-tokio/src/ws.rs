@@ -3,19 +3,22 @@
 //! where only HTTP(S) passes.
 //!
 //! A node accepts at `ws://ADDR/gossip` on its bind address and dials `ws://ADDR/gossip`
-//! for a member at ADDR (or the `ws://` / `wss://` URL a seed was given as). The dialer's
-//! first message, its hello, is the TCP path's preamble (its gossip address) followed, for
-//! a node with an advertised URL, by a u16 length and that URL; either side can then send
-//! on the connection, and the acceptor answers on it rather than dialing back. The
-//! acceptor dials that URL for the address later, once the connection has delivered a
-//! message the node accepted (so a stranger cannot redirect a member's traffic). Each later
-//! message is one byte of kind (0 datagram, 1 stream frame) and the core's bytes. The TCP
-//! path's bounds hold: messages above `max_stream_frame` end the connection, the handshake
-//! and preamble are due within `preamble_timeout`, writes within `io_timeout`, idle
-//! connections close after `idle_timeout`, inbound connections take the same capped slots
-//! (per source and for strangers), and a peer's queue drops rather than blocks. A message
-//! the node refuses as garbage (undecodable, another cluster's, not opened by the
-//! keyring, text) ends the connection and is counted in `bad_streams`.
+//! for a member at ADDR (or the `ws://` / `wss://` URL a seed was given as). Each side's
+//! first message is its hello: the TCP path's preamble (its gossip address) followed, for a
+//! node with an advertised URL, by a u16 length and that URL. The dialer sends its hello
+//! and its queued messages at once; either side can then send on the connection, and the
+//! acceptor answers on it rather than dialing back. Each side dials the other's advertised
+//! URL for the address that hello named from then on, once the connection has delivered a
+//! message the node accepted (so a stranger cannot redirect a member's traffic): the
+//! acceptor's hello is how a node that joined through a seed's URL learns the URL of the
+//! member behind it. Each later message is one byte of kind (0 datagram, 1 stream frame)
+//! and the core's bytes. The TCP path's bounds hold: messages above `max_stream_frame` end
+//! the connection, the handshake and preamble are due within `preamble_timeout`, writes
+//! within `io_timeout`, idle connections close after `idle_timeout`, inbound connections
+//! take the same capped slots (per source and for strangers), and a peer's queue drops
+//! rather than blocks. A message the node refuses as garbage (undecodable, another
+//! cluster's, not opened by the keyring, text) ends the connection and is counted in
+//! `bad_streams`.
 
 use crate::stream::{self, Frame, Slot, StreamLimits};
 use crate::{StartError, TransportStats};
@@ -192,7 +195,7 @@ async fn dial(dest: SocketAddr, url: String, queue: mpsc::Receiver<Bytes>, share
         shared.stats.connect_failures.fetch_add(1, Relaxed);
         return;
     }
-    serve(ws, dest, queue, shared, None).await;
+    serve(ws, dest, queue, shared, Side::Dialed).await;
 }
 
 /// Accepts one inbound connection on `/gossip`: the handshake and the preamble within
@@ -231,27 +234,45 @@ pub(crate) async fn accept(conn: TcpStream, shared: Shared, slot: Slot) {
         tracing::debug!(%from, "WebSocket refused: too many from addresses that are no member's");
         return;
     };
+    // Our hello back: a dialer that reached this node through a URL it was given (a seed
+    // behind a proxy) learns the address it is named by, and the URL to dial it at.
+    if !matches!(timeout(shared.limits.io_timeout, ws.send(Message::Binary(shared.preamble.clone()))).await, Ok(Ok(())))
+    {
+        return;
+    }
     let (queue, rx) = mpsc::channel(shared.limits.queue_per_peer.max(1));
     shared.peers.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(from, queue);
-    serve(ws, from, rx, shared, Some((slot, stranger, url))).await;
+    let side = Side::Accepted { slot, stranger, url: url.map(|url| (from, url)) };
+    serve(ws, from, rx, shared, side).await;
+}
+
+/// Which end of a connection this node is.
+enum Side {
+    /// This node dialed: the acceptor's hello is its first message.
+    Dialed,
+    /// This node accepted: the connection holds its inbound slot (and a stranger's, until
+    /// the sender is a member); `url` is the dialer's advertised URL for its address.
+    Accepted { slot: Slot, stranger: Option<OwnedSemaphorePermit>, url: Option<(SocketAddr, String)> },
 }
 
 /// Carries messages both ways on one connection to the peer at `from` until it closes,
-/// idles, misbehaves or fails a write.
+/// idles, misbehaves or fails a write. A URL the peer advertised in its hello is dialed
+/// for the address the hello named once the connection has delivered a message the node
+/// accepted.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     ws: WebSocketStream<S>,
     from: SocketAddr,
     mut queue: mpsc::Receiver<Bytes>,
     shared: Shared,
-    inbound: Option<(Slot, Option<OwnedSemaphorePermit>, Option<String>)>,
+    side: Side,
 ) {
     let (mut sink, mut source) = ws.split();
     let limits = shared.limits;
     // A stranger's inbound connection holds one of the strangers' slots and may idle only
     // as long as a preamble may take, until its sender becomes a member.
-    let (slot, mut stranger, mut url) = match inbound {
-        Some((slot, stranger, url)) => (Some(slot), stranger, url),
-        None => (None, None, None),
+    let (slot, mut stranger, mut url, mut hello_due) = match side {
+        Side::Accepted { slot, stranger, url } => (Some(slot), stranger, url, false),
+        Side::Dialed => (None, None, None, true),
     };
     loop {
         if let (Some(slot), Some(_)) = (&slot, &stranger)
@@ -259,7 +280,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         {
             stranger = None;
         }
-        let idle = if stranger.is_some() { limits.preamble_timeout } else { limits.idle_timeout };
+        let idle = if stranger.is_some() || hello_due { limits.preamble_timeout } else { limits.idle_timeout };
         tokio::select! {
             out = queue.recv() => {
                 let Some(message) = out else { break };
@@ -283,6 +304,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     // Closed, reset, idle: the normal end.
                     Ok(Some(Ok(Message::Close(_)) | Err(_))) | Ok(None) | Err(_) => break,
                 };
+                if hello_due {
+                    hello_due = false;
+                    let Some((named, advertised)) = parse_hello(&bytes).await else {
+                        shared.stats.bad_streams.fetch_add(1, Relaxed);
+                        tracing::debug!(%from, "WebSocket closed: the acceptor's hello is missing or malformed");
+                        break;
+                    };
+                    url = advertised.map(|url| (named, url));
+                    continue;
+                }
                 let sink_for = match bytes.first() {
                     Some(&DATAGRAM) => &shared.sinks.datagrams,
                     Some(&FRAME) => &shared.sinks.frames,
@@ -302,9 +333,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     tracing::debug!(%from, "WebSocket closed: the node refused a message as garbage");
                     break;
                 }
-                if let Some(url) = url.take() {
-                    tracing::debug!(%from, %url, "dialing this member at its advertised URL");
-                    shared.peers.set_url(from, url);
+                if let Some((named, url)) = url.take() {
+                    tracing::debug!(%from, %named, %url, "dialing this member at its advertised URL");
+                    shared.peers.set_url(named, url);
                 }
             }
         }

@@ -26,7 +26,8 @@
 //! - events fanned out to every [`Events`] receiver.
 //!
 //! With [`Transport::Ws`] everything travels over WebSocket instead (for networks where
-//! only HTTP(S) passes). Around the node: seeds by DNS ([`Cluster::join`]), retry-join
+//! only HTTP(S) passes; the default feature `ws`, without which neither tokio-tungstenite
+//! nor rustls is linked). Around the node: seeds by DNS ([`Cluster::join`]), retry-join
 //! ([`Cluster::join_with_retry`]), LAN discovery ([`Discovery`]) and typed messages
 //! ([`Cluster::on`], [`TypedMessage`]).
 //!
@@ -59,6 +60,7 @@ mod retry;
 mod stream;
 mod telemetry;
 mod typed;
+#[cfg(feature = "ws")]
 mod ws;
 
 pub use discovery::Discovery;
@@ -67,6 +69,7 @@ pub use gossip_core;
 pub use resolve::MAX_ADDRS_PER_SEED;
 pub use retry::RetryJoin;
 /// The TLS library of `wss://` dials, for [`Options::tls_roots`]'s certificate type.
+#[cfg(feature = "ws")]
 pub use rustls;
 pub use stream::StreamLimits;
 pub use typed::{Codec, MAX_TAG_LEN, TypedError, TypedMessage};
@@ -120,12 +123,14 @@ pub struct Options {
     /// gossip address ([`Options::advertise`], else the bind address), which must be unique
     /// in the cluster; peers dial the URL for that address once a connection from this
     /// node has carried a message they accepted.
+    #[cfg(feature = "ws")]
     pub advertise_url: Option<String>,
     /// With [`Transport::Ws`], the certificate authorities that a `wss://` peer's
     /// certificate must chain to, in DER (read PEM with
     /// [`rustls::pki_types::pem::PemObject`]); empty: the Mozilla roots that
     /// webpki-roots ships. Set it for peers behind proxies whose certificates a private
     /// CA signed: only these roots are then trusted. `ws://` dials ignore it.
+    #[cfg(feature = "ws")]
     pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// LAN discovery: while this node knows no live member, announce it on a multicast
     /// group and join the nodes that answer ([`Discovery`]); `None`: seeds only.
@@ -155,7 +160,9 @@ impl Options {
             codec: Codec::default(),
             discovery: None,
             transport: Transport::Udp,
+            #[cfg(feature = "ws")]
             advertise_url: None,
+            #[cfg(feature = "ws")]
             tls_roots: Vec::new(),
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
@@ -176,7 +183,8 @@ pub enum Transport {
     /// `ws://BIND/gossip`, dials `ws://ADDR/gossip` for a member at ADDR, and seeds may be
     /// `ws://` and `wss://` URLs (TLS with rustls, trusting the Mozilla roots or
     /// [`Options::tls_roots`]), as for a seed behind a reverse proxy. Frames, timeouts and
-    /// slots have the bounds of [`StreamLimits`].
+    /// slots have the bounds of [`StreamLimits`]. Needs the `ws` feature (a default one).
+    #[cfg(feature = "ws")]
     Ws,
 }
 
@@ -285,6 +293,8 @@ struct Parts {
     join_timeout: Duration,
     nameservers: Vec<SocketAddr>,
     typed: Arc<typed::Typed>,
+    /// The WebSocket transport's peers (URLs to dial), with [`Transport::Ws`].
+    #[cfg(feature = "ws")]
     ws: Option<Arc<ws::Peers>>,
 }
 
@@ -302,8 +312,18 @@ impl Cluster {
             addr: options.bind,
             keyring: options.config.keyring.clone(),
         });
-        let driver::Handles { commands, events, stats, local, ws } = driver::spawn(options).await?;
-        let parts = Arc::new(Parts { events, stats, local, join_timeout, nameservers, typed, ws });
+        let handles = driver::spawn(options).await?;
+        let (commands, stats, local) = (handles.commands, handles.stats, handles.local);
+        let parts = Arc::new(Parts {
+            events: handles.events,
+            stats,
+            local,
+            join_timeout,
+            nameservers,
+            typed,
+            #[cfg(feature = "ws")]
+            ws: handles.ws,
+        });
         let cluster = Cluster { commands, parts };
         if let Some(mut announcer) = announcer {
             announcer.addr = local;
@@ -351,7 +371,7 @@ impl Cluster {
             self.parts.local,
             &self.parts.nameservers,
             self.parts.join_timeout,
-            self.parts.ws.as_deref(),
+            self.parts.urls(),
         )
         .await?;
         let (reply, answer) = oneshot::channel();
@@ -499,6 +519,17 @@ impl Cluster {
 
     async fn send(&self, command: Command) -> Result<(), ClusterError> {
         self.commands.send(command).await.map_err(|_| ClusterError::Closed)
+    }
+}
+
+impl Parts {
+    /// Where seeds given as `ws://` and `wss://` URLs are written down, with [`Transport::Ws`].
+    fn urls(&self) -> Option<&dyn resolve::Urls> {
+        #[cfg(feature = "ws")]
+        if let Some(peers) = &self.ws {
+            return Some(peers.as_ref());
+        }
+        None
     }
 }
 

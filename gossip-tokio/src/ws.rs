@@ -20,8 +20,9 @@
 //! cluster's, not opened by the keyring, text) ends the connection and is counted in
 //! `bad_streams`.
 
+use crate::resolve::{Urls, WS_PATH as PATH};
 use crate::stream::{self, Frame, Slot, StreamLimits};
-use crate::{StartError, TransportStats};
+use crate::{Options, StartError, Transport, TransportStats};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -37,9 +38,6 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, WebSocketStream};
-
-/// The path a node accepts peers on.
-pub const PATH: &str = "/gossip";
 
 const DATAGRAM: u8 = 0;
 const FRAME: u8 = 1;
@@ -83,15 +81,16 @@ async fn parse_hello(bytes: &[u8]) -> Option<(SocketAddr, Option<String>)> {
 /// The most URLs remembered (seeds are few; the map must not grow without bound).
 const MAX_URLS: usize = 1024;
 
-impl Peers {
-    /// Dial `url` for `addr` from now on.
-    pub(crate) fn set_url(&self, addr: SocketAddr, url: String) {
+impl Urls for Peers {
+    fn set_url(&self, addr: SocketAddr, url: String) {
         let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         if urls.len() < MAX_URLS || urls.contains_key(&addr) {
             urls.insert(addr, url);
         }
     }
+}
 
+impl Peers {
     fn url(&self, addr: SocketAddr) -> String {
         let urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         urls.get(&addr).cloned().unwrap_or_else(|| format!("ws://{addr}{PATH}"))
@@ -107,7 +106,7 @@ pub(crate) struct Sinks {
 
 /// How `wss://` dials check certificates: `None` trusts the Mozilla roots (tungstenite's
 /// default connector); else a rustls client trusting only `roots`, with the ring provider.
-pub(crate) fn connector(roots: &[rustls::pki_types::CertificateDer<'static>]) -> Result<Option<Connector>, StartError> {
+fn connector(roots: &[rustls::pki_types::CertificateDer<'static>]) -> Result<Option<Connector>, StartError> {
     if roots.is_empty() {
         return Ok(None);
     }
@@ -128,16 +127,48 @@ pub(crate) fn connector(roots: &[rustls::pki_types::CertificateDer<'static>]) ->
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) peers: Arc<Peers>,
-    pub(crate) sinks: Sinks,
-    pub(crate) limits: StreamLimits,
-    pub(crate) max_frame: usize,
-    pub(crate) stats: Arc<TransportStats>,
-    pub(crate) preamble: Bytes,
+    sinks: Sinks,
+    limits: StreamLimits,
+    max_frame: usize,
+    stats: Arc<TransportStats>,
+    /// This node's hello: its preamble and advertised URL.
+    preamble: Bytes,
     /// The TLS client of `wss://` dials ([`connector`]).
-    pub(crate) tls: Option<Connector>,
+    tls: Option<Connector>,
 }
 
 impl Shared {
+    /// The transport for a node started with `options` (`None` if it does not use it),
+    /// once the settings that only it uses are checked: the advertised URL, the TLS roots.
+    pub(crate) fn new(
+        options: &Options,
+        sinks: Sinks,
+        stats: Arc<TransportStats>,
+        preamble: &Bytes,
+    ) -> Result<Option<Shared>, StartError> {
+        let ws = options.transport == Transport::Ws;
+        if let Some(url) = &options.advertise_url
+            && (!ws || !valid_url(url))
+        {
+            return Err(StartError::AdvertiseUrl(url.clone()));
+        }
+        if !options.tls_roots.is_empty() && !ws {
+            return Err(StartError::TlsRootsWithoutWs);
+        }
+        if !ws {
+            return Ok(None);
+        }
+        Ok(Some(Shared {
+            peers: Arc::default(),
+            sinks,
+            limits: options.streams,
+            max_frame: options.config.max_stream_frame,
+            stats,
+            preamble: hello(preamble.clone(), options.advertise_url.as_deref()),
+            tls: connector(&options.tls_roots)?,
+        }))
+    }
+
     fn config(&self) -> WebSocketConfig {
         // One byte of kind on top of the largest frame; nothing larger is buffered.
         let max = self.max_frame.saturating_add(1);

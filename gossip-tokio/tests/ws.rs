@@ -4,6 +4,7 @@
 //! Over `wss://`, through a TLS-terminating proxy in the test with a certificate from a CA
 //! made in the test: a node that trusts the CA joins, one that does not is refused cleanly.
 //! Every wait has a deadline and every child is killed on drop.
+#![cfg(feature = "ws")]
 
 mod common;
 

@@ -2,8 +2,9 @@
 
 use crate::stream::{self, Inbound, StreamLimits};
 use crate::telemetry;
+#[cfg(feature = "ws")]
 use crate::ws;
-use crate::{Command, NodeRng, Options, StartError, Transport, TransportStats};
+use crate::{Command, NodeRng, Options, StartError, TransportStats};
 use bytes::Bytes;
 use gossip_core::{CommandError, Event, Identity, Node, RecvError, Time, Transmit};
 use rand_core::SeedableRng;
@@ -28,7 +29,8 @@ pub(crate) struct Handles {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) stats: Arc<TransportStats>,
     pub(crate) local: SocketAddr,
-    /// The WebSocket transport's peers (URLs to dial), with [`Transport::Ws`].
+    /// The WebSocket transport's peers (URLs to dial), with [`Transport::Ws`](crate::Transport::Ws).
+    #[cfg(feature = "ws")]
     pub(crate) ws: Option<Arc<ws::Peers>>,
 }
 
@@ -41,11 +43,17 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         None if bound.ip().is_unspecified() => return Err(StartError::NoAdvertiseAddress),
         None => bound,
     };
-    if let Some(url) = &options.advertise_url
-        && (options.transport != Transport::Ws || !ws::valid_url(url))
-    {
-        return Err(StartError::AdvertiseUrl(url.clone()));
-    }
+    let (frames_tx, frames) = mpsc::channel(64);
+    let (datagrams_tx, ws_datagrams) = mpsc::channel(64);
+    let stats = Arc::new(TransportStats::default());
+    let preamble = stream::preamble(advertise);
+    #[cfg(feature = "ws")]
+    let ws = {
+        let sinks = ws::Sinks { datagrams: datagrams_tx, frames: frames_tx.clone() };
+        ws::Shared::new(&options, sinks, stats.clone(), &preamble)?
+    };
+    #[cfg(not(feature = "ws"))]
+    drop(datagrams_tx); // nothing sends datagrams but the socket
     let generation = options.generation.unwrap_or_else(unix_seconds);
     let mut identity = Identity::new(options.name.clone(), advertise).with_generation(generation);
     identity.meta = options.meta.clone();
@@ -58,18 +66,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
     let node = Node::new(options.config, identity, rng).map_err(StartError::Config)?;
     let (commands_tx, commands) = mpsc::channel(64);
     let (events, _) = broadcast::channel(options.event_buffer.max(1));
-    let (frames_tx, frames) = mpsc::channel(64);
-    let (datagrams_tx, ws_datagrams) = mpsc::channel(64);
-    let stats = Arc::new(TransportStats::default());
-    let preamble = stream::preamble(advertise);
-    let ws = (options.transport == Transport::Ws).then(|| ws::Shared {
-        peers: Arc::new(ws::Peers::default()),
-        sinks: ws::Sinks { datagrams: datagrams_tx, frames: frames_tx.clone() },
-        limits: options.streams,
-        max_frame,
-        stats: stats.clone(),
-        preamble: ws::hello(preamble.clone(), options.advertise_url.as_deref()),
-    });
+    #[cfg(feature = "ws")]
     let peers = ws.as_ref().map(|w| w.peers.clone());
     let driver = Driver {
         node,
@@ -83,6 +80,7 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
         stats: stats.clone(),
         writers: HashMap::new(),
         preamble,
+        #[cfg(feature = "ws")]
         ws,
         ws_datagrams,
         inbound: Inbound::new(&options.streams),
@@ -94,7 +92,14 @@ pub(crate) async fn spawn(options: Options) -> Result<Handles, StartError> {
     };
     span.in_scope(|| tracing::info!(bound = %bound, "node started"));
     tokio::spawn(driver.run().instrument(span));
-    Ok(Handles { commands: commands_tx, events, stats, local: advertise, ws: peers })
+    Ok(Handles {
+        commands: commands_tx,
+        events,
+        stats,
+        local: advertise,
+        #[cfg(feature = "ws")]
+        ws: peers,
+    })
 }
 
 /// Binds UDP and TCP on one port; with port 0, tries a few until both are free.
@@ -143,7 +148,9 @@ struct Driver {
     writers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     preamble: Bytes,
     /// The WebSocket transport, which then carries every transmit.
+    #[cfg(feature = "ws")]
     ws: Option<ws::Shared>,
+    /// Datagrams that arrived over WebSocket (none without the transport).
     ws_datagrams: mpsc::Receiver<stream::Frame>,
     inbound: Arc<Inbound>,
     limits: StreamLimits,
@@ -283,12 +290,15 @@ impl Driver {
     /// Sends every queued packet and hands out every event.
     async fn flush(&mut self) {
         while let Some(t) = self.node.poll_transmit() {
+            #[cfg(feature = "ws")]
             if let Some(ws) = &self.ws {
                 if !ws.send(t.dest, &t.payload, t.reliable) {
                     self.stats.frames_dropped.fetch_add(1, Relaxed);
                     tracing::debug!(dest = %t.dest, "message dropped: the peer's WebSocket queue is full");
                 }
-            } else if t.reliable {
+                continue;
+            }
+            if t.reliable {
                 self.send_frame(t);
             } else if let Err(error) = self.udp.send_to(&t.payload, t.dest).await {
                 self.stats.send_errors.fetch_add(1, Relaxed);
@@ -341,6 +351,7 @@ impl Driver {
             tracing::debug!(%peer, max_inbound = self.limits.max_inbound, "inbound stream refused: too many open");
             return; // dropping the stream closes it
         };
+        #[cfg(feature = "ws")]
         if let Some(ws) = &self.ws {
             tokio::spawn(ws::accept(conn, ws.clone(), slot));
             return;

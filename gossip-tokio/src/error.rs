@@ -23,7 +23,21 @@ pub enum StartError {
     NoAdvertiseAddress,
     /// [`Options::advertise_url`](crate::Options::advertise_url) is not a `ws://` or
     /// `wss://` URL of at most 2048 bytes, or the transport is not WebSocket.
+    #[cfg(feature = "ws")]
     AdvertiseUrl(String),
+    /// [`Options::tls_roots`](crate::Options::tls_roots) is set but the transport is not
+    /// WebSocket (only `wss://` dials use it).
+    #[cfg(feature = "ws")]
+    TlsRootsWithoutWs,
+    /// Certificate `index` of [`Options::tls_roots`](crate::Options::tls_roots) is not one
+    /// rustls can trust as a root (not DER, not X.509, an unsupported key).
+    #[cfg(feature = "ws")]
+    TlsRoot {
+        /// Its position in the list.
+        index: usize,
+        /// Why rustls refused it.
+        error: rustls::Error,
+    },
     /// The discovery socket could not join its multicast group (no multicast route or
     /// interface, the port taken without address reuse).
     Discovery {
@@ -42,9 +56,14 @@ impl fmt::Display for StartError {
             StartError::NoAdvertiseAddress => {
                 f.write_str("the bind address is unspecified (0.0.0.0 or ::): give an address to advertise")
             }
+            #[cfg(feature = "ws")]
             StartError::AdvertiseUrl(url) => {
                 write!(f, "cannot advertise {url:?}: it takes a ws:// or wss:// URL and the ws transport")
             }
+            #[cfg(feature = "ws")]
+            StartError::TlsRootsWithoutWs => f.write_str("TLS roots are for wss:// peers: they need the ws transport"),
+            #[cfg(feature = "ws")]
+            StartError::TlsRoot { index, error } => write!(f, "TLS root {index} cannot be trusted: {error}"),
             StartError::Discovery { group, error } => write!(f, "cannot join the discovery group {group}: {error}"),
         }
     }
@@ -55,7 +74,11 @@ impl std::error::Error for StartError {
         match self {
             StartError::Config(e) => Some(e),
             StartError::Bind { error, .. } | StartError::Discovery { error, .. } => Some(error),
-            StartError::NoAdvertiseAddress | StartError::AdvertiseUrl(_) => None,
+            #[cfg(feature = "ws")]
+            StartError::TlsRoot { error, .. } => Some(error),
+            #[cfg(feature = "ws")]
+            StartError::AdvertiseUrl(_) | StartError::TlsRootsWithoutWs => None,
+            StartError::NoAdvertiseAddress => None,
         }
     }
 }

@@ -26,7 +26,8 @@
 //! - events fanned out to every [`Events`] receiver.
 //!
 //! With [`Transport::Ws`] everything travels over WebSocket instead (for networks where
-//! only HTTP(S) passes). Around the node: seeds by DNS ([`Cluster::join`]), retry-join
+//! only HTTP(S) passes; the default feature `ws`, without which neither tokio-tungstenite
+//! nor rustls is linked). Around the node: seeds by DNS ([`Cluster::join`]), retry-join
 //! ([`Cluster::join_with_retry`]), LAN discovery ([`Discovery`]) and typed messages
 //! ([`Cluster::on`], [`TypedMessage`]).
 //!
@@ -59,6 +60,7 @@ mod retry;
 mod stream;
 mod telemetry;
 mod typed;
+#[cfg(feature = "ws")]
 mod ws;
 
 pub use discovery::Discovery;
@@ -66,6 +68,9 @@ pub use error::{ClusterError, JoinError, StartError};
 pub use gossip_core;
 pub use resolve::MAX_ADDRS_PER_SEED;
 pub use retry::RetryJoin;
+/// The TLS library of `wss://` dials, for [`Options::tls_roots`]'s certificate type.
+#[cfg(feature = "ws")]
+pub use rustls;
 pub use stream::StreamLimits;
 pub use typed::{Codec, MAX_TAG_LEN, TypedError, TypedMessage};
 
@@ -118,7 +123,15 @@ pub struct Options {
     /// gossip address ([`Options::advertise`], else the bind address), which must be unique
     /// in the cluster; peers dial the URL for that address once a connection from this
     /// node has carried a message they accepted.
+    #[cfg(feature = "ws")]
     pub advertise_url: Option<String>,
+    /// With [`Transport::Ws`], the certificate authorities that a `wss://` peer's
+    /// certificate must chain to, in DER (read PEM with
+    /// [`rustls::pki_types::pem::PemObject`]); empty: the Mozilla roots that
+    /// webpki-roots ships. Set it for peers behind proxies whose certificates a private
+    /// CA signed: only these roots are then trusted. `ws://` dials ignore it.
+    #[cfg(feature = "ws")]
+    pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// LAN discovery: while this node knows no live member, announce it on a multicast
     /// group and join the nodes that answer ([`Discovery`]); `None`: seeds only.
     pub discovery: Option<Discovery>,
@@ -147,7 +160,10 @@ impl Options {
             codec: Codec::default(),
             discovery: None,
             transport: Transport::Udp,
+            #[cfg(feature = "ws")]
             advertise_url: None,
+            #[cfg(feature = "ws")]
+            tls_roots: Vec::new(),
             leave_timeout: Duration::from_secs(5),
             streams: StreamLimits::default(),
             event_buffer: 4096,
@@ -165,9 +181,15 @@ pub enum Transport {
     Udp,
     /// Everything over WebSocket, one connection per peer: the node accepts at
     /// `ws://BIND/gossip`, dials `ws://ADDR/gossip` for a member at ADDR, and seeds may be
-    /// `ws://` and `wss://` URLs (TLS with rustls and the Mozilla roots), as for a seed
-    /// behind a reverse proxy. Frames, timeouts and slots have the bounds of
-    /// [`StreamLimits`].
+    /// `ws://` and `wss://` URLs (TLS with rustls, trusting the Mozilla roots or
+    /// [`Options::tls_roots`]), as for a seed behind a reverse proxy. Frames, timeouts and
+    /// slots have the bounds of [`StreamLimits`]. Needs the `ws` feature (a default one).
+    ///
+    /// Failures are detected as fast as over UDP, on a clean network and under random loss
+    /// (TCP sends a lost probe again instead of losing it, so fewer live members are
+    /// suspected); the price is about twice the bytes on the wire (TCP acks and headers),
+    /// and a lost segment delays what follows it on that connection by 200 ms or more.
+    #[cfg(feature = "ws")]
     Ws,
 }
 
@@ -276,6 +298,8 @@ struct Parts {
     join_timeout: Duration,
     nameservers: Vec<SocketAddr>,
     typed: Arc<typed::Typed>,
+    /// The WebSocket transport's peers (URLs to dial), with [`Transport::Ws`].
+    #[cfg(feature = "ws")]
     ws: Option<Arc<ws::Peers>>,
 }
 
@@ -293,8 +317,18 @@ impl Cluster {
             addr: options.bind,
             keyring: options.config.keyring.clone(),
         });
-        let driver::Handles { commands, events, stats, local, ws } = driver::spawn(options).await?;
-        let parts = Arc::new(Parts { events, stats, local, join_timeout, nameservers, typed, ws });
+        let handles = driver::spawn(options).await?;
+        let (commands, stats, local) = (handles.commands, handles.stats, handles.local);
+        let parts = Arc::new(Parts {
+            events: handles.events,
+            stats,
+            local,
+            join_timeout,
+            nameservers,
+            typed,
+            #[cfg(feature = "ws")]
+            ws: handles.ws,
+        });
         let cluster = Cluster { commands, parts };
         if let Some(mut announcer) = announcer {
             announcer.addr = local;
@@ -342,7 +376,7 @@ impl Cluster {
             self.parts.local,
             &self.parts.nameservers,
             self.parts.join_timeout,
-            self.parts.ws.as_deref(),
+            self.parts.urls(),
         )
         .await?;
         let (reply, answer) = oneshot::channel();
@@ -490,6 +524,17 @@ impl Cluster {
 
     async fn send(&self, command: Command) -> Result<(), ClusterError> {
         self.commands.send(command).await.map_err(|_| ClusterError::Closed)
+    }
+}
+
+impl Parts {
+    /// Where seeds given as `ws://` and `wss://` URLs are written down, with [`Transport::Ws`].
+    fn urls(&self) -> Option<&dyn resolve::Urls> {
+        #[cfg(feature = "ws")]
+        if let Some(peers) = &self.ws {
+            return Some(peers.as_ref());
+        }
+        None
     }
 }
 

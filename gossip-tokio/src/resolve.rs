@@ -16,16 +16,28 @@ pub const MAX_ADDRS_PER_SEED: usize = 64;
 /// The prefix of a seed looked up as SRV records.
 pub(crate) const SRV_PREFIX: &str = "srv+";
 
+/// The path a WebSocket node accepts peers on, and the one a `ws://` or `wss://` seed
+/// without a path is dialed at.
+pub(crate) const WS_PATH: &str = "/gossip";
+
+/// Where the URLs that `ws://` and `wss://` seeds were given as are written down, to dial
+/// each address at its URL (the WebSocket transport's peers).
+pub(crate) trait Urls: Sync {
+    /// Dial `url` for `addr` from now on.
+    fn set_url(&self, addr: SocketAddr, url: String);
+}
+
 /// Resolves seeds for a node at `local`: only addresses of its family (IPv4 or IPv6) are
 /// kept, duplicates dropped. `nameservers` empty: host names through the system resolver
 /// (`/etc/hosts`, nsswitch), SRV through the system's DNS configuration; else both ask
-/// these servers. Each seed gets `timeout` at most.
+/// these servers. Each seed gets `timeout` at most. `ws://` and `wss://` seeds need `urls`
+/// (the WebSocket transport), where each address they resolve to is written down with its URL.
 pub(crate) async fn seeds<S: AsRef<str>>(
     seeds: impl IntoIterator<Item = S>,
     local: SocketAddr,
     nameservers: &[SocketAddr],
     timeout: Duration,
-    ws: Option<&crate::ws::Peers>,
+    urls: Option<&dyn Urls>,
 ) -> Result<Vec<SocketAddr>, JoinError> {
     let mut resolver = None;
     let mut out: Vec<SocketAddr> = Vec::new();
@@ -33,7 +45,7 @@ pub(crate) async fn seeds<S: AsRef<str>>(
         let seed = seed.as_ref();
         let fail = |reason: String| JoinError::Resolve { seed: seed.into(), reason };
         let url = ws_url(seed).transpose().map_err(fail)?;
-        if url.is_some() && ws.is_none() {
+        if url.is_some() && urls.is_none() {
             return Err(fail("a ws:// or wss:// seed needs the WebSocket transport".into()));
         }
         let name = url.as_ref().map_or(seed, |(authority, _)| authority.as_str());
@@ -47,8 +59,8 @@ pub(crate) async fn seeds<S: AsRef<str>>(
             return Err(fail("no address of this node's family".into()));
         }
         for addr in ours {
-            if let (Some((_, url)), Some(ws)) = (&url, ws) {
-                ws.set_url(addr, url.clone());
+            if let (Some((_, url)), Some(urls)) = (&url, urls) {
+                urls.set_url(addr, url.clone());
             }
             if !out.contains(&addr) {
                 out.push(addr);
@@ -77,7 +89,7 @@ fn ws_url(seed: &str) -> Option<Result<(String, String), String>> {
         None => authority.contains(':'),
     };
     let host_port = if has_port { authority.to_owned() } else { format!("{authority}:{default_port}") };
-    let path = if path.is_empty() { crate::ws::PATH } else { path };
+    let path = if path.is_empty() { WS_PATH } else { path };
     Some(Ok((host_port, format!("{scheme}://{authority}{path}"))))
 }
 

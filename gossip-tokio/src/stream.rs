@@ -115,6 +115,7 @@ async fn read_preamble(stream: &mut (impl AsyncRead + Unpin)) -> Option<SocketAd
 
 /// The preamble that a WebSocket's first message starts with, and the bytes after it;
 /// `None` if it is not one.
+#[cfg(feature = "ws")]
 pub(crate) async fn parse_preamble(bytes: &[u8]) -> Option<(SocketAddr, &[u8])> {
     let mut rest = bytes;
     let addr = read_preamble(&mut rest).await?;

@@ -3,22 +3,26 @@
 //! where only HTTP(S) passes.
 //!
 //! A node accepts at `ws://ADDR/gossip` on its bind address and dials `ws://ADDR/gossip`
-//! for a member at ADDR (or the `ws://` / `wss://` URL a seed was given as). The dialer's
-//! first message, its hello, is the TCP path's preamble (its gossip address) followed, for
-//! a node with an advertised URL, by a u16 length and that URL; either side can then send
-//! on the connection, and the acceptor answers on it rather than dialing back. The
-//! acceptor dials that URL for the address later, once the connection has delivered a
-//! message the node accepted (so a stranger cannot redirect a member's traffic). Each later
-//! message is one byte of kind (0 datagram, 1 stream frame) and the core's bytes. The TCP
-//! path's bounds hold: messages above `max_stream_frame` end the connection, the handshake
-//! and preamble are due within `preamble_timeout`, writes within `io_timeout`, idle
-//! connections close after `idle_timeout`, inbound connections take the same capped slots
-//! (per source and for strangers), and a peer's queue drops rather than blocks. A message
-//! the node refuses as garbage (undecodable, another cluster's, not opened by the
-//! keyring, text) ends the connection and is counted in `bad_streams`.
+//! for a member at ADDR (or the `ws://` / `wss://` URL a seed was given as). Each side's
+//! first message is its hello: the TCP path's preamble (its gossip address) followed, for a
+//! node with an advertised URL, by a u16 length and that URL. The dialer sends its hello
+//! and its queued messages at once; either side can then send on the connection, and the
+//! acceptor answers on it rather than dialing back. Each side dials the other's advertised
+//! URL for the address that hello named from then on, once the connection has delivered a
+//! message the node accepted (so a stranger cannot redirect a member's traffic): the
+//! acceptor's hello is how a node that joined through a seed's URL learns the URL of the
+//! member behind it. Each later message is one byte of kind (0 datagram, 1 stream frame)
+//! and the core's bytes. The TCP path's bounds hold: messages above `max_stream_frame` end
+//! the connection, the handshake and preamble are due within `preamble_timeout`, writes
+//! within `io_timeout`, idle connections close after `idle_timeout`, inbound connections
+//! take the same capped slots (per source and for strangers), and a peer's queue drops
+//! rather than blocks. A message the node refuses as garbage (undecodable, another
+//! cluster's, not opened by the keyring, text) ends the connection and is counted in
+//! `bad_streams`.
 
-use crate::TransportStats;
+use crate::resolve::{Urls, WS_PATH as PATH};
 use crate::stream::{self, Frame, Slot, StreamLimits};
+use crate::{Options, StartError, Transport, TransportStats};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -29,14 +33,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::timeout;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-
-/// The path a node accepts peers on.
-pub const PATH: &str = "/gossip";
+use tokio_tungstenite::{Connector, WebSocketStream};
 
 const DATAGRAM: u8 = 0;
 const FRAME: u8 = 1;
@@ -80,15 +81,16 @@ async fn parse_hello(bytes: &[u8]) -> Option<(SocketAddr, Option<String>)> {
 /// The most URLs remembered (seeds are few; the map must not grow without bound).
 const MAX_URLS: usize = 1024;
 
-impl Peers {
-    /// Dial `url` for `addr` from now on.
-    pub(crate) fn set_url(&self, addr: SocketAddr, url: String) {
+impl Urls for Peers {
+    fn set_url(&self, addr: SocketAddr, url: String) {
         let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         if urls.len() < MAX_URLS || urls.contains_key(&addr) {
             urls.insert(addr, url);
         }
     }
+}
 
+impl Peers {
     fn url(&self, addr: SocketAddr) -> String {
         let urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         urls.get(&addr).cloned().unwrap_or_else(|| format!("ws://{addr}{PATH}"))
@@ -102,18 +104,71 @@ pub(crate) struct Sinks {
     pub(crate) frames: mpsc::Sender<Frame>,
 }
 
+/// How `wss://` dials check certificates: `None` trusts the Mozilla roots (tungstenite's
+/// default connector); else a rustls client trusting only `roots`, with the ring provider.
+fn connector(roots: &[rustls::pki_types::CertificateDer<'static>]) -> Result<Option<Connector>, StartError> {
+    if roots.is_empty() {
+        return Ok(None);
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for (index, root) in roots.iter().enumerate() {
+        store.add(root.clone()).map_err(|error| StartError::TlsRoot { index, error })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| StartError::TlsRoot { index: 0, error })?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Some(Connector::Rustls(Arc::new(config))))
+}
+
 /// What every connection task shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) peers: Arc<Peers>,
-    pub(crate) sinks: Sinks,
-    pub(crate) limits: StreamLimits,
-    pub(crate) max_frame: usize,
-    pub(crate) stats: Arc<TransportStats>,
-    pub(crate) preamble: Bytes,
+    sinks: Sinks,
+    limits: StreamLimits,
+    max_frame: usize,
+    stats: Arc<TransportStats>,
+    /// This node's hello: its preamble and advertised URL.
+    preamble: Bytes,
+    /// The TLS client of `wss://` dials ([`connector`]).
+    tls: Option<Connector>,
 }
 
 impl Shared {
+    /// The transport for a node started with `options` (`None` if it does not use it),
+    /// once the settings that only it uses are checked: the advertised URL, the TLS roots.
+    pub(crate) fn new(
+        options: &Options,
+        sinks: Sinks,
+        stats: Arc<TransportStats>,
+        preamble: &Bytes,
+    ) -> Result<Option<Shared>, StartError> {
+        let ws = options.transport == Transport::Ws;
+        if let Some(url) = &options.advertise_url
+            && (!ws || !valid_url(url))
+        {
+            return Err(StartError::AdvertiseUrl(url.clone()));
+        }
+        if !options.tls_roots.is_empty() && !ws {
+            return Err(StartError::TlsRootsWithoutWs);
+        }
+        if !ws {
+            return Ok(None);
+        }
+        Ok(Some(Shared {
+            peers: Arc::default(),
+            sinks,
+            limits: options.streams,
+            max_frame: options.config.max_stream_frame,
+            stats,
+            preamble: hello(preamble.clone(), options.advertise_url.as_deref()),
+            tls: connector(&options.tls_roots)?,
+        }))
+    }
+
     fn config(&self) -> WebSocketConfig {
         // One byte of kind on top of the largest frame; nothing larger is buffered.
         let max = self.max_frame.saturating_add(1);
@@ -146,12 +201,14 @@ impl Shared {
 /// Opens a connection to `dest` at `url`, sends the preamble and serves it.
 async fn dial(dest: SocketAddr, url: String, queue: mpsc::Receiver<Bytes>, shared: Shared) {
     let io = shared.limits.io_timeout;
-    if url.starts_with("wss://") {
-        // rustls picks a provider from its crate features, and refuses (panics) when an
-        // application's graph enables two; name ours (an error: one is already set).
+    if url.starts_with("wss://") && shared.tls.is_none() {
+        // tungstenite's default connector takes the process's rustls provider, which rustls
+        // picks from its crate features and refuses (panics) to pick when an application's
+        // graph enables two; name ours (an error: one is already set).
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(shared.config()), true);
+    let config = Some(shared.config());
+    let connect = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), config, true, shared.tls.clone());
     let mut ws = match timeout(io, connect).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(error)) => {
@@ -169,7 +226,7 @@ async fn dial(dest: SocketAddr, url: String, queue: mpsc::Receiver<Bytes>, share
         shared.stats.connect_failures.fetch_add(1, Relaxed);
         return;
     }
-    serve(ws, dest, queue, shared, None).await;
+    serve(ws, dest, queue, shared, Side::Dialed).await;
 }
 
 /// Accepts one inbound connection on `/gossip`: the handshake and the preamble within
@@ -208,27 +265,45 @@ pub(crate) async fn accept(conn: TcpStream, shared: Shared, slot: Slot) {
         tracing::debug!(%from, "WebSocket refused: too many from addresses that are no member's");
         return;
     };
+    // Our hello back: a dialer that reached this node through a URL it was given (a seed
+    // behind a proxy) learns the address it is named by, and the URL to dial it at.
+    if !matches!(timeout(shared.limits.io_timeout, ws.send(Message::Binary(shared.preamble.clone()))).await, Ok(Ok(())))
+    {
+        return;
+    }
     let (queue, rx) = mpsc::channel(shared.limits.queue_per_peer.max(1));
     shared.peers.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(from, queue);
-    serve(ws, from, rx, shared, Some((slot, stranger, url))).await;
+    let side = Side::Accepted { slot, stranger, url: url.map(|url| (from, url)) };
+    serve(ws, from, rx, shared, side).await;
+}
+
+/// Which end of a connection this node is.
+enum Side {
+    /// This node dialed: the acceptor's hello is its first message.
+    Dialed,
+    /// This node accepted: the connection holds its inbound slot (and a stranger's, until
+    /// the sender is a member); `url` is the dialer's advertised URL for its address.
+    Accepted { slot: Slot, stranger: Option<OwnedSemaphorePermit>, url: Option<(SocketAddr, String)> },
 }
 
 /// Carries messages both ways on one connection to the peer at `from` until it closes,
-/// idles, misbehaves or fails a write.
+/// idles, misbehaves or fails a write. A URL the peer advertised in its hello is dialed
+/// for the address the hello named once the connection has delivered a message the node
+/// accepted.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     ws: WebSocketStream<S>,
     from: SocketAddr,
     mut queue: mpsc::Receiver<Bytes>,
     shared: Shared,
-    inbound: Option<(Slot, Option<OwnedSemaphorePermit>, Option<String>)>,
+    side: Side,
 ) {
     let (mut sink, mut source) = ws.split();
     let limits = shared.limits;
     // A stranger's inbound connection holds one of the strangers' slots and may idle only
     // as long as a preamble may take, until its sender becomes a member.
-    let (slot, mut stranger, mut url) = match inbound {
-        Some((slot, stranger, url)) => (Some(slot), stranger, url),
-        None => (None, None, None),
+    let (slot, mut stranger, mut url, mut hello_due) = match side {
+        Side::Accepted { slot, stranger, url } => (Some(slot), stranger, url, false),
+        Side::Dialed => (None, None, None, true),
     };
     loop {
         if let (Some(slot), Some(_)) = (&slot, &stranger)
@@ -236,7 +311,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         {
             stranger = None;
         }
-        let idle = if stranger.is_some() { limits.preamble_timeout } else { limits.idle_timeout };
+        let idle = if stranger.is_some() || hello_due { limits.preamble_timeout } else { limits.idle_timeout };
         tokio::select! {
             out = queue.recv() => {
                 let Some(message) = out else { break };
@@ -260,6 +335,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     // Closed, reset, idle: the normal end.
                     Ok(Some(Ok(Message::Close(_)) | Err(_))) | Ok(None) | Err(_) => break,
                 };
+                if hello_due {
+                    hello_due = false;
+                    let Some((named, advertised)) = parse_hello(&bytes).await else {
+                        shared.stats.bad_streams.fetch_add(1, Relaxed);
+                        tracing::debug!(%from, "WebSocket closed: the acceptor's hello is missing or malformed");
+                        break;
+                    };
+                    url = advertised.map(|url| (named, url));
+                    continue;
+                }
                 let sink_for = match bytes.first() {
                     Some(&DATAGRAM) => &shared.sinks.datagrams,
                     Some(&FRAME) => &shared.sinks.frames,
@@ -279,9 +364,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     tracing::debug!(%from, "WebSocket closed: the node refused a message as garbage");
                     break;
                 }
-                if let Some(url) = url.take() {
-                    tracing::debug!(%from, %url, "dialing this member at its advertised URL");
-                    shared.peers.set_url(from, url);
+                if let Some((named, url)) = url.take() {
+                    tracing::debug!(%from, %named, %url, "dialing this member at its advertised URL");
+                    shared.peers.set_url(named, url);
                 }
             }
         }

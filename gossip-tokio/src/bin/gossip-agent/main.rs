@@ -16,6 +16,8 @@ mod objects;
 
 use clap::Parser;
 use gossip_core::{Config, Keyring};
+use gossip_tokio::rustls::pki_types::CertificateDer;
+use gossip_tokio::rustls::pki_types::pem::PemObject;
 use gossip_tokio::{Cluster, Discovery, Options, RetryJoin, Transport};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -74,6 +76,11 @@ struct Args {
     /// unique in the cluster.
     #[arg(long, value_name = "URL")]
     advertise_url: Option<String>,
+    /// With --transport ws: a PEM file of certificate authorities that wss:// peers'
+    /// certificates must chain to, instead of the Mozilla roots (for proxies with a
+    /// private CA); repeat for more.
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    tls_ca: Vec<PathBuf>,
     /// LAN discovery: while this node knows no live member, announce it on a UDP multicast
     /// group (default 239.255.77.46:7950) and join the nodes that answer; sealed with the
     /// keyring when there is one.
@@ -163,6 +170,8 @@ struct File {
     discover: Option<String>,
     transport: Option<TransportFlag>,
     advertise_url: Option<String>,
+    #[serde(default)]
+    tls_ca: Vec<PathBuf>,
     retry_interval: Option<String>,
     retry_max_interval: Option<String>,
     retry_max: Option<u32>,
@@ -214,6 +223,17 @@ fn duration_or(flag: Option<Duration>, file: Option<&str>, name: &str, default: 
         (None, Some(text)) => duration(text).map_err(|e| format!("{name}: {e}")),
         (None, None) => Ok(default),
     }
+}
+
+/// Every certificate in the PEM file at `path` (`--tls-ca`); none is an error.
+fn pem_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("--tls-ca {}: {e}", path.display());
+    let certificates = CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))?;
+    let certificates = certificates.collect::<Result<Vec<_>, _>>().map_err(|e| bad(&e))?;
+    if certificates.is_empty() {
+        return Err(bad(&"no PEM certificate in it"));
+    }
+    Ok(certificates)
 }
 
 /// The cluster size the presets are sized for (their bounds grow with it).
@@ -270,6 +290,9 @@ fn options(args: Args) -> Result<(Options, Seeds, Serve), String> {
         Some(TransportFlag::Udp) | None => Transport::Udp,
     };
     options.advertise_url = args.advertise_url.or(file.advertise_url);
+    for path in if args.tls_ca.is_empty() { &file.tls_ca } else { &args.tls_ca } {
+        options.tls_roots.extend(pem_certificates(path)?);
+    }
     options.discovery = match (args.discover, file.discover) {
         (Some(d), _) => Some(d),
         (None, Some(text)) => Some(Discovery::parse(&text).map_err(|e| format!("discover: {e}"))?),

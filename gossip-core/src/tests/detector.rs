@@ -1,7 +1,7 @@
 //! The phi-accrual detector ([`Detector::Phi`]) in a live node: one node driven by hand
 //! against scripted peers. (A phi cluster under loss: gossip-sim's tests/protocol.)
 
-use super::util::{SplitMix, datagram};
+use super::util::{datagram, rng};
 use crate::wire::{self, Limits, Message};
 use crate::{Config, Detector, Event, Identity, Node, Time};
 use core::net::SocketAddr;
@@ -31,7 +31,7 @@ fn drive(detector: Detector, answered: usize, rtt: Duration, relayed: bool) -> O
     // memberlist's 500 ms probe timeout: the half of the probe interval it leaves the
     // helpers is where phi's shorter waits show.
     let config = Config { detector, probe_timeout: 500 * MS, ..Config::lan(10) };
-    let mut node = Node::new(config, Identity::new("a", addr(1)), SplitMix(7)).unwrap();
+    let mut node = Node::new(config, Identity::new("a", addr(1)), rng(7)).unwrap();
     let mut now = Time::ZERO;
     let alive = |id: &'static [u8], i: u8| Message::Alive { incarnation: 0, id, addr: addr(i), meta: b"" };
     let hello = datagram(b"b", &[alive(b"b", 2), alive(b"c", 3), alive(b"d", 4)]);

@@ -17,7 +17,7 @@ fn packet(cluster: &[u8], sender: &[u8], messages: &[Message<'_>]) -> Vec<u8> {
 }
 
 /// Everything a node hands out while it runs its own timers from `start` for `span`.
-fn outputs(node: &mut crate::Node<super::util::SplitMix>, start: crate::Time, span: Duration) -> Vec<Vec<u8>> {
+fn outputs(node: &mut crate::Node<super::util::TestRng>, start: crate::Time, span: Duration) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let end = start.saturating_add(span);
     let mut now = start;
@@ -41,9 +41,9 @@ fn outputs(node: &mut crate::Node<super::util::SplitMix>, start: crate::Time, sp
 // t = 10 s, a node sends byte for byte what its twin that got nothing sends.
 #[test]
 fn a_refused_packet_leaves_even_a_fresh_node_as_it_was() {
-    use super::util::SplitMix;
+    use super::util::rng;
     use crate::{Identity, Node, Time};
-    let make = || Node::new(Config::lan(8), Identity::new("a", super::util::addr_of(0, 0)), SplitMix(5)).unwrap();
+    let make = || Node::new(Config::lan(8), Identity::new("a", super::util::addr_of(0, 0)), rng(5)).unwrap();
     let (mut twin, mut fed) = (make(), make());
     let from = super::util::addr_of(1, 0);
     let garbage =
@@ -69,11 +69,11 @@ fn stranger_addr() -> std::net::SocketAddr {
 // and keeps asking its seed.
 #[test]
 fn a_strangers_answer_does_not_complete_a_join() {
-    use super::util::{SplitMix, addr_of};
+    use super::util::{addr_of, rng};
     use crate::wire::{MemberRecord, encode_push_pull};
     use crate::{Event, Identity, MemberState, Node, Time};
     let seed = addr_of(1, 0);
-    let mut node = Node::new(Config::lan(8), Identity::new("a", addr_of(0, 0)), SplitMix(5)).unwrap();
+    let mut node = Node::new(Config::lan(8), Identity::new("a", addr_of(0, 0)), rng(5)).unwrap();
     node.join(Time::ZERO, &[seed]).unwrap();
     while node.poll_transmit().is_some() {}
     let me =

@@ -3,29 +3,14 @@
 
 use crate::{Node, Time};
 use core::net::SocketAddr;
-use rand_core::RngCore;
 
-/// SplitMix64: a tiny seeded generator for nodes and the network.
-#[derive(Clone, Debug)]
-pub(crate) struct SplitMix(pub u64);
+/// The tests' seeded generator: the rand project's ChaCha8, as the adapter, the example and
+/// the benchmarks use (the core ships none; the simulator keeps its own SplitMix64).
+pub(crate) type TestRng = rand_chacha::ChaCha8Rng;
 
-impl RngCore for SplitMix {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
+/// A [`TestRng`] seeded with `seed`: the same seed, the same choices.
+pub(crate) fn rng(seed: u64) -> TestRng {
+    rand_chacha::rand_core::SeedableRng::seed_from_u64(seed)
 }
 
 /// The address of node `i` in its `generation`-th life.

@@ -93,11 +93,11 @@ pub(crate) fn phase(rng: &mut impl RngCore, now: Time, setting: Duration, interv
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::util::SplitMix as Counter;
+    use crate::tests::util::rng;
 
     #[test]
     fn below_stays_in_range_and_hits_every_value() {
-        let mut rng = Counter(7);
+        let mut rng = rng(7);
         let mut seen = [0u32; 5];
         for _ in 0..5000 {
             seen[below(&mut rng, 5)] += 1;
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_walk_visits_every_index_once_in_a_random_order() {
-        let mut rng = Counter(5);
+        let mut rng = rng(5);
         for len in [0usize, 1, 2, 3, 10, 64, 97, 1000] {
             let mut seen = vec![0u32; len];
             let mut walk = Walk::new(&mut rng, len);

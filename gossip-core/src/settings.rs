@@ -171,7 +171,7 @@ fn apply(config: &mut Config, field: &str, v: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::config::{Config, Detector};
-    use crate::tests::util::SplitMix;
+    use crate::tests::util::{TestRng, rng};
     use crate::{Identity, Node, Time};
     use core::net::SocketAddr;
 
@@ -239,8 +239,8 @@ mod tests {
 
     fn exercise(config: &Config) {
         let addrs: [SocketAddr; 2] = [([10, 0, 0, 1], 7946).into(), ([10, 0, 0, 2], 7946).into()];
-        let mut nodes: Vec<Node<SplitMix>> = (0..2)
-            .map(|i| Node::new(config.clone(), Identity::new(["a", "b"][i], addrs[i]), SplitMix(i as u64)).unwrap())
+        let mut nodes: Vec<Node<TestRng>> = (0..2)
+            .map(|i| Node::new(config.clone(), Identity::new(["a", "b"][i], addrs[i]), rng(i as u64)).unwrap())
             .collect();
         let mut now = Time::ZERO;
         nodes[0].join(now, &[]).unwrap();

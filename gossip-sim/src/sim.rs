@@ -23,6 +23,8 @@ struct Slot {
     paused_until: Time,
     /// How many times the node was (re)started, to derive fresh seeds and addresses.
     boots: u64,
+    /// The settings this node boots with instead of [`Sim::config`] ([`Sim::set_node_config`]).
+    config: Option<Config>,
 }
 
 enum What {
@@ -178,6 +180,11 @@ pub struct Sim {
     /// Per node, when it first delivered a broadcast of, or saw a key change of, the node
     /// [`Sim::watch_news`] named.
     pub first_news: Vec<Option<Time>>,
+    /// Whether to keep every event in [`Sim::event_log`] (tests that look for one event).
+    pub log_events: bool,
+    /// With [`Sim::log_events`] on: every event the nodes handed out, with when and by which
+    /// node, in the order the trace folds them in.
+    pub event_log: Vec<(Time, usize, Event)>,
 }
 
 /// How far the nodes' views matched the truth at one moment ([`Sim::samples`]).
@@ -219,7 +226,14 @@ impl Sim {
         );
         let limits = config.limits();
         let slots: Vec<Slot> = (0..n)
-            .map(|i| Slot { addr: address(i, 0), node: None, timer_at: None, paused_until: Time::ZERO, boots: 0 })
+            .map(|i| Slot {
+                addr: address(i, 0),
+                node: None,
+                timer_at: None,
+                paused_until: Time::ZERO,
+                boots: 0,
+                config: None,
+            })
             .collect();
         Sim {
             now: Time::ZERO,
@@ -247,6 +261,8 @@ impl Sim {
             broadcasts_delivered: vec![0; n],
             news_of: None,
             first_news: vec![None; n],
+            log_events: false,
+            event_log: Vec::new(),
         }
     }
 
@@ -263,6 +279,37 @@ impl Sim {
     /// The running node `i`, if it is up.
     pub fn node(&self, i: usize) -> Option<&Node<SplitMix>> {
         self.slots[i].node.as_ref()
+    }
+
+    /// Node `i`'s current address (it moves when [`Sim::restart`] asks for a new one).
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.slots[i].addr
+    }
+
+    /// What running node `i` believes of node `j`: `None` if `i` is down or does not know `j`.
+    pub fn view(&self, i: usize, j: usize) -> Option<MemberState> {
+        self.node(i)?.member(name(j).as_bytes()).map(|m| m.state())
+    }
+
+    /// Makes node `i` boot with `config` instead of [`Sim::config`] from its next
+    /// [`Sim::start`] or [`Sim::restart`] on (a node with another key, another detector).
+    pub fn set_node_config(&mut self, i: usize, config: Config) {
+        self.slots[i].config = Some(config);
+    }
+
+    /// Calls `f` on running node `i` at the simulator's time, then collects what the node
+    /// sent and raised, as after any input: a test's way to command a node, read its state or
+    /// hand it a crafted packet (`node.handle_datagram(now, from, &bytes)`). What `f` takes
+    /// out of the node itself (`poll_transmit`) never reaches the network.
+    ///
+    /// # Panics
+    /// If node `i` is not running.
+    pub fn with_node<T>(&mut self, i: usize, f: impl FnOnce(&mut Node<SplitMix>, Time) -> T) -> T {
+        let now = self.now;
+        let node = self.slots[i].node.as_mut().unwrap_or_else(|| panic!("node {i} is not running"));
+        let out = f(node, now);
+        self.flush(i);
+        out
     }
 
     /// A digest of every transmit and event so far, in order: equal runs, equal digests.
@@ -283,7 +330,8 @@ impl Sim {
         let rng = SplitMix::new(self.seed, (i as u64 + 1) | (slot.boots << 40));
         // Each boot is a new life: its keys supersede the previous life's.
         let identity = Identity::new(name(i), slot.addr).with_generation(slot.boots as u32);
-        let node = Node::new(self.config.clone(), identity, rng).expect("valid simulator config");
+        let config = slot.config.clone().unwrap_or_else(|| self.config.clone());
+        let node = Node::new(config, identity, rng).expect("valid simulator config");
         slot.node = Some(node);
         slot.timer_at = None;
         slot.paused_until = Time::ZERO;
@@ -499,6 +547,9 @@ impl Sim {
             }
             self.digest.event(i, &e);
             self.truth.observe(now, i, &e);
+            if self.log_events {
+                self.event_log.push((now, i, e));
+            }
         }
         self.transmits = transmits;
         self.events = events;

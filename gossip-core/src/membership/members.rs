@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(t.live(), 2);
         t.update(b, |m| m.state = Down);
         assert_eq!((t.live(), t.down()), (1, 1));
-        let mut rng = crate::tests::util::SplitMix(3);
+        let mut rng = crate::tests::util::rng(3);
         assert_eq!(t.random_in(Down, &mut rng).unwrap().id().as_bytes(), b"b");
         t.remove(b);
         assert_eq!(t.down(), 0);

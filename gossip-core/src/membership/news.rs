@@ -552,7 +552,7 @@ impl Membership {
 
 #[cfg(test)]
 mod tests {
-    use crate::tests::util::{SplitMix, datagram, introduce};
+    use crate::tests::util::{datagram, introduce, rng};
     use crate::wire::{self, Limits, Message};
     use crate::{Config, Identity, Node, Time};
     use core::net::SocketAddr;
@@ -568,7 +568,7 @@ mod tests {
     #[test]
     fn a_stale_accuser_is_corrected_directly() {
         let config = Config { suspicion_witnesses: 0, ..Config::lan(10) };
-        let mut node = Node::new(config, Identity::new("a", addr(1)), SplitMix(1)).unwrap();
+        let mut node = Node::new(config, Identity::new("a", addr(1)), rng(1)).unwrap();
         let alive =
             |id: &'static [u8], i: u8, inc: u32| Message::Alive { incarnation: inc, id, addr: addr(i), meta: b"" };
         let t = Time::ZERO;

@@ -1,7 +1,7 @@
 //! Broadcasts and direct messages between two or three nodes.
 
 use super::*;
-use crate::tests::util::{SplitMix, datagram, introduce};
+use crate::tests::util::{TestRng, datagram, introduce, rng};
 use crate::wire::{self, Limits};
 use crate::{Config, Identity, Node, Time};
 use core::net::SocketAddr;
@@ -11,8 +11,8 @@ fn addr(i: u8) -> SocketAddr {
 }
 
 /// Node `name` at `addr(i)` that knows `peers` (name, address byte) as Alive members.
-fn node(name: &str, i: u8, peers: &[(&'static [u8], u8)]) -> Node<SplitMix> {
-    let mut node = Node::new(Config::lan(10), Identity::new(name, addr(i)), SplitMix(u64::from(i))).unwrap();
+fn node(name: &str, i: u8, peers: &[(&'static [u8], u8)]) -> Node<TestRng> {
+    let mut node = Node::new(Config::lan(10), Identity::new(name, addr(i)), rng(u64::from(i))).unwrap();
     for &(id, j) in peers {
         introduce(&mut node, Time::ZERO, id, addr(j));
     }
@@ -21,7 +21,7 @@ fn node(name: &str, i: u8, peers: &[(&'static [u8], u8)]) -> Node<SplitMix> {
     node
 }
 
-fn payloads(node: &mut Node<SplitMix>) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn payloads(node: &mut Node<TestRng>) -> Vec<(Vec<u8>, Vec<u8>)> {
     core::iter::from_fn(|| node.poll_event())
         .filter_map(|e| match e {
             Event::Broadcast { origin, payload } | Event::Message { from: origin, payload } => {

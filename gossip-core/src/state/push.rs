@@ -130,7 +130,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use crate::tests::util::SplitMix;
+    use crate::tests::util::{TestRng, rng};
     use crate::wire::{self, Header, Limits, MemberRecord, Message};
     use crate::{Config, Identity, MemberState, Node, Time};
     use bytes::BytesMut;
@@ -143,10 +143,10 @@ mod tests {
     }
 
     /// Node "a" at `addr(0)`, knowing `MEMBERS` Alive members `m1`.. at `addr(1)`..
-    fn owner(kv_bytes_per_sec: usize) -> Node<SplitMix> {
+    fn owner(kv_bytes_per_sec: usize) -> Node<TestRng> {
         let mut config = Config::lan(100);
         config.kv_bytes_per_sec = kv_bytes_per_sec;
-        let mut a = Node::new(config, Identity::new("a", addr(0)), SplitMix(7)).unwrap();
+        let mut a = Node::new(config, Identity::new("a", addr(0)), rng(7)).unwrap();
         let names: Vec<String> = (1..=MEMBERS).map(|i| format!("m{i}")).collect();
         let records = names.iter().zip(1..).map(|(id, i)| MemberRecord {
             state: MemberState::Alive,
@@ -168,7 +168,7 @@ mod tests {
 
     /// Runs `a`'s timers at `at`; returns every key-write message it sent, pushed or
     /// piggybacked on gossip: (to, base, up_to, keys).
-    fn key_writes(a: &mut Node<SplitMix>, at: Time) -> Vec<(SocketAddr, u64, u64, Vec<Vec<u8>>)> {
+    fn key_writes(a: &mut Node<TestRng>, at: Time) -> Vec<(SocketAddr, u64, u64, Vec<Vec<u8>>)> {
         a.handle_timeout(at);
         let mut out = Vec::new();
         while let Some(t) = a.poll_transmit() {
@@ -184,7 +184,7 @@ mod tests {
     }
 
     /// How many members have been pushed something.
-    fn pushed_to(a: &Node<SplitMix>) -> usize {
+    fn pushed_to(a: &Node<TestRng>) -> usize {
         a.membership.members.iter().filter(|(_, m)| m.pushed > 0).count()
     }
 

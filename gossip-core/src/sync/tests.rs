@@ -2,7 +2,7 @@
 //! key/value sections they carry.
 
 use super::SyncPart;
-use crate::tests::util::SplitMix;
+use crate::tests::util::{TestRng, rng};
 use crate::wire::{self, Header, Limits, MemberRecord, Message};
 use crate::{Config, Identity, MemberState, Node, Time};
 use alloc::collections::BTreeSet;
@@ -13,13 +13,13 @@ fn addr(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 1, i], 7946))
 }
 
-fn node(name: &str, i: u8) -> Node<SplitMix> {
-    Node::new(Config::lan(100), Identity::new(name, addr(i)), SplitMix(u64::from(i))).unwrap()
+fn node(name: &str, i: u8) -> Node<TestRng> {
+    Node::new(Config::lan(100), Identity::new(name, addr(i)), rng(u64::from(i))).unwrap()
 }
 
 /// Teaches `node` the Alive members named by `peers` (a push-back from the first of
 /// them, once it is a member: merged, not answered).
-fn teach(node: &mut Node<SplitMix>, peers: &[(String, u8)]) {
+fn teach(node: &mut Node<TestRng>, peers: &[(String, u8)]) {
     let (teacher, at) = (peers[0].0.as_bytes(), addr(peers[0].1));
     if node.member(teacher).is_none() {
         crate::tests::util::introduce(node, Time::ZERO, teacher, at);
@@ -39,7 +39,7 @@ fn teach(node: &mut Node<SplitMix>, peers: &[(String, u8)]) {
 }
 
 /// The reliable transmit `node` queued, decoded: (ids of its records, whether it has a digest).
-fn sent(node: &mut Node<SplitMix>) -> Option<(Vec<u8>, BTreeSet<String>, bool)> {
+fn sent(node: &mut Node<TestRng>) -> Option<(Vec<u8>, BTreeSet<String>, bool)> {
     let t = node.poll_transmit()?;
     assert!(t.reliable && node.poll_transmit().is_none());
     let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
@@ -49,7 +49,7 @@ fn sent(node: &mut Node<SplitMix>) -> Option<(Vec<u8>, BTreeSet<String>, bool)> 
 }
 
 /// One digest-first sync from `a` to `b`: the ids each message carried.
-fn sync(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<BTreeSet<String>> {
+fn sync(a: &mut Node<TestRng>, b: &mut Node<TestRng>) -> Vec<BTreeSet<String>> {
     a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
     let (request, ids, digest) = sent(a).unwrap();
     assert!(digest);
@@ -73,7 +73,7 @@ fn sync(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<BTreeSet<String>>
     carried
 }
 
-fn view(node: &Node<SplitMix>) -> BTreeSet<String> {
+fn view(node: &Node<TestRng>) -> BTreeSet<String> {
     node.peers().map(|m| String::from_utf8(m.id().as_bytes().to_vec()).unwrap()).collect()
 }
 
@@ -105,7 +105,7 @@ fn a_sync_carries_only_the_buckets_that_differ() {
 }
 
 /// How many times `node` piggybacks news about `id` over `secs` seconds from `from`.
-fn sends_about(node: &mut Node<SplitMix>, id: &[u8], from: Time, secs: u64) -> usize {
+fn sends_about(node: &mut Node<TestRng>, id: &[u8], from: Time, secs: u64) -> usize {
     let mut count = 0;
     for ms in (0..secs * 1000).step_by(50) {
         node.handle_timeout(from.saturating_add(core::time::Duration::from_millis(ms)));
@@ -152,7 +152,7 @@ fn a_node_in_a_join_storm_relays_new_members_sparingly() {
     assert_eq!(relays, vec![2, 2, 4, 4]);
 }
 
-fn key_events(node: &mut Node<SplitMix>) -> Vec<(String, Option<String>)> {
+fn key_events(node: &mut Node<TestRng>) -> Vec<(String, Option<String>)> {
     core::iter::from_fn(|| node.poll_event())
         .filter_map(|e| match e {
             crate::Event::KeyChanged { key, value, .. } => {
@@ -164,7 +164,7 @@ fn key_events(node: &mut Node<SplitMix>) -> Vec<(String, Option<String>)> {
 }
 
 /// Teaches `node` one key of each of `owners` at `version` (a push-back of deltas).
-fn teach_keys(node: &mut Node<SplitMix>, owners: &[(String, u8)], version: u64) {
+fn teach_keys(node: &mut Node<TestRng>, owners: &[(String, u8)], version: u64) {
     let value = version.to_string();
     let writes: Vec<_> =
         owners.iter().map(|_| wire::KvWrite { key: b"k", version, value: Some(value.as_bytes()) }).collect();
@@ -189,7 +189,7 @@ fn teach_keys(node: &mut Node<SplitMix>, owners: &[(String, u8)], version: u64) 
 }
 
 /// The key/value section's size in each message of a sync from `a` to `b`.
-fn kv_bytes(a: &mut Node<SplitMix>, b: &mut Node<SplitMix>) -> Vec<usize> {
+fn kv_bytes(a: &mut Node<TestRng>, b: &mut Node<TestRng>) -> Vec<usize> {
     let (mut from, mut to, mut to_addr, mut from_addr) = (a, b, addr(2), addr(1));
     from.send_push_pull(to_addr, false, SyncPart::Request, None, None);
     let mut sizes = Vec::new();
@@ -278,7 +278,7 @@ fn acks_carry_the_key_sum_and_a_difference_starts_a_sync() {
     let (mut a, mut b) = (node("a", 1), node("b", 2));
     teach(&mut a, &[("b".into(), 2)]);
     teach(&mut b, &[("a".into(), 1)]);
-    let ping = |to: &mut Node<SplitMix>, target: &[u8]| {
+    let ping = |to: &mut Node<TestRng>, target: &[u8]| {
         let mut out = BytesMut::new();
         Header { cluster: b"", sender: b"a" }.encode(&mut out);
         Message::Ping { seq: 7, target }.encode(&mut out);
@@ -360,7 +360,7 @@ fn a_responder_over_its_budget_lists_no_keys() {
 #[test]
 fn a_sync_listing_shows_where_pushes_resume() {
     let secs = |s: f64| Time::from_nanos((s * 1e9) as u64);
-    let pushes_to_b = |a: &mut Node<SplitMix>, at: Time| {
+    let pushes_to_b = |a: &mut Node<TestRng>, at: Time| {
         let before = a.stats().kv_push_bytes;
         a.handle_timeout(at);
         let sent: Vec<_> = core::iter::from_fn(|| a.poll_transmit()).filter(|t| t.dest == addr(2)).collect();

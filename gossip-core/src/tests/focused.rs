@@ -2,7 +2,7 @@
 //! scripted peers, checking who hears of a suspicion, what a witness does, and how a
 //! suspect answers.
 
-use super::util::{SplitMix, datagram, introduce};
+use super::util::{TestRng, datagram, introduce, rng};
 use crate::wire::{self, Limits, Message};
 use crate::{Config, Event, Identity, MemberState, Node, Time, Transmit};
 use core::net::SocketAddr;
@@ -17,8 +17,8 @@ fn addr(i: usize) -> SocketAddr {
 }
 
 /// Node `NAMES[me]`, knowing every other name in `NAMES[..n]` Alive at incarnation 0.
-fn node(config: Config, me: usize, n: usize) -> Node<SplitMix> {
-    let mut node = Node::new(config, Identity::new(crate::NodeId::new(NAMES[me]), addr(me)), SplitMix(3)).unwrap();
+fn node(config: Config, me: usize, n: usize) -> Node<TestRng> {
+    let mut node = Node::new(config, Identity::new(crate::NodeId::new(NAMES[me]), addr(me)), rng(1)).unwrap();
     let others: Vec<_> = (0..n)
         .filter(|&i| i != me)
         .map(|i| Message::Alive { incarnation: 0, id: NAMES[i], addr: addr(i), meta: b"" })
@@ -30,7 +30,7 @@ fn node(config: Config, me: usize, n: usize) -> Node<SplitMix> {
     node
 }
 
-fn drain(node: &mut Node<SplitMix>) -> Vec<Transmit> {
+fn drain(node: &mut Node<TestRng>) -> Vec<Transmit> {
     core::iter::from_fn(|| node.poll_transmit()).collect()
 }
 
@@ -40,7 +40,7 @@ fn carries(t: &Transmit, f: impl Fn(&Message<'_>) -> bool) -> bool {
 }
 
 /// Runs `node` on its own timers until `until`, answering nothing; returns what it sent.
-fn run_silent(node: &mut Node<SplitMix>, until: Time) -> Vec<Transmit> {
+fn run_silent(node: &mut Node<TestRng>, until: Time) -> Vec<Transmit> {
     let mut sent = Vec::new();
     while let Some(at) = node.poll_timeout().filter(|&at| at <= until) {
         node.handle_timeout(at);
@@ -93,7 +93,7 @@ fn a_failed_probe_tells_the_suspect_and_its_witnesses_only() {
 
 /// Node `c` asked by `a` to witness its suspicion of `b` (members a..e): the packets it
 /// sent in response.
-fn witness() -> (Node<SplitMix>, Vec<Transmit>) {
+fn witness() -> (Node<TestRng>, Vec<Transmit>) {
     let mut c = node(Config::lan(16), 2, 5);
     let notice = Message::Suspect { incarnation: 0, id: b"b", from: b"a" };
     c.handle_datagram(Time::ZERO, addr(0), &datagram(b"a", &[notice])).unwrap();

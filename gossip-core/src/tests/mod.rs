@@ -1,15 +1,11 @@
-//! Scenario tests: real nodes on the in-crate harness at tens of nodes, several seeds.
+//! Node-level tests: one, two or three nodes driven by hand on virtual time, fed crafted
+//! packets. Clusters at real sizes run on the simulator (gossip-sim's tests/protocol).
 
-#[cfg(feature = "compression")]
-mod compression;
 mod detector;
-#[cfg(feature = "encryption")]
-mod encryption;
 mod focused;
 mod fuzz_bodies;
 mod hostile;
 mod probing;
-mod scenarios;
 #[cfg(feature = "tracing")]
 mod tracing;
 pub(crate) mod util;

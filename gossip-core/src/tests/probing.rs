@@ -1,7 +1,7 @@
 //! The probe schedule ([`Config::ring_probes`]): one node driven by hand against peers
 //! that answer every ping at once.
 
-use super::util::{SplitMix, datagram, introduce};
+use super::util::{datagram, introduce, rng};
 use crate::wire::{self, Limits, Message};
 use crate::{Config, Identity, Node, Time};
 use core::net::SocketAddr;
@@ -19,7 +19,7 @@ fn name(i: usize) -> Vec<u8> {
 /// Node 0 among `n` members for `secs` seconds, every ping acked by its target at once:
 /// the moments each member was pinged.
 fn pings(config: Config, n: usize, secs: u64) -> BTreeMap<Vec<u8>, Vec<Time>> {
-    let mut node = Node::new(config, Identity::new(crate::NodeId::new(name(0)), addr(0)), SplitMix(11)).unwrap();
+    let mut node = Node::new(config, Identity::new(crate::NodeId::new(name(0)), addr(0)), rng(11)).unwrap();
     let names: Vec<Vec<u8>> = (0..n).map(name).collect();
     let others: Vec<_> =
         (1..n).map(|i| Message::Alive { incarnation: 0, id: &names[i], addr: addr(i), meta: b"" }).collect();

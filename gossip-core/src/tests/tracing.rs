@@ -1,7 +1,7 @@
 //! Feature `tracing`: the node reports what it hands out and what it refuses, and does
 //! exactly the same with a subscriber as without.
 
-use super::util::{SplitMix, addr_of, datagram, introduce};
+use super::util::{addr_of, datagram, introduce, rng};
 use crate::wire::Message;
 use crate::{Config, Identity, Node, Time};
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,7 @@ impl Subscriber for Messages {
 /// A node that meets a member, refuses garbage and a stranger's accusation, and runs its
 /// timers for a few seconds: everything it sent and raised.
 fn run() -> Vec<Vec<u8>> {
-    let mut node = Node::new(Config::lan(8), Identity::new("a", addr_of(0, 0)), SplitMix(3)).unwrap();
+    let mut node = Node::new(Config::lan(8), Identity::new("a", addr_of(0, 0)), rng(3)).unwrap();
     node.join(Time::ZERO, &[]).unwrap();
     introduce(&mut node, Time::ZERO, b"b", addr_of(1, 0));
     let _ = node.handle_datagram(Time::ZERO, addr_of(1, 0), &[1, 2, 3]);

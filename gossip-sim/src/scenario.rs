@@ -14,8 +14,9 @@ const KV_KEY: &[u8] = b"service";
 const KV_VALUE: &[u8] = b"db:5432";
 
 /// Scenario names `gossip-sim run --scenario` accepts.
-pub const SCENARIOS: [&str; 17] = [
+pub const SCENARIOS: [&str; 18] = [
     "join",
+    "join-one",
     "steady",
     "crash",
     "loss",
@@ -43,6 +44,7 @@ pub fn describe(name: &str) -> Option<&'static str> {
         "join" => {
             "every node joins through node 0 within --join-within SECS (1 s); times from t = 0 until every view is true"
         }
+        "join-one" => "the last node joins the settled cluster through node 0: until every view holds it",
         "steady" => {
             "nothing happens: the cost of running a converged cluster (with --keys N, of keeping N keys a node)"
         }
@@ -181,7 +183,9 @@ impl Scenario {
         sim.start(0, &[]);
         let mut order: Vec<(u64, usize)> = (1..n).map(|i| (choice.next_u64() % 1_000_000, i)).collect();
         order.sort();
-        for (micros, i) in order {
+        // In `join-one`, the last node stays out until the cluster has settled.
+        let newcomer = (self.name == "join-one").then_some(n - 1);
+        for (micros, i) in order.into_iter().filter(|&(_, i)| Some(i) != newcomer) {
             sim.run_until(Time::from_nanos((micros as f64 * 1000.0 * self.join_within) as u64), |_| false);
             sim.start(i, &[0]);
         }
@@ -236,6 +240,7 @@ impl Scenario {
                 sim.leave(victim);
             }
             "loss" => sim.net.config.loss = loss,
+            "join-one" => sim.start(n - 1, &[0]),
             // A converged cluster where nothing happens: the cost of just running it. With
             // `--keys N`, every node first sets N keys and the window starts a minute after
             // they have spread: the cost of keeping replicated state that nobody changes.
@@ -492,6 +497,7 @@ impl Scenario {
             "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" | "flap" => {
                 sim.run_until(end, |s| s.truth.converged())
             }
+            "join-one" => sim.run_until(end, |s| s.truth.is_live(n - 1) && s.truth.converged()),
             "big-state" => stepped_converged.is_some(),
             "kv" | "broadcast" | "kv-partition" | "kv-load" => {
                 let delivered = |s: &Sim| match self.name.as_str() {
@@ -537,7 +543,8 @@ impl Scenario {
             | "restart-new-address"
             | "mass-restart"
             | "churn"
-            | "flap" => converged.then(|| secs(sim.now.saturating_since(measured_from))),
+            | "flap"
+            | "join-one" => converged.then(|| secs(sim.now.saturating_since(measured_from))),
             "kv-partition" | "big-state" => stepped_converged,
             _ => None,
         };

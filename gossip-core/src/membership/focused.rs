@@ -2,7 +2,7 @@
 //! suspect and a few witnesses, not the whole cluster. This module holds the checks a node
 //! runs as a witness of another's suspicion, and the rechecks of the suspects it accuses
 //! itself. The suspicion's own bookkeeping (timeouts, confirmations, Down) is in
-//! `membership.rs`.
+//! `news.rs`.
 //!
 //! [`Config::suspicion_witnesses`]: crate::Config::suspicion_witnesses
 

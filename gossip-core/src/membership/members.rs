@@ -33,7 +33,7 @@ pub struct Member {
     /// When the state last changed here.
     pub(crate) since: Time,
     /// How far this node's own writes have been pushed to it: the low half of the version
-    /// in this node's current life, 0 for none (see `push.rs`).
+    /// in this node's current life, 0 for none (see `state/push.rs`).
     pub(crate) pushed: u32,
     extra: Option<Box<Extra>>,
 }

@@ -106,7 +106,7 @@ impl Membership {
                     // Perhaps a new life, which holds none of our keys: back from Down or
                     // Left, at a new address, or at a new incarnation while Alive with the
                     // same metadata (not refuting a suspicion, nor announcing new metadata).
-                    // Our pushes to it start over (see `push.rs`).
+                    // Our pushes to it start over (see `state/push.rs`).
                     push_afresh = !was.is_live() || moved || (was == MemberState::Alive && same_meta);
                     changed = m.set_meta(meta) || moved;
                     m.set_addr(addr);

@@ -16,7 +16,7 @@ use core::time::Duration;
 pub(super) const MAX_GOSSIPED_WRITES: usize = 16;
 
 /// What a sync taught this node about keys, for the catch-up's pace (see
-/// `Node::on_push_pull`).
+/// `node/sync.rs`, `on_push_pull`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeysLearned {
     /// Some replica moved forward.

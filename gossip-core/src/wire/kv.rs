@@ -1,4 +1,4 @@
-//! The key/value part of a push-pull: a Scuttlebutt digest and deltas (see `crate::kv`).
+//! The key/value part of a push-pull: a Scuttlebutt digest and deltas (see `crate::state`).
 //!
 //! ```text
 //! section  scope | digest_count u32 | (id | max u64)* | delta_count u32 | delta*
@@ -9,7 +9,7 @@
 //!
 //! The scope says what the digest covers (see [`KvScope`]): syncs are digest-first, a
 //! request carrying only bucket sums of the sender's digest, and the answers listing
-//! only the owners of buckets whose sums differ (`crate::kv`). A bitmap has a bit per
+//! only the owners of buckets whose sums differ (`crate::state`). A bitmap has a bit per
 //! bucket, bucket `i` in bit `i % 8` of byte `i / 8`, and at least one byte.
 //!
 //! Decoding validates the whole section once and keeps it as borrowed bytes; the
@@ -112,7 +112,7 @@ pub struct KvDelta<'a> {
     pub owner: &'a [u8],
     /// The whole state, replacing the receiver's copy.
     pub reset: bool,
-    /// See `crate::kv::OwnerDelta::base`.
+    /// See `crate::state` (`OwnerDelta::base`).
     pub base: u64,
     /// The version the receiver is complete up to once it applies the delta.
     pub up_to: u64,

@@ -92,7 +92,6 @@ impl Membership {
     pub(crate) fn check_claim<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         record: &MemberRecord<'_>,
         budget: Option<&mut usize>,
     ) {
@@ -107,7 +106,7 @@ impl Membership {
             known.meta = Bytes::copy_from_slice(record.meta);
             return;
         }
-        while pending.front().is_some_and(|c| c.until < now) {
+        while pending.front().is_some_and(|c| c.until < sh.now) {
             pending.pop_front();
         }
         let seq = self.prober.next_seq();
@@ -119,7 +118,7 @@ impl Membership {
             pending.pop_front();
             sh.stats.claims_dropped += 1;
         }
-        let until = now.saturating_add(sh.config.probe_timeout.saturating_mul(2));
+        let until = sh.now.saturating_add(sh.config.probe_timeout.saturating_mul(2));
         pending.push_back(Claim {
             seq,
             id: NodeId::copy_from_slice(record.id),
@@ -132,15 +131,9 @@ impl Membership {
 
     /// An ack from `from` with `seq`: if it answers the check of a claim, the claim is
     /// applied as if the member had just been heard of. Returns whether it did.
-    pub(crate) fn claim_answered<R: RngCore>(
-        &mut self,
-        sh: &mut Shared<'_, R>,
-        now: Time,
-        from: SocketAddr,
-        seq: u32,
-    ) -> bool {
+    pub(crate) fn claim_answered<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, from: SocketAddr, seq: u32) -> bool {
         let pending = &mut self.claims.pending;
-        let Some(i) = pending.iter().position(|c| c.seq == seq && c.addr == from && c.until >= now) else {
+        let Some(i) = pending.iter().position(|c| c.seq == seq && c.addr == from && c.until >= sh.now) else {
             return false;
         };
         let Some(c) = pending.remove(i) else { return false };
@@ -149,7 +142,7 @@ impl Membership {
             sh.stats.members_dropped += 1;
             return true;
         }
-        self.on_alive(sh, now, c.incarnation, c.id.as_bytes(), c.addr, &c.meta);
+        self.on_alive(sh, c.incarnation, c.id.as_bytes(), c.addr, &c.meta);
         if let Some(r) = self.members.find(c.id.as_bytes()) {
             self.members.mark_answered(r);
         }

@@ -67,15 +67,15 @@ impl Focused {
 
 impl Membership {
     /// Runs the due witness checks and rechecks.
-    pub(crate) fn focused_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time) {
+    pub(crate) fn focused_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>) {
         while let Some(w) = self.prober.focused.checks.front().copied()
-            && w.deadline <= now
+            && w.deadline <= sh.now
         {
             self.prober.focused.checks.pop_front();
-            self.witness_check_done(sh, now, w);
+            self.witness_check_done(sh, w);
         }
         while let Some(&(at, suspect, incarnation)) = self.prober.focused.rechecks.front()
-            && at <= now
+            && at <= sh.now
         {
             self.prober.focused.rechecks.pop_front();
             let still = self
@@ -84,7 +84,7 @@ impl Membership {
                 .is_some_and(|m| m.state == MemberState::Suspect && m.incarnation == incarnation);
             if still {
                 self.ping_member(sh, suspect, true);
-                self.schedule_recheck(sh, now, suspect, incarnation);
+                self.schedule_recheck(sh, suspect, incarnation);
             }
         }
     }
@@ -157,14 +157,13 @@ impl Membership {
     pub(crate) fn schedule_recheck<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         suspect: MemberRef,
         incarnation: u32,
     ) {
         if self.prober.focused.rechecks.len() >= MAX_RECHECKS {
             return;
         }
-        let at = now.saturating_add(self.health.scale(self.check_wait(sh.config) / 2));
+        let at = sh.now.saturating_add(self.health.scale(self.check_wait(sh.config) / 2));
         let rechecks = &mut self.prober.focused.rechecks;
         let i = rechecks.partition_point(|r| r.0 <= at);
         rechecks.insert(i, (at, suspect, incarnation));
@@ -174,14 +173,14 @@ impl Membership {
     /// newer incarnation than the accusation, the accuser gets that Alive. It stayed
     /// silent: the suspicion is confirmed to the accuser in this node's name, at the
     /// incarnation this node knows; a Down about an older incarnation is declared anew.
-    fn witness_check_done<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, w: WitnessCheck) {
+    fn witness_check_done<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, w: WitnessCheck) {
         let Some(m) = self.members.get(w.suspect).filter(|m| m.state.is_live()) else { return };
         let (incarnation, id) = (latest(m.incarnation, w.incarnation), m.id.clone());
         let me = self.identity.id.clone();
         if w.answered {
             self.pass_on_alive(sh, w);
         } else if w.down {
-            self.on_down(sh, now, incarnation, id.as_bytes(), me.as_bytes());
+            self.on_down(sh, incarnation, id.as_bytes(), me.as_bytes());
         } else {
             sh.stats.witness_confirmations += 1;
             self.send(sh, w.accuser, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);

@@ -25,7 +25,6 @@ use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::outbox::Queue;
 use crate::prelude::*;
 use crate::shared::Shared;
-use crate::time::Time;
 use crate::wire::Message;
 use admission::Claims;
 use core::net::SocketAddr;
@@ -162,7 +161,7 @@ impl Membership {
 
     /// One gossip round's sends, now: queued news to `fanout` random members (live ones,
     /// and recently Down ones so they can hear of it and refute).
-    pub(crate) fn gossip_now<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, fanout: usize) {
+    pub(crate) fn gossip_now<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, fanout: usize) {
         let mut targets: SmallVec<[SocketAddr; 8]> = SmallVec::new();
         for _ in 0..fanout * 4 {
             if targets.len() >= fanout {
@@ -172,7 +171,7 @@ impl Membership {
                 break;
             };
             let eligible = m.state.is_live()
-                || (m.state == MemberState::Down && now.saturating_since(m.since) < sh.config.gossip_to_the_dead);
+                || (m.state == MemberState::Down && sh.now.saturating_since(m.since) < sh.config.gossip_to_the_dead);
             if eligible && !targets.contains(&m.addr()) {
                 targets.push(m.addr());
             }

@@ -53,7 +53,6 @@ impl Membership {
     pub(crate) fn on_alive<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         incarnation: u32,
         id: &[u8],
         addr: SocketAddr,
@@ -91,10 +90,11 @@ impl Membership {
                 if self.members.len() >= sh.config.max_members {
                     // A full table takes a member only once it answers (see `admission.rs`).
                     let claim = MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
-                    self.check_claim(sh, now, &claim, None);
+                    self.check_claim(sh, &claim, None);
                     return;
                 }
-                let mut member = Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, now);
+                let mut member =
+                    Member::new(NodeId::copy_from_slice(id), addr, incarnation, MemberState::Alive, sh.now);
                 member.set_meta(meta);
                 let r = self.members.insert(member);
                 (r, Some(true), false)
@@ -112,7 +112,7 @@ impl Membership {
                     m.set_addr(addr);
                     m.incarnation = incarnation;
                     m.state = MemberState::Alive;
-                    m.since = now;
+                    m.since = sh.now;
                     m.set_suspicion(None);
                 });
                 if push_afresh {
@@ -178,7 +178,7 @@ impl Membership {
     /// live member this node does not suspect asks it to witness: it checks the suspect
     /// rather than believe the accuser (see [`Membership::witness`]). Otherwise the message is
     /// applied as news.
-    pub(crate) fn on_suspect_message<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, a: &Accusation<'_>) {
+    pub(crate) fn on_suspect_message<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, a: &Accusation<'_>) {
         let Accusation { at, sender, incarnation, id, accuser } = *a;
         if self.is_me(id) {
             let direct = self.focused(sh.config).then(|| self.members.by_id(accuser).map(|m| m.addr()).unwrap_or(at));
@@ -186,13 +186,13 @@ impl Membership {
             return;
         }
         if !self.focused(sh.config) {
-            self.on_suspect(sh, now, incarnation, id, accuser);
+            self.on_suspect(sh, incarnation, id, accuser);
             self.correct_stale_accuser(sh, a);
             return;
         }
         let Some((r, state, current)) = self.current(id) else { return };
         if state == MemberState::Suspect && current == incarnation {
-            self.on_suspect(sh, now, incarnation, id, accuser); // a confirmation
+            self.on_suspect(sh, incarnation, id, accuser); // a confirmation
         } else if state.is_live() && accuser == sender {
             self.witness(sh, r, incarnation, accuser, at, false);
         } else if state == MemberState::Down && at_least(current, incarnation) && accuser == sender {
@@ -207,7 +207,7 @@ impl Membership {
     /// (a refutation that went only to its accuser): rather than ignore the Down or believe
     /// it, it checks the member, and declares it Down at the incarnation it knows if
     /// nothing answers.
-    pub(crate) fn on_down_message<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, a: &Accusation<'_>) {
+    pub(crate) fn on_down_message<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, a: &Accusation<'_>) {
         if self.focused(sh.config)
             && let Some((r, state, current)) = self.current(a.id)
             && state.is_live()
@@ -216,7 +216,7 @@ impl Membership {
             self.witness(sh, r, a.incarnation, a.accuser, a.at, true);
             return;
         }
-        self.on_down(sh, now, a.incarnation, a.id, a.accuser);
+        self.on_down(sh, a.incarnation, a.id, a.accuser);
         if !self.focused(sh.config) {
             self.correct_stale_accuser(sh, a);
         }
@@ -228,19 +228,18 @@ impl Membership {
     pub(crate) fn suspect_after_probe<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         target: MemberRef,
         incarnation: u32,
     ) {
         let Some(id) = self.members.get(target).map(|m| m.id.clone()) else { return };
         let me = self.identity.id.clone();
-        self.on_suspect(sh, now, incarnation, id.as_bytes(), me.as_bytes());
+        self.on_suspect(sh, incarnation, id.as_bytes(), me.as_bytes());
         if !self.focused(sh.config) || self.members.get(target).is_none_or(|m| m.state != MemberState::Suspect) {
             return;
         }
         let Some(addr) = self.members.get(target).map(|m| m.addr()) else { return };
         self.send(sh, addr, &[Message::Suspect { incarnation, id: id.as_bytes(), from: me.as_bytes() }]);
-        self.schedule_recheck(sh, now, target, incarnation);
+        self.schedule_recheck(sh, target, incarnation);
         let want = sh.config.suspicion_witnesses;
         let asked = self.ask_witnesses(sh, target, incarnation, want);
         if asked < want as u32 {
@@ -252,7 +251,7 @@ impl Membership {
 
     /// `from` suspects `id` at this incarnation (or confirms an ongoing suspicion). Focused
     /// suspicions stay with this node; otherwise they are gossiped.
-    fn on_suspect<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, incarnation: u32, id: &[u8], from: &[u8]) {
+    fn on_suspect<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
             self.answer_accusation(sh, incarnation, None);
             return;
@@ -298,9 +297,9 @@ impl Membership {
         let epoch = self.members.update(r, |m| {
             m.state = MemberState::Suspect;
             m.incarnation = incarnation;
-            m.since = now;
+            m.since = sh.now;
             m.set_suspicion(Some(Suspicion {
-                start: now,
+                start: sh.now,
                 expected,
                 confirmers: smallvec![NodeId::copy_from_slice(from)],
                 verified: false,
@@ -348,10 +347,10 @@ impl Membership {
     /// Down by one probe timeout. It saves a live member from a node that missed every
     /// copy of its refutation, or that was itself cut off when it raised the suspicion:
     /// both otherwise declare a healthy member Down on stale news.
-    pub(crate) fn suspicion_expired<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, r: MemberRef) {
+    pub(crate) fn suspicion_expired<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, r: MemberRef) {
         let Some(m) = self.members.get(r) else { return };
         let Some(s) = m.suspicion().filter(|_| m.state == MemberState::Suspect) else { return };
-        if sh.config.verify_before_down && !s.early_checked && now < self.suspicion_deadlines(sh.config, s).1 {
+        if sh.config.verify_before_down && !s.early_checked && sh.now < self.suspicion_deadlines(sh.config, s).1 {
             // Still waiting for confirmations at the minimum timeout: check early, so a
             // suspicion whose refutation we missed does not linger until the maximum.
             let epoch = self.members.update_suspicion(r, |s| {
@@ -367,43 +366,36 @@ impl Membership {
             });
             self.verify_suspect(sh, r);
             if let Some(epoch) = epoch {
-                let at = now.saturating_add(self.health.scale(self.check_wait(sh.config)));
+                let at = sh.now.saturating_add(self.health.scale(self.check_wait(sh.config)));
                 self.deadlines.schedule(at, TimerKind::Suspicion, r, epoch);
             }
             return;
         }
         let (incarnation, id) = (m.incarnation, m.id.clone());
         let me = self.identity.id.clone();
-        self.on_down(sh, now, incarnation, id.as_bytes(), me.as_bytes());
+        self.on_down(sh, incarnation, id.as_bytes(), me.as_bytes());
     }
 
     /// A suspect answered its pre-Down check: it is alive, so the suspicion starts over
     /// (its refutation, carried by the answer, usually ends it at once).
-    pub(crate) fn suspect_answered<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, r: MemberRef) {
+    pub(crate) fn suspect_answered<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, r: MemberRef) {
         if self.members.get(r).is_none_or(|m| m.state != MemberState::Suspect) {
             return;
         }
         let epoch = self.members.update_suspicion(r, |s| {
-            s.start = now;
+            s.start = sh.now;
             s.verified = false;
         });
         self.schedule_suspicion(sh, r, epoch);
     }
 
     /// `from` declared `id` Down at this incarnation.
-    pub(crate) fn on_down<R: RngCore>(
-        &mut self,
-        sh: &mut Shared<'_, R>,
-        now: Time,
-        incarnation: u32,
-        id: &[u8],
-        from: &[u8],
-    ) {
+    pub(crate) fn on_down<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, incarnation: u32, id: &[u8], from: &[u8]) {
         if self.is_me(id) {
             self.answer_accusation(sh, incarnation, None);
             return;
         }
-        if self.bury(sh, now, id, MemberState::Down, incarnation) {
+        if self.bury(sh, id, MemberState::Down, incarnation) {
             let subject = NodeId::copy_from_slice(id);
             sh.outbox.event(Event::MemberDown { id: subject.clone(), incarnation });
             // Focused, every node learns of a Down from gossip alone (no suspicion of its
@@ -417,18 +409,18 @@ impl Membership {
             // A Down is rare and urgent: pass it on at once rather than at the next gossip
             // round, so it crosses the cluster in round trips, and to twice the usual fanout:
             // a node that the first wave misses (one in e^fanout) waits for a gossip round.
-            self.gossip_now(sh, now, sh.config.gossip_nodes * 2);
+            self.gossip_now(sh, sh.config.gossip_nodes * 2);
         }
     }
 
     /// `id` left gracefully at this incarnation.
-    pub(crate) fn on_left<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, incarnation: u32, id: &[u8]) {
+    pub(crate) fn on_left<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, incarnation: u32, id: &[u8]) {
         if self.is_me(id) {
             // Only we announce our own leave; a copy of it is stale news to answer.
             self.answer_accusation(sh, incarnation, None);
             return;
         }
-        if self.bury(sh, now, id, MemberState::Left, incarnation) {
+        if self.bury(sh, id, MemberState::Left, incarnation) {
             let subject = NodeId::copy_from_slice(id);
             sh.outbox.event(Event::MemberLeft { id: subject.clone(), incarnation });
             self.enqueue_news(sh, &subject, &Message::Left { incarnation, id });
@@ -437,14 +429,7 @@ impl Membership {
 
     /// Moves a member to a tombstone state (Down or Left) if the news supersedes what is
     /// known, and schedules its reclaim. Returns whether it changed.
-    fn bury<R: RngCore>(
-        &mut self,
-        sh: &mut Shared<'_, R>,
-        now: Time,
-        id: &[u8],
-        state: MemberState,
-        incarnation: u32,
-    ) -> bool {
+    fn bury<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, id: &[u8], state: MemberState, incarnation: u32) -> bool {
         let Some((r, cur, cur_inc)) = self.current(id) else {
             return false;
         };
@@ -454,11 +439,11 @@ impl Membership {
         let epoch = self.members.update(r, |m| {
             m.state = state;
             m.incarnation = incarnation;
-            m.since = now;
+            m.since = sh.now;
             m.set_suspicion(None);
         });
         if let Some(epoch) = epoch {
-            self.deadlines.schedule(now.saturating_add(sh.config.reclaim_after), TimerKind::Reclaim, r, epoch);
+            self.deadlines.schedule(sh.now.saturating_add(sh.config.reclaim_after), TimerKind::Reclaim, r, epoch);
         }
         true
     }
@@ -479,14 +464,13 @@ impl Membership {
     pub(crate) fn merge_record<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         record: &MemberRecord<'_>,
         sender: &[u8],
     ) {
         let MemberRecord { state, incarnation, id, addr, meta } = *record;
         match state {
-            MemberState::Alive => self.on_alive(sh, now, incarnation, id, addr, meta),
-            MemberState::Suspect if self.focused(sh.config) => self.on_alive(sh, now, incarnation, id, addr, meta),
+            MemberState::Alive => self.on_alive(sh, incarnation, id, addr, meta),
+            MemberState::Suspect if self.focused(sh.config) => self.on_alive(sh, incarnation, id, addr, meta),
             MemberState::Down if self.focused(sh.config) && !self.is_me(id) => {
                 let unrefuted =
                     self.members.by_id(id).filter(|m| m.state.is_live() && at_least(incarnation, m.incarnation));
@@ -494,8 +478,8 @@ impl Membership {
                     self.send(sh, at, &[Message::Down { incarnation, id, from: sender }]);
                 }
             }
-            MemberState::Suspect | MemberState::Down => self.on_suspect(sh, now, incarnation, id, id),
-            MemberState::Left => self.on_left(sh, now, incarnation, id),
+            MemberState::Suspect | MemberState::Down => self.on_suspect(sh, incarnation, id, id),
+            MemberState::Left => self.on_left(sh, incarnation, id),
         }
     }
 

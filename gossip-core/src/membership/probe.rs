@@ -229,47 +229,47 @@ impl Prober {
 
 impl Membership {
     /// Runs the probe cycle's due timers: relay deadlines, the indirect phase, the next probe.
-    pub(crate) fn probe_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time) {
+    pub(crate) fn probe_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>) {
         while let Some(r) = self.prober.relays.front()
-            && r.deadline <= now
+            && r.deadline <= sh.now
         {
             let (origin, seq) = (r.origin, r.origin_seq);
             self.prober.relays.pop_front();
             self.send(sh, origin, &[Message::Nack { seq }]);
         }
-        self.focused_timers(sh, now);
+        self.focused_timers(sh);
         for lane in Lane::ALL {
-            self.lane_timers(sh, now, lane);
+            self.lane_timers(sh, lane);
         }
     }
 
     /// One lane's due timers: its probe's indirect phase and end, and its next probe.
-    fn lane_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, lane: Lane) {
+    fn lane_timers<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, lane: Lane) {
         if let Some(p) = &self.prober.lane(lane).current
             && !p.acked
             && !p.indirect_sent
-            && p.indirect_at <= now
+            && p.indirect_at <= sh.now
         {
             self.send_indirect(sh, lane);
         }
         if let Some(p) = self.prober.lane(lane).current.as_mut()
             && !p.acked
             && !p.finished
-            && p.finish_at <= now
+            && p.finish_at <= sh.now
         {
             p.finished = true;
             let p = *p;
-            self.finish_probe(sh, now, p);
+            self.finish_probe(sh, p);
         }
-        if self.prober.lane(lane).next_probe <= now && !self.left {
+        if self.prober.lane(lane).next_probe <= sh.now && !self.left {
             if let Some(p) = self.prober.lane(lane).current.take()
                 && !p.finished
             {
-                self.finish_probe(sh, now, p);
+                self.finish_probe(sh, p);
             }
-            self.start_probe(sh, now, lane);
+            self.start_probe(sh, lane);
             let period = self.probe_period(sh.config, lane).unwrap_or(Duration::MAX);
-            self.prober.lane(lane).next_probe = now.saturating_add(self.health.scale(period));
+            self.prober.lane(lane).next_probe = sh.now.saturating_add(self.health.scale(period));
         }
     }
 
@@ -284,7 +284,7 @@ impl Membership {
         }
     }
 
-    fn start_probe<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, lane: Lane) {
+    fn start_probe<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, lane: Lane) {
         let target = match lane {
             Lane::Ring => self.prober.successor(&self.members, self.identity.id.as_bytes()),
             Lane::Walk => self.prober.next_walk_target(&self.members, &mut *sh.rng),
@@ -299,11 +299,11 @@ impl Membership {
         sh.stats.probes += 1;
         let (indirect_at, finish_at) = match self.phi_waits(sh.config) {
             Some((direct, indirect)) => {
-                let indirect_at = now.saturating_add(self.health.scale(direct));
+                let indirect_at = sh.now.saturating_add(self.health.scale(direct));
                 (indirect_at, indirect_at.saturating_add(self.health.scale(indirect)))
             }
             None => {
-                let indirect_at = now.saturating_add(self.health.scale(sh.config.probe_timeout));
+                let indirect_at = sh.now.saturating_add(self.health.scale(sh.config.probe_timeout));
                 (indirect_at, indirect_at.saturating_add(self.health.scale(sh.config.probe_timeout)))
             }
         };
@@ -312,7 +312,7 @@ impl Membership {
             target,
             addr,
             incarnation,
-            sent: now,
+            sent: sh.now,
             indirect_at,
             finish_at,
             acked: false,
@@ -432,7 +432,7 @@ impl Membership {
 
     /// The probe's time is up: adjust local health, and suspect the target if nothing
     /// answered.
-    fn finish_probe<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, p: Probe) {
+    fn finish_probe<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, p: Probe) {
         let max = sh.config.local_health_max;
         if p.acked {
             if sh.config.local_health {
@@ -450,7 +450,7 @@ impl Membership {
             return;
         };
         if m.state.is_live() {
-            self.suspect_after_probe(sh, now, p.target, p.incarnation);
+            self.suspect_after_probe(sh, p.target, p.incarnation);
         }
     }
 
@@ -491,7 +491,7 @@ impl Membership {
 
     /// An ack from `from`: for the current probe (directly from its target, or relayed by
     /// a helper), a pre-Down check, or a ping this node relays.
-    pub(crate) fn on_ack<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, now: Time, from: SocketAddr, seq: u32) {
+    pub(crate) fn on_ack<R: RngCore>(&mut self, sh: &mut Shared<'_, R>, from: SocketAddr, seq: u32) {
         if let Some(p) = self.prober.probe_with(seq) {
             p.acked = true;
             // Phi's window: round trips of direct acks only, each probe's first one (a
@@ -499,7 +499,7 @@ impl Membership {
             // answer would tighten the timeout around the fast ones.
             if from == p.addr && !p.direct_acked {
                 p.direct_acked = true;
-                let (target, rtt) = (p.target, now.saturating_since(p.sent));
+                let (target, rtt) = (p.target, sh.now.saturating_since(p.sent));
                 self.members.mark_answered(target);
                 if sh.config.detector == Detector::Phi {
                     self.prober.rtt.record(rtt);
@@ -511,13 +511,13 @@ impl Membership {
             }
             return;
         }
-        if self.claim_answered(sh, now, from, seq) {
+        if self.claim_answered(sh, from, seq) {
             return;
         }
         if let Some(i) = self.prober.verifications.iter().position(|v| v.0 == seq)
             && let Some((_, suspect)) = self.prober.verifications.remove(i)
         {
-            self.suspect_answered(sh, now, suspect);
+            self.suspect_answered(sh, suspect);
             return;
         }
         if self.prober.focused.answered(seq) {
@@ -541,7 +541,6 @@ impl Membership {
     pub(crate) fn on_ping_req<R: RngCore>(
         &mut self,
         sh: &mut Shared<'_, R>,
-        now: Time,
         from: SocketAddr,
         origin_seq: u32,
         target: &[u8],
@@ -557,8 +556,8 @@ impl Membership {
         // by which a live member's ack is due) is the estimate of the origin's: nack at
         // 0.8 t, as SWIM does at 0.8 probe_timeout.
         let deadline = match self.phi_waits(sh.config) {
-            Some((direct, _)) => now.saturating_add(direct.saturating_mul(4) / 5),
-            None => now.saturating_add(sh.config.probe_timeout.mul_f32(0.8)),
+            Some((direct, _)) => sh.now.saturating_add(direct.saturating_mul(4) / 5),
+            None => sh.now.saturating_add(sh.config.probe_timeout.mul_f32(0.8)),
         };
         // Kept in deadline order (phi's `t` moves between relays; SWIM's wait does not, and
         // there this is a push to the back).

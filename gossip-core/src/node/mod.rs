@@ -236,13 +236,13 @@ impl<R: RngCore> Node<R> {
         if self.membership.left {
             return Err(CommandError::AlreadyLeft);
         }
-        let now = self.observe(now);
+        self.observe(now);
         self.membership.left = true;
         self.membership.prober.abandon();
         self.sync.stop_joining();
         let (me, incarnation) = (self.membership.identity.id.clone(), self.membership.incarnation);
         self.membership.enqueue_news(&mut shared!(self), &me, &Message::Left { incarnation, id: me.as_bytes() });
-        self.gossip_round(now);
+        self.gossip_round();
         Ok(())
     }
 
@@ -369,10 +369,10 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let now = self.observe(now);
-        self.membership.probe_timers(&mut shared!(self), now);
+        self.membership.probe_timers(&mut shared!(self));
         if self.next_gossip <= now {
             self.next_gossip = now.saturating_add(self.config.gossip_interval);
-            self.gossip_round(now);
+            self.gossip_round();
         }
         let due = self.sync.due(&self.config, now, self.membership.members.live());
         if due.push_pull {
@@ -392,7 +392,7 @@ impl<R: RngCore> Node<R> {
                 continue;
             }
             match d.kind {
-                TimerKind::Suspicion => self.membership.suspicion_expired(&mut shared!(self), now, d.member),
+                TimerKind::Suspicion => self.membership.suspicion_expired(&mut shared!(self), d.member),
                 TimerKind::Reclaim => {
                     self.membership.forget(d.member);
                     self.forget_members();
@@ -579,23 +579,23 @@ impl<R: RngCore> Node<R> {
             }
             Message::Alive { incarnation, id, addr, meta } if stranger.is_some() => {
                 let claim = wire::MemberRecord { state: MemberState::Alive, incarnation, id, addr, meta };
-                m.check_claim(&mut shared!(self), now, &claim, stranger.as_mut());
+                m.check_claim(&mut shared!(self), &claim, stranger.as_mut());
             }
-            Message::Ack { seq } => m.on_ack(&mut shared!(self), now, from, seq),
+            Message::Ack { seq } => m.on_ack(&mut shared!(self), from, seq),
             Message::Nack { seq } => m.on_nack(seq),
-            Message::PingReq { seq, target, addr } => m.on_ping_req(&mut shared!(self), now, from, seq, target, addr),
+            Message::PingReq { seq, target, addr } => m.on_ping_req(&mut shared!(self), from, seq, target, addr),
             Message::Alive { incarnation, id, addr, meta } => {
-                m.on_alive(&mut shared!(self), now, incarnation, id, addr, meta)
+                m.on_alive(&mut shared!(self), incarnation, id, addr, meta)
             }
             Message::Suspect { incarnation, id, from: accuser } => {
                 let accusation = Accusation { at: from, sender, incarnation, id, accuser };
-                m.on_suspect_message(&mut shared!(self), now, &accusation)
+                m.on_suspect_message(&mut shared!(self), &accusation)
             }
             Message::Down { incarnation, id, from: accuser } => {
                 let accusation = Accusation { at: from, sender, incarnation, id, accuser };
-                m.on_down_message(&mut shared!(self), now, &accusation)
+                m.on_down_message(&mut shared!(self), &accusation)
             }
-            Message::Left { incarnation, id } => m.on_left(&mut shared!(self), now, incarnation, id),
+            Message::Left { incarnation, id } => m.on_left(&mut shared!(self), incarnation, id),
             Message::KeyWrites { delta } => {
                 if self.state.on_key_writes(&mut shared!(self), &self.membership.members, &delta) {
                     self.sync_keys_soon(now, from);
@@ -647,12 +647,12 @@ impl<R: RngCore> Node<R> {
 
     /// Sends queued news to `gossip_nodes` random members (live ones, and recently Down
     /// ones so they can hear of it and refute).
-    fn gossip_round(&mut self, now: Time) {
+    fn gossip_round(&mut self) {
         self.state.push_round(&mut shared!(self), &mut self.membership.members);
         if !self.outbox.has_news() {
             return;
         }
         let fanout = self.config.gossip_nodes;
-        self.membership.gossip_now(&mut shared!(self), now, fanout);
+        self.membership.gossip_now(&mut shared!(self), fanout);
     }
 }

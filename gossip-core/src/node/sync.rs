@@ -44,14 +44,14 @@ impl<R: RngCore> Node<R> {
         for record in states.iter() {
             if stranger {
                 if record.id == sender && record.state == MemberState::Alive {
-                    self.membership.check_claim(&mut shared!(self), now, &record, None);
+                    self.membership.check_claim(&mut shared!(self), &record, None);
                 } else {
                     self.membership.refuse_from_stranger(&mut shared!(self), from, sender);
                 }
                 continue;
             }
             self.membership.quiet = quiet && record.id != sender;
-            self.membership.merge_record(&mut shared!(self), now, &record, sender);
+            self.membership.merge_record(&mut shared!(self), &record, sender);
         }
         self.membership.quiet = false;
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A

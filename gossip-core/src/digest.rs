@@ -6,6 +6,11 @@
 //! instead of their whole tables, which at 10,000 members is the difference between
 //! microseconds and milliseconds per sync.
 //!
+//! A sum is two fields: the top byte counts the bucket's members (mod 256) and the low 56
+//! bits sum their hashes, each field wrapping on its own. From the count a node sees which
+//! side holds more of a bucket, and from the hash part which members make up the
+//! difference (see [`lacking`]).
+//!
 //! The hash is fixed, not keyed like the id index: both nodes must compute the same one.
 //! A peer crafting colliding states could at most hide a difference from a sync, which a
 //! peer able to send states can do more simply by lying.
@@ -33,14 +38,14 @@ impl Digest {
     pub(crate) fn add(&mut self, id: &[u8], incarnation: u32, state: MemberState) {
         let h = id_hash(id);
         let sum = &mut self.sums[fine_bucket(h)];
-        *sum = sum.wrapping_add(entry(h, incarnation, state));
+        *sum = plus(*sum, entry(h, incarnation, state));
     }
 
     /// Stops counting a member previously added with the same values.
     pub(crate) fn remove(&mut self, id: &[u8], incarnation: u32, state: MemberState) {
         let h = id_hash(id);
         let sum = &mut self.sums[fine_bucket(h)];
-        *sum = sum.wrapping_sub(entry(h, incarnation, state));
+        *sum = minus(*sum, entry(h, incarnation, state));
     }
 
     /// The sums over `2^log2` buckets (`log2 <= MAX_LOG2`), with this node's own record
@@ -49,12 +54,12 @@ impl Digest {
         let mask = bucket_mask(log2);
         let mut folded = vec![0u64; mask + 1];
         for (i, s) in self.sums.iter().enumerate() {
-            folded[i & mask] = folded[i & mask].wrapping_add(*s);
+            folded[i & mask] = plus(folded[i & mask], *s);
         }
         let (id, incarnation, state) = own;
         let h = id_hash(id);
         let own_sum = &mut folded[bucket_at(h, log2)];
-        *own_sum = own_sum.wrapping_add(entry(h, incarnation, state));
+        *own_sum = plus(*own_sum, entry(h, incarnation, state));
         folded
     }
 }
@@ -86,6 +91,57 @@ pub(crate) fn kv_sums<'a>(entries: impl Iterator<Item = (&'a [u8], u64)>, log2: 
     sums
 }
 
+/// The low bits of a member sum: the hashes.
+const HASHES: u64 = (1 << 56) - 1;
+
+/// Two member sums (or a sum and an entry) added, count and hashes each wrapping.
+fn plus(a: u64, b: u64) -> u64 {
+    (a & !HASHES).wrapping_add(b & !HASHES) | (a.wrapping_add(b) & HASHES)
+}
+
+/// `b` taken from `a`, count and hashes each wrapping: what `b` lacks of `a`.
+pub(crate) fn minus(a: u64, b: u64) -> u64 {
+    (a & !HASHES).wrapping_sub(b & !HASHES) | (a.wrapping_sub(b) & HASHES)
+}
+
+/// Whether a difference of sums (ours [`minus`] theirs) says that the peer counted more
+/// members than our `ours`. Counts wrap at 256, so this tells only while both are below
+/// 128: it never says so for a bucket where we count 128 or more.
+pub(crate) fn fewer(difference: u64, ours: usize) -> bool {
+    ours < 128 && ((difference >> 56) as u8 as i8) < 0
+}
+
+/// A member's place in a digest of `2^log2` buckets: its bucket, and what it adds to that
+/// bucket's sum.
+pub(crate) fn place(id: &[u8], incarnation: u32, state: MemberState, log2: u8) -> (usize, u64) {
+    let h = id_hash(id);
+    (bucket_at(h, log2), entry(h, incarnation, state))
+}
+
+/// The most members of one bucket searched for a pair by [`lacking`]: a bound on the work a
+/// peer's made-up sums can cause (a bucket holds about eight).
+const MAX_PAIR_SEARCH: usize = 32;
+
+/// Which of our members a peer lacks when its sum of a bucket falls short of ours by
+/// `shortfall` (ours [`minus`] theirs), given what each of our members of the bucket
+/// adds to it (`entries`): one or two whose entries make up the shortfall exactly. The
+/// peer then holds the rest of the bucket as we do (but for a 64-bit coincidence), and a
+/// sync sends it just those instead of the whole bucket. `None` when no one or two do: the
+/// peer holds something we lack or hold differently, and needs the whole bucket.
+///
+/// In a mass join, where most differences are members one side has not heard of yet, this
+/// is what keeps the catch-up syncs from resending every bucket a member is missing from.
+pub(crate) fn lacking(entries: &[u64], shortfall: u64) -> Option<(usize, Option<usize>)> {
+    if let Some(i) = entries.iter().position(|&e| e == shortfall) {
+        return Some((i, None));
+    }
+    let searched = &entries[..entries.len().min(MAX_PAIR_SEARCH)];
+    searched.iter().enumerate().find_map(|(i, &a)| {
+        let j = searched[i + 1..].iter().position(|&b| plus(a, b) == shortfall)?;
+        Some((i, Some(i + 1 + j)))
+    })
+}
+
 /// The bucket of `id` among `2^log2`.
 pub(crate) fn bucket(id: &[u8], log2: u8) -> usize {
     bucket_at(id_hash(id), log2)
@@ -103,10 +159,15 @@ fn fine_bucket(h: u64) -> usize {
     bucket_at(h, MAX_LOG2)
 }
 
-/// A fixed 64-bit hash of an id: FNV-1a, then a finaliser to spread the low bits.
+/// A fixed 64-bit hash of an id: its length, then each 8-byte word (the last zero-padded)
+/// mixed in. A sync hashes every member of the table, so this runs a word, not a byte, at
+/// a time.
 fn id_hash(id: &[u8]) -> u64 {
-    let h = id.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    mix(h)
+    id.chunks(8).fold(0x9e37_79b9_7f4a_7c15 ^ id.len() as u64, |h, chunk| {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        mix(h ^ u64::from_le_bytes(word))
+    })
 }
 
 /// One owner's contribution to a key/value digest sum (see `KvStore::sum`): its id and
@@ -115,7 +176,7 @@ pub(crate) fn kv_entry(owner: &[u8], max: u64) -> u64 {
     mix(id_hash(owner) ^ mix(max).rotate_left(17))
 }
 
-/// One member's contribution to its bucket's sum.
+/// One member's contribution to its bucket's sum: a count of one and its hash.
 fn entry(id_hash: u64, incarnation: u32, state: MemberState) -> u64 {
     let state = match state {
         MemberState::Alive => 1u64,
@@ -123,7 +184,7 @@ fn entry(id_hash: u64, incarnation: u32, state: MemberState) -> u64 {
         MemberState::Down => 3,
         MemberState::Left => 4,
     };
-    mix(id_hash ^ mix((u64::from(incarnation) << 3) | state))
+    1 << 56 | mix(id_hash ^ mix((u64::from(incarnation) << 3) | state)) & HASHES
 }
 
 /// SplitMix64's finaliser: every input bit affects every output bit.
@@ -178,6 +239,29 @@ mod tests {
             a.iter().fold(0u64, |s, x| s.wrapping_add(*x)),
             kv_sums(owners.iter().map(|(o, v)| (o.as_bytes(), *v)), 0)[0]
         );
+    }
+
+    /// A peer lacking one or two of a bucket's members is told exactly those; a peer that
+    /// holds anything differently, or lacks three, is told the whole bucket.
+    #[test]
+    fn a_shortfall_of_one_or_two_members_names_them() {
+        let ids: Vec<String> = (0..8).map(|i| format!("node-{i}")).collect();
+        let entries: Vec<u64> = ids.iter().map(|id| place(id.as_bytes(), 1, Alive, 0).1).collect();
+        let total = |skip: &[usize]| (0..8).filter(|i| !skip.contains(i)).fold(0u64, |s, i| plus(s, entries[i]));
+        let ours = total(&[]);
+        assert_eq!(lacking(&entries, minus(ours, total(&[3]))), Some((3, None)));
+        assert_eq!(lacking(&entries, minus(ours, total(&[2, 6]))), Some((2, Some(6))));
+        assert_eq!(lacking(&entries, minus(ours, total(&[1, 4, 5]))), None);
+        assert!(!fewer(minus(ours, total(&[1, 4, 5])), 8));
+        // The peer holds node-3 at another incarnation.
+        let older = plus(total(&[3]), place(b"node-3", 0, Alive, 0).1);
+        assert_eq!(lacking(&entries, minus(ours, older)), None);
+        assert!(!fewer(minus(ours, older), 8));
+        // The peer holds a member we lack.
+        let more = plus(ours, place(b"node-9", 1, Alive, 0).1);
+        assert_eq!(lacking(&entries, minus(ours, more)), None);
+        assert!(fewer(minus(ours, more), 8));
+        assert!(!fewer(minus(ours, more), 300), "a count past 127 may have wrapped");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The member table: a slab of members with a by-id index, and the precedence rules that
 //! decide whether a piece of news about a member supersedes what is known.
 
-use crate::digest::Digest;
+use crate::digest::{self, Digest};
 use crate::hashing::Keys;
 use crate::identity::{MemberInfo, MemberState, NodeId};
 use crate::membership::id_index::IdIndex;
@@ -431,6 +431,83 @@ impl Members {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberRef, &Member)> {
         (0..self.slots.len()).filter_map(|idx| self.at(idx))
     }
+
+    /// The members a sync sends a peer whose digest at `2^log2` buckets is `theirs`, where
+    /// ours (`mine`, this node's own record `own` counted, which goes anyway) differs: in
+    /// each bucket that differs, the one or two members the peer lacks when that explains
+    /// the difference (see [`digest::lacking`]), else the whole bucket. With
+    /// `lacking_only` (a join-phase exchange, one of many), not a bucket where the peer
+    /// counts more members than we do: it most likely holds all of ours and more, and its
+    /// push-back brings the rest; what it lacks there too, a later sync brings. In table
+    /// order.
+    pub(crate) fn for_peer(
+        &self,
+        log2: u8,
+        mine: &[u64],
+        theirs: &[u64],
+        own: (&[u8], u32, MemberState),
+        lacking_only: bool,
+    ) -> Vec<&Member> {
+        let members: Vec<&Member> = self.iter().map(|(_, m)| m).collect();
+        if mine.len() != theirs.len() {
+            return members;
+        }
+        /// Stands for the own record among a bucket's candidates.
+        const OWN: usize = usize::MAX;
+        let shortfall = |b: usize| digest::minus(mine[b], theirs[b]);
+        // The (entry, index in `members`) of each member of a bucket that differs, grouped
+        // by bucket (a counting sort: `start[b]..start[b + 1]` is bucket b's group).
+        let mut placed: Vec<(usize, u64, usize)> = Vec::new();
+        let (b, e) = digest::place(own.0, own.1, own.2, log2);
+        if shortfall(b) != 0 {
+            placed.push((b, e, OWN));
+        }
+        for (i, m) in members.iter().enumerate() {
+            let (b, e) = digest::place(m.id.as_bytes(), m.incarnation, m.state, log2);
+            if shortfall(b) != 0 {
+                placed.push((b, e, i));
+            }
+        }
+        let mut start = vec![0usize; mine.len() + 1];
+        for &(b, _, _) in &placed {
+            start[b + 1] += 1;
+        }
+        for b in 0..mine.len() {
+            start[b + 1] += start[b];
+        }
+        let mut grouped = vec![(0u64, 0usize); placed.len()];
+        let mut next = start.clone();
+        for &(b, e, i) in &placed {
+            grouped[next[b]] = (e, i);
+            next[b] += 1;
+        }
+        let mut send = vec![false; members.len()];
+        let mut mark = |i: usize| {
+            if let Some(s) = send.get_mut(i) {
+                *s = true;
+            }
+        };
+        let mut entries: Vec<u64> = Vec::new();
+        for b in 0..mine.len() {
+            let group = &grouped[start[b]..start[b + 1]];
+            if group.is_empty() {
+                continue;
+            }
+            entries.clear();
+            entries.extend(group.iter().map(|c| c.0));
+            match digest::lacking(&entries, shortfall(b)) {
+                Some((i, j)) => {
+                    mark(group[i].1);
+                    if let Some(j) = j {
+                        mark(group[j].1);
+                    }
+                }
+                None if lacking_only && digest::fewer(shortfall(b), group.len()) => {}
+                None => group.iter().for_each(|c| mark(c.1)),
+            }
+        }
+        members.into_iter().zip(send).filter_map(|(m, s)| s.then_some(m)).collect()
+    }
 }
 
 /// The id of the member in slot `idx` (empty for a free slot, which the index never holds).
@@ -536,5 +613,44 @@ mod tests {
         assert_eq!(t.by_id(b"c").unwrap().id().as_bytes(), b"c");
         assert_eq!(t.iter().map(|(r, _)| r).collect::<Vec<_>>(), vec![a, c]);
         assert_eq!(t.live(), 2);
+    }
+
+    /// A peer that lacks a few members is sent just those; a peer that holds a member we
+    /// lack, or holds one differently, is sent the whole of that member's bucket; a peer
+    /// that agrees is sent nothing.
+    #[test]
+    fn a_peer_is_sent_what_its_digest_lacks() {
+        let table = |names: &[String], bump: Option<&str>| {
+            let mut t = Members::new(Keys::default());
+            for name in names {
+                let mut m = member(name, Alive);
+                m.incarnation = u32::from(bump == Some(name.as_str()));
+                t.insert(m);
+            }
+            t
+        };
+        let names: Vec<String> = (0..64).map(|i| format!("node-{i}")).collect();
+        let own = (&b"me"[..], 0, Alive);
+        let log2 = digest::log2_for(names.len());
+        let ours = table(&names, None);
+        let mine = ours.digest().fold(log2, own);
+        let sent = |peer: &Members| -> Vec<String> {
+            let theirs = peer.digest().fold(log2, own);
+            let sent = ours.for_peer(log2, &mine, &theirs, own, false);
+            sent.iter().map(|m| String::from_utf8(m.id.as_bytes().to_vec()).unwrap()).collect()
+        };
+        assert!(sent(&ours).is_empty());
+        let without = |gone: &[usize]| {
+            names.iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, n)| n.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(sent(&table(&without(&[5]), None)), vec!["node-5"]);
+        assert_eq!(sent(&table(&without(&[5, 40]), None)), vec!["node-5", "node-40"]);
+        let bucket_of = |name: &str| digest::bucket(name.as_bytes(), log2);
+        let whole =
+            |name: &str| -> Vec<String> { names.iter().filter(|n| bucket_of(n) == bucket_of(name)).cloned().collect() };
+        assert_eq!(sent(&table(&names, Some("node-9"))), whole("node-9"));
+        let mut more = names.clone();
+        more.push("node-extra".into());
+        assert_eq!(sent(&table(&more, None)), whole("node-extra"));
     }
 }

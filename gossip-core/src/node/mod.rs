@@ -641,7 +641,7 @@ impl<R: RngCore> Node<R> {
     /// (see [`State::sync_due`]).
     pub(crate) fn sync_keys_soon(&mut self, now: Time, from: SocketAddr) {
         if self.state.sync_due(&shared!(self)) {
-            self.send_push_pull(from, self.sync.catching_up(now), SyncPart::Request, None, None);
+            self.send_push_pull(from, self.sync.catching_up(now), SyncPart::Request, None, None, false);
         }
     }
 

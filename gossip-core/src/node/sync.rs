@@ -5,6 +5,7 @@ use super::Node;
 use crate::digest;
 use crate::event::Event;
 use crate::identity::MemberState;
+use crate::membership::members::Member;
 use crate::prelude::*;
 use crate::state::KeysLearned;
 use crate::sync::{Learned, SyncPart};
@@ -82,12 +83,16 @@ impl<R: RngCore> Node<R> {
         // where our table last saw it: it may have restarted.
         let own = states.iter().next().filter(|r| r.id == sender);
         let dest = own.map_or(from, |r| r.addr);
+        // A join-phase exchange is one of many: each side sends what the other lacks, not
+        // what it holds more of (see `Members::for_peer`).
+        let still_catching_up = self.sync.catching_up(now);
         if reply {
-            self.send_push_pull(dest, self.sync.catching_up(now), SyncPart::Response, sums, kv.as_ref());
+            self.send_push_pull(dest, still_catching_up, SyncPart::Response, sums, kv.as_ref(), join);
         } else if response {
-            self.send_push_pull(dest, self.sync.catching_up(now), SyncPart::PushBack, sums, kv.as_ref());
+            let lacking_only = still_catching_up;
+            self.send_push_pull(dest, still_catching_up, SyncPart::PushBack, sums, kv.as_ref(), lacking_only);
         } else if kv.is_some_and(|s| matches!(s.scope(), wire::KvScope::Listed(_))) {
-            self.send_push_pull(dest, self.sync.catching_up(now), SyncPart::Answer, None, kv.as_ref());
+            self.send_push_pull(dest, still_catching_up, SyncPart::Answer, None, kv.as_ref(), false);
         }
         if join_reply {
             self.sync.joined();
@@ -99,7 +104,8 @@ impl<R: RngCore> Node<R> {
     /// (in a response or push-back) our members of the buckets where our digest differs
     /// from `peer` (all of them without a peer digest), then (in a request or response)
     /// our digest, then the key/value section (see [`State::section`](crate::state::State::section)). A push-back
-    /// or an answer with nothing to say is not sent.
+    /// or an answer with nothing to say is not sent. `lacking_only`: a join-phase
+    /// exchange, which leaves out buckets the peer holds more of (see `Members::for_peer`).
     pub(crate) fn send_push_pull(
         &mut self,
         dest: SocketAddr,
@@ -107,6 +113,7 @@ impl<R: RngCore> Node<R> {
         part: SyncPart,
         peer: Option<BucketSums<'_>>,
         peer_kv: Option<&KvSection<'_>>,
+        lacking_only: bool,
     ) {
         let me = self.local();
         let view = self.membership.members.len() + 1;
@@ -118,10 +125,6 @@ impl<R: RngCore> Node<R> {
         if (part == SyncPart::PushBack && same || part == SyncPart::Answer) && kv.is_none() {
             return;
         }
-        let differs = |id: &[u8]| {
-            let b = digest::bucket(id, log2);
-            theirs.as_ref().is_none_or(|t| t.get(b) != mine.get(b))
-        };
         let mut records: Vec<MemberRecord<'_>> = vec![MemberRecord {
             state: me.state,
             incarnation: me.incarnation,
@@ -130,14 +133,19 @@ impl<R: RngCore> Node<R> {
             meta: &me.meta,
         }];
         if part != SyncPart::Request && part != SyncPart::Answer && !same {
-            records.extend(self.membership.members.iter().filter(|(_, m)| differs(m.id.as_bytes())).map(|(_, m)| {
-                MemberRecord {
-                    state: m.state,
-                    incarnation: m.incarnation,
-                    id: m.id.as_bytes(),
-                    addr: m.addr(),
-                    meta: m.meta(),
+            let members = &self.membership.members;
+            let sent: Vec<&Member> = match &theirs {
+                Some(theirs) => {
+                    members.for_peer(log2, &mine, theirs, (me.id.as_bytes(), me.incarnation, me.state), lacking_only)
                 }
+                None => members.iter().map(|(_, m)| m).collect(),
+            };
+            records.extend(sent.into_iter().map(|m| MemberRecord {
+                state: m.state,
+                incarnation: m.incarnation,
+                id: m.id.as_bytes(),
+                addr: m.addr(),
+                meta: m.meta(),
             }));
         }
         let sums = matches!(part, SyncPart::Request | SyncPart::Response).then_some(&mine[..]);
@@ -162,7 +170,7 @@ impl<R: RngCore> Node<R> {
             // (Pulling only, without sending our table, halves the cost but slowed the
             // convergence of restarted members in the churn scenario: peers learn from it.)
             let catching_up = self.sync.catching_up(self.clock);
-            self.send_push_pull(dest, catching_up, SyncPart::Request, None, None);
+            self.send_push_pull(dest, catching_up, SyncPart::Request, None, None, false);
         }
     }
 
@@ -173,14 +181,14 @@ impl<R: RngCore> Node<R> {
             return;
         }
         if let Some(dest) = self.sync.reconnect_target(&self.membership.members, &mut self.rng) {
-            self.send_push_pull(dest, false, SyncPart::Request, None, None);
+            self.send_push_pull(dest, false, SyncPart::Request, None, None, false);
         }
     }
 
     /// Sends a join push-pull to every seed; schedules a retry while nobody is known.
     pub(crate) fn contact_seeds(&mut self, now: Time) {
         for seed in self.sync.seeds_to_contact(&self.config, now, self.membership.members.live()) {
-            self.send_push_pull(seed, true, SyncPart::Request, None, None);
+            self.send_push_pull(seed, true, SyncPart::Request, None, None, false);
         }
     }
 }

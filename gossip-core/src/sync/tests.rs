@@ -50,7 +50,7 @@ fn sent(node: &mut Node<TestRng>) -> Option<(Vec<u8>, BTreeSet<String>, bool)> {
 
 /// One digest-first sync from `a` to `b`: the ids each message carried.
 fn sync(a: &mut Node<TestRng>, b: &mut Node<TestRng>) -> Vec<BTreeSet<String>> {
-    a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
+    a.send_push_pull(addr(2), false, SyncPart::Request, None, None, false);
     let (request, ids, digest) = sent(a).unwrap();
     assert!(digest);
     let mut carried = vec![ids];
@@ -191,7 +191,7 @@ fn teach_keys(node: &mut Node<TestRng>, owners: &[(String, u8)], version: u64) {
 /// The key/value section's size in each message of a sync from `a` to `b`.
 fn kv_bytes(a: &mut Node<TestRng>, b: &mut Node<TestRng>) -> Vec<usize> {
     let (mut from, mut to, mut to_addr, mut from_addr) = (a, b, addr(2), addr(1));
-    from.send_push_pull(to_addr, false, SyncPart::Request, None, None);
+    from.send_push_pull(to_addr, false, SyncPart::Request, None, None, false);
     let mut sizes = Vec::new();
     while let Some(t) = from.poll_transmit() {
         let packet = wire::decode(&t.payload, &Limits::default()).unwrap();
@@ -337,7 +337,7 @@ fn a_responder_over_its_budget_lists_no_keys() {
     };
     b.config.kv_bytes_per_sec = 1_000;
     shared!(b).kv_spend(5_000);
-    a.send_push_pull(addr(2), false, SyncPart::Request, None, None);
+    a.send_push_pull(addr(2), false, SyncPart::Request, None, None, false);
     let (request, _, _) = sent(&mut a).unwrap();
     b.handle_stream(Time::ZERO, addr(1), &request).unwrap();
     let (response, _, _) = sent(&mut b).unwrap();

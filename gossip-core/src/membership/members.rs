@@ -634,11 +634,12 @@ mod tests {
         let log2 = digest::log2_for(names.len());
         let ours = table(&names, None);
         let mine = ours.digest().fold(log2, own);
-        let sent = |peer: &Members| -> Vec<String> {
+        let sent_as = |peer: &Members, lacking_only: bool| -> Vec<String> {
             let theirs = peer.digest().fold(log2, own);
-            let sent = ours.for_peer(log2, &mine, &theirs, own, false);
+            let sent = ours.for_peer(log2, &mine, &theirs, own, lacking_only);
             sent.iter().map(|m| String::from_utf8(m.id.as_bytes().to_vec()).unwrap()).collect()
         };
+        let sent = |peer: &Members| sent_as(peer, false);
         assert!(sent(&ours).is_empty());
         let without = |gone: &[usize]| {
             names.iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, n)| n.clone()).collect::<Vec<_>>()
@@ -652,5 +653,10 @@ mod tests {
         let mut more = names.clone();
         more.push("node-extra".into());
         assert_eq!(sent(&table(&more, None)), whole("node-extra"));
+        // In a join-phase exchange, a bucket the peer holds more of is left out; one it
+        // holds as many of, differently, is still sent whole.
+        assert!(sent_as(&table(&more, None), true).is_empty());
+        assert_eq!(sent_as(&table(&names, Some("node-9")), true), whole("node-9"));
+        assert_eq!(sent_as(&table(&without(&[5]), None), true), vec!["node-5"]);
     }
 }

@@ -163,11 +163,17 @@ fn fine_bucket(h: u64) -> usize {
 /// mixed in. A sync hashes every member of the table, so this runs a word, not a byte, at
 /// a time.
 fn id_hash(id: &[u8]) -> u64 {
-    id.chunks(8).fold(0x9e37_79b9_7f4a_7c15 ^ id.len() as u64, |h, chunk| {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        mix(h ^ u64::from_le_bytes(word))
-    })
+    let mut words = id.chunks_exact(8);
+    let mut h = 0x9e37_79b9_7f4a_7c15 ^ id.len() as u64;
+    for word in &mut words {
+        h = mix(h ^ u64::from_le_bytes(word.try_into().unwrap_or_default()));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let last = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
+        h = mix(h ^ last);
+    }
+    h
 }
 
 /// One owner's contribution to a key/value digest sum (see `KvStore::sum`): its id and

@@ -101,8 +101,8 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Queues one part of a sync to `dest` over a reliable stream: our own record, then
-    /// (in a response or push-back) our members of the buckets where our digest differs
-    /// from `peer` (all of them without a peer digest), then (in a request or response)
+    /// (in a response or push-back) the members `peer`'s digest lacks (see
+    /// `Members::for_peer`; all of them without a peer digest), then (in a request or response)
     /// our digest, then the key/value section (see [`State::section`](crate::state::State::section)). A push-back
     /// or an answer with nothing to say is not sent. `lacking_only`: a join-phase
     /// exchange, which leaves out buckets the peer holds more of (see `Members::for_peer`).

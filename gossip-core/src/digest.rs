@@ -142,6 +142,18 @@ pub(crate) fn lacking(entries: &[u64], shortfall: u64) -> Option<(usize, Option<
     })
 }
 
+/// The bucket of `id` at the finest granularity, `2^MAX_LOG2` buckets: a coarser bucket is
+/// its low bits (see [`coarse`]). A table keeps it per member, so that finding the members
+/// of the buckets a sync must send hashes only those.
+pub(crate) fn fine_bucket_of(id: &[u8]) -> u16 {
+    fine_bucket(id_hash(id)) as u16
+}
+
+/// The bucket among `2^log2` of a member whose finest bucket is `fine`.
+pub(crate) fn coarse(fine: u16, log2: u8) -> usize {
+    usize::from(fine) & bucket_mask(log2)
+}
+
 /// The bucket of `id` among `2^log2`.
 pub(crate) fn bucket(id: &[u8], log2: u8) -> usize {
     bucket_at(id_hash(id), log2)
@@ -268,6 +280,16 @@ mod tests {
         assert_eq!(lacking(&entries, minus(ours, more)), None);
         assert!(fewer(minus(ours, more), 8));
         assert!(!fewer(minus(ours, more), 300), "a count past 127 may have wrapped");
+    }
+
+    #[test]
+    fn a_coarse_bucket_is_the_low_bits_of_the_finest() {
+        for i in 0..500 {
+            let id = format!("member-{i}");
+            for log2 in 0..=MAX_LOG2 {
+                assert_eq!(coarse(fine_bucket_of(id.as_bytes()), log2), bucket(id.as_bytes(), log2));
+            }
+        }
     }
 
     #[test]

@@ -216,6 +216,9 @@ pub(crate) struct Members {
     live_set_version: u64,
     /// Per-bucket sums of every member's (id, incarnation, state), for digest-first syncs.
     digest: Digest,
+    /// Each slot's finest digest bucket (`digest::fine_bucket_of` its id; stale for a free
+    /// slot): 2 bytes a member, so that a sync hashes only the members it may send.
+    fine_buckets: Vec<u16>,
     /// Push marks reset so far (see [`Members::reset_pushed`]).
     push_resets: u64,
 }
@@ -232,6 +235,7 @@ impl Members {
             down: 0,
             live_set_version: 0,
             digest: Digest::default(),
+            fine_buckets: Vec::new(),
             push_resets: 0,
         }
     }
@@ -301,17 +305,20 @@ impl Members {
         self.count(member.state, 1);
         self.digest.add(member.id.as_bytes(), member.incarnation, member.state);
         let hash = self.keys.hash_one(member.id.as_bytes());
+        let fine = digest::fine_bucket_of(member.id.as_bytes());
         let r = match self.free.pop() {
             Some(idx) => {
                 let slot = &mut self.slots[idx as usize];
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.epoch = slot.epoch.wrapping_add(1);
                 slot.member = Some(member);
+                self.fine_buckets[idx as usize] = fine;
                 MemberRef { idx, generation: slot.generation }
             }
             None => {
                 let idx = self.slots.len() as u32;
                 self.slots.push(Slot { generation: 0, epoch: 0, member: Some(member) });
+                self.fine_buckets.push(fine);
                 MemberRef { idx, generation: 0 }
             }
         };
@@ -448,26 +455,29 @@ impl Members {
         own: (&[u8], u32, MemberState),
         lacking_only: bool,
     ) -> Vec<&Member> {
-        let members: Vec<&Member> = self.iter().map(|(_, m)| m).collect();
         if mine.len() != theirs.len() {
-            return members;
+            return self.iter().map(|(_, m)| m).collect();
         }
         /// Stands for the own record among a bucket's candidates.
         const OWN: usize = usize::MAX;
         let shortfall = |b: usize| digest::minus(mine[b], theirs[b]);
-        // The (entry, index in `members`) of each member of a bucket that differs, grouped
-        // by bucket (a counting sort: `start[b]..start[b + 1]` is bucket b's group).
+        // The (bucket, entry, slot) of each member of a bucket that differs; only those
+        // members are hashed.
         let mut placed: Vec<(usize, u64, usize)> = Vec::new();
         let (b, e) = digest::place(own.0, own.1, own.2, log2);
         if shortfall(b) != 0 {
             placed.push((b, e, OWN));
         }
-        for (i, m) in members.iter().enumerate() {
-            let (b, e) = digest::place(m.id.as_bytes(), m.incarnation, m.state, log2);
-            if shortfall(b) != 0 {
-                placed.push((b, e, i));
+        for (idx, &fine) in self.fine_buckets.iter().enumerate() {
+            if shortfall(digest::coarse(fine, log2)) == 0 {
+                continue;
+            }
+            if let Some((_, m)) = self.at(idx) {
+                let (b, e) = digest::place(m.id.as_bytes(), m.incarnation, m.state, log2);
+                placed.push((b, e, idx));
             }
         }
+        // Grouped by bucket (a counting sort: `start[b]..start[b + 1]` is bucket b's group).
         let mut start = vec![0usize; mine.len() + 1];
         for &(b, _, _) in &placed {
             start[b + 1] += 1;
@@ -477,13 +487,13 @@ impl Members {
         }
         let mut grouped = vec![(0u64, 0usize); placed.len()];
         let mut next = start.clone();
-        for &(b, e, i) in &placed {
-            grouped[next[b]] = (e, i);
+        for &(b, e, idx) in &placed {
+            grouped[next[b]] = (e, idx);
             next[b] += 1;
         }
-        let mut send = vec![false; members.len()];
-        let mut mark = |i: usize| {
-            if let Some(s) = send.get_mut(i) {
+        let mut send = vec![false; self.slots.len()];
+        let mut mark = |idx: usize| {
+            if let Some(s) = send.get_mut(idx) {
                 *s = true;
             }
         };
@@ -506,7 +516,7 @@ impl Members {
                 None => group.iter().for_each(|c| mark(c.1)),
             }
         }
-        members.into_iter().zip(send).filter_map(|(m, s)| s.then_some(m)).collect()
+        self.iter().filter(|(r, _)| send[r.idx as usize]).map(|(_, m)| m).collect()
     }
 }
 

@@ -125,7 +125,7 @@ const MAX_PAIR_SEARCH: usize = 32;
 /// Which of our members a peer lacks when its sum of a bucket falls short of ours by
 /// `shortfall` (ours [`minus`] theirs), given what each of our members of the bucket
 /// adds to it (`entries`): one or two whose entries make up the shortfall exactly. The
-/// peer then holds the rest of the bucket as we do (but for a 64-bit coincidence), and a
+/// peer then holds the rest of the bucket as we do (but for a 56-bit coincidence), and a
 /// sync sends it just those instead of the whole bucket. `None` when no one or two do: the
 /// peer holds something we lack or hold differently, and needs the whole bucket.
 ///

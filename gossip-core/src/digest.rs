@@ -34,11 +34,15 @@ impl Default for Digest {
 }
 
 impl Digest {
-    /// Counts a member in `state` at `incarnation`.
-    pub(crate) fn add(&mut self, id: &[u8], incarnation: u32, state: MemberState) {
+    /// Counts a member in `state` at `incarnation`. Returns its bucket at the finest
+    /// granularity, `2^MAX_LOG2` buckets, where a coarser bucket is the low bits (see
+    /// [`coarse`]): a table keeps it per member, so that finding the members of the buckets
+    /// a sync must send hashes only those.
+    pub(crate) fn add(&mut self, id: &[u8], incarnation: u32, state: MemberState) -> u16 {
         let h = id_hash(id);
-        let sum = &mut self.sums[fine_bucket(h)];
-        *sum = plus(*sum, entry(h, incarnation, state));
+        let fine = fine_bucket(h);
+        self.sums[fine] = plus(self.sums[fine], entry(h, incarnation, state));
+        fine as u16
     }
 
     /// Stops counting a member previously added with the same values.
@@ -142,14 +146,7 @@ pub(crate) fn lacking(entries: &[u64], shortfall: u64) -> Option<(usize, Option<
     })
 }
 
-/// The bucket of `id` at the finest granularity, `2^MAX_LOG2` buckets: a coarser bucket is
-/// its low bits (see [`coarse`]). A table keeps it per member, so that finding the members
-/// of the buckets a sync must send hashes only those.
-pub(crate) fn fine_bucket_of(id: &[u8]) -> u16 {
-    fine_bucket(id_hash(id)) as u16
-}
-
-/// The bucket among `2^log2` of a member whose finest bucket is `fine`.
+/// The bucket among `2^log2` of a member whose finest bucket is `fine` (see [`Digest::add`]).
 pub(crate) fn coarse(fine: u16, log2: u8) -> usize {
     usize::from(fine) & bucket_mask(log2)
 }
@@ -287,7 +284,8 @@ mod tests {
         for i in 0..500 {
             let id = format!("member-{i}");
             for log2 in 0..=MAX_LOG2 {
-                assert_eq!(coarse(fine_bucket_of(id.as_bytes()), log2), bucket(id.as_bytes(), log2));
+                let fine = Digest::default().add(id.as_bytes(), 1, Alive);
+                assert_eq!(coarse(fine, log2), bucket(id.as_bytes(), log2));
             }
         }
     }

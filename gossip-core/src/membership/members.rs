@@ -216,7 +216,7 @@ pub(crate) struct Members {
     live_set_version: u64,
     /// Per-bucket sums of every member's (id, incarnation, state), for digest-first syncs.
     digest: Digest,
-    /// Each slot's finest digest bucket (`digest::fine_bucket_of` its id; stale for a free
+    /// Each slot's finest digest bucket (as [`Digest::add`] returned it; stale for a free
     /// slot): 2 bytes a member, so that a sync hashes only the members it may send.
     fine_buckets: Vec<u16>,
     /// Push marks reset so far (see [`Members::reset_pushed`]).
@@ -303,9 +303,8 @@ impl Members {
     /// Adds a member not yet known; the caller checked with [`Members::find`].
     pub(crate) fn insert(&mut self, member: Member) -> MemberRef {
         self.count(member.state, 1);
-        self.digest.add(member.id.as_bytes(), member.incarnation, member.state);
+        let fine = self.digest.add(member.id.as_bytes(), member.incarnation, member.state);
         let hash = self.keys.hash_one(member.id.as_bytes());
-        let fine = digest::fine_bucket_of(member.id.as_bytes());
         let r = match self.free.pop() {
             Some(idx) => {
                 let slot = &mut self.slots[idx as usize];
@@ -458,7 +457,8 @@ impl Members {
         if mine.len() != theirs.len() {
             return self.iter().map(|(_, m)| m).collect();
         }
-        /// Stands for the own record among a bucket's candidates.
+        /// Stands for the own record among a bucket's candidates: no slot, so marking it
+        /// sends nothing (the own record goes first anyway).
         const OWN: usize = usize::MAX;
         let shortfall = |b: usize| digest::minus(mine[b], theirs[b]);
         // The (bucket, entry, slot) of each member of a bucket that differs; only those

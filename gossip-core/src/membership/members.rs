@@ -283,6 +283,22 @@ impl Members {
         Some(MemberRef { idx, generation: self.slots[idx as usize].generation })
     }
 
+    /// Reads what lookups of `ids` will read (their first index entries, then the slot of
+    /// any entry whose tag matches) and nothing else, in passes whose loads do not wait
+    /// on each other: done for a batch of received records before they are merged, the
+    /// batch's cache misses overlap instead of coming one by one (in a simulator holding
+    /// n² members nearly every lookup misses).
+    pub(crate) fn warm<'a>(&self, ids: impl Iterator<Item = &'a [u8]>) {
+        let hashes: SmallVec<[u64; 16]> = ids.map(|id| self.keys.hash_one(id)).collect();
+        hashes.iter().for_each(|&h| self.index.touch(h));
+        for &h in &hashes {
+            self.index.find(h, |idx| {
+                core::hint::black_box(id_at(&self.slots, idx).first().copied());
+                false
+            });
+        }
+    }
+
     fn slot(&self, r: MemberRef) -> Option<&Slot> {
         self.slots.get(r.idx as usize).filter(|s| s.generation == r.generation && s.member.is_some())
     }
@@ -516,7 +532,8 @@ impl Members {
                 None => group.iter().for_each(|c| mark(c.1)),
             }
         }
-        self.iter().filter(|(r, _)| send[r.idx as usize]).map(|(_, m)| m).collect()
+        // In table order, reading only the slots sent.
+        send.iter().enumerate().filter(|&(_, &s)| s).filter_map(|(idx, _)| self.at(idx)).map(|(_, m)| m).collect()
     }
 }
 

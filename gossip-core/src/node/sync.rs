@@ -13,6 +13,7 @@ use crate::time::Time;
 use crate::wire::{self, BucketSums, KvSection, MemberRecord, StateList};
 use core::net::SocketAddr;
 use rand_core::RngCore;
+use smallvec::SmallVec;
 
 impl<R: RngCore> Node<R> {
     /// A sync message from `sender` (at `from`): merge its records, answer it, and track
@@ -42,17 +43,26 @@ impl<R: RngCore> Node<R> {
         let catching_up = self.sync.catching_up(now);
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
         let known = (self.membership.members.len(), self.membership.members.live());
-        for record in states.iter() {
-            if stranger {
-                if record.id == sender && record.state == MemberState::Alive {
-                    self.membership.check_claim(&mut shared!(self), &record, None);
-                } else {
-                    self.membership.refuse_from_stranger(&mut shared!(self), from, sender);
-                }
-                continue;
+        // In batches: the lookups of a batch are warmed together (see `Members::warm`).
+        let mut records = states.iter().peekable();
+        let mut batch: SmallVec<[MemberRecord<'_>; 16]> = SmallVec::new();
+        while records.peek().is_some() {
+            batch.extend(records.by_ref().take(16));
+            if !stranger {
+                self.membership.members.warm(batch.iter().map(|r| r.id));
             }
-            self.membership.quiet = quiet && record.id != sender;
-            self.membership.merge_record(&mut shared!(self), &record, sender);
+            for record in batch.drain(..) {
+                if stranger {
+                    if record.id == sender && record.state == MemberState::Alive {
+                        self.membership.check_claim(&mut shared!(self), &record, None);
+                    } else {
+                        self.membership.refuse_from_stranger(&mut shared!(self), from, sender);
+                    }
+                    continue;
+                }
+                self.membership.quiet = quiet && record.id != sender;
+                self.membership.merge_record(&mut shared!(self), &record, sender);
+            }
         }
         self.membership.quiet = false;
         // Keys count as learning too: a joiner catches up on a large state sync by sync. A

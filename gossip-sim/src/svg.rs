@@ -177,10 +177,12 @@ impl Axis {
     }
 }
 
-/// One panel: a plot area whose left edge is at `x0`, time along x, share along y.
+/// One panel: a plot area whose left edge is at `x0`, time along x, and along y a share
+/// (0% to 100% in quarters) or, with `y`, a value on that axis.
 struct Panel {
     x0: f64,
     x: Axis,
+    y: Option<Axis>,
 }
 
 impl Panel {
@@ -189,8 +191,17 @@ impl Panel {
         self.x0 + W * ((v - start) / (end - start).max(1e-9)).clamp(0.0, 1.0)
     }
 
-    fn py(share: f64) -> f64 {
+    fn py(&self, v: f64) -> f64 {
+        let share = self.y.as_ref().map_or(v, |Axis { start, end, .. }| (v - start) / (end - start).max(1e-9));
         TOP + H * (1.0 - share.clamp(0.0, 1.0))
+    }
+
+    /// The y ticks: where they go and their labels.
+    fn y_ticks(&self) -> Vec<(f64, String)> {
+        match &self.y {
+            Some(axis) => axis.ticks().into_iter().map(|v| (self.py(v), axis.label(v))).collect(),
+            None => (0..=4).map(|k| (self.py(f64::from(k) / 4.0), format!("{}%", k * 25))).collect(),
+        }
     }
 
     /// Grid, ticks and their labels, the box and the titles; x ticks only when the
@@ -198,19 +209,18 @@ impl Panel {
     fn frame(&self, out: &mut String, title: &str, x_title: &str, y_title: &str, x_ticks: bool) {
         let (x0, x1, bottom) = (self.x0, self.x0 + W, TOP + H);
         let ticks = if x_ticks { self.x.ticks() } else { Vec::new() };
+        let y_ticks = self.y_ticks();
         out.push_str("<g stroke=\"#e6e6e6\">");
-        for k in 1..4 {
-            let y = Self::py(f64::from(k) / 4.0);
-            let _ = write!(out, "<line x1=\"{x0}\" y1=\"{y}\" x2=\"{x1}\" y2=\"{y}\"/>");
+        for (y, _) in y_ticks.iter().filter(|(y, _)| *y > TOP + 0.5 && *y < bottom - 0.5) {
+            let _ = write!(out, "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{x1}\" y2=\"{y:.1}\"/>");
         }
         for &t in ticks.iter().skip(1) {
             let x = self.px(t);
             let _ = write!(out, "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{bottom}\"/>");
         }
         out.push_str("</g><g stroke=\"#888\">");
-        for k in 0..=4 {
-            let y = Self::py(f64::from(k) / 4.0);
-            let _ = write!(out, "<line x1=\"{}\" y1=\"{y}\" x2=\"{x0}\" y2=\"{y}\"/>", x0 - 5.0);
+        for (y, _) in &y_ticks {
+            let _ = write!(out, "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{x0}\" y2=\"{y:.1}\"/>", x0 - 5.0);
         }
         for &t in &ticks {
             let x = self.px(t);
@@ -218,9 +228,8 @@ impl Panel {
         }
         let _ = write!(out, "<rect x=\"{x0}\" y=\"{TOP}\" width=\"{W}\" height=\"{H}\" fill=\"none\"/></g>");
         out.push_str("<g font-size=\"10\" text-anchor=\"end\">");
-        for k in 0..=4 {
-            let _ =
-                write!(out, "<text x=\"{}\" y=\"{}\">{}%</text>", x0 - 8.0, Self::py(f64::from(k) / 4.0) + 3.5, k * 25);
+        for (y, label) in &y_ticks {
+            let _ = write!(out, "<text x=\"{}\" y=\"{:.1}\">{label}</text>", x0 - 8.0, y + 3.5);
         }
         out.push_str("</g><g font-size=\"10\" text-anchor=\"middle\">");
         for &t in &ticks {
@@ -365,15 +374,15 @@ pub fn render(p: &Picture<'_>) -> String {
 /// Left: the share of views matching the truth over simulated time.
 fn agreement_panel(out: &mut String, p: &Picture<'_>) {
     let t_max = p.samples.last().map_or(1.0, |s| s.at.as_secs_f64());
-    let panel = Panel { x0: LEFT, x: Axis::new(t_max) };
+    let panel = Panel { x0: LEFT, x: Axis::new(t_max), y: None };
     panel.frame(out, "views matching the truth", "simulated seconds", "share of views", true);
     for (t, _) in &p.marks {
         Panel::vline(out, panel.px(t.as_secs_f64()), RED);
     }
     let at = |t: Time| panel.px(t.as_secs_f64());
-    out.push_str(&polyline(p.samples.iter().map(|s| (at(s.at), Panel::py(s.views))), BLUE));
+    out.push_str(&polyline(p.samples.iter().map(|s| (at(s.at), panel.py(s.views))), BLUE));
     let watched: Vec<(f64, f64)> =
-        p.samples.iter().filter_map(|s| s.watched.map(|w| (at(s.at), Panel::py(w)))).collect();
+        p.samples.iter().filter_map(|s| s.watched.map(|w| (at(s.at), panel.py(w)))).collect();
     let mut legend = vec![("all views".to_string(), BLUE, false)];
     if !watched.is_empty() {
         out.push_str(&polyline(watched.into_iter(), ORANGE));
@@ -404,10 +413,10 @@ fn arrivals_panel(out: &mut String, title: &str, x_title: &str, times: &[f64], o
     let mut d = times.to_vec();
     d.sort_by(f64::total_cmp);
     let (Some(&first), Some(&last)) = (d.first(), d.last()) else {
-        Panel { x0: RIGHT_X0, x: Axis::new(1.0) }.frame(out, title, x_title, "share of live nodes", false);
+        Panel { x0: RIGHT_X0, x: Axis::new(1.0), y: None }.frame(out, title, x_title, "share of live nodes", false);
         return nothing(out, "no live node saw it within the run");
     };
-    let panel = Panel { x0: RIGHT_X0, x: Axis::around(first, last, f64::INFINITY) };
+    let panel = Panel { x0: RIGHT_X0, x: Axis::around(first, last, f64::INFINITY), y: None };
     panel.frame(out, title, x_title, "share of live nodes", true);
     // Fewer arrivals than observers reach less than 100%.
     let observers = d.len().max(observers) as f64;
@@ -418,7 +427,7 @@ fn arrivals_panel(out: &mut String, title: &str, x_title: &str, times: &[f64], o
             legend.push((format!("{name} {}", panel.x.value(v)), colour, true));
         }
     }
-    let share = |k: usize| Panel::py(k as f64 / observers);
+    let share = |k: usize| panel.py(k as f64 / observers);
     let steps = d.iter().enumerate().flat_map(|(k, &t)| [(panel.px(t), share(k)), (panel.px(t), share(k + 1))]);
     let end = (panel.px(panel.x.end), share(d.len()));
     out.push_str(&polyline(core::iter::once((panel.x0, share(0))).chain(steps).chain([end]), GREEN));
@@ -443,7 +452,7 @@ fn share_panel(
         None => (0.0, until),
     };
     let limit = if done.is_some() { f64::INFINITY } else { until };
-    let panel = Panel { x0: RIGHT_X0, x: Axis::around(lo, hi, limit) };
+    let panel = Panel { x0: RIGHT_X0, x: Axis::around(lo, hi, limit), y: None };
     panel.frame(out, title, x_title, y_title, true);
     let sampled = every.map_or(String::new(), |e| format!(", sampled every {e} s"));
     let mut legend = vec![(format!("{y_title}{sampled}"), GREEN, false)];
@@ -456,20 +465,115 @@ fn share_panel(
     let (start, end) = (panel.x.start, panel.x.end);
     let before = points.iter().take_while(|(x, _)| *x <= start).last();
     let mut share = before.or(points.first()).map_or(1.0, |p| p.1);
-    let mut line = vec![(panel.px(start), Panel::py(share))];
+    let mut line = vec![(panel.px(start), panel.py(share))];
     for &(x, next) in points.iter().filter(|(x, _)| *x > start && *x <= end) {
-        line.push((panel.px(x), Panel::py(share)));
-        line.push((panel.px(x), Panel::py(next)));
+        line.push((panel.px(x), panel.py(share)));
+        line.push((panel.px(x), panel.py(next)));
         share = next;
     }
-    line.push((panel.px(end.min(until)), Panel::py(share)));
+    line.push((panel.px(end.min(until)), panel.py(share)));
     out.push_str(&polyline(line.into_iter(), GREEN));
     panel.legend(out, &legend);
+}
+
+/// One run of [`render_scaling`]'s picture: a cluster size and what running it cost.
+#[derive(Clone, Copy, Debug)]
+pub struct ScalePoint {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Wall seconds of the whole run, forming included.
+    pub wall_secs: f64,
+    /// Wall seconds of the run after the cluster formed (and settled).
+    pub after_forming_secs: f64,
+    /// Peak resident memory of the process.
+    pub peak_rss_bytes: u64,
+}
+
+/// A scenario's runs, by size, for [`render_scaling`].
+pub struct Series<'a> {
+    /// Its legend.
+    pub name: &'a str,
+    /// Its runs, in increasing size.
+    pub points: &'a [ScalePoint],
+}
+
+/// The cost of simulating against cluster size: left, wall seconds of each series' whole
+/// run (solid) and of its part after forming (dashed); right, peak memory.
+pub fn render_scaling(title: &str, series: &[Series<'_>]) -> String {
+    let points = || series.iter().flat_map(|s| s.points.iter());
+    let max_nodes = points().map(|p| p.nodes).max().unwrap_or(1) as f64;
+    let max_wall = points().map(|p| p.wall_secs).fold(0.0, f64::max);
+    let max_gib = points().map(|p| gib(p.peak_rss_bytes)).fold(0.0, f64::max);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
+         <text x=\"{LEFT}\" y=\"20\" font-size=\"13\">{title}</text>",
+        LEFT + W + LEFT + W + RIGHT,
+        TOP + H + BOTTOM
+    );
+    let colours = [BLUE, ORANGE, GREEN, RED];
+    let wall = Panel { x0: LEFT, x: Axis::new(max_nodes), y: Some(Axis::new(max_wall * 1.05)) };
+    wall.frame(&mut out, "wall time", "nodes", "wall seconds", true);
+    let memory = Panel { x0: RIGHT_X0, x: Axis::new(max_nodes), y: Some(Axis::new(max_gib * 1.05)) };
+    memory.frame(&mut out, "peak memory", "nodes", "peak RSS, GiB", true);
+    let (mut wall_legend, mut memory_legend) = (Vec::new(), Vec::new());
+    for (s, colour) in series.iter().zip(colours.into_iter().cycle()) {
+        let whole: Vec<(f64, f64)> = s.points.iter().map(|p| (p.nodes as f64, p.wall_secs)).collect();
+        let after: Vec<(f64, f64)> = s.points.iter().map(|p| (p.nodes as f64, p.after_forming_secs)).collect();
+        let peak: Vec<(f64, f64)> = s.points.iter().map(|p| (p.nodes as f64, gib(p.peak_rss_bytes))).collect();
+        wall.series(&mut out, &whole, colour, false);
+        wall.series(&mut out, &after, colour, true);
+        memory.series(&mut out, &peak, colour, false);
+        wall_legend.push((s.name.to_string(), colour, false));
+        wall_legend.push((format!("{}, after forming", s.name), colour, true));
+        memory_legend.push((s.name.to_string(), colour, false));
+    }
+    wall.legend(&mut out, &wall_legend);
+    memory.legend(&mut out, &memory_legend);
+    out.push_str("</svg>\n");
+    out
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
+}
+
+impl Panel {
+    /// Values at `points` (x, y in axis units) joined by a line, each marked with a dot.
+    fn series(&self, out: &mut String, points: &[(f64, f64)], colour: &str, dashed: bool) {
+        let at: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (self.px(x), self.py(y))).collect();
+        let line: String = at.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
+        let dash = if dashed { " stroke-dasharray=\"4 3\"" } else { "" };
+        let _ =
+            write!(out, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"{dash} points=\"{line}\"/>");
+        for (x, y) in at {
+            let _ = write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{colour}\"/>");
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each run is a dot in both panels (its whole run and its part after forming on the
+    /// left), and the axes reach the largest values.
+    #[test]
+    fn the_scaling_picture_shows_every_run() {
+        let point = |nodes, wall_secs, gib: u64| ScalePoint {
+            nodes,
+            wall_secs,
+            after_forming_secs: wall_secs / 4.0,
+            peak_rss_bytes: gib << 30,
+        };
+        let (a, b) = ([point(1000, 2.0, 1), point(4000, 30.0, 5)], [point(1000, 3.0, 1)]);
+        let svg = render_scaling("t", &[Series { name: "a", points: &a }, Series { name: "b", points: &b }]);
+        assert_eq!(svg.matches("<circle").count(), 3 * (a.len() + b.len()));
+        assert_eq!(svg.matches("<polyline").count(), 3 * 2);
+        assert!(svg.contains(">30</text>") && svg.contains(">5</text>") && svg.contains(">4000</text>"), "{svg}");
+    }
 
     #[test]
     fn axes_take_round_steps() {

@@ -1,6 +1,7 @@
 //! `gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
 //! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--join-within SECS] [--keys N] [--payload-bytes N] [--pause SECS]
-//! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`, and `gossip-sim --list-scenarios`.
+//! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`, `gossip-sim scale [--sizes N,...]
+//! [--seed S] [--svg FILE]`, and `gossip-sim --list-scenarios`.
 //!
 //! The command line is parsed by clap: `--help` (or `help run`) describes every flag and
 //! scenario and exits 0; a bad flag or value prints the error and the usage and exits 2.
@@ -15,6 +16,7 @@ use clap::error::ErrorKind;
 use clap::{ArgGroup, CommandFactory, Parser, Subcommand};
 use core::ops::RangeInclusive;
 use gossip_sim::scenario::{SCENARIOS, describe};
+use gossip_sim::svg::{ScalePoint, Series, render_scaling};
 use gossip_sim::{Scenario, seeds, settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,8 +46,34 @@ enum Command {
     ///
     /// Times are simulated seconds since the scenario's fault or event. Without --json a
     /// summary; with --json the last line of stdout is one JSON object.
-    Run(Run),
+    Run(Box<Run>),
+    /// Run `steady` and a minute of 5% loss at each cluster size, each in a process of its
+    /// own, and print (and with --svg draw) their wall time and peak memory against size.
+    ///
+    /// The 5% loss run settles 30 s after forming, then loses packets for 60 s; `steady`
+    /// runs 60 s after forming. Each line gives the `run` command that measures it alone.
+    Scale(Scale),
 }
+
+/// The flags of `gossip-sim scale`.
+#[derive(clap::Args, Debug)]
+struct Scale {
+    /// Cluster sizes, comma-separated.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = cluster_size, default_values_t = [1000, 2000, 5000, 10000])]
+    sizes: Vec<usize>,
+    /// Seed of every run.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Draw wall time and peak memory against cluster size as SVG into FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+/// What `gossip-sim scale` runs at each size: a legend and the `run` flags.
+const SCALE_SERIES: [(&str, &[&str]); 2] = [
+    ("steady", &["--scenario", "steady", "--duration", "60"]),
+    ("5% loss", &["--scenario", "loss", "--loss", "0.05", "--settle", "30", "--duration", "60"]),
+];
 
 /// The flags of `gossip-sim run`.
 #[derive(clap::Args, Debug)]
@@ -204,6 +232,7 @@ fn parse(cli: Cli) -> Result<Option<Args>, clap::Error> {
             }
             Ok(None)
         }
+        Some(Command::Scale(_)) => Ok(None), // run by `main`
         Some(Command::Run(run)) => run.into_args().map(Some).map_err(|e| {
             let mut command = Cli::command();
             command.build();
@@ -240,7 +269,11 @@ fn rerun_with_fixed_mmap_threshold() {}
 
 fn main() -> ExitCode {
     rerun_with_fixed_mmap_threshold();
-    let args = match parse(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Some(Command::Scale(scale)) = &cli.command {
+        return run_scale(scale);
+    }
+    let args = match parse(cli) {
         Ok(Some(args)) => args,
         Ok(None) => return ExitCode::SUCCESS,
         Err(e) => e.exit(),
@@ -297,6 +330,69 @@ fn run_one(scenario: &Scenario, json: bool, svg_path: Option<&std::path::Path>) 
         }
     }
     ExitCode::SUCCESS
+}
+
+fn run_scale(scale: &Scale) -> ExitCode {
+    let Ok(exe) = std::env::current_exe() else {
+        eprintln!("gossip-sim: cannot find its own executable to run the sizes");
+        return ExitCode::FAILURE;
+    };
+    let mut series = Vec::new();
+    for (name, flags) in SCALE_SERIES {
+        let mut points = Vec::new();
+        for &n in &scale.sizes {
+            let (nodes, seed) = (n.to_string(), scale.seed.to_string());
+            let args: Vec<&str> =
+                ["run"].into_iter().chain(flags.iter().copied()).chain(["--nodes", &nodes, "--seed", &seed]).collect();
+            let report = match scale_run(&exe, &args) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("gossip-sim: gossip-sim {}: {e}", args.join(" "));
+                    return ExitCode::FAILURE;
+                }
+            };
+            let point = ScalePoint {
+                nodes: n,
+                wall_secs: report.0,
+                after_forming_secs: report.0 - report.1,
+                peak_rss_bytes: report.2,
+            };
+            println!(
+                "{name:<8} {n:>6} nodes  wall {:>8.2} s (after forming {:>7.2} s)  peak {:>6} MiB  trace {}  (gossip-sim {} --json)",
+                point.wall_secs,
+                point.after_forming_secs,
+                point.peak_rss_bytes >> 20,
+                report.3,
+                args.join(" ")
+            );
+            points.push(point);
+        }
+        series.push((name, points));
+    }
+    if let Some(path) = &scale.svg {
+        let series: Vec<Series<'_>> = series.iter().map(|(name, points)| Series { name, points }).collect();
+        let title = format!("gossip-sim scale · seed {} · wall time and peak memory against cluster size", scale.seed);
+        if let Err(e) = std::fs::write(path, render_scaling(&title, &series)) {
+            eprintln!("gossip-sim: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `gossip-sim ARGS --json` and reads its wall seconds, forming wall seconds, peak
+/// RSS and trace hash from the JSON line.
+fn scale_run(exe: &std::path::Path, args: &[&str]) -> Result<(f64, f64, u64, String), String> {
+    let out = std::process::Command::new(exe).args(args).arg("--json").output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("{}{}", String::from_utf8_lossy(&out.stderr), out.status));
+    }
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("its JSON: {e}"))?;
+    let number = |key: &str| report.get(key).and_then(serde_json::Value::as_f64).ok_or(format!("no {key} in its JSON"));
+    let trace = report.get("trace_hash").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    Ok((number("wall_secs")?, number("form_wall_secs")?, number("peak_rss_bytes")? as u64, trace))
 }
 
 fn run_seeds(scenario: &Scenario, range: RangeInclusive<u64>, json: bool) -> ExitCode {
@@ -412,5 +508,17 @@ mod tests {
         // The defaults are the library's.
         let plain = Scenario::new("crash", 9, 3);
         assert_eq!((args.scenario.net.latency_ms, args.scenario.settle), (plain.net.latency_ms, plain.settle));
+    }
+
+    #[test]
+    fn scale_takes_sizes_or_the_default_four() {
+        let sizes = |args: &[&str]| match Cli::try_parse_from(["gossip-sim", "scale"].iter().chain(args)) {
+            Ok(Cli { command: Some(Command::Scale(scale)), .. }) => Ok(scale.sizes),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(sizes(&[]), Ok(vec![1000, 2000, 5000, 10000]));
+        assert_eq!(sizes(&["--sizes", "50,300"]), Ok(vec![50, 300]));
+        assert_eq!(sizes(&["--sizes", "1,300"]), Err(ErrorKind::ValueValidation));
     }
 }

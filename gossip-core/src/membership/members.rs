@@ -111,7 +111,7 @@ impl Member {
 
     /// Sets its metadata, keeping the buffer when it is unchanged. Returns whether it changed.
     pub(crate) fn set_meta(&mut self, meta: &[u8]) -> bool {
-        if self.meta() == meta {
+        if self.meta().is_empty() && meta.is_empty() || self.meta() == meta {
             return false;
         }
         self.edit_extra(|e| e.meta = Bytes::copy_from_slice(meta));

@@ -182,7 +182,7 @@ impl State {
         let owner_id = NodeId::copy_from_slice(owner);
         let writes = delta.writes().map(|w| Write::from_wire(&w)).collect();
         let owned = OwnerDelta { owner: owner_id.clone(), reset: false, base: delta.base, writes, up_to: delta.up_to };
-        let (changed, taken) = self.store.apply_gossip(sh.now, &self.me, &owned);
+        let (changed, taken) = self.store.apply_gossip(sh.now, &self.me, owned);
         for w in changed {
             report_key_change(sh, &owner_id, w);
         }
@@ -241,7 +241,7 @@ impl State {
             let writes = d.writes().map(|w| Write::from_wire(&w)).collect();
             let delta = OwnerDelta { owner: owner.clone(), reset: d.reset, base: d.base, writes, up_to: d.up_to };
             let (before, held) = (self.store.max(d.owner), self.store.live_keys(d.owner));
-            let changed = self.store.apply(sh.now, &self.me, &delta);
+            let changed = self.store.apply(sh.now, &self.me, delta);
             let moved = self.store.max(d.owner) != before;
             if moved {
                 learned.note(self.store.live_keys(d.owner) > held);

@@ -78,6 +78,26 @@ impl Write {
     }
 }
 
+/// One change a delta made to a replica, in the order it is reported: a write of the
+/// delta (by its place in it), or a key the delta dropped (deleted at that version).
+enum Change {
+    Written(usize),
+    Dropped(Bytes, u64),
+}
+
+impl OwnerDelta {
+    /// The writes of `changes`: the delta's own moved out of it, not copied (under a large
+    /// state every key a node learns is one).
+    fn into_changed(self, changes: Vec<Change>) -> Vec<Write> {
+        let mut writes: Vec<Option<Write>> = self.writes.into_iter().map(Some).collect();
+        let write = |c| match c {
+            Change::Written(i) => writes.get_mut(i).and_then(Option::take),
+            Change::Dropped(key, version) => Some(Write { key, value: None, version }),
+        };
+        changes.into_iter().filter_map(write).collect()
+    }
+}
+
 impl Replica {
     /// Applies one write known to be newer than anything here for its key.
     fn put(&mut self, w: &Write) {
@@ -312,7 +332,13 @@ impl KvStore {
     /// Applies a peer's delta for one owner (never our own: we are its only writer).
     /// Returns the writes that changed a live value here (sets, and deletes of keys we
     /// had), for events.
-    pub(crate) fn apply(&mut self, now: Time, me: &NodeId, delta: &OwnerDelta) -> Vec<Write> {
+    pub(crate) fn apply(&mut self, now: Time, me: &NodeId, delta: OwnerDelta) -> Vec<Write> {
+        let changes = self.apply_in_order(now, me, &delta);
+        delta.into_changed(changes)
+    }
+
+    /// [`KvStore::apply`], naming the changes.
+    fn apply_in_order(&mut self, now: Time, me: &NodeId, delta: &OwnerDelta) -> Vec<Change> {
         let mut changed = Vec::new();
         if delta.owner == *me {
             return changed;
@@ -323,7 +349,7 @@ impl KvStore {
             // The owner restarted: its previous life's keys are gone.
             if let Some(old) = self.replicas.remove(&delta.owner) {
                 let live = old.iter().filter(|e| e.is_live());
-                changed.extend(live.map(|e| Write { key: e.key_bytes(), value: None, version: delta.up_to }));
+                changed.extend(live.map(|e| Change::Dropped(e.key_bytes(), delta.up_to)));
             }
             max = 0;
         }
@@ -344,11 +370,11 @@ impl KvStore {
             // order, above the reset, stay.
             let kept: BTreeSet<&[u8]> = delta.writes.iter().map(|w| &w.key[..]).collect();
             let gone = replica.drop_where(|e| e.version() <= delta.up_to && !kept.contains(e.key()));
-            changed.extend(gone.into_iter().map(|key| Write { key, value: None, version: delta.up_to }));
+            changed.extend(gone.into_iter().map(|key| Change::Dropped(key, delta.up_to)));
             replica.reclaimed = replica.reclaimed.max(delta.base);
         }
         replica.reserve(delta.writes.iter().filter(|w| !replica.contains(&w.key)).count());
-        for w in &delta.writes {
+        for (i, w) in delta.writes.iter().enumerate() {
             let current = replica.get(&w.key);
             let newer = current.is_none_or(|e| w.version > e.version());
             if newer && (delta.reset || w.version > replica.max) {
@@ -358,7 +384,7 @@ impl KvStore {
                     self.tombstones.push_back((now, delta.owner.clone(), w.key.clone(), w.version));
                 }
                 if w.value.is_some() || was_live {
-                    changed.push(w.clone());
+                    changed.push(Change::Written(i));
                 }
             }
         }
@@ -373,10 +399,16 @@ impl KvStore {
     /// it. So a busy owner's keys stay fresh through gossip even when its writes leave
     /// gaps, and the prefix still fills in through syncs. Returns the changes to report,
     /// and how it was taken.
-    pub(crate) fn apply_gossip(&mut self, now: Time, me: &NodeId, delta: &OwnerDelta) -> (Vec<Write>, Taken) {
+    pub(crate) fn apply_gossip(&mut self, now: Time, me: &NodeId, delta: OwnerDelta) -> (Vec<Write>, Taken) {
+        let (changes, taken) = self.apply_gossip_changes(now, me, &delta);
+        (delta.into_changed(changes), taken)
+    }
+
+    /// [`KvStore::apply_gossip`], naming the changes.
+    fn apply_gossip_changes(&mut self, now: Time, me: &NodeId, delta: &OwnerDelta) -> (Vec<Change>, Taken) {
         let owner = &delta.owner;
         let before = self.max(owner.as_bytes());
-        let mut changed = self.apply(now, me, delta);
+        let mut changed = self.apply_in_order(now, me, delta);
         let after = self.max(owner.as_bytes());
         if after >= delta.up_to || *owner == *me {
             return (changed, if after > before { Taken::InOrder } else { Taken::No });
@@ -391,7 +423,7 @@ impl KvStore {
         }
         let mut taken = Taken::No;
         replica.reserve(delta.writes.iter().filter(|w| !replica.contains(&w.key)).count());
-        for w in &delta.writes {
+        for (i, w) in delta.writes.iter().enumerate() {
             let current = replica.get(&w.key);
             if current.is_some_and(|e| e.version() >= w.version) || w.version <= replica.max {
                 continue;
@@ -402,7 +434,7 @@ impl KvStore {
                 self.tombstones.push_back((now, owner.clone(), w.key.clone(), w.version));
             }
             if w.value.is_some() || was_live {
-                changed.push(w.clone());
+                changed.push(Change::Written(i));
             }
             taken = Taken::OutOfOrder;
         }

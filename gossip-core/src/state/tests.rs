@@ -78,7 +78,7 @@ fn sync(stores: &mut [KvStore], now: Time, from: usize, to: usize, budget: usize
     let encoded: usize =
         deltas.iter().map(|d| owner_delta_len(&d.owner) + d.writes.iter().map(write_len).sum::<usize>()).sum();
     assert!(encoded <= budget, "a delta of {encoded} bytes for a budget of {budget}");
-    deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
+    deltas.into_iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
 }
 
 /// Like [`sync`], digest-first: `to` sends its bucket sums, `from` lists its owners of
@@ -97,7 +97,7 @@ fn sync_digest_first(stores: &mut [KvStore], now: Time, from: usize, to: usize, 
         bits[b / 8] & (1 << (b % 8)) != 0
     };
     let deltas = stores[from].delta_within(&listing, within, budget);
-    deltas.iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
+    deltas.into_iter().flat_map(|d| stores[to].apply(now, &id(to), d)).collect()
 }
 
 proptest! {
@@ -136,7 +136,7 @@ proptest! {
                 }
                 Op::Piggyback { from, owner, most, to } => {
                     if let Some(delta) = stores[from].recent(&id(owner), most, usize::MAX).filter(|_| from != to) {
-                        stores[to].apply_gossip(now, &id(to), &delta);
+                        stores[to].apply_gossip(now, &id(to), delta);
                     }
                 }
                 Op::Gossip { owner, key, back, to } => {
@@ -148,7 +148,7 @@ proptest! {
                         let base = earlier.map(|e| e.version).max().unwrap_or(0);
                         let up_to = w.version;
                         let delta = OwnerDelta { owner: id(owner), reset: false, base, writes: vec![w], up_to };
-                        stores[to].apply_gossip(now, &id(to), &delta);
+                        stores[to].apply_gossip(now, &id(to), delta);
                     }
                 }
             }
@@ -203,7 +203,7 @@ fn a_restarted_owner_replaces_its_previous_life() {
         owner.write(t, &old, 1, Bytes::from_static(b"a"), Some(Bytes::from_static(b"1")));
         owner.write(t, &old, 1, Bytes::from_static(b"b"), Some(Bytes::from_static(b"2")));
         for d in owner.delta(&BTreeMap::new(), usize::MAX) {
-            replica.apply(t, &id(1), &d);
+            replica.apply(t, &id(1), d);
         }
         let old_max = replica.max(old.as_bytes());
         let mut reborn = KvStore::default();
@@ -216,7 +216,7 @@ fn a_restarted_owner_replaces_its_previous_life() {
             reborn.delta(&digest, usize::MAX).remove(0)
         };
         let mut changed: Vec<(Bytes, Option<Bytes>)> =
-            replica.apply(t, &id(1), &delta).into_iter().map(|w| (w.key, w.value)).collect();
+            replica.apply(t, &id(1), delta).into_iter().map(|w| (w.key, w.value)).collect();
         changed.sort();
         assert_eq!(
             changed,

@@ -5,6 +5,11 @@
 
 use gossip_sim::Scenario;
 
+/// The allocator the `gossip-sim` binary runs with, so that the figures are its.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![200, 500, 1000] } else { sizes };

@@ -242,33 +242,13 @@ fn parse(cli: Cli) -> Result<Option<Args>, clap::Error> {
     }
 }
 
-/// A large run holds gigabytes of member tables that grow by doubling while the cluster
-/// forms, beside short-lived sync frames of hundreds of kilobytes. glibc's malloc raises
-/// its mmap threshold as big blocks are freed and then serves them from the heap, where
-/// they fragment it: at 10,000 nodes peak RSS was 9.0 GiB with the default and 7.2 GiB
-/// with the threshold fixed at 128 KiB (and 5% more wall time). A tunable must be set
-/// before the process starts, so the binary runs itself once more with it set. Skipped
-/// when `GLIBC_TUNABLES` is already set; harmless where glibc is not the allocator.
-#[cfg(target_os = "linux")]
-fn rerun_with_fixed_mmap_threshold() {
-    use std::os::unix::process::CommandExt;
-    const TUNABLES: &str = "GLIBC_TUNABLES";
-    if std::env::var_os(TUNABLES).is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else { return };
-    // `exec` returns only on failure: then run on as we are.
-    let _ = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env(TUNABLES, "glibc.malloc.mmap_threshold=131072")
-        .exec();
-}
-
-#[cfg(not(target_os = "linux"))]
-fn rerun_with_fixed_mmap_threshold() {}
+/// jemalloc: a large run makes and frees hundreds of millions of small buffers among
+/// gigabytes of tables, which glibc's malloc served slower (see gossip-sim's Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    rerun_with_fixed_mmap_threshold();
     let cli = Cli::parse();
     if let Some(Command::Scale(scale)) = &cli.command {
         return run_scale(scale);

@@ -25,11 +25,13 @@ pub(crate) const MAX_LOG2: u8 = crate::wire::MAX_SUMS_LOG2;
 #[derive(Clone, Debug)]
 pub(crate) struct Digest {
     sums: Box<[u64]>,
+    /// Members per finest bucket, exactly (a sum's count wraps at 256).
+    counts: Box<[u32]>,
 }
 
 impl Default for Digest {
     fn default() -> Self {
-        Digest { sums: vec![0; 1 << MAX_LOG2].into_boxed_slice() }
+        Digest { sums: vec![0; 1 << MAX_LOG2].into_boxed_slice(), counts: vec![0; 1 << MAX_LOG2].into_boxed_slice() }
     }
 }
 
@@ -42,14 +44,26 @@ impl Digest {
         let h = id_hash(id);
         let fine = fine_bucket(h);
         self.sums[fine] = plus(self.sums[fine], entry(h, incarnation, state));
+        self.counts[fine] += 1;
         fine as u16
     }
 
     /// Stops counting a member previously added with the same values.
     pub(crate) fn remove(&mut self, id: &[u8], incarnation: u32, state: MemberState) {
         let h = id_hash(id);
-        let sum = &mut self.sums[fine_bucket(h)];
-        *sum = minus(*sum, entry(h, incarnation, state));
+        let fine = fine_bucket(h);
+        self.sums[fine] = minus(self.sums[fine], entry(h, incarnation, state));
+        self.counts[fine] = self.counts[fine].saturating_sub(1);
+    }
+
+    /// How many members each of `2^log2` buckets holds (this node's own record not counted).
+    pub(crate) fn counts(&self, log2: u8) -> Vec<u32> {
+        let mask = bucket_mask(log2);
+        let mut folded = vec![0u32; mask + 1];
+        for (i, c) in self.counts.iter().enumerate() {
+            folded[i & mask] += c;
+        }
+        folded
     }
 
     /// The sums over `2^log2` buckets (`log2 <= MAX_LOG2`), with this node's own record
@@ -277,6 +291,19 @@ mod tests {
         assert_eq!(lacking(&entries, minus(ours, more)), None);
         assert!(fewer(minus(ours, more), 8));
         assert!(!fewer(minus(ours, more), 300), "a count past 127 may have wrapped");
+    }
+
+    /// Counts are exact where a sum's count byte wraps.
+    #[test]
+    fn counts_are_exact_past_the_wrap() {
+        let mut d = Digest::default();
+        let ids: Vec<String> = (0..300).map(|i| format!("m-{i}")).collect();
+        ids.iter().for_each(|id| _ = d.add(id.as_bytes(), 1, Alive));
+        ids[..10].iter().for_each(|id| d.remove(id.as_bytes(), 1, Alive));
+        assert_eq!(d.counts(0), [290]);
+        assert_eq!(d.fold(0, (b"me", 1, Alive))[0] >> 56, (290 + 1) % 256);
+        assert_eq!(d.counts(3).iter().sum::<u32>(), 290);
+        assert_eq!(d.counts(3).len(), 8);
     }
 
     #[test]

@@ -477,15 +477,26 @@ impl Members {
         /// sends nothing (the own record goes first anyway).
         const OWN: usize = usize::MAX;
         let shortfall = |b: usize| digest::minus(mine[b], theirs[b]);
-        // The (bucket, entry, slot) of each member of a bucket that differs; only those
+        let (own_bucket, own_entry) = digest::place(own.0, own.1, own.2, log2);
+        // The buckets to look into: those that differ, but in a join-phase exchange not
+        // those where the peer counts more members (no set of ours makes up a shortfall
+        // that is negative in count).
+        let look: Vec<bool> = match lacking_only {
+            false => (0..mine.len()).map(|b| shortfall(b) != 0).collect(),
+            true => {
+                let counts = self.digest.counts(log2);
+                let ours = |b: usize| counts[b] as usize + usize::from(b == own_bucket);
+                (0..mine.len()).map(|b| shortfall(b) != 0 && !digest::fewer(shortfall(b), ours(b))).collect()
+            }
+        };
+        // The (bucket, entry, slot) of each member of a bucket looked into; only those
         // members are hashed.
         let mut placed: Vec<(usize, u64, usize)> = Vec::new();
-        let (b, e) = digest::place(own.0, own.1, own.2, log2);
-        if shortfall(b) != 0 {
-            placed.push((b, e, OWN));
+        if look[own_bucket] {
+            placed.push((own_bucket, own_entry, OWN));
         }
         for (idx, &fine) in self.fine_buckets.iter().enumerate() {
-            if shortfall(digest::coarse(fine, log2)) == 0 {
+            if !look[digest::coarse(fine, log2)] {
                 continue;
             }
             if let Some((_, m)) = self.at(idx) {
@@ -528,7 +539,6 @@ impl Members {
                         mark(group[j].1);
                     }
                 }
-                None if lacking_only && digest::fewer(shortfall(b), group.len()) => {}
                 None => group.iter().for_each(|c| mark(c.1)),
             }
         }

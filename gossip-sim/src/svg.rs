@@ -483,7 +483,7 @@ pub struct ScalePoint {
     pub nodes: usize,
     /// Wall seconds of the whole run, forming included.
     pub wall_secs: f64,
-    /// Wall seconds of the run after the cluster formed (and settled).
+    /// Wall seconds of the measured window: the run after the cluster formed (and settled).
     pub after_forming_secs: f64,
     /// Peak resident memory of the process.
     pub peak_rss_bytes: u64,
@@ -498,8 +498,9 @@ pub struct Series<'a> {
 }
 
 /// The cost of simulating against cluster size: left, wall seconds of each series' whole
-/// run (solid) and of its part after forming (dashed); right, peak memory.
-pub fn render_scaling(title: &str, series: &[Series<'_>]) -> String {
+/// run (solid) and of its measured window, `window` in the legend (dashed); right, peak
+/// memory.
+pub fn render_scaling(title: &str, window: &str, series: &[Series<'_>]) -> String {
     let points = || series.iter().flat_map(|s| s.points.iter());
     let max_nodes = points().map(|p| p.nodes).max().unwrap_or(1) as f64;
     let max_wall = points().map(|p| p.wall_secs).fold(0.0, f64::max);
@@ -527,7 +528,7 @@ pub fn render_scaling(title: &str, series: &[Series<'_>]) -> String {
         wall.series(&mut out, &after, colour, true);
         memory.series(&mut out, &peak, colour, false);
         wall_legend.push((s.name.to_string(), colour, false));
-        wall_legend.push((format!("{}, after forming", s.name), colour, true));
+        wall_legend.push((format!("{}, {window}", s.name), colour, true));
         memory_legend.push((s.name.to_string(), colour, false));
     }
     wall.legend(&mut out, &wall_legend);
@@ -569,7 +570,7 @@ mod tests {
             peak_rss_bytes: gib << 30,
         };
         let (a, b) = ([point(1000, 2.0, 1), point(4000, 30.0, 5)], [point(1000, 3.0, 1)]);
-        let svg = render_scaling("t", &[Series { name: "a", points: &a }, Series { name: "b", points: &b }]);
+        let svg = render_scaling("t", "w", &[Series { name: "a", points: &a }, Series { name: "b", points: &b }]);
         assert_eq!(svg.matches("<circle").count(), 3 * (a.len() + b.len()));
         assert_eq!(svg.matches("<polyline").count(), 3 * 2);
         assert!(svg.contains(">30</text>") && svg.contains(">5</text>") && svg.contains(">4000</text>"), "{svg}");

@@ -133,3 +133,19 @@ fn json_is_the_library_report_in_the_contract_order() {
     assert_eq!(v["false_positives"].as_u64(), Some(report.false_positives));
     assert_eq!(v["detect_all_secs"].as_f64(), report.detect_all_secs.map(|s| gossip_sim::json::round(s, 3)));
 }
+
+/// `scale` runs each series at each size as `gossip-sim run`, whose trace it prints, and
+/// draws one dot per run in each panel.
+#[test]
+fn scale_runs_each_size_and_draws_them() {
+    let svg = std::env::temp_dir().join(format!("gossip-sim-scale-{}.svg", std::process::id()));
+    let out = sim(&["scale", "--sizes", "20,40", "--svg", svg.to_str().expect("a UTF-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    let steady = Scenario::new("steady", 40, 1).run().expect("steady runs");
+    assert!(lines.contains(&format!("trace {}", steady.trace_hash)), "{lines}");
+    let picture = std::fs::read_to_string(&svg).expect("the picture is written");
+    let _ = std::fs::remove_file(&svg);
+    assert_eq!(picture.matches("<circle").count(), 3 * 4);
+}

@@ -324,25 +324,19 @@ fn run_scale(scale: &Scale) -> ExitCode {
             let (nodes, seed) = (n.to_string(), scale.seed.to_string());
             let args: Vec<&str> =
                 ["run"].into_iter().chain(flags.iter().copied()).chain(["--nodes", &nodes, "--seed", &seed]).collect();
-            let report = match scale_run(&exe, &args) {
+            let (point, trace) = match scale_run(&exe, &args, n) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("gossip-sim: gossip-sim {}: {e}", args.join(" "));
                     return ExitCode::FAILURE;
                 }
             };
-            let point = ScalePoint {
-                nodes: n,
-                wall_secs: report.0,
-                after_forming_secs: report.0 - report.1,
-                peak_rss_bytes: report.2,
-            };
             println!(
-                "{name:<8} {n:>6} nodes  wall {:>8.2} s (after forming {:>7.2} s)  peak {:>6} MiB  trace {}  (gossip-sim {} --json)",
+                "{name:<8} {n:>6} nodes  wall {:>8.2} s (the minute {:>7.2} s)  peak {:>6} MiB  trace {}  (gossip-sim {} --json)",
                 point.wall_secs,
                 point.after_forming_secs,
                 point.peak_rss_bytes >> 20,
-                report.3,
+                trace,
                 args.join(" ")
             );
             points.push(point);
@@ -352,7 +346,7 @@ fn run_scale(scale: &Scale) -> ExitCode {
     if let Some(path) = &scale.svg {
         let series: Vec<Series<'_>> = series.iter().map(|(name, points)| Series { name, points }).collect();
         let title = format!("gossip-sim scale · seed {} · wall time and peak memory against cluster size", scale.seed);
-        if let Err(e) = std::fs::write(path, render_scaling(&title, &series)) {
+        if let Err(e) = std::fs::write(path, render_scaling(&title, "the minute", &series)) {
             eprintln!("gossip-sim: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
@@ -360,9 +354,9 @@ fn run_scale(scale: &Scale) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs `gossip-sim ARGS --json` and reads its wall seconds, forming wall seconds, peak
-/// RSS and trace hash from the JSON line.
-fn scale_run(exe: &std::path::Path, args: &[&str]) -> Result<(f64, f64, u64, String), String> {
+/// Runs `gossip-sim ARGS --json` (a run of `nodes`) and reads what it cost, and its trace
+/// hash, from the JSON line.
+fn scale_run(exe: &std::path::Path, args: &[&str], nodes: usize) -> Result<(ScalePoint, String), String> {
     let out = std::process::Command::new(exe).args(args).arg("--json").output().map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -372,7 +366,14 @@ fn scale_run(exe: &std::path::Path, args: &[&str]) -> Result<(f64, f64, u64, Str
     let report: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("its JSON: {e}"))?;
     let number = |key: &str| report.get(key).and_then(serde_json::Value::as_f64).ok_or(format!("no {key} in its JSON"));
     let trace = report.get("trace_hash").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-    Ok((number("wall_secs")?, number("form_wall_secs")?, number("peak_rss_bytes")? as u64, trace))
+    let (wall_secs, forming) = (number("wall_secs")?, number("form_wall_secs")?);
+    let point = ScalePoint {
+        nodes,
+        wall_secs,
+        after_forming_secs: wall_secs - forming,
+        peak_rss_bytes: number("peak_rss_bytes")? as u64,
+    };
+    Ok((point, trace))
 }
 
 fn run_seeds(scenario: &Scenario, range: RangeInclusive<u64>, json: bool) -> ExitCode {

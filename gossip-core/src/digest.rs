@@ -58,10 +58,9 @@ impl Digest {
 
     /// How many members each of `2^log2` buckets holds (this node's own record not counted).
     pub(crate) fn counts(&self, log2: u8) -> Vec<u32> {
-        let mask = bucket_mask(log2);
-        let mut folded = vec![0u32; mask + 1];
-        for (i, c) in self.counts.iter().enumerate() {
-            folded[i & mask] += c;
+        let mut folded = vec![0u32; bucket_mask(log2) + 1];
+        for chunk in self.counts.chunks(folded.len()) {
+            folded.iter_mut().zip(chunk).for_each(|(f, c)| *f += c);
         }
         folded
     }
@@ -69,10 +68,10 @@ impl Digest {
     /// The sums over `2^log2` buckets (`log2 <= MAX_LOG2`), with this node's own record
     /// (`own`) counted too: a node's view includes itself, as its peer's view does.
     pub(crate) fn fold(&self, log2: u8, own: (&[u8], u32, MemberState)) -> Vec<u64> {
-        let mask = bucket_mask(log2);
-        let mut folded = vec![0u64; mask + 1];
-        for (i, s) in self.sums.iter().enumerate() {
-            folded[i & mask] = plus(folded[i & mask], *s);
+        // Bucket `i` of the finest folds into `i & mask`: chunk by chunk, element-wise.
+        let mut folded = vec![0u64; bucket_mask(log2) + 1];
+        for chunk in self.sums.chunks(folded.len()) {
+            folded.iter_mut().zip(chunk).for_each(|(f, s)| *f = plus(*f, *s));
         }
         let (id, incarnation, state) = own;
         let h = id_hash(id);

@@ -1,8 +1,8 @@
 //! One owner's keys as a replica holds them, packed for memory.
 //!
 //! A simulator holds n² replicas (10^8 keys at 1,000 nodes of 100 keys each), and a real
-//! node holds one per member. Each key is one [`Entry`] of 40 bytes in a vector sorted by
-//! key and sized exactly, with the key and value inline when they fit in 28 bytes
+//! node holds one per member. Each key is one [`Entry`] of 32 bytes in a vector sorted by
+//! key and sized exactly, with the key and value inline when they fit in 21 bytes
 //! together, and in one exact-size box beside it when not. (A `BTreeMap` of `Bytes` cost
 //! ~275 bytes a key in the simulator: two 32-byte handles, each with its buffer and, once
 //! cloned, a shared header, in tree nodes part full.) Lookups are a binary search; an
@@ -13,7 +13,9 @@ use crate::prelude::*;
 use bytes::Bytes;
 
 /// Key and value bytes stored inline up to this many in all.
-const INLINE: usize = 28;
+const INLINE: usize = 21;
+/// The inline length byte's flag for a live key (lengths stay below it).
+const LIVE: u8 = 0x80;
 
 /// A key's latest write as a replica holds it: the key, the value (none for a delete's
 /// tombstone) and the write's version.
@@ -23,11 +25,13 @@ pub(crate) struct Entry {
     data: Packed,
 }
 
-/// The key's bytes followed by the value's.
+/// The key's bytes followed by the value's, with their lengths and whether the key is
+/// live: inline, `[key_len, len | LIVE, bytes...]`; boxed, `[key_len (2, LE), live, bytes...]`.
+/// (So the enum is 24 bytes: its tag and 23 inline bytes, or its tag and the box.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Packed {
-    Inline { live: bool, key_len: u8, len: u8, buf: [u8; INLINE] },
-    Boxed { live: bool, key_len: u16, buf: Box<[u8]> },
+    Inline([u8; INLINE + 2]),
+    Boxed(Box<[u8]>),
 }
 
 impl Entry {
@@ -39,15 +43,19 @@ impl Entry {
         let len = key.len() + value_bytes.len();
         let live = value.is_some();
         let data = if len <= INLINE {
-            let mut buf = [0; INLINE];
-            buf[..key.len()].copy_from_slice(key);
-            buf[key.len()..len].copy_from_slice(value_bytes);
-            Packed::Inline { live, key_len: key.len() as u8, len: len as u8, buf }
+            let mut buf = [0; INLINE + 2];
+            buf[0] = key.len() as u8;
+            buf[1] = len as u8 | if live { LIVE } else { 0 };
+            buf[2..2 + key.len()].copy_from_slice(key);
+            buf[2 + key.len()..2 + len].copy_from_slice(value_bytes);
+            Packed::Inline(buf)
         } else {
-            let mut buf = Vec::with_capacity(len);
+            let mut buf = Vec::with_capacity(3 + len);
+            buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
+            buf.push(u8::from(live));
             buf.extend_from_slice(key);
             buf.extend_from_slice(value_bytes);
-            Packed::Boxed { live, key_len: key.len() as u16, buf: buf.into_boxed_slice() }
+            Packed::Boxed(buf.into_boxed_slice())
         };
         Entry { version, data }
     }
@@ -55,8 +63,11 @@ impl Entry {
     /// The key and value bytes, and where the key ends.
     fn parts(&self) -> (&[u8], usize, bool) {
         match &self.data {
-            Packed::Inline { live, key_len, len, buf } => (&buf[..usize::from(*len)], usize::from(*key_len), *live),
-            Packed::Boxed { live, key_len, buf } => (buf, usize::from(*key_len), *live),
+            Packed::Inline(buf) => {
+                let len = usize::from(buf[1] & !LIVE);
+                (&buf[2..2 + len], usize::from(buf[0]), buf[1] & LIVE != 0)
+            }
+            Packed::Boxed(buf) => (&buf[3..], usize::from(u16::from_le_bytes([buf[0], buf[1]])), buf[2] != 0),
         }
     }
 
@@ -180,15 +191,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_is_forty_bytes_and_keeps_its_bytes() {
-        assert_eq!(size_of::<Entry>(), 40);
+    fn an_entry_is_thirty_two_bytes_and_keeps_its_bytes() {
+        assert_eq!(size_of::<Entry>(), 32);
         let long = vec![7u8; 300];
         for (key, value) in [
             (&b"k"[..], Some(&b""[..])),
             (b"key-001", Some(b"value-12-34")),
             (b"key", None),
-            (&[1u8; 28][..], Some(&[][..])),
-            (&[1u8; 27][..], Some(&[2u8; 2][..])),
+            (&[1u8; 21][..], Some(&[][..])),
+            (&[1u8; 20][..], Some(&[2u8; 2][..])),
+            (&[1u8; 21][..], None),
+            (b"key-001", Some(b"value-123-45")),
             (&long[..], Some(&long[..])),
             (&long[..], None),
         ] {

@@ -342,22 +342,13 @@ fn polyline(points: impl Iterator<Item = (f64, f64)>, colour: &str) -> String {
 
 /// Renders the picture as a standalone SVG document.
 pub fn render(p: &Picture<'_>) -> String {
-    let mut out = String::new();
-    let width = LEFT + W + LEFT + W + RIGHT;
-    let _ = write!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
-        TOP + H + BOTTOM
-    );
     let r = p.report;
     let cut =
         if r.partition_downs > 0 { format!(" · Downs across the cut {}", r.partition_downs) } else { String::new() };
-    let _ = write!(
-        out,
-        "<text x=\"{LEFT}\" y=\"20\" font-size=\"13\">gossip-sim {} · {} nodes · seed {} · false positives {}{cut} · trace {}</text>",
+    let mut out = document(&format!(
+        "gossip-sim {} · {} nodes · seed {} · false positives {}{cut} · trace {}",
         r.scenario, r.nodes, r.seed, r.false_positives, r.trace_hash
-    );
+    ));
     agreement_panel(&mut out, p);
     match &p.right {
         Right::Arrivals { title, x_title, times, observers } => {
@@ -505,15 +496,7 @@ pub fn render_scaling(title: &str, window: &str, series: &[Series<'_>]) -> Strin
     let max_nodes = points().map(|p| p.nodes).max().unwrap_or(1) as f64;
     let max_wall = points().map(|p| p.wall_secs).fold(0.0, f64::max);
     let max_gib = points().map(|p| gib(p.peak_rss_bytes)).fold(0.0, f64::max);
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
-         <text x=\"{LEFT}\" y=\"20\" font-size=\"13\">{title}</text>",
-        LEFT + W + LEFT + W + RIGHT,
-        TOP + H + BOTTOM
-    );
+    let mut out = document(title);
     let colours = [BLUE, ORANGE, GREEN, RED];
     let wall = Panel { x0: LEFT, x: Axis::new(max_nodes), y: Some(Axis::new(max_wall * 1.05)) };
     wall.frame(&mut out, "wall time", "nodes", "wall seconds", true);
@@ -534,6 +517,21 @@ pub fn render_scaling(title: &str, window: &str, series: &[Series<'_>]) -> Strin
     wall.legend(&mut out, &wall_legend);
     memory.legend(&mut out, &memory_legend);
     out.push_str("</svg>\n");
+    out
+}
+
+/// The opening of a two-panel picture: the document, its white ground and its header line
+/// (closed by the caller with `</svg>`).
+fn document(header: &str) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
+         <text x=\"{LEFT}\" y=\"20\" font-size=\"13\">{header}</text>",
+        LEFT + W + LEFT + W + RIGHT,
+        TOP + H + BOTTOM
+    );
     out
 }
 

@@ -540,8 +540,18 @@ impl<R: RngCore> Node<R> {
         let now = self.observe(now);
         // From a stranger, what goes back may be as large as what came (see `admission.rs`).
         let mut stranger = self.membership.is_stranger(sender, || self.sync.is_seed(&from)).then_some(data.len());
-        for message in packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })) {
-            self.apply_message(now, from, sender, &mut stranger, message);
+        // In batches, whose member lookups are warmed together (see `Members::warm`).
+        let mut messages = packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })).peekable();
+        let mut batch: SmallVec<[&Message<'_>; 16]> = SmallVec::new();
+        while messages.peek().is_some() {
+            batch.extend(messages.by_ref().take(16));
+            self.membership.members.warm(batch.iter().filter_map(|m| match m {
+                Message::Alive { id, .. } | Message::Suspect { id, .. } | Message::Down { id, .. } => Some(*id),
+                _ => None,
+            }));
+            for message in batch.drain(..) {
+                self.apply_message(now, from, sender, &mut stranger, message);
+            }
         }
         // Key writes last, each owner's in version order: a queue sends its newest news
         // first, and writes apply in order only after the ones they follow.

@@ -58,21 +58,13 @@ impl Digest {
 
     /// How many members each of `2^log2` buckets holds (this node's own record not counted).
     pub(crate) fn counts(&self, log2: u8) -> Vec<u32> {
-        let mut folded = vec![0u32; bucket_mask(log2) + 1];
-        for chunk in self.counts.chunks(folded.len()) {
-            folded.iter_mut().zip(chunk).for_each(|(f, c)| *f += c);
-        }
-        folded
+        fold_finest(&self.counts, log2, |a, b| a + b)
     }
 
     /// The sums over `2^log2` buckets (`log2 <= MAX_LOG2`), with this node's own record
     /// (`own`) counted too: a node's view includes itself, as its peer's view does.
     pub(crate) fn fold(&self, log2: u8, own: (&[u8], u32, MemberState)) -> Vec<u64> {
-        // Bucket `i` of the finest folds into `i & mask`: chunk by chunk, element-wise.
-        let mut folded = vec![0u64; bucket_mask(log2) + 1];
-        for chunk in self.sums.chunks(folded.len()) {
-            folded.iter_mut().zip(chunk).for_each(|(f, s)| *f = plus(*f, *s));
-        }
+        let mut folded = fold_finest(&self.sums, log2, plus);
         let (id, incarnation, state) = own;
         let h = id_hash(id);
         let own_sum = &mut folded[bucket_at(h, log2)];
@@ -106,6 +98,16 @@ pub(crate) fn kv_sums<'a>(entries: impl Iterator<Item = (&'a [u8], u64)>, log2: 
         *sum = sum.wrapping_add(kv_entry(owner, max));
     }
     sums
+}
+
+/// Per-bucket values at the finest granularity folded into `2^log2` buckets with `add`:
+/// bucket `i` folds into `i & mask`, so chunk by chunk, element-wise (the loop vectorizes).
+fn fold_finest<T: Copy + Default>(finest: &[T], log2: u8, add: impl Fn(T, T) -> T) -> Vec<T> {
+    let mut folded = vec![T::default(); bucket_mask(log2) + 1];
+    for chunk in finest.chunks(folded.len()) {
+        folded.iter_mut().zip(chunk).for_each(|(f, &v)| *f = add(*f, v));
+    }
+    folded
 }
 
 /// The low bits of a member sum: the hashes.

@@ -543,10 +543,11 @@ impl Panel {
     /// Values at `points` (x, y in axis units) joined by a line, each marked with a dot.
     fn series(&self, out: &mut String, points: &[(f64, f64)], colour: &str, dashed: bool) {
         let at: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (self.px(x), self.py(y))).collect();
-        let line: String = at.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
-        let dash = if dashed { " stroke-dasharray=\"4 3\"" } else { "" };
-        let _ =
-            write!(out, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"{dash} points=\"{line}\"/>");
+        let line = polyline(at.iter().copied(), colour);
+        match dashed {
+            true => out.push_str(&format!("<g stroke-dasharray=\"4 3\">{line}</g>")),
+            false => out.push_str(&line),
+        }
         for (x, y) in at {
             let _ = write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{colour}\"/>");
         }

@@ -289,7 +289,7 @@ impl Members {
     /// batch's cache misses overlap instead of coming one by one (in a simulator holding
     /// n² members nearly every lookup misses).
     pub(crate) fn warm<'a>(&self, ids: impl Iterator<Item = &'a [u8]>) {
-        let hashes: SmallVec<[u64; 16]> = ids.map(|id| self.keys.hash_one(id)).collect();
+        let hashes: SmallVec<[u64; WARM_BATCH]> = ids.map(|id| self.keys.hash_one(id)).collect();
         hashes.iter().for_each(|&h| self.index.touch(h));
         for &h in &hashes {
             self.index.find(h, |idx| {
@@ -454,8 +454,9 @@ impl Members {
         (0..self.slots.len()).filter_map(|idx| self.at(idx))
     }
 
-    /// The members a sync sends a peer whose digest at `2^log2` buckets is `theirs`, where
-    /// ours (`mine`, this node's own record `own` counted, which goes anyway) differs: in
+    /// The members a sync sends a peer whose digest at `2^log2` buckets is `theirs` (all of
+    /// them without one, or with one of another size), where ours (`mine`, this node's own
+    /// record `own` counted, which goes anyway) differs: in
     /// each bucket that differs, the one or two members the peer lacks when that explains
     /// the difference (see [`digest::lacking`]), else the whole bucket. With
     /// `lacking_only` (a join-phase exchange, one of many), not a bucket where the peer
@@ -466,13 +467,13 @@ impl Members {
         &self,
         log2: u8,
         mine: &[u64],
-        theirs: &[u64],
+        theirs: Option<&[u64]>,
         own: (&[u8], u32, MemberState),
         lacking_only: bool,
     ) -> Vec<&Member> {
-        if mine.len() != theirs.len() {
+        let Some(theirs) = theirs.filter(|t| t.len() == mine.len()) else {
             return self.iter().map(|(_, m)| m).collect();
-        }
+        };
         /// Stands for the own record among a bucket's candidates: no slot, so marking it
         /// sends nothing (the own record goes first anyway).
         const OWN: usize = usize::MAX;
@@ -545,6 +546,18 @@ impl Members {
         // In table order, reading only the slots sent.
         send.iter().enumerate().filter(|&(_, &s)| s).filter_map(|(idx, _)| self.at(idx)).map(|(_, m)| m).collect()
     }
+}
+
+/// How many received records or messages are applied together, their lookups warmed
+/// first (see [`Members::warm`]).
+const WARM_BATCH: usize = 16;
+
+/// `items` in batches of [`WARM_BATCH`], in order: apply each after warming its lookups.
+pub(crate) fn warm_batches<T>(mut items: impl Iterator<Item = T>) -> impl Iterator<Item = SmallVec<[T; WARM_BATCH]>> {
+    core::iter::from_fn(move || {
+        let batch: SmallVec<[T; WARM_BATCH]> = items.by_ref().take(WARM_BATCH).collect();
+        (!batch.is_empty()).then_some(batch)
+    })
 }
 
 /// The id of the member in slot `idx` (empty for a free slot, which the index never holds).
@@ -673,7 +686,7 @@ mod tests {
         let mine = ours.digest().fold(log2, own);
         let sent_as = |peer: &Members, lacking_only: bool| -> Vec<String> {
             let theirs = peer.digest().fold(log2, own);
-            let sent = ours.for_peer(log2, &mine, &theirs, own, lacking_only);
+            let sent = ours.for_peer(log2, &mine, Some(&theirs), own, lacking_only);
             sent.iter().map(|m| String::from_utf8(m.id.as_bytes().to_vec()).unwrap()).collect()
         };
         let sent = |peer: &Members| sent_as(peer, false);

@@ -6,7 +6,7 @@ use crate::event::{Event, Transmit};
 use crate::hashing::Keys;
 use crate::identity::{Identity, MemberInfo, MemberState, NodeId};
 use crate::membership::admission::taken_from_stranger;
-use crate::membership::members::Member;
+use crate::membership::members::{Member, warm_batches};
 use crate::membership::probe::Lane;
 use crate::membership::timer::TimerKind;
 use crate::membership::{Accusation, Membership};
@@ -540,16 +540,13 @@ impl<R: RngCore> Node<R> {
         let now = self.observe(now);
         // From a stranger, what goes back may be as large as what came (see `admission.rs`).
         let mut stranger = self.membership.is_stranger(sender, || self.sync.is_seed(&from)).then_some(data.len());
-        // In batches, whose member lookups are warmed together (see `Members::warm`).
-        let mut messages = packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. })).peekable();
-        let mut batch: SmallVec<[&Message<'_>; 16]> = SmallVec::new();
-        while messages.peek().is_some() {
-            batch.extend(messages.by_ref().take(16));
+        let messages = packet.messages.iter().filter(|m| !matches!(m, Message::KeyWrites { .. }));
+        for batch in warm_batches(messages) {
             self.membership.members.warm(batch.iter().filter_map(|m| match m {
                 Message::Alive { id, .. } | Message::Suspect { id, .. } | Message::Down { id, .. } => Some(*id),
                 _ => None,
             }));
-            for message in batch.drain(..) {
+            for message in batch {
                 self.apply_message(now, from, sender, &mut stranger, message);
             }
         }

@@ -5,7 +5,7 @@ use super::Node;
 use crate::digest;
 use crate::event::Event;
 use crate::identity::MemberState;
-use crate::membership::members::Member;
+use crate::membership::members::warm_batches;
 use crate::prelude::*;
 use crate::state::KeysLearned;
 use crate::sync::{Learned, SyncPart};
@@ -13,7 +13,6 @@ use crate::time::Time;
 use crate::wire::{self, BucketSums, KvSection, MemberRecord, StateList};
 use core::net::SocketAddr;
 use rand_core::RngCore;
-use smallvec::SmallVec;
 
 impl<R: RngCore> Node<R> {
     /// A sync message from `sender` (at `from`): merge its records, answer it, and track
@@ -43,15 +42,11 @@ impl<R: RngCore> Node<R> {
         let catching_up = self.sync.catching_up(now);
         let quiet = catch_up && (join || (!reply && (join_reply || catching_up)));
         let known = (self.membership.members.len(), self.membership.members.live());
-        // In batches: the lookups of a batch are warmed together (see `Members::warm`).
-        let mut records = states.iter().peekable();
-        let mut batch: SmallVec<[MemberRecord<'_>; 16]> = SmallVec::new();
-        while records.peek().is_some() {
-            batch.extend(records.by_ref().take(16));
+        for batch in warm_batches(states.iter()) {
             if !stranger {
                 self.membership.members.warm(batch.iter().map(|r| r.id));
             }
-            for record in batch.drain(..) {
+            for record in batch {
                 if stranger {
                     if record.id == sender && record.state == MemberState::Alive {
                         self.membership.check_claim(&mut shared!(self), &record, None);
@@ -143,13 +138,8 @@ impl<R: RngCore> Node<R> {
             meta: &me.meta,
         }];
         if part != SyncPart::Request && part != SyncPart::Answer && !same {
-            let members = &self.membership.members;
-            let sent: Vec<&Member> = match &theirs {
-                Some(theirs) => {
-                    members.for_peer(log2, &mine, theirs, (me.id.as_bytes(), me.incarnation, me.state), lacking_only)
-                }
-                None => members.iter().map(|(_, m)| m).collect(),
-            };
+            let own = (me.id.as_bytes(), me.incarnation, me.state);
+            let sent = self.membership.members.for_peer(log2, &mine, theirs.as_deref(), own, lacking_only);
             records.extend(sent.into_iter().map(|m| MemberRecord {
                 state: m.state,
                 incarnation: m.incarnation,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod host;
 pub mod json;
 pub mod net;
 pub mod percentile;
@@ -20,8 +21,9 @@ pub mod sim;
 pub mod svg;
 pub mod trace;
 pub mod truth;
+mod workers;
 
 pub use gossip_core;
 pub use net::NetConfig;
 pub use scenario::{Report, Scenario};
-pub use sim::Sim;
+pub use sim::{Gate, Sim};

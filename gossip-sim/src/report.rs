@@ -52,6 +52,9 @@ pub struct Report {
     pub trace_hash: String,
     /// Events the simulator handled.
     pub steps: u64,
+    /// Of [`Report::steps`], those handled in windows shared among threads
+    /// ([`Scenario::threads`](crate::Scenario::threads)).
+    pub parallel_steps: u64,
     /// Of [`Report::wall_secs`], the seconds spent forming the cluster (and settling, see
     /// [`Scenario::settle`](crate::Scenario::settle)) before the scenario's event (all of them for `join`): the rest
     /// is the scenario proper, e.g. the steady state of `loss`.

@@ -3,7 +3,7 @@
 use crate::net::NetConfig;
 pub use crate::report::Report;
 use crate::rng::SplitMix;
-use crate::sim::Sim;
+use crate::sim::{Gate, Sim};
 use crate::svg::{Picture, Right};
 use core::time::Duration;
 use gossip_core::{Config, Time};
@@ -113,6 +113,9 @@ pub struct Scenario {
     pub progress: bool,
     /// Count the bytes sent by kind of message ([`Report::bytes_by_kind`]).
     pub breakdown: bool,
+    /// Threads the simulator runs on ([`Sim::threads`]; every core by default): the same
+    /// run, the same trace, for any number.
+    pub threads: usize,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -141,6 +144,7 @@ impl Scenario {
             svg: false,
             progress: false,
             breakdown: false,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -173,6 +177,7 @@ impl Scenario {
         let mut sim = Sim::new(n, self.seed, self.config.clone(), net);
         sim.progress = self.progress;
         sim.breakdown = self.breakdown;
+        sim.threads = self.threads;
         if self.svg {
             sim.sample_every = Some(Duration::from_millis(10));
             sim.truth.log_complete = true;
@@ -186,7 +191,7 @@ impl Scenario {
         // In `join-one`, the last node stays out until the cluster has settled.
         let newcomer = (self.name == "join-one").then_some(n - 1);
         for (micros, i) in order.into_iter().filter(|&(_, i)| Some(i) != newcomer) {
-            sim.run_until(Time::from_nanos((micros as f64 * 1000.0 * self.join_within) as u64), |_| false);
+            sim.run_to(Time::from_nanos((micros as f64 * 1000.0 * self.join_within) as u64));
             sim.start(i, &[0]);
         }
         let warmup_limit = sim.now.saturating_add(Duration::from_secs(120));
@@ -195,7 +200,7 @@ impl Scenario {
             // Traffic and times count from t = 0: the joins themselves are the event.
             let end = sim.now.saturating_add(duration);
             let mut p99 = None;
-            let converged = sim.run_until(end, |s| {
+            let converged = sim.run_until_gated(end, Gate::Converged, |s| {
                 if p99.is_none() && s.truth.incomplete_views() * 100 <= s.truth.live_count() {
                     p99 = Some(s.now);
                 }
@@ -208,11 +213,11 @@ impl Scenario {
             report.svg = self.picture(&sim, &report, joined_at, joined_at, Vec::new());
             return Ok(report);
         }
-        if !sim.run_until(warmup_limit, |s| s.truth.converged()) {
+        if !sim.run_until_gated(warmup_limit, Gate::Converged, |s| s.truth.converged()) {
             return Err(format!("the cluster did not converge within 120 s of joining (seed {})", self.seed));
         }
         let settled = sim.now.saturating_add(Duration::from_secs_f64(self.settle));
-        sim.run_until(settled, |_| false);
+        sim.run_to(settled);
 
         let event_at = sim.now;
         let form_wall_secs = wall.elapsed().as_secs_f64();
@@ -256,15 +261,15 @@ impl Scenario {
                         if sim.now >= spread_by {
                             return Err(format!("steady: the keys did not spread within 600 s (seed {})", self.seed));
                         }
-                        sim.run_until(sim.now.saturating_add(Duration::from_secs(1)), |_| false);
+                        sim.run_to(sim.now.saturating_add(Duration::from_secs(1)));
                     }
                     // The writes' own gossip dies down within a minute (40 s at 200 nodes).
-                    sim.run_until(sim.now.saturating_add(Duration::from_secs(60)), |_| false);
+                    sim.run_to(sim.now.saturating_add(Duration::from_secs(60)));
                     sim.reset_traffic();
                     sim.count_kv = true;
                     measured_from = sim.now;
                     end = measured_from.saturating_add(duration);
-                    sim.run_until(end, |_| false);
+                    sim.run_to(end);
                     load_traffic = Some(sim.traffic.clone());
                 }
             }
@@ -276,7 +281,7 @@ impl Scenario {
                     _ => self.config.reclaim_after + Duration::from_secs(30),
                 };
                 sim.partition(|i| u16::from(i >= n / 2));
-                sim.run_until(event_at.saturating_add(apart), |_| false);
+                sim.run_to(event_at.saturating_add(apart));
                 sim.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration); // the heal is the event measured
@@ -291,15 +296,15 @@ impl Scenario {
                         sim.set_key(owner, key, b"before");
                     }
                 }
-                sim.run_until(event_at.saturating_add(Duration::from_secs(5)), |_| false);
+                sim.run_to(event_at.saturating_add(Duration::from_secs(5)));
                 sim.partition(|i| u16::from(i >= n / 2));
-                sim.run_until(sim.now.saturating_add(Duration::from_secs(5)), |_| false);
+                sim.run_to(sim.now.saturating_add(Duration::from_secs(5)));
                 for owner in [a, b] {
                     sim.delete_key(owner, b"gone");
                     sim.set_key(owner, b"changed", b"after");
                     sim.set_key(owner, b"new", b"after");
                 }
-                sim.run_until(event_at.saturating_add(Duration::from_secs(35)), |_| false);
+                sim.run_to(event_at.saturating_add(Duration::from_secs(35)));
                 sim.heal();
                 measured_from = sim.now;
                 end = measured_from.saturating_add(duration);
@@ -319,7 +324,7 @@ impl Scenario {
                         sim.pause(i, stall);
                     }
                     let next = sim.now.saturating_add(Duration::from_millis(2500));
-                    sim.run_until(next.min(end), |_| false);
+                    sim.run_to(next.min(end));
                 }
             }
             "restart-new-address" => {
@@ -327,7 +332,7 @@ impl Scenario {
                 sim.truth.watch(victim, event_at, false);
                 sim.crash(victim);
                 let detected_by = event_at.saturating_add(Duration::from_secs(60));
-                sim.run_until(detected_by, |s| s.truth.detect_all.is_some());
+                sim.run_until_gated(detected_by, Gate::Detected, |s| s.truth.detect_all.is_some());
                 sim.restart(victim, true, &[0]);
                 measured_from = sim.now;
             }
@@ -339,7 +344,7 @@ impl Scenario {
                 sim.crash(0);
                 sim.restart(0, false, &[]);
                 for (micros, i) in order {
-                    sim.run_until(event_at.saturating_add(Duration::from_micros(micros)), |_| false);
+                    sim.run_to(event_at.saturating_add(Duration::from_micros(micros)));
                     sim.crash(i);
                     sim.restart(i, false, &[0]);
                 }
@@ -357,9 +362,9 @@ impl Scenario {
                     if next >= end {
                         break wake;
                     }
-                    sim.run_until(next, |_| false);
+                    sim.run_to(next);
                 };
-                sim.run_until(last_wake, |_| false);
+                sim.run_to(last_wake);
                 measured_from = last_wake;
                 end = last_wake.saturating_add(Duration::from_secs(60));
             }
@@ -383,7 +388,7 @@ impl Scenario {
                         flip = !flip;
                         sim.restart(j, flip, &[0]);
                     }
-                    sim.run_until(next.min(end), |_| false);
+                    sim.run_to(next.min(end));
                 }
                 for (_, j) in down.drain(..) {
                     flip = !flip;
@@ -406,7 +411,7 @@ impl Scenario {
                 let mut second = event_at;
                 while second < end {
                     for &(micros, i) in &phases {
-                        sim.run_until(second.saturating_add(Duration::from_micros(micros)), |_| false);
+                        sim.run_to(second.saturating_add(Duration::from_micros(micros)));
                         let value = format!("{:012}", sim.now.as_nanos() / 1_000_000);
                         for key in &keys {
                             sim.set_key(i, key, value.as_bytes());
@@ -414,7 +419,7 @@ impl Scenario {
                     }
                     second = second.saturating_add(Duration::from_secs(1));
                 }
-                sim.run_until(end, |_| false);
+                sim.run_to(end);
                 load_traffic = Some(sim.traffic.clone());
                 staleness = Some(sim.key_staleness(&keys, event_at));
                 measured_from = sim.now;
@@ -438,7 +443,7 @@ impl Scenario {
                     if sim.now >= spread_by {
                         return Err(format!("big-state: the keys did not spread within 600 s (seed {})", self.seed));
                     }
-                    sim.run_until(sim.now.saturating_add(Duration::from_secs(1)), |_| false);
+                    sim.run_to(sim.now.saturating_add(Duration::from_secs(1)));
                 }
                 if self.progress {
                     let spread = secs(sim.now.saturating_since(event_at));
@@ -457,7 +462,7 @@ impl Scenario {
                     key_shares.push((0.0, 0.0)); // the joiner starts with nothing
                 }
                 while sim.now < end && (knows_all.is_none() || holds_all.is_none() || all_agree.is_none()) {
-                    sim.run_until(sim.now.saturating_add(step), |_| false);
+                    sim.run_to(sim.now.saturating_add(step));
                     let at = Some(secs(sim.now.saturating_since(measured_from)));
                     if knows_all.is_none() && sim.knows_all_members(victim) {
                         knows_all = at;
@@ -493,11 +498,13 @@ impl Scenario {
             _ => unreachable!("checked against SCENARIOS"),
         }
         let converged = match self.name.as_str() {
-            "crash" | "leave" => sim.run_until(end, |s| s.truth.detect_all.is_some() && s.truth.converged()),
-            "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" | "flap" => {
-                sim.run_until(end, |s| s.truth.converged())
+            "crash" | "leave" => {
+                sim.run_until_gated(end, Gate::Both, |s| s.truth.detect_all.is_some() && s.truth.converged())
             }
-            "join-one" => sim.run_until(end, |s| s.truth.is_live(n - 1) && s.truth.converged()),
+            "partition" | "long-partition" | "restart-new-address" | "mass-restart" | "churn" | "flap" => {
+                sim.run_until_gated(end, Gate::Converged, |s| s.truth.converged())
+            }
+            "join-one" => sim.run_until_gated(end, Gate::Converged, |s| s.truth.is_live(n - 1) && s.truth.converged()),
             "big-state" => stepped_converged.is_some(),
             "kv" | "broadcast" | "kv-partition" | "kv-load" => {
                 let delivered = |s: &Sim| match self.name.as_str() {
@@ -525,13 +532,13 @@ impl Scenario {
                     if sim.now >= end || (converged_at.is_some() && delivered_all_secs.is_some()) {
                         break;
                     }
-                    sim.run_until(sim.now.saturating_add(step).min(end), |_| false);
+                    sim.run_to(sim.now.saturating_add(step).min(end));
                 }
                 stepped_converged = converged_at.map(|at| secs(at.saturating_since(measured_from)));
                 converged_at.is_some()
             }
             _ => {
-                sim.run_until(end, |_| false);
+                sim.run_to(end);
                 sim.truth.converged()
             }
         };
@@ -606,6 +613,7 @@ impl Scenario {
             peak_rss_bytes: peak_rss_bytes(),
             trace_hash: format!("{:016x}", sim.trace_hash()),
             steps: sim.steps,
+            parallel_steps: sim.parallel_steps,
             svg: None,
             bytes_by_kind: sim
                 .traffic

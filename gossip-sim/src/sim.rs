@@ -1,58 +1,44 @@
 //! The event loop: real nodes, real encoded packets, virtual time that jumps from one
 //! event to the next, and faults applied to nodes and links.
 
+use crate::host::{Host, Outcome, Output, Scheduled, What};
 use crate::net::{NetConfig, Network};
 use crate::rng::SplitMix;
 use crate::trace::Digest;
 use crate::truth::Truth;
-use bytes::Bytes;
+use crate::workers::{Job, Window, Workers};
 use core::net::SocketAddr;
 use core::time::Duration;
 use gossip_core::wire::{self, Limits, Message};
-use gossip_core::{Config, Event, Identity, MemberState, Node, NodeId, Time, Transmit};
-use std::cmp::{Ordering, Reverse};
+use gossip_core::{Config, Event, Identity, MemberState, Node, NodeId, Time};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
-/// A simulated node's slot: its fixed name, current address, and the node when running.
+/// A simulated node's slot: its fixed name, current address, and its process.
 struct Slot {
     addr: SocketAddr,
-    node: Option<Node<SplitMix>>,
-    /// The deadline this slot has a timer entry queued for.
-    timer_at: Option<Time>,
-    /// Input and timers wait until then (a paused, CPU-starved node).
-    paused_until: Time,
+    host: Host,
     /// How many times the node was (re)started, to derive fresh seeds and addresses.
     boots: u64,
     /// The settings this node boots with instead of [`Sim::config`] ([`Sim::set_node_config`]).
     config: Option<Config>,
 }
 
-enum What {
-    Deliver { to: usize, from: SocketAddr, payload: Bytes, reliable: bool },
-    Timer { node: usize },
-}
-
-struct Scheduled {
-    at: Time,
-    seq: u64,
-    what: What,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
+/// What a stop condition waits for, so that a window of events can run on several threads
+/// when the condition cannot come true inside it ([`Sim::run_until_gated`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// The stop never holds: a run to a time.
+    Never,
+    /// The stop holds only once every live node's view is true ([`Truth::converged`]).
+    Converged,
+    /// The stop holds only once every live node sees the watched member gone
+    /// ([`Truth::detect_all`]).
+    Detected,
+    /// Both of the above.
+    Both,
+    /// Anything: every event runs in turn, one thread.
+    Opaque,
 }
 
 /// Traffic counters over a measurement window.
@@ -154,10 +140,22 @@ pub struct Sim {
     seq: u64,
     seed: u64,
     digest: Digest,
-    transmits: Vec<Transmit>,
-    events: Vec<Event>,
+    /// Threads that handle a window's events when its stop allows ([`Sim::run_until_gated`]):
+    /// 1 (the default) handles every event in turn. Any number gives the same run.
+    pub threads: usize,
+    /// Windows with fewer events run on one thread: sharing them out costs more (32 by
+    /// default).
+    pub min_window_events: usize,
+    workers: Option<Workers>,
+    /// Per node, its job in the window being run ([`NO_JOB`] for none).
+    job_of: Vec<u32>,
+    /// While a window's outcomes are applied: its end, and its entries still to apply.
+    window_end: Option<Time>,
+    window_queue: BinaryHeap<Reverse<(Time, u64, usize)>>,
     /// Events handled, for the simulator's own speed.
     pub steps: u64,
+    /// Of [`Sim::steps`], those handled in windows shared among threads.
+    pub parallel_steps: u64,
     /// Every `sample_every` of virtual time, how far the views match the truth.
     pub samples: Vec<Sample>,
     /// Sampling period for [`Sim::samples`]; `None` samples nothing.
@@ -225,16 +223,8 @@ impl Sim {
                 + Duration::from_secs(1),
         );
         let limits = config.limits();
-        let slots: Vec<Slot> = (0..n)
-            .map(|i| Slot {
-                addr: address(i, 0),
-                node: None,
-                timer_at: None,
-                paused_until: Time::ZERO,
-                boots: 0,
-                config: None,
-            })
-            .collect();
+        let slots: Vec<Slot> =
+            (0..n).map(|i| Slot { addr: address(i, 0), host: Host::empty(), boots: 0, config: None }).collect();
         Sim {
             now: Time::ZERO,
             config,
@@ -247,9 +237,14 @@ impl Sim {
             seq: 0,
             seed,
             digest: Digest::default(),
-            transmits: Vec::new(),
-            events: Vec::new(),
+            threads: 1,
+            min_window_events: 32,
+            workers: None,
+            job_of: vec![NO_JOB; n],
+            window_end: None,
+            window_queue: BinaryHeap::new(),
             steps: 0,
+            parallel_steps: 0,
             samples: Vec::new(),
             sample_every: None,
             next_sample: Time::ZERO,
@@ -278,7 +273,7 @@ impl Sim {
 
     /// The running node `i`, if it is up.
     pub fn node(&self, i: usize) -> Option<&Node<SplitMix>> {
-        self.slots[i].node.as_ref()
+        self.slots[i].host.node.as_deref()
     }
 
     /// Node `i`'s current address (it moves when [`Sim::restart`] asks for a new one).
@@ -306,7 +301,7 @@ impl Sim {
     /// If node `i` is not running.
     pub fn with_node<T>(&mut self, i: usize, f: impl FnOnce(&mut Node<SplitMix>, Time) -> T) -> T {
         let now = self.now;
-        let node = self.slots[i].node.as_mut().unwrap_or_else(|| panic!("node {i} is not running"));
+        let node = self.slots[i].host.node.as_mut().unwrap_or_else(|| panic!("node {i} is not running"));
         let out = f(node, now);
         self.flush(i);
         out
@@ -332,9 +327,7 @@ impl Sim {
         let identity = Identity::new(name(i), slot.addr).with_generation(slot.boots as u32);
         let config = slot.config.clone().unwrap_or_else(|| self.config.clone());
         let node = Node::new(config, identity, rng).expect("valid simulator config");
-        slot.node = Some(node);
-        slot.timer_at = None;
-        slot.paused_until = Time::ZERO;
+        slot.host = Host { node: Some(Box::new(node)), ..Host::empty() };
         self.truth.set_live(i, true, true, self.now);
         let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.slots[s].addr).collect();
         self.command(i, |node, now| {
@@ -346,7 +339,7 @@ impl Sim {
     /// collects what it sent.
     fn command(&mut self, i: usize, f: impl FnOnce(&mut Node<SplitMix>, Time)) {
         let now = self.now;
-        if let Some(node) = self.slots[i].node.as_mut() {
+        if let Some(node) = self.slots[i].host.node.as_mut() {
             f(node, now);
         }
         self.flush(i);
@@ -354,7 +347,7 @@ impl Sim {
 
     /// Node `i` stops without a word.
     pub fn crash(&mut self, i: usize) {
-        self.slots[i].node = None;
+        self.slots[i].host.node = None;
         self.truth.set_live(i, false, false, self.now);
     }
 
@@ -463,7 +456,7 @@ impl Sim {
     /// Node `i` leaves gracefully; it keeps running until its notice is out.
     pub fn leave(&mut self, i: usize) {
         let now = self.now;
-        if let Some(node) = self.slots[i].node.as_mut() {
+        if let Some(node) = self.slots[i].host.node.as_mut() {
             let _ = node.leave(now);
         }
         self.truth.set_live(i, false, false, self.now);
@@ -486,30 +479,37 @@ impl Sim {
 
     /// Node `i` handles nothing (input or timers) until `now + d`, then catches up.
     pub fn pause(&mut self, i: usize, d: Duration) {
-        self.slots[i].paused_until = self.now.saturating_add(d);
+        self.slots[i].host.paused_until = self.now.saturating_add(d);
     }
 
+    /// Queues `what` at `at`. Inside a window's merge, an entry due in the window goes to
+    /// the window's own queue: its node has handled it already (see [`Sim::run_window`]).
     fn push(&mut self, at: Time, what: What) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
+        match self.window_end {
+            Some(end) if at < end => self.window_queue.push(Reverse((at, self.seq, what.node()))),
+            _ => self.queue.push(Reverse(Scheduled { at, seq: self.seq, what })),
+        }
     }
 
-    /// Collects node `i`'s output: transmits into the network, events into the truth,
-    /// and its next deadline into the queue.
+    /// Collects node `i`'s output after a command and applies it.
     fn flush(&mut self, i: usize) {
-        let Some(node) = self.slots[i].node.as_mut() else { return };
-        let mut transmits = std::mem::take(&mut self.transmits);
-        let mut events = std::mem::take(&mut self.events);
-        while let Some(t) = node.poll_transmit() {
-            transmits.push(t);
+        if let Some(out) = self.slots[i].host.collect() {
+            self.apply(i, Outcome::Handled(out));
         }
-        while let Some(e) = node.poll_event() {
-            events.push(e);
-        }
-        let deadline = node.poll_timeout();
+    }
+
+    /// Applies what an event did at node `i`: its transmits into the network, its events
+    /// into the truth, a timer or a put-off input back into the queue.
+    fn apply(&mut self, i: usize, outcome: Outcome) {
+        let Output { transmits, events, timer } = match outcome {
+            Outcome::Nothing => return,
+            Outcome::Deferred(at, what) => return self.push(at, what),
+            Outcome::Handled(out) => out,
+        };
         let from = self.slots[i].addr;
         let now = self.now;
-        for t in transmits.drain(..) {
+        for t in transmits {
             self.digest.word(now.as_nanos());
             self.digest.word(i as u64);
             self.digest.bytes(&t.payload);
@@ -535,7 +535,7 @@ impl Sim {
                 self.push(now.saturating_add(delay), what);
             }
         }
-        for e in events.drain(..) {
+        for e in events {
             if matches!(e, Event::Broadcast { .. }) {
                 self.broadcasts_delivered[i] += 1;
             }
@@ -551,35 +551,140 @@ impl Sim {
                 self.event_log.push((now, i, e));
             }
         }
-        self.transmits = transmits;
-        self.events = events;
-        if let Some(at) = deadline
-            && self.slots[i].timer_at != Some(at)
-        {
-            self.slots[i].timer_at = Some(at);
+        if let Some(at) = timer {
             self.push(at, What::Timer { node: i });
         }
     }
 
     /// Handles events in time order until `end` or until `stop` holds after an event.
-    /// Returns whether `stop` held.
-    pub fn run_until(&mut self, end: Time, mut stop: impl FnMut(&Sim) -> bool) -> bool {
+    /// Returns whether `stop` held. One event at a time, whatever [`Sim::threads`] says:
+    /// `stop` may read anything, nodes included (see [`Sim::run_until_gated`]).
+    pub fn run_until(&mut self, end: Time, stop: impl FnMut(&Sim) -> bool) -> bool {
+        self.run_until_gated(end, Gate::Opaque, stop)
+    }
+
+    /// Handles every event until `end`.
+    pub fn run_to(&mut self, end: Time) {
+        self.run_until_gated(end, Gate::Never, |_| false);
+    }
+
+    /// As [`Sim::run_until`], where `stop` reads only the truth and the time, and cannot
+    /// hold before what `gate` names. With [`Sim::threads`] above one, events then run in
+    /// windows as long as the shortest latency: nothing a node sends inside one arrives
+    /// inside it, so each node's events in it depend on that node alone, and run on
+    /// several threads. What they sent and raised is then applied in the order one thread
+    /// would have handled them, `stop` checked after each: the same run, the same trace.
+    /// A window runs on one thread when `gate` does not rule the stop out inside it (every
+    /// node that would keep it false handles an event there) or when it holds few events.
+    pub fn run_until_gated(&mut self, end: Time, gate: Gate, mut stop: impl FnMut(&Sim) -> bool) -> bool {
+        let lookahead = Duration::from_millis(self.net.config.latency_ms.0);
+        let windows = self.threads > 1 && gate != Gate::Opaque && !lookahead.is_zero();
         while let Some(Reverse(next)) = self.queue.peek() {
             if next.at > end {
                 break;
             }
-            let Some(Reverse(s)) = self.queue.pop() else { break };
-            self.observe_until(s.at);
-            self.now = self.now.max(s.at);
-            self.steps += 1;
-            self.dispatch(s.what);
-            if stop(self) {
-                return true;
+            if !windows {
+                if self.step(&mut stop) {
+                    return true;
+                }
+                continue;
+            }
+            let close =
+                self.now.max(next.at).saturating_add(lookahead).min(end.saturating_add(Duration::from_nanos(1)));
+            if self.run_window(close, gate, &mut stop) {
+                continue;
+            }
+            while self.queue.peek().is_some_and(|Reverse(n)| n.at < close) {
+                if self.step(&mut stop) {
+                    return true;
+                }
             }
         }
         self.observe_until(end);
         self.now = self.now.max(end);
         stop(self)
+    }
+
+    /// Handles the next event; returns whether `stop` holds after it.
+    fn step(&mut self, stop: &mut impl FnMut(&Sim) -> bool) -> bool {
+        let Some(Reverse(s)) = self.queue.pop() else { return false };
+        self.observe_until(s.at);
+        self.now = self.now.max(s.at);
+        self.steps += 1;
+        let i = s.what.node();
+        let outcome = self.slots[i].host.step(self.now, s.what);
+        self.apply(i, outcome);
+        stop(self)
+    }
+
+    /// Runs the events due before `close` on [`Sim::threads`] threads, then applies what
+    /// they did in queue order. Returns `false`, having run nothing, when the window holds
+    /// too few events or `gate` does not rule out the stop inside it.
+    fn run_window(&mut self, close: Time, gate: Gate, stop: &mut impl FnMut(&Sim) -> bool) -> bool {
+        let mut due = Vec::new();
+        while let Some(Reverse(n)) = self.queue.peek()
+            && n.at < close
+        {
+            due.extend(self.queue.pop().map(|Reverse(s)| s));
+        }
+        let mut jobs: Vec<Job> = Vec::new();
+        for s in &due {
+            let i = s.what.node();
+            if self.job_of[i] == NO_JOB {
+                self.job_of[i] = jobs.len() as u32;
+                jobs.push(Job::new(i, Host::empty()));
+            }
+        }
+        let busy = |i: usize| self.job_of[i] != NO_JOB;
+        let ruled_out = match gate {
+            Gate::Never => true,
+            Gate::Converged => self.truth.wrong_outside(busy),
+            Gate::Detected => self.truth.undetected_outside(busy),
+            Gate::Both => self.truth.wrong_outside(busy) || self.truth.undetected_outside(busy),
+            Gate::Opaque => false,
+        };
+        if due.len() < self.min_window_events || !ruled_out {
+            jobs.iter().for_each(|j| self.job_of[j.node] = NO_JOB);
+            self.queue.extend(due.into_iter().map(Reverse));
+            return false;
+        }
+        let mut order = BinaryHeap::with_capacity(due.len());
+        for s in due {
+            let job = &mut jobs[self.job_of[s.what.node()] as usize];
+            order.push(Reverse((s.at, s.seq, job.node)));
+            job.events.push(s);
+        }
+        for job in &mut jobs {
+            job.host = std::mem::replace(&mut self.slots[job.node].host, Host::empty());
+        }
+        if self.workers.as_ref().is_none_or(|w| w.len() != self.threads) {
+            self.workers = Some(Workers::new(self.threads - 1));
+        }
+        let window = Window { now: self.now, end: close, first_new_seq: self.seq + 1 };
+        let jobs = self.workers.as_mut().expect("made above").run(jobs, window);
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (k, job) in jobs.into_iter().enumerate() {
+            self.job_of[job.node] = k as u32;
+            self.slots[job.node].host = job.host;
+            outcomes.push(job.outcomes.into_iter());
+        }
+        self.window_end = Some(close);
+        self.window_queue = order;
+        while let Some(Reverse((at, _, i))) = self.window_queue.pop() {
+            self.observe_until(at);
+            self.now = self.now.max(at);
+            self.steps += 1;
+            self.parallel_steps += 1;
+            let outcome = outcomes[self.job_of[i] as usize].next().expect("the node handled every event of its window");
+            self.apply(i, outcome);
+            assert!(!stop(self), "a stop held inside a window that its gate ruled out");
+        }
+        self.window_end = None;
+        for (k, left) in outcomes.iter_mut().enumerate() {
+            debug_assert!(left.next().is_none(), "outcome {k} left over");
+        }
+        self.job_of.iter_mut().for_each(|j| *j = NO_JOB);
+        true
     }
 
     /// Takes the samples due before `t`, and prints progress now and then.
@@ -601,47 +706,7 @@ impl Sim {
             }
         }
     }
-
-    fn dispatch(&mut self, what: What) {
-        let now = self.now;
-        match what {
-            What::Deliver { to, from, payload, reliable } => {
-                let slot = &mut self.slots[to];
-                if slot.node.is_none() {
-                    return;
-                }
-                if slot.paused_until > now {
-                    // A starved process wakes to overdue timers first and reads its socket
-                    // backlog after: the input it missed lands just after its timers.
-                    let at = slot.paused_until.saturating_add(Duration::from_millis(1));
-                    self.push(at, What::Deliver { to, from, payload, reliable });
-                    return;
-                }
-                let node = slot.node.as_mut().expect("checked above");
-                let _ = if reliable {
-                    node.handle_stream(now, from, &payload)
-                } else {
-                    node.handle_datagram(now, from, &payload)
-                };
-                self.flush(to);
-            }
-            What::Timer { node: i } => {
-                let slot = &mut self.slots[i];
-                if slot.node.is_none() || slot.timer_at.is_none_or(|t| t > now) {
-                    return; // crashed, or a stale entry for a deadline that moved
-                }
-                if slot.paused_until > now {
-                    let at = slot.paused_until;
-                    slot.timer_at = Some(at);
-                    self.push(at, What::Timer { node: i });
-                    return;
-                }
-                slot.timer_at = None;
-                if let Some(node) = slot.node.as_mut() {
-                    node.handle_timeout(now);
-                }
-                self.flush(i);
-            }
-        }
-    }
 }
+
+/// [`Sim::job_of`] for a node with no job in the window.
+const NO_JOB: u32 = u32::MAX;

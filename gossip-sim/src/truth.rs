@@ -155,6 +155,22 @@ impl Truth {
         }
     }
 
+    /// Whether a live node for which `busy` is false sees some member wrongly: while such a
+    /// node handles nothing, [`Truth::converged`] stays false.
+    pub fn wrong_outside(&self, busy: impl Fn(usize) -> bool) -> bool {
+        (0..self.n).any(|i| self.live[i] && self.wrong_views[i] > 0 && !busy(i))
+    }
+
+    /// Whether [`Truth::detect_all`] stays unset while only the nodes for which `busy`
+    /// holds handle events: it is unset, and nothing is watched or some other live node
+    /// does not see the watched member gone.
+    pub fn undetected_outside(&self, busy: impl Fn(usize) -> bool) -> bool {
+        self.detect_all.is_none()
+            && self.watched.is_none_or(|(j, _, gone)| {
+                (0..self.n).any(|i| i != j && self.live[i] && self.state(i, j) != gone && !busy(i))
+            })
+    }
+
     /// Whether node `i` is live (up, not left).
     pub fn is_live(&self, i: usize) -> bool {
         self.live[i]

@@ -1,6 +1,6 @@
 //! `gossip-sim run --scenario NAME --nodes N (--seed S | --seeds A..B) [--loss P]
 //! [--latency-ms LO..HI] [--duration SECS] [--settle SECS] [--join-within SECS] [--keys N] [--payload-bytes N] [--pause SECS]
-//! [--set FIELD=VALUE]... [--svg FILE] [--breakdown] [--json]`, `gossip-sim scale [--sizes N,...]
+//! [--set FIELD=VALUE]... [--threads N] [--svg FILE] [--breakdown] [--json]`, `gossip-sim scale [--sizes N,...]
 //! [--seed S] [--svg FILE]`, and `gossip-sim --list-scenarios`.
 //!
 //! The command line is parsed by clap: `--help` (or `help run`) describes every flag and
@@ -122,6 +122,10 @@ struct Run {
     /// what a datagram holds it travels over streams.
     #[arg(long = "payload-bytes", value_name = "N")]
     payload_bytes: Option<usize>,
+    /// Threads to run on, 1 to 256 [default: every core]: the same run and trace for any
+    /// number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// Set any Config field by name (`--set lifeguard=false`, `--set suspicion_mult=3`,
     /// `--set detector=phi`); repeat for several, applied in order over the LAN preset.
     #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = field_value)]
@@ -217,6 +221,9 @@ impl Run {
         scenario.svg = self.svg.is_some();
         scenario.progress = !self.json;
         scenario.breakdown = self.breakdown;
+        if let Some(t) = self.threads {
+            scenario.threads = usize::from(t);
+        }
         Ok(Args { scenario, json: self.json, svg: self.svg, seeds: self.seeds })
     }
 }

@@ -663,9 +663,11 @@ impl Sim {
         let window = Window { now: self.now, end: close, first_new_seq: self.seq + 1 };
         let jobs = self.workers.as_mut().expect("made above").run(jobs, window);
         let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut nodes = Vec::with_capacity(jobs.len());
         for (k, job) in jobs.into_iter().enumerate() {
             self.job_of[job.node] = k as u32;
             self.slots[job.node].host = job.host;
+            nodes.push(job.node);
             outcomes.push(job.outcomes.into_iter());
         }
         self.window_end = Some(close);
@@ -683,7 +685,7 @@ impl Sim {
         for (k, left) in outcomes.iter_mut().enumerate() {
             debug_assert!(left.next().is_none(), "outcome {k} left over");
         }
-        self.job_of.iter_mut().for_each(|j| *j = NO_JOB);
+        nodes.into_iter().for_each(|i| self.job_of[i] = NO_JOB);
         true
     }
 

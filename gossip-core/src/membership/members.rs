@@ -332,6 +332,13 @@ impl Members {
             }
             None => {
                 let idx = self.slots.len() as u32;
+                if self.slots.len() == self.slots.capacity() {
+                    // By half, not double: a table's spare slots are mostly resident (the
+                    // allocator hands out pages other tables touched), 56 bytes each.
+                    let more = (self.slots.len() / 2).max(4);
+                    self.slots.reserve_exact(more);
+                    self.fine_buckets.reserve_exact(more);
+                }
                 self.slots.push(Slot { generation: 0, epoch: 0, member: Some(member) });
                 self.fine_buckets.push(fine);
                 MemberRef { idx, generation: 0 }

@@ -12,10 +12,23 @@ use core::time::Duration;
 use gossip_core::{Event, Node, Time, Transmit};
 
 /// What a queued event does.
-#[derive(Clone)]
 pub(crate) enum What {
-    Deliver { to: usize, from: SocketAddr, payload: Bytes, reliable: bool },
-    Timer { node: usize },
+    Deliver {
+        to: usize,
+        from: SocketAddr,
+        payload: Bytes,
+        reliable: bool,
+    },
+    Timer {
+        node: usize,
+    },
+    /// The node boots, a fresh process, and joins through `seeds` (none: it founds the
+    /// cluster).
+    Start {
+        node: usize,
+        boot: Box<Node<SplitMix>>,
+        seeds: Vec<SocketAddr>,
+    },
 }
 
 impl What {
@@ -23,10 +36,14 @@ impl What {
     pub(crate) fn node(&self) -> usize {
         match *self {
             What::Deliver { to, .. } => to,
-            What::Timer { node } => node,
+            What::Timer { node } | What::Start { node, .. } => node,
         }
     }
 }
+
+/// Where starts queue ([`What::Start`]): after every other entry due at the same time, as
+/// a start between two runs comes after the first run's last event.
+pub(crate) const START_SEQ: u64 = 1 << 63;
 
 /// A queued event, ordered by time and then by when it was queued.
 pub(crate) struct Scheduled {
@@ -69,6 +86,8 @@ pub(crate) struct Output {
     pub(crate) transmits: Vec<Transmit>,
     pub(crate) events: Vec<Event>,
     pub(crate) timer: Option<Time>,
+    /// The node booted with this input: the truth learns that it lives first.
+    pub(crate) started: bool,
 }
 
 /// A node's process.
@@ -89,6 +108,13 @@ impl Host {
 
     /// Handles `what` at `now`.
     pub(crate) fn step(&mut self, now: Time, what: What) -> Outcome {
+        if let What::Start { boot, seeds, .. } = what {
+            *self = Host { node: Some(boot), ..Host::empty() };
+            if let Some(node) = self.node.as_mut() {
+                let _ = node.join(now, &seeds);
+            }
+            return self.collect().map_or(Outcome::Nothing, |out| Outcome::Handled(Output { started: true, ..out }));
+        }
         if self.node.is_none() {
             return Outcome::Nothing;
         }
@@ -121,6 +147,7 @@ impl Host {
                     node.handle_timeout(now);
                 }
             }
+            What::Start { .. } => unreachable!("handled above"),
         }
         self.collect().map_or(Outcome::Nothing, Outcome::Handled)
     }

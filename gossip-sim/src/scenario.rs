@@ -190,10 +190,12 @@ impl Scenario {
         order.sort();
         // In `join-one`, the last node stays out until the cluster has settled.
         let newcomer = (self.name == "join-one").then_some(n - 1);
+        let mut last_start = Time::ZERO;
         for (micros, i) in order.into_iter().filter(|&(_, i)| Some(i) != newcomer) {
-            sim.run_to(Time::from_nanos((micros as f64 * 1000.0 * self.join_within) as u64));
-            sim.start(i, &[0]);
+            last_start = Time::from_nanos((micros as f64 * 1000.0 * self.join_within) as u64);
+            sim.start_at(last_start, i, &[0]);
         }
+        sim.run_to(last_start);
         let warmup_limit = sim.now.saturating_add(Duration::from_secs(120));
         let joined_at = Time::ZERO;
         if self.name == "join" {

@@ -1,7 +1,7 @@
 //! The event loop: real nodes, real encoded packets, virtual time that jumps from one
 //! event to the next, and faults applied to nodes and links.
 
-use crate::host::{Host, Outcome, Output, Scheduled, What};
+use crate::host::{Host, Outcome, Output, START_SEQ, Scheduled, What};
 use crate::net::{NetConfig, Network};
 use crate::rng::SplitMix;
 use crate::trace::Digest;
@@ -138,6 +138,8 @@ pub struct Sim {
     by_addr: HashMap<SocketAddr, usize>,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
+    /// The last queue position a start took ([`Sim::start_at`]).
+    start_seq: u64,
     seed: u64,
     digest: Digest,
     /// Threads that handle a window's events when its stop allows ([`Sim::run_until_gated`]):
@@ -235,6 +237,7 @@ impl Sim {
             slots,
             queue: BinaryHeap::new(),
             seq: 0,
+            start_seq: START_SEQ,
             seed,
             digest: Digest::default(),
             threads: 1,
@@ -320,19 +323,39 @@ impl Sim {
     /// Boots node `i` (a fresh process: incarnation 0, no state) at its current address
     /// and joins it through `seeds` (none: it founds the cluster).
     pub fn start(&mut self, i: usize, seeds: &[usize]) {
+        let boot = self.boot(i);
+        self.slots[i].host = Host { node: Some(boot), ..Host::empty() };
+        self.truth.set_live(i, true, true, self.now);
+        let seeds = self.addrs(seeds);
+        self.command(i, |node, now| {
+            let _ = node.join(now, &seeds);
+        });
+    }
+
+    /// As [`Sim::start`] at `at`, queued: a run to `at` or past it starts the node after
+    /// every other event due by `at`, as one that ends at `at` and calls [`Sim::start`]
+    /// would. Runs on several threads then need not stop at each start. (The node's boot
+    /// is counted now, for the address of a later restart.)
+    pub fn start_at(&mut self, at: Time, i: usize, seeds: &[usize]) {
+        let boot = self.boot(i);
+        let seeds = self.addrs(seeds);
+        self.start_seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.start_seq, what: What::Start { node: i, boot, seeds } }));
+    }
+
+    /// Node `i` in a new life, not yet running.
+    fn boot(&mut self, i: usize) -> Box<Node<SplitMix>> {
         let slot = &mut self.slots[i];
         slot.boots += 1;
         let rng = SplitMix::new(self.seed, (i as u64 + 1) | (slot.boots << 40));
         // Each boot is a new life: its keys supersede the previous life's.
         let identity = Identity::new(name(i), slot.addr).with_generation(slot.boots as u32);
         let config = slot.config.clone().unwrap_or_else(|| self.config.clone());
-        let node = Node::new(config, identity, rng).expect("valid simulator config");
-        slot.host = Host { node: Some(Box::new(node)), ..Host::empty() };
-        self.truth.set_live(i, true, true, self.now);
-        let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.slots[s].addr).collect();
-        self.command(i, |node, now| {
-            let _ = node.join(now, &seeds);
-        });
+        Box::new(Node::new(config, identity, rng).expect("valid simulator config"))
+    }
+
+    fn addrs(&self, nodes: &[usize]) -> Vec<SocketAddr> {
+        nodes.iter().map(|&s| self.slots[s].addr).collect()
     }
 
     /// Runs a command on node `i`, if it is running, at the simulator's time, and
@@ -502,13 +525,16 @@ impl Sim {
     /// Applies what an event did at node `i`: its transmits into the network, its events
     /// into the truth, a timer or a put-off input back into the queue.
     fn apply(&mut self, i: usize, outcome: Outcome) {
-        let Output { transmits, events, timer } = match outcome {
+        let Output { transmits, events, timer, started } = match outcome {
             Outcome::Nothing => return,
             Outcome::Deferred(at, what) => return self.push(at, what),
             Outcome::Handled(out) => out,
         };
         let from = self.slots[i].addr;
         let now = self.now;
+        if started {
+            self.truth.set_live(i, true, true, now);
+        }
         for t in transmits {
             self.digest.word(now.as_nanos());
             self.digest.word(i as u64);
@@ -610,7 +636,7 @@ impl Sim {
         let Some(Reverse(s)) = self.queue.pop() else { return false };
         self.observe_until(s.at);
         self.now = self.now.max(s.at);
-        self.steps += 1;
+        self.steps += u64::from(s.seq < START_SEQ);
         let i = s.what.node();
         let outcome = self.slots[i].host.step(self.now, s.what);
         self.apply(i, outcome);
@@ -636,8 +662,11 @@ impl Sim {
             }
         }
         let busy = |i: usize| self.job_of[i] != NO_JOB;
+        // A start changes the truth (a node comes to life) outside the gates' reasoning.
+        let starts = due.iter().any(|s| s.seq >= START_SEQ);
         let ruled_out = match gate {
             Gate::Never => true,
+            _ if starts => false,
             Gate::Converged => self.truth.wrong_outside(busy),
             Gate::Detected => self.truth.undetected_outside(busy),
             Gate::Both => self.truth.wrong_outside(busy) || self.truth.undetected_outside(busy),
@@ -672,11 +701,11 @@ impl Sim {
         }
         self.window_end = Some(close);
         self.window_queue = order;
-        while let Some(Reverse((at, _, i))) = self.window_queue.pop() {
+        while let Some(Reverse((at, seq, i))) = self.window_queue.pop() {
             self.observe_until(at);
             self.now = self.now.max(at);
-            self.steps += 1;
-            self.parallel_steps += 1;
+            self.steps += u64::from(seq < START_SEQ);
+            self.parallel_steps += u64::from(seq < START_SEQ);
             let outcome = outcomes[self.job_of[i] as usize].next().expect("the node handled every event of its window");
             self.apply(i, outcome);
             assert!(!stop(self), "a stop held inside a window that its gate ruled out");

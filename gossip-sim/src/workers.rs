@@ -42,7 +42,7 @@ impl Job {
     fn weight(&self) -> usize {
         let bytes = |s: &Scheduled| match &s.what {
             What::Deliver { payload, .. } => payload.len(),
-            What::Timer { .. } => 0,
+            What::Timer { .. } | What::Start { .. } => 0,
         };
         self.events.iter().map(|s| 256 + bytes(s)).sum()
     }
@@ -56,9 +56,13 @@ impl Job {
         let mut now = window.now;
         while let Some(Reverse(s)) = queue.pop() {
             now = now.max(s.at);
-            let outcome = self.host.step(now, s.what);
-            let follow_up = match &outcome {
-                Outcome::Deferred(at, what) => Some((*at, what.clone())),
+            let mut outcome = self.host.step(now, s.what);
+            // A put-off input handled here goes back to the simulator as a stand-in with the
+            // same node: all it queues for an entry inside the window is the node.
+            let follow_up = match &mut outcome {
+                Outcome::Deferred(at, what) if *at < window.end => {
+                    Some((*at, core::mem::replace(what, What::Timer { node: self.node })))
+                }
                 Outcome::Handled(Output { timer: Some(at), .. }) => Some((*at, What::Timer { node: self.node })),
                 _ => None,
             };

@@ -69,9 +69,9 @@ fn gated_run(n: usize, seed: u64, threads: usize) -> (u64, Time, Time, u64) {
     sim.min_window_events = 1;
     sim.start(0, &[]);
     for i in 1..n {
-        sim.run_to(Time::from_nanos(i as u64 * 500_000_000 / n as u64));
-        sim.start(i, &[0]);
+        sim.start_at(Time::from_nanos(i as u64 * 500_000_000 / n as u64), i, &[0]);
     }
+    sim.run_to(Time::from_millis(500));
     let limit = sim.now.saturating_add(Duration::from_secs(60));
     assert!(sim.run_until_gated(limit, Gate::Converged, |s| s.truth.converged()), "seed {seed}: no convergence");
     let converged = sim.now;
@@ -94,4 +94,27 @@ fn gated_stops_hold_at_the_same_event_on_any_number_of_threads() {
             assert!(shared > 0, "seed {seed} on {threads} threads shared no window out");
         }
     }
+}
+
+// A queued start is the start a run to its moment followed by `Sim::start` makes, down to
+// the order of events due at that moment (two nodes start at the same instant here).
+#[test]
+fn a_queued_start_is_a_start_between_two_runs() {
+    let at = |i: usize| Time::from_nanos((i as u64 / 2) * 7_000_000);
+    let run = |queued: bool| {
+        let mut sim = Sim::new(100, 5, Config::lan(100), NetConfig::default());
+        sim.threads = 2;
+        sim.start(0, &[]);
+        for i in 1..100 {
+            if queued {
+                sim.start_at(at(i), i, &[0]);
+            } else {
+                sim.run_to(at(i));
+                sim.start(i, &[0]);
+            }
+        }
+        sim.run_to(Time::from_millis(3000));
+        (sim.trace_hash(), sim.steps)
+    };
+    assert_eq!(run(true), run(false));
 }

@@ -116,6 +116,9 @@ pub struct Scenario {
     /// Threads the simulator runs on ([`Sim::threads`]; every core by default): the same
     /// run, the same trace, for any number.
     pub threads: usize,
+    /// The least work a window shares out among threads ([`Sim::min_window_weight`]);
+    /// `None`: the simulator's default.
+    pub min_window_weight: Option<usize>,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -145,6 +148,7 @@ impl Scenario {
             progress: false,
             breakdown: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            min_window_weight: None,
         }
     }
 
@@ -178,6 +182,9 @@ impl Scenario {
         sim.progress = self.progress;
         sim.breakdown = self.breakdown;
         sim.threads = self.threads;
+        if let Some(w) = self.min_window_weight {
+            sim.min_window_weight = w;
+        }
         if self.svg {
             sim.sample_every = Some(Duration::from_millis(10));
             sim.truth.log_complete = true;

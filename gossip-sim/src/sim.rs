@@ -6,7 +6,7 @@ use crate::net::{NetConfig, Network};
 use crate::rng::SplitMix;
 use crate::trace::Digest;
 use crate::truth::Truth;
-use crate::workers::{Job, Window, Workers};
+use crate::workers::{Job, Window, Workers, weight};
 use core::net::SocketAddr;
 use core::time::Duration;
 use gossip_core::wire::{self, Limits, Message};
@@ -145,9 +145,9 @@ pub struct Sim {
     /// Threads that handle a window's events when its stop allows ([`Sim::run_until_gated`]):
     /// 1 (the default) handles every event in turn. Any number gives the same run.
     pub threads: usize,
-    /// Windows with fewer events run on one thread: sharing them out costs more (32 by
-    /// default).
-    pub min_window_events: usize,
+    /// Windows whose events weigh less run on one thread, where sharing them out costs
+    /// more (an event weighs 256 plus the bytes it carries; 32 KB by default).
+    pub min_window_weight: usize,
     workers: Option<Workers>,
     /// Per node, its job in the window being run ([`NO_JOB`] for none).
     job_of: Vec<u32>,
@@ -241,7 +241,7 @@ impl Sim {
             seed,
             digest: Digest::default(),
             threads: 1,
-            min_window_events: 32,
+            min_window_weight: 32 << 10,
             workers: None,
             job_of: vec![NO_JOB; n],
             window_end: None,
@@ -601,7 +601,7 @@ impl Sim {
     /// several threads. What they sent and raised is then applied in the order one thread
     /// would have handled them, `stop` checked after each: the same run, the same trace.
     /// A window runs on one thread when `gate` does not rule the stop out inside it (every
-    /// node that would keep it false handles an event there) or when it holds few events.
+    /// node that would keep it false handles an event there) or when it holds little work.
     pub fn run_until_gated(&mut self, end: Time, gate: Gate, mut stop: impl FnMut(&Sim) -> bool) -> bool {
         let lookahead = Duration::from_millis(self.net.config.latency_ms.0);
         let windows = self.threads > 1 && gate != Gate::Opaque && !lookahead.is_zero();
@@ -645,7 +645,7 @@ impl Sim {
 
     /// Runs the events due before `close` on [`Sim::threads`] threads, then applies what
     /// they did in queue order. Returns `false`, having run nothing, when the window holds
-    /// too few events or `gate` does not rule out the stop inside it.
+    /// too little work or `gate` does not rule out the stop inside it.
     fn run_window(&mut self, close: Time, gate: Gate, stop: &mut impl FnMut(&Sim) -> bool) -> bool {
         let mut due = Vec::new();
         while let Some(Reverse(n)) = self.queue.peek()
@@ -658,7 +658,7 @@ impl Sim {
             let i = s.what.node();
             if self.job_of[i] == NO_JOB {
                 self.job_of[i] = jobs.len() as u32;
-                jobs.push(Job::new(i, Host::empty()));
+                jobs.push(Job::new(i));
             }
         }
         let busy = |i: usize| self.job_of[i] != NO_JOB;
@@ -672,7 +672,7 @@ impl Sim {
             Gate::Both => self.truth.wrong_outside(busy) || self.truth.undetected_outside(busy),
             Gate::Opaque => false,
         };
-        if due.len() < self.min_window_events || !ruled_out {
+        if due.iter().map(weight).sum::<usize>() < self.min_window_weight || !ruled_out {
             jobs.iter().for_each(|j| self.job_of[j.node] = NO_JOB);
             self.queue.extend(due.into_iter().map(Reverse));
             return false;

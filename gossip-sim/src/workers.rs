@@ -22,6 +22,14 @@ pub(crate) struct Window {
     pub(crate) first_new_seq: u64,
 }
 
+/// About how much work handling an event is: the bytes it reads, and 256 for the rest.
+pub(crate) fn weight(s: &Scheduled) -> usize {
+    256 + match &s.what {
+        What::Deliver { payload, .. } => payload.len(),
+        What::Timer { .. } | What::Start { .. } => 0,
+    }
+}
+
 /// One node's part of a window.
 pub(crate) struct Job {
     pub(crate) node: usize,
@@ -33,18 +41,14 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// A job for `node`'s events, taking its host.
-    pub(crate) fn new(node: usize, host: Host) -> Self {
-        Job { node, host, events: Vec::new(), outcomes: Vec::new() }
+    /// A job for `node`'s events; its host goes in once the window is sure to run.
+    pub(crate) fn new(node: usize) -> Self {
+        Job { node, host: Host::empty(), events: Vec::new(), outcomes: Vec::new() }
     }
 
-    /// How much work it is, for sharing the jobs out: the bytes it reads, and a bit per event.
+    /// How much work it is, for sharing the jobs out (see [`weight`]).
     fn weight(&self) -> usize {
-        let bytes = |s: &Scheduled| match &s.what {
-            What::Deliver { payload, .. } => payload.len(),
-            What::Timer { .. } | What::Start { .. } => 0,
-        };
-        self.events.iter().map(|s| 256 + bytes(s)).sum()
+        self.events.iter().map(weight).sum()
     }
 
     /// Handles the events at the host. A follow-up inside the window (a timer due in it, an

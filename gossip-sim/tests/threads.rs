@@ -13,6 +13,7 @@ type Tweak = &'static dyn Fn(&mut Scenario);
 fn run(name: &str, nodes: usize, threads: usize, tweak: Tweak) -> Report {
     let mut s = Scenario::new(name, nodes, 1);
     s.threads = threads;
+    s.min_window_weight = Some(0); // every window shared out, however little it holds
     tweak(&mut s);
     s.run().unwrap_or_else(|e| panic!("{name} on {threads} threads: {e}"))
 }
@@ -66,7 +67,7 @@ fn any_number_of_threads_runs_the_same_run() {
 fn gated_run(n: usize, seed: u64, threads: usize) -> (u64, Time, Time, u64) {
     let mut sim = Sim::new(n, seed, Config::lan(n), NetConfig { loss: 0.05, ..NetConfig::default() });
     sim.threads = threads;
-    sim.min_window_events = 1;
+    sim.min_window_weight = 0;
     sim.start(0, &[]);
     for i in 1..n {
         sim.start_at(Time::from_nanos(i as u64 * 500_000_000 / n as u64), i, &[0]);

@@ -663,16 +663,18 @@ impl Sim {
         }
         let busy = |i: usize| self.job_of[i] != NO_JOB;
         // A start changes the truth (a node comes to life) outside the gates' reasoning.
-        let starts = due.iter().any(|s| s.seq >= START_SEQ);
-        let ruled_out = match gate {
-            Gate::Never => true,
-            _ if starts => false,
-            Gate::Converged => self.truth.wrong_outside(busy),
-            Gate::Detected => self.truth.undetected_outside(busy),
-            Gate::Both => self.truth.wrong_outside(busy) || self.truth.undetected_outside(busy),
-            Gate::Opaque => false,
-        };
-        if due.iter().map(weight).sum::<usize>() < self.min_window_weight || !ruled_out {
+        let starts = || due.iter().any(|s| s.seq >= START_SEQ);
+        let worth_it = due.iter().map(weight).sum::<usize>() >= self.min_window_weight;
+        let ruled_out = worth_it
+            && match gate {
+                Gate::Never => true,
+                _ if starts() => false,
+                Gate::Converged => self.truth.wrong_outside(busy),
+                Gate::Detected => self.truth.undetected_outside(busy),
+                Gate::Both => self.truth.wrong_outside(busy) || self.truth.undetected_outside(busy),
+                Gate::Opaque => false,
+            };
+        if !ruled_out {
             jobs.iter().for_each(|j| self.job_of[j.node] = NO_JOB);
             self.queue.extend(due.into_iter().map(Reverse));
             return false;

@@ -665,7 +665,8 @@ impl Sim {
         // A start changes the truth (a node comes to life) outside the gates' reasoning.
         let starts = || due.iter().any(|s| s.seq >= START_SEQ);
         let worth_it = due.iter().map(weight).sum::<usize>() >= self.min_window_weight;
-        let ruled_out = worth_it
+        // Shared out only with work enough, and the stop ruled out inside it.
+        let shared = worth_it
             && match gate {
                 Gate::Never => true,
                 _ if starts() => false,
@@ -674,7 +675,7 @@ impl Sim {
                 Gate::Both => self.truth.wrong_outside(busy) || self.truth.undetected_outside(busy),
                 Gate::Opaque => false,
             };
-        if !ruled_out {
+        if !shared {
             jobs.iter().for_each(|j| self.job_of[j.node] = NO_JOB);
             self.queue.extend(due.into_iter().map(Reverse));
             return false;
